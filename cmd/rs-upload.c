@@ -1,0 +1,202 @@
+/* rs-upload: check photos and store them in the spool; print the job.
+ * Every file is read within the byte limit, sniffed by its magic bytes,
+ * and decoded completely (keeping no pixels) before anything is stored,
+ * so a rejected file leaves nothing behind. The files of one invocation
+ * make one job: one input is a restoration, two or three a fusion. */
+#include <err.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "img.h"
+#include "json.h"
+#include "spool.h"
+#include "store.h"
+#include "util.h"
+
+#define MAX_INPUTS 3
+#define MAX_PROMPT 2000
+#define MAX_USER 128
+#define USAGE "usage: rs-upload [-e -u user [-p prompt]] [file ...]\n"
+
+static struct {
+	int enqueue;
+	const char *user, *prompt;
+} opt;
+
+static void
+help(void)
+{
+	fputs(USAGE
+	    "Check JPEG/PNG photos, store them in the spool, print the job record.\n"
+	    "  -e, --enqueue       queue the job for rs-run (needs --user)\n"
+	    "  -u, --user USER     the job's owner\n"
+	    "  -p, --prompt TEXT   the user's wish for the restoration\n"
+	    "  -h, --help          show this help\n"
+	    "  -V, --version       show the version\n"
+	    "With no file, or \"-\", read one image from standard input.\n"
+	    "1 file makes a restoration job, 2 or 3 a fusion job.\n"
+	    "Environment: RS_SPOOL, RS_CONF, RS_MAX_BYTES, RS_MAX_PIXELS, RS_MAX_SIDE.\n",
+	    stdout);
+}
+
+struct input {
+	const char *path;
+	unsigned char *buf;
+	size_t len;
+	struct img im;
+	char object[STORE_ID_LEN + 1];
+};
+
+static int
+load_limits(struct conf *c, struct img_limits *lim)
+{
+	int rc;
+
+	if ((rc = conf_size(c, "RS_MAX_BYTES", IMG_MAX_BYTES, &lim->max_bytes)) != 0 ||
+	    (rc = conf_size(c, "RS_MAX_PIXELS", IMG_MAX_PIXELS, &lim->max_pixels)) != 0 ||
+	    (rc = conf_size(c, "RS_MAX_SIDE", IMG_MAX_SIDE, &lim->max_side)) != 0)
+		return rc;
+	return 0;
+}
+
+static const char *
+base(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	if (strcmp(path, "-") == 0)
+		return "stdin";
+	return s != NULL && s[1] != '\0' ? s + 1 : path;
+}
+
+static jv
+record(struct input *in, int n)
+{
+	char id[SPOOL_ID_LEN + 1], now[32];
+	jv inputs = jv_array(), job;
+
+	spool_new_id(id);
+	util_rfc3339(now);
+	for (int i = 0; i < n; i++)
+		inputs = jv_array_append(inputs, JV_OBJECT(
+		    jv_string("object"), jv_string(in[i].object),
+		    jv_string("mime"), jv_string(img_mime(in[i].im.type)),
+		    jv_string("width"), jv_number(in[i].im.w),
+		    jv_string("height"), jv_number(in[i].im.h),
+		    jv_string("bytes"), jv_number((double)in[i].len),
+		    jv_string("name"), jv_string(base(in[i].path))));
+	job = JV_OBJECT(jv_string("id"), jv_string(id), jv_string("created"), jv_string(now),
+	    jv_string("mode"), jv_string(n == 1 ? "restore" : "fusion"));
+	if (opt.user != NULL)
+		job = jv_object_set(job, jv_string("user"), jv_string(opt.user));
+	if (opt.prompt != NULL)
+		job = jv_object_set(job, jv_string("prompt"), jv_string(opt.prompt));
+	job = jv_object_set(job, jv_string("inputs"), inputs);
+	if (opt.enqueue)
+		job = jv_object_set(job, jv_string("status"), jv_string("queued"));
+	return job;
+}
+
+static int
+upload(char **paths, int n)
+{
+	struct input in[MAX_INPUTS];
+	struct img_limits lim;
+	struct conf *c = NULL;
+	struct store *st = NULL;
+	struct spool *sp = NULL;
+	const char *spool;
+	jv job = jv_null();
+	int rc;
+
+	memset(in, 0, sizeof in);
+	if ((rc = conf_load(&c)) != 0 || (rc = load_limits(c, &lim)) != 0)
+		goto out;
+	/* prove every file before storing any */
+	for (int i = 0; i < n; i++) {
+		in[i].path = paths[i];
+		if ((rc = util_slurp(paths[i], lim.max_bytes, &in[i].buf, &in[i].len)) != 0 ||
+		    (rc = img_decode(strcmp(paths[i], "-") == 0 ? "stdin" : paths[i],
+		    in[i].buf, in[i].len, &lim, IMG_VALIDATE, 1, &in[i].im)) != 0)
+			goto out;
+	}
+	spool = conf_spool(c);
+	if ((rc = store_open(spool, 1, &st)) != 0)
+		goto out;
+	if (opt.enqueue && (rc = spool_open(spool, 1, &sp)) != 0)
+		goto out;
+	for (int i = 0; i < n; i++)
+		if ((rc = store_put(st, in[i].buf, in[i].len, in[i].object)) != 0)
+			goto out;
+	job = record(in, n);
+	if (opt.enqueue && (rc = spool_enqueue(sp, job)) != 0)
+		goto out;
+	rc = json_write(stdout, jv_copy(job));
+out:
+	jv_free(job);
+	for (int i = 0; i < n; i++) {
+		free(in[i].buf);
+		img_free(&in[i].im);
+	}
+	spool_close(sp);
+	store_close(st);
+	conf_free(c);
+	return rc;
+}
+
+static int
+printable(const char *s, int allow_nl)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 && !(allow_nl && (*s == '\n' || *s == '\t')))
+			return 0;
+	return 1;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option lo[] = {
+		{ "enqueue", no_argument, NULL, 'e' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "prompt", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 } };
+	static char *stdin_only[] = { "-" };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "ehp:u:V", lo, NULL)) != -1)
+		switch (c) {
+		case 'e': opt.enqueue = 1; break;
+		case 'u': opt.user = optarg; break;
+		case 'p': opt.prompt = optarg; break;
+		case 'h': help(); return util_stdout_status(0);
+		case 'V': puts("rs-upload " RS_VERSION); return util_stdout_status(0);
+		default: fputs(USAGE, stderr); return EX_USAGE;
+		}
+	if (argc - optind > MAX_INPUTS) {
+		warnx("%d files: a job takes 1 to %d images (run once per job)",
+		    argc - optind, MAX_INPUTS);
+		return EX_USAGE;
+	}
+	if (opt.enqueue && opt.user == NULL) {
+		warnx("--enqueue needs --user");
+		return EX_USAGE;
+	}
+	if (opt.user != NULL && (*opt.user == '\0' || strlen(opt.user) > MAX_USER ||
+	    !printable(opt.user, 0))) {
+		warnx("--user: 1 to %d printable characters", MAX_USER);
+		return EX_USAGE;
+	}
+	if (opt.prompt != NULL && (strlen(opt.prompt) > MAX_PROMPT || !printable(opt.prompt, 1))) {
+		warnx("--prompt: at most %d bytes of text", MAX_PROMPT);
+		return EX_USAGE;
+	}
+	if (optind == argc)
+		return util_stdout_status(upload(stdin_only, 1));
+	return util_stdout_status(upload(argv + optind, argc - optind));
+}

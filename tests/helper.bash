@@ -1,0 +1,23 @@
+# tests/helper.bash: loaded by every tests/*.bats
+bats_require_minimum_version 1.5.0
+PATH="$BATS_TEST_DIRNAME/../bin:$BATS_TEST_DIRNAME:$PATH"
+DATA="$BATS_TEST_DIRNAME/data"
+
+setup() {
+	export RS_SPOOL="$BATS_TEST_TMPDIR/spool" RS_CONF=/dev/null
+	unset RS_MAX_BYTES RS_MAX_PIXELS RS_MAX_SIDE
+	T="$BATS_TEST_TMPDIR"
+}
+
+# img NAME SPEC [option ...]: write $T/NAME.jpeg or $T/NAME.png with mkimg
+img() { local n=$1; shift; mkimg "$@" >"$T/$n.${1%%:*}"; }
+
+# files under the spool (none when it does not exist)
+spool_files() { [ -d "$RS_SPOOL" ] && find "$RS_SPOOL" -type f | wc -l || echo 0; }
+
+# check a failed run: status, empty stdout, "prog: " prefix on stderr
+failed_with() {	# failed_with STATUS PROG
+	[ "$status" -eq "$1" ] || { echo "status $status, expected $1: $stderr" >&2; return 1; }
+	[ -z "$output" ] || { echo "stdout not empty: $output" >&2; return 1; }
+	[[ "$stderr" == "$2: "* ]] || { echo "stderr: $stderr" >&2; return 1; }
+}

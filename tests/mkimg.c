@@ -1,0 +1,252 @@
+/* mkimg: write a real JPEG or PNG test image on stdout.
+ *   mkimg jpeg:WxH|png:WxH [option ...]
+ * Options: gray alpha palette interlace progressive cmyk depth=16 q=N
+ *   orientation=N (EXIF tag) exif (EXIF with date and camera) icc (a
+ *   minimal ICC profile) seed=N noise=SIGMA (Gaussian, 8-bit scale).
+ * The picture is a smooth scene of gradients, discs and bars, so that
+ * compression and damage behave roughly as on a photograph. */
+#include <err.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jpeglib.h>
+#include <png.h>
+
+static struct {
+	int w, h, png, gray, alpha, palette, interlace, progressive, cmyk, depth16;
+	int q, orientation, exif, icc;
+	unsigned seed;
+	double noise;
+} o = { .q = 90, .seed = 1 };
+
+static uint64_t rng;
+static double
+urand(void)
+{
+	rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+	return (double)(rng >> 11) / 9007199254740992.0;
+}
+static double
+grand(void)
+{
+	double u = urand(), v = urand();
+	return sqrt(-2 * log(u + 1e-300)) * cos(2 * M_PI * v);
+}
+
+static unsigned char exifblk[64];
+static size_t
+make_exif(unsigned char *b)
+{
+	/* little-endian TIFF, IFD0 with Orientation (0x0112) and Make (0x010f) */
+	static const unsigned char t[] = {
+		'I', 'I', 42, 0, 8, 0, 0, 0,
+		2, 0,
+		0x0f, 0x01, 2, 0, 6, 0, 0, 0, 38, 0, 0, 0,
+		0x12, 0x01, 3, 0, 1, 0, 0, 0, 1, 0, 0, 0,
+		0, 0, 0, 0,
+		'r', 's', 'c', 'a', 'm', 0 };
+	memcpy(b, t, sizeof t);
+	b[30] = (unsigned char)(o.orientation ? o.orientation : 1);
+	return sizeof t;
+}
+
+static unsigned char iccblk[132];
+static void
+make_icc(void)
+{
+	unsigned char *p = iccblk;
+	memset(p, 0, sizeof iccblk);
+	p[3] = 132;                                  /* size */
+	memcpy(p + 4, "none", 4);
+	p[8] = 4; p[9] = 0x20;                       /* version 4.2 */
+	memcpy(p + 12, "mntr", 4);
+	memcpy(p + 16, o.gray ? "GRAY" : "RGB ", 4);
+	memcpy(p + 20, "XYZ ", 4);
+	memcpy(p + 36, "acsp", 4);
+	/* D50 illuminant */
+	p[68] = 0x00; p[69] = 0x00; p[70] = 0xf6; p[71] = 0xd6;
+	p[72] = 0x00; p[73] = 0x01; p[74] = 0x00; p[75] = 0x00;
+	p[76] = 0x00; p[77] = 0x00; p[78] = 0xd3; p[79] = 0x2d;
+}
+
+static uint8_t *
+scene(void)
+{
+	int ch = o.gray ? 1 : 3;
+	uint8_t *px = malloc((size_t)o.w * o.h * ch);
+	double cx[6], cy[6], r[6], col[6][3];
+
+	if (px == NULL)
+		err(1, "malloc");
+	rng = 0x9E3779B97F4A7C15ULL * (o.seed + 1);
+	for (int i = 0; i < 6; i++) {
+		cx[i] = urand() * o.w; cy[i] = urand() * o.h;
+		r[i] = (0.08 + 0.2 * urand()) * (o.w < o.h ? o.w : o.h);
+		for (int k = 0; k < 3; k++)
+			col[i][k] = 40 + 180 * urand();
+	}
+	for (int y = 0; y < o.h; y++)
+		for (int x = 0; x < o.w; x++) {
+			double v[3] = { 60 + 120.0 * x / o.w, 80 + 100.0 * y / o.h,
+				150 - 60.0 * (x + y) / (o.w + o.h) };
+			for (int i = 0; i < 6; i++) {
+				double d = hypot(x - cx[i], y - cy[i]);
+				if (d < r[i])
+					for (int k = 0; k < 3; k++)
+						v[k] = col[i][k] + 20 * cos(d / r[i] * 3);
+			}
+			if ((x / 7) % 9 == 0 && y > o.h / 3 && y < o.h / 2)
+				v[0] = v[1] = v[2] = 30;
+			for (int k = 0; k < 3; k++) {
+				if (o.noise > 0)
+					v[k] += o.noise * grand();
+				v[k] = v[k] < 0 ? 0 : v[k] > 255 ? 255 : v[k];
+			}
+			uint8_t *p = px + ((size_t)y * o.w + x) * ch;
+			if (ch == 1)
+				p[0] = (uint8_t)lrint(0.299 * v[0] + 0.587 * v[1] + 0.114 * v[2]);
+			else
+				for (int k = 0; k < 3; k++)
+					p[k] = (uint8_t)lrint(v[k]);
+		}
+	return px;
+}
+
+static void
+write_jpeg(const uint8_t *px)
+{
+	struct jpeg_compress_struct c;
+	struct jpeg_error_mgr e;
+	int ch = o.gray ? 1 : 3;
+	uint8_t *row = malloc((size_t)o.w * 4);
+
+	c.err = jpeg_std_error(&e);
+	jpeg_create_compress(&c);
+	jpeg_stdio_dest(&c, stdout);
+	c.image_width = o.w;
+	c.image_height = o.h;
+	c.input_components = o.cmyk ? 4 : ch;
+	c.in_color_space = o.cmyk ? JCS_CMYK : ch == 1 ? JCS_GRAYSCALE : JCS_RGB;
+	jpeg_set_defaults(&c);
+	jpeg_set_quality(&c, o.q, TRUE);
+	if (o.progressive)
+		jpeg_simple_progression(&c);
+	jpeg_start_compress(&c, TRUE);
+	if (o.exif || o.orientation) {
+		unsigned char b[80];
+		memcpy(b, "Exif\0\0", 6);
+		size_t n = make_exif(b + 6);
+		jpeg_write_marker(&c, JPEG_APP0 + 1, b, (unsigned)(n + 6));
+	}
+	if (o.icc) {
+		make_icc();
+		jpeg_write_icc_profile(&c, iccblk, sizeof iccblk);
+	}
+	while (c.next_scanline < c.image_height) {
+		const uint8_t *s = px + (size_t)c.next_scanline * o.w * ch;
+		JSAMPROW r = row;
+		if (o.cmyk)     /* plain (non-Adobe) CMYK: 0 = no ink */
+			for (int x = 0; x < o.w; x++) {
+				row[4 * x] = 255 - s[3 * x]; row[4 * x + 1] = 255 - s[3 * x + 1];
+				row[4 * x + 2] = 255 - s[3 * x + 2]; row[4 * x + 3] = 0;
+			}
+		else
+			memcpy(row, s, (size_t)o.w * ch);
+		jpeg_write_scanlines(&c, &r, 1);
+	}
+	jpeg_finish_compress(&c);
+	jpeg_destroy_compress(&c);
+	free(row);
+}
+
+static void
+write_png(const uint8_t *px)
+{
+	png_structp p = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+	png_infop info = png_create_info_struct(p);
+	int ch = o.gray ? 1 : 3, och = ch + (o.alpha ? 1 : 0), bpc = o.depth16 ? 2 : 1;
+	int ct = o.palette ? PNG_COLOR_TYPE_PALETTE : ch == 1 ?
+	    (o.alpha ? PNG_COLOR_TYPE_GRAY_ALPHA : PNG_COLOR_TYPE_GRAY) :
+	    (o.alpha ? PNG_COLOR_TYPE_RGB_ALPHA : PNG_COLOR_TYPE_RGB);
+	uint8_t *row = malloc((size_t)o.w * 4 * 2);
+
+	if (setjmp(png_jmpbuf(p)))
+		errx(1, "libpng failed");
+	png_init_io(p, stdout);
+	png_set_IHDR(p, info, o.w, o.h, o.depth16 ? 16 : 8, ct,
+	    o.interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, 0, 0);
+	if (o.palette) {      /* 6x6x6 colour cube */
+		png_color pal[216];
+		for (int i = 0; i < 216; i++) {
+			pal[i].red = (i / 36) * 51; pal[i].green = (i / 6 % 6) * 51; pal[i].blue = i % 6 * 51;
+		}
+		png_set_PLTE(p, info, pal, 216);
+	}
+	if (o.icc) {
+		make_icc();
+		png_set_iCCP(p, info, "test", 0, iccblk, sizeof iccblk);
+	}
+	if (o.exif || o.orientation) {
+		size_t n = make_exif(exifblk);
+		png_set_eXIf_1(p, info, (png_uint_32)n, exifblk);
+	}
+	png_write_info(p, info);
+	int passes = o.interlace ? png_set_interlace_handling(p) : 1;
+	for (int pass = 0; pass < passes; pass++)
+		for (int y = 0; y < o.h; y++) {
+			const uint8_t *s = px + (size_t)y * o.w * ch;
+			for (int x = 0; x < o.w; x++) {
+				if (o.palette) {
+					row[x] = (uint8_t)((s[3 * x] + 25) / 51 * 36 + (s[3 * x + 1] + 25) / 51 * 6 +
+					    (s[3 * x + 2] + 25) / 51);
+					continue;
+				}
+				for (int k = 0; k < och; k++) {
+					unsigned v = k < ch ? s[x * ch + k] : (unsigned)(x * 255 / o.w);
+					if (bpc == 2) {
+						row[(x * och + k) * 2] = (uint8_t)v;
+						row[(x * och + k) * 2 + 1] = (uint8_t)v;
+					} else
+						row[x * och + k] = (uint8_t)v;
+				}
+			}
+			png_write_row(p, row);
+		}
+	png_write_end(p, info);
+	png_destroy_write_struct(&p, &info);
+	free(row);
+}
+
+int
+main(int argc, char *argv[])
+{
+	char fmt[8];
+
+	if (argc < 2 || sscanf(argv[1], "%7[a-z]:%dx%d", fmt, &o.w, &o.h) != 3 ||
+	    o.w <= 0 || o.h <= 0 || (strcmp(fmt, "jpeg") != 0 && strcmp(fmt, "png") != 0))
+		errx(64, "usage: mkimg jpeg:WxH|png:WxH [option ...]");
+	o.png = fmt[0] == 'p';
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "gray")) o.gray = 1;
+		else if (!strcmp(a, "alpha")) o.alpha = 1;
+		else if (!strcmp(a, "palette")) o.palette = 1;
+		else if (!strcmp(a, "interlace")) o.interlace = 1;
+		else if (!strcmp(a, "progressive")) o.progressive = 1;
+		else if (!strcmp(a, "cmyk")) o.cmyk = 1;
+		else if (!strcmp(a, "depth=16")) o.depth16 = 1;
+		else if (!strcmp(a, "exif")) o.exif = 1;
+		else if (!strcmp(a, "icc")) o.icc = 1;
+		else if (!strncmp(a, "q=", 2)) o.q = atoi(a + 2);
+		else if (!strncmp(a, "orientation=", 12)) o.orientation = atoi(a + 12);
+		else if (!strncmp(a, "seed=", 5)) o.seed = (unsigned)atoi(a + 5);
+		else if (!strncmp(a, "noise=", 6)) o.noise = atof(a + 6);
+		else errx(64, "unknown option %s", a);
+	}
+	uint8_t *px = scene();
+	if (o.png) write_png(px); else write_jpeg(px);
+	free(px);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
