@@ -6,7 +6,7 @@ BINDIR   = $(PREFIX)/bin
 MANDIR   = $(PREFIX)/share/man
 SYSCONFDIR ?= $(PREFIX)/etc
 DATADIR  = $(PREFIX)/share/rs
-PKGS     = libcurl libsodium libjpeg libpng sqlite3
+PKGS     = libcurl libsodium libjpeg libpng zlib sqlite3
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
            -Wall -Wextra -Werror -Ilib -DSYSCONFDIR='"$(SYSCONFDIR)"' \

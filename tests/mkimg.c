@@ -2,7 +2,9 @@
  *   mkimg jpeg:WxH|png:WxH [option ...]
  * Options: gray alpha palette interlace progressive cmyk depth=16 q=N
  *   orientation=N (EXIF tag) exif (EXIF with date and camera) icc (a
- *   minimal ICC profile) seed=N noise=SIGMA (Gaussian, 8-bit scale).
+ *   minimal ICC profile) seed=N noise=SIGMA (Gaussian, 8-bit scale)
+ *   claim=WxH (patch the header to claim another size: a decompression
+ *   bomb or a lying file; the data stays that of the real size).
  * The picture is a smooth scene of gradients, discs and bars, so that
  * compression and damage behave roughly as on a photograph. */
 #include <err.h>
@@ -13,12 +15,14 @@
 #include <string.h>
 #include <jpeglib.h>
 #include <png.h>
+#include <zlib.h>
 
 static struct {
 	int w, h, png, gray, alpha, palette, interlace, progressive, cmyk, depth16;
 	int q, orientation, exif, icc;
 	unsigned seed;
 	double noise;
+	unsigned claim_w, claim_h;
 } o = { .q = 90, .seed = 1 };
 
 static uint64_t rng;
@@ -219,6 +223,30 @@ write_png(const uint8_t *px)
 	free(row);
 }
 
+static void
+put32(unsigned char *p, unsigned v)
+{
+	p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
+}
+
+/* rewrite the size in the PNG IHDR (fixing its CRC) or the JPEG SOF */
+static void
+patch_size(unsigned char *b, size_t n)
+{
+	if (o.png) {
+		put32(b + 16, o.claim_w);
+		put32(b + 20, o.claim_h);
+		put32(b + 29, (unsigned)crc32(0, b + 12, 17));
+		return;
+	}
+	for (size_t i = 2; i + 9 < n; i++)
+		if (b[i] == 0xFF && (b[i + 1] == 0xC0 || b[i + 1] == 0xC2)) {
+			b[i + 5] = o.claim_h >> 8; b[i + 6] = o.claim_h & 255;
+			b[i + 7] = o.claim_w >> 8; b[i + 8] = o.claim_w & 255;
+			return;
+		}
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -243,10 +271,24 @@ main(int argc, char *argv[])
 		else if (!strncmp(a, "orientation=", 12)) o.orientation = atoi(a + 12);
 		else if (!strncmp(a, "seed=", 5)) o.seed = (unsigned)atoi(a + 5);
 		else if (!strncmp(a, "noise=", 6)) o.noise = atof(a + 6);
+		else if (!strncmp(a, "claim=", 6) &&
+		    sscanf(a + 6, "%ux%u", &o.claim_w, &o.claim_h) == 2) ;
 		else errx(64, "unknown option %s", a);
 	}
 	uint8_t *px = scene();
+	char *mem = NULL;
+	size_t len = 0;
+	FILE *real = stdout;
+	if (o.claim_w && (stdout = open_memstream(&mem, &len)) == NULL)
+		err(1, "open_memstream");
 	if (o.png) write_png(px); else write_jpeg(px);
 	free(px);
+	if (o.claim_w) {
+		fclose(stdout);
+		stdout = real;
+		patch_size((unsigned char *)mem, len);
+		fwrite(mem, 1, len, stdout);
+		free(mem);
+	}
 	return fflush(stdout) == 0 ? 0 : 1;
 }
