@@ -4,7 +4,7 @@
 PREFIX  ?= /usr/local
 BINDIR   = $(PREFIX)/bin
 MANDIR   = $(PREFIX)/share/man
-SYSCONFDIR ?= $(PREFIX)/etc
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 DATADIR  = $(PREFIX)/share/rs
 PKGS     = libcurl libsodium libjpeg libpng zlib sqlite3
 CFLAGS  ?= -O2 -g
