@@ -30,10 +30,15 @@ bin/%: cmd/%.o lib/librs.a
 tests/%: tests/%.o lib/librs.a
 	$(CC) $(LDFLAGS) -o $@ $< lib/librs.a $(LDLIBS)
 
+# etc/plans.json is compiled in as the default plans (RS_PLANS overrides)
+lib/plans.inc: etc/plans.json
+	sed 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/' etc/plans.json >$@
+lib/ledger.o: lib/plans.inc
+
 lib/librs.a: $(LIBO)
 	$(AR) rcs $@ $(LIBO)
 
-$(LIBO) $(patsubst %.c,%.o,$(wildcard cmd/*.c tests/*.c)): $(wildcard lib/*.h) Makefile .cflags
+$(LIBO) $(patsubst %.c,%.o,$(wildcard cmd/*.c tests/*.c bench/*.c)): $(wildcard lib/*.h) Makefile .cflags
 
 .cflags: FORCE
 	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' >$@
@@ -41,6 +46,9 @@ $(LIBO) $(patsubst %.c,%.o,$(wildcard cmd/*.c tests/*.c)): $(wildcard lib/*.h) M
 # Runs the whole suite; its last line is "N passed, N failed".
 check: all $(TESTPROGS)
 	tests/run
+
+bench/ledger: bench/ledger.o lib/librs.a
+	$(CC) $(LDFLAGS) -o $@ $< lib/librs.a $(LDLIBS)
 
 # libFuzzer targets (clang): make fuzz; see fuzz/README
 FUZZ_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 -Ilib \
@@ -63,7 +71,7 @@ lint:
 	mandoc -Tlint -Wwarning man/*.1 man/*.7
 
 clean:
-	rm -rf .cflags bin cmd/*.o lib/*.o lib/librs.a tests/*.o $(TESTPROGS) fuzz/fuzz-img
+	rm -rf .cflags bin cmd/*.o lib/*.o lib/plans.inc lib/librs.a tests/*.o bench/*.o bench/ledger $(TESTPROGS) fuzz/fuzz-img
 
 .PHONY: all check fuzz install lint clean FORCE
 .PRECIOUS: cmd/%.o tests/%.o

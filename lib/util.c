@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <signal.h>
 #include <sodium.h>
 
 #include "util.h"
@@ -336,4 +337,13 @@ util_parse_size(const char *s, unsigned long long *v)
 		return -1;
 	*v = n * m;
 	return 0;
+}
+
+void
+util_crashpoint(const char *name)
+{
+	const char *at = getenv("RS_CRASH_AT");
+
+	if (at != NULL && strcmp(at, name) == 0)
+		raise(SIGKILL);
 }

@@ -30,5 +30,8 @@ int  util_stdout_status(int rc);      /* flush stdout; EX_IOERR if that fails */
 void util_hex(const unsigned char *in, size_t n, char *out); /* out: 2n+1 */
 void util_rfc3339(char out[32]);      /* now, UTC, "2026-11-25T19:31:16Z" */
 int  util_parse_size(const char *s, unsigned long long *v); /* "50M", "1G"; 0/-1 */
+/* Test hook for crash tests: SIGKILL this process when $RS_CRASH_AT
+ * equals name (a documented step such as "ledger-reserve"). */
+void util_crashpoint(const char *name);
 
 #endif

@@ -1,0 +1,1121 @@
+/* ledger.c: the SQLite ledger.
+ *
+ * One connection per process, WAL, synchronous=FULL (credits must survive
+ * a power cut), foreign keys on, a busy timeout (RS_DB_TIMEOUT ms, default
+ * 5000). Every read-modify-write runs in BEGIN IMMEDIATE, which takes the
+ * write lock up front, so two processes never both read a balance and
+ * then both spend it. The schema itself refuses what must never happen:
+ * CHECK(balance >= 0), one hold per job, one grant per external id.
+ *
+ * Balance arithmetic: grant +N, reserve -N (into a hold), release +N
+ * (the hold comes back), capture 0 (the hold is spent). So the balance
+ * is SUM(ledger.amount) per user; users.balance caches it in the same
+ * transaction, as is users.held, the credits in open holds; ledger_check
+ * proves both agree with the entries and holds.
+ *
+ * The schema version lives in PRAGMA user_version and the file is marked
+ * with PRAGMA application_id, so a foreign SQLite file is refused rather
+ * than "migrated". */
+#include <err.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "conf.h"
+#include "json.h"
+#include "ledger.h"
+#include "util.h"
+
+#define APP_ID 0x72730001               /* "rs", format 1 */
+#define TOKEN_PREFIX "rs1."
+#define TOKEN_TTL (30L * 86400)
+
+static const char plans_default[] =
+#include "plans.inc"
+    ;
+
+static const char *const migrations[] = {
+	/* 1 */
+	"CREATE TABLE users ("
+	"  id TEXT PRIMARY KEY,"
+	"  plan TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  balance INTEGER NOT NULL DEFAULT 0 CHECK (balance >= 0),"
+	"  held INTEGER NOT NULL DEFAULT 0 CHECK (held >= 0));"
+	"CREATE TABLE ledger ("
+	"  seq INTEGER PRIMARY KEY,"        /* append-only: rowids only grow */
+	"  user TEXT NOT NULL REFERENCES users(id),"
+	"  kind TEXT NOT NULL CHECK (kind IN ('grant','reserve','capture','release','expire')),"
+	"  amount INTEGER NOT NULL,"
+	"  job TEXT, ext TEXT, note TEXT,"
+	"  at INTEGER NOT NULL);"
+	"CREATE INDEX ledger_user ON ledger(user);"
+	"CREATE UNIQUE INDEX ledger_ext ON ledger(ext) WHERE ext IS NOT NULL;"
+	"CREATE TABLE holds ("
+	"  job TEXT PRIMARY KEY,"
+	"  user TEXT NOT NULL REFERENCES users(id),"
+	"  amount INTEGER NOT NULL CHECK (amount > 0),"
+	"  state TEXT NOT NULL CHECK (state IN ('held','captured','released')),"
+	"  at INTEGER NOT NULL, done INTEGER) WITHOUT ROWID;"
+	"CREATE TABLE tokens ("
+	"  hash BLOB PRIMARY KEY,"
+	"  user TEXT NOT NULL REFERENCES users(id),"
+	"  created INTEGER NOT NULL, expires INTEGER NOT NULL,"
+	"  revoked INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE buckets ("
+	"  user TEXT PRIMARY KEY REFERENCES users(id),"
+	"  tokens REAL NOT NULL, updated REAL NOT NULL);",
+};
+#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
+
+#define STMT_CACHE 32
+
+struct ledger {
+	sqlite3 *db;
+	char path[PATH_MAX];
+	jv plans;
+	struct { const char *sql; sqlite3_stmt *st; } cache[STMT_CACHE];
+};
+
+/* ---- plumbing ---- */
+
+static double
+now(void)
+{
+	const char *t = getenv("RS_NOW");     /* test hook: a fixed clock */
+	struct timeval tv;
+
+	if (t != NULL && *t != '\0')
+		return strtod(t, NULL);
+	gettimeofday(&tv, NULL);
+	return (double)tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+/* Map an SQLite result to an exit status, with one message. */
+static int
+dberr(struct ledger *l, int rc, const char *what)
+{
+	const char *m = sqlite3_errmsg(l->db);
+
+	switch (rc & 0xff) {
+	case SQLITE_BUSY: case SQLITE_LOCKED:
+		warnx("%s: %s: database busy, try again (%s)", l->path, what, m);
+		return EX_TEMPFAIL;
+	case SQLITE_CONSTRAINT:
+		warnx("%s: %s: %s", l->path, what, m);
+		return EX_DATAERR;
+	case SQLITE_FULL: case SQLITE_IOERR:
+		warnx("%s: %s: %s", l->path, what, m);
+		return EX_IOERR;
+	case SQLITE_CANTOPEN:
+		warnx("%s: %s: %s", l->path, what, m);
+		return EX_CANTCREAT;
+	case SQLITE_NOTADB: case SQLITE_CORRUPT:
+		warnx("%s: not an rs database, or corrupt: %s", l->path, m);
+		return EX_DATAERR;
+	case SQLITE_READONLY: case SQLITE_PERM: case SQLITE_AUTH:
+		warnx("%s: %s: %s", l->path, what, m);
+		return EX_NOPERM;
+	default:
+		warnx("%s: %s: %s", l->path, what, m);
+		return EX_SOFTWARE;
+	}
+}
+
+static int
+exec(struct ledger *l, const char *sql)
+{
+	int rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : dberr(l, rc, sql);
+}
+
+static int run(struct ledger *l, const char *sql, const char *fmt, ...);
+
+static int
+begin(struct ledger *l)
+{
+	return run(l, "BEGIN IMMEDIATE", "");
+}
+
+static void
+rollback(struct ledger *l)
+{
+	if (!sqlite3_get_autocommit(l->db))
+		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int
+commit(struct ledger *l)
+{
+	int rc = run(l, "COMMIT", "");
+
+	if (rc != 0)
+		rollback(l);
+	return rc;
+}
+
+/* Give back a statement from prep: cached ones are reset for reuse. */
+static void
+done(struct ledger *l, sqlite3_stmt *st)
+{
+	if (st == NULL)
+		return;
+	for (int k = 0; k < STMT_CACHE && l->cache[k].sql != NULL; k++)
+		if (l->cache[k].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return;
+		}
+	done(l, st);
+}
+
+/* Prepare sql and bind its parameters from fmt: s text (NULL binds
+ * NULL), i int64, d double, b blob (pointer, int length). */
+static int
+vprep(struct ledger *l, sqlite3_stmt **st, const char *sql, const char *fmt, va_list ap)
+{
+	int rc = SQLITE_OK, i = 1, slot = -1;
+
+	/* Statements are prepared once per connection and reused: parsing
+	 * SQL costs more than a small transaction's work. */
+	*st = NULL;
+	for (int k = 0; k < STMT_CACHE; k++) {
+		if (l->cache[k].sql == NULL) {
+			slot = k;
+			break;
+		}
+		if (strcmp(l->cache[k].sql, sql) == 0) {
+			*st = l->cache[k].st;
+			break;
+		}
+	}
+	if (*st == NULL) {
+		if ((rc = sqlite3_prepare_v3(l->db, sql, -1, slot >= 0 ? SQLITE_PREPARE_PERSISTENT : 0,
+		    st, NULL)) != SQLITE_OK)
+			return dberr(l, rc, "prepare");
+		if (slot >= 0) {
+			l->cache[slot].sql = sql;
+			l->cache[slot].st = *st;
+		}
+	}
+	for (const char *f = fmt; *f && rc == SQLITE_OK; f++, i++) {
+		switch (*f) {
+		case 's': {
+			const char *s = va_arg(ap, const char *);
+			rc = s ? sqlite3_bind_text(*st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(*st, i);
+			break;
+		}
+		case 'i': rc = sqlite3_bind_int64(*st, i, va_arg(ap, int64_t)); break;
+		case 'd': rc = sqlite3_bind_double(*st, i, va_arg(ap, double)); break;
+		case 'b': {
+			const void *p = va_arg(ap, const void *);
+			int n = va_arg(ap, int);
+			rc = sqlite3_bind_blob(*st, i, p, n, SQLITE_TRANSIENT);
+			break;
+		}
+		default: rc = SQLITE_MISUSE;
+		}
+	}
+	if (rc != SQLITE_OK) {
+		rc = dberr(l, rc, "bind");
+		done(l, *st);
+		*st = NULL;
+		return rc;
+	}
+	return 0;
+}
+
+static int
+prep(struct ledger *l, sqlite3_stmt **st, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vprep(l, st, sql, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Step once: 0 and *row set (1 row, 0 done), or a status. */
+static int
+step(struct ledger *l, sqlite3_stmt *st, int *row)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+		if (row != NULL)
+			*row = rc == SQLITE_ROW;
+		return 0;
+	}
+	return dberr(l, rc, sqlite3_sql(st));
+}
+
+/* Run a statement that returns no rows. */
+static int
+run(struct ledger *l, const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *st = NULL;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vprep(l, &st, sql, fmt, ap);
+	va_end(ap);
+	if (rc == 0)
+		rc = step(l, st, NULL);
+	done(l, st);
+	return rc;
+}
+
+static int
+valid_name(const char *what, const char *s, size_t max)
+{
+	size_t n = 0;
+
+	if (s == NULL)
+		goto bad;
+	for (; s[n] != '\0'; n++) {
+		unsigned char c = (unsigned char)s[n];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '.' || c == '_' || c == '-' || c == '@' || c == ':' || c == '+'))
+			goto bad;
+	}
+	if (n > 0 && n <= max)
+		return 0;
+bad:
+	warnx("%s %.80s%s: expected 1 to %zu of A-Z a-z 0-9 . _ - @ : +", what,
+	    s ? s : "(none)", s && strlen(s) > 80 ? "..." : "", max);
+	return EX_DATAERR;
+}
+
+static int
+valid_amount(int64_t n)
+{
+	if (n <= 0 || n > 1000000000) {
+		warnx("amount %lld: expected 1 to 1000000000", (long long)n);
+		return EX_DATAERR;
+	}
+	return 0;
+}
+
+/* ---- opening and migrating ---- */
+
+static int
+load_plans(struct ledger *l)
+{
+	struct conf *c = NULL;
+	const char *path;
+	unsigned char *buf = NULL;
+	size_t len;
+	int rc;
+
+	if ((rc = conf_load(&c)) != 0)
+		return rc;
+	path = conf_str(c, "RS_PLANS", NULL);
+	if (path != NULL) {
+		if ((rc = util_slurp(path, 1 << 20, &buf, &len)) != 0) {
+			conf_free(c);
+			return rc == EX_NOINPUT ? EX_CONFIG : rc;
+		}
+		l->plans = jv_parse_sized((const char *)buf, (int)len);
+	} else
+		l->plans = jv_parse(plans_default);
+	free(buf);
+	if (!jv_is_valid(l->plans) || jv_get_kind(l->plans) != JV_KIND_OBJECT) {
+		warnx("%s: plans: not a JSON object", path ? path : "built-in plans");
+		jv_free(l->plans);
+		l->plans = jv_invalid();
+		conf_free(c);
+		return EX_CONFIG;
+	}
+	conf_free(c);
+	return 0;
+}
+
+static int
+pragma_int(struct ledger *l, const char *sql, int *v)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, row = 0;
+
+	if ((rc = prep(l, &st, sql, "")) == 0 && (rc = step(l, st, &row)) == 0)
+		*v = row ? sqlite3_column_int(st, 0) : 0;
+	done(l, st);
+	return rc;
+}
+
+static int
+migrate(struct ledger *l)
+{
+	int app, ver, tables, rc;
+	char sql[64];
+
+	if ((rc = begin(l)) != 0)
+		return rc;
+	if ((rc = pragma_int(l, "PRAGMA application_id", &app)) != 0 ||
+	    (rc = pragma_int(l, "PRAGMA user_version", &ver)) != 0 ||
+	    (rc = pragma_int(l, "SELECT count(*) FROM sqlite_master", &tables)) != 0)
+		goto fail;
+	if (app != APP_ID && !(app == 0 && ver == 0 && tables == 0)) {
+		warnx("%s: not an rs database (application_id %d); left untouched", l->path, app);
+		rc = EX_DATAERR;
+		goto fail;
+	}
+	if (ver > SCHEMA_VERSION) {
+		warnx("%s: schema version %d is newer than this program's %d", l->path, ver,
+		    SCHEMA_VERSION);
+		rc = EX_DATAERR;
+		goto fail;
+	}
+	if (ver == SCHEMA_VERSION) {
+		rollback(l);
+		return 0;
+	}
+	for (; ver < SCHEMA_VERSION; ver++)
+		if ((rc = exec(l, migrations[ver])) != 0)
+			goto fail;
+	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_VERSION);
+	if ((rc = exec(l, sql)) != 0)
+		goto fail;
+	snprintf(sql, sizeof sql, "PRAGMA application_id = %d", APP_ID);
+	if ((rc = exec(l, sql)) != 0)
+		goto fail;
+	return commit(l);
+fail:
+	rollback(l);
+	return rc;
+}
+
+int
+ledger_open(const char *spool, int create, struct ledger **lp)
+{
+	struct ledger *l;
+	struct conf *c = NULL;
+	unsigned long long timeout = 5000;
+	int rc;
+
+	*lp = NULL;
+	if (sodium_init() < 0) {
+		warnx("libsodium: cannot initialise");
+		return EX_SOFTWARE;
+	}
+	if ((l = calloc(1, sizeof *l)) == NULL) {
+		warn("ledger");
+		return EX_OSERR;
+	}
+	l->plans = jv_invalid();
+	if ((size_t)snprintf(l->path, sizeof l->path, "%s/rs.db", spool) >= sizeof l->path) {
+		warnx("%s: path too long", spool);
+		free(l);
+		return EX_CANTCREAT;
+	}
+	if ((rc = conf_load(&c)) != 0 ||
+	    (rc = conf_size(c, "RS_DB_TIMEOUT", 5000, &timeout)) != 0)
+		goto fail;
+	if (create && (rc = util_mkdir_p(spool, 0755)) != 0)
+		goto fail;
+	if ((rc = sqlite3_open_v2(l->path, &l->db, SQLITE_OPEN_READWRITE |
+	    (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_FULLMUTEX, NULL)) != SQLITE_OK) {
+		rc = l->db != NULL ? dberr(l, rc, "open") : EX_OSERR;
+		if (rc == EX_CANTCREAT && !create)
+			rc = EX_NOINPUT;
+		goto fail;
+	}
+	sqlite3_busy_timeout(l->db, timeout > INT_MAX ? INT_MAX : (int)timeout);
+	if ((rc = exec(l, "PRAGMA foreign_keys = ON")) != 0 ||
+	    (rc = migrate(l)) != 0 ||
+	    (rc = exec(l, "PRAGMA journal_mode = WAL")) != 0 ||
+	    (rc = exec(l, "PRAGMA synchronous = FULL")) != 0 ||
+	    (rc = load_plans(l)) != 0)
+		goto fail;
+	conf_free(c);
+	*lp = l;
+	return 0;
+fail:
+	conf_free(c);
+	ledger_close(l);
+	return rc;
+}
+
+void
+ledger_close(struct ledger *l)
+{
+	if (l == NULL)
+		return;
+	for (int k = 0; k < STMT_CACHE; k++)
+		sqlite3_finalize(l->cache[k].st);
+	sqlite3_close(l->db);
+	jv_free(l->plans);
+	free(l);
+}
+
+jv
+ledger_plans(struct ledger *l)
+{
+	return l->plans;
+}
+
+/* plan's numeric setting, or def */
+static double
+plan_num(struct ledger *l, const char *plan, const char *key, double def)
+{
+	jv p = json_get(l->plans, plan), v = json_get(p, key);
+	double d = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : def;
+
+	jv_free(v);
+	jv_free(p);
+	return d;
+}
+
+static int
+plan_bool(struct ledger *l, const char *plan, const char *key)
+{
+	jv p = json_get(l->plans, plan), v = json_get(p, key);
+	int b = jv_get_kind(v) == JV_KIND_TRUE;
+
+	jv_free(v);
+	jv_free(p);
+	return b;
+}
+
+static int
+plan_known(struct ledger *l, const char *plan)
+{
+	jv p = json_get(l->plans, plan);
+	int ok = jv_get_kind(p) == JV_KIND_OBJECT;
+
+	jv_free(p);
+	if (!ok)
+		warnx("plan %.80s: unknown plan", plan);
+	return ok ? 0 : EX_DATAERR;
+}
+
+/* ---- users ---- */
+
+static jv
+user_row(sqlite3_stmt *st)
+{
+	return JV_OBJECT(jv_string("user"), jv_string((const char *)sqlite3_column_text(st, 0)),
+	    jv_string("plan"), jv_string((const char *)sqlite3_column_text(st, 1)),
+	    jv_string("created"), jv_number((double)sqlite3_column_int64(st, 2)),
+	    jv_string("balance"), jv_number((double)sqlite3_column_int64(st, 3)),
+	    jv_string("held"), jv_number((double)sqlite3_column_int64(st, 4)));
+}
+
+#define USER_SELECT "SELECT id, plan, created, balance, held FROM users "
+
+int
+ledger_user_get(struct ledger *l, const char *user, jv *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, row = 0;
+
+	*out = jv_invalid();
+	if ((rc = valid_name("user", user, 128)) != 0)
+		return rc;
+	if ((rc = prep(l, &st, USER_SELECT "WHERE id = ?1", "s", user)) == 0 &&
+	    (rc = step(l, st, &row)) == 0) {
+		if (row)
+			*out = user_row(st);
+		else {
+			warnx("user %s: no such user", user);
+			rc = EX_NOINPUT;
+		}
+	}
+	done(l, st);
+	return rc;
+}
+
+int
+ledger_user_add(struct ledger *l, const char *user, const char *plan, jv *out)
+{
+	int rc;
+
+	*out = jv_invalid();
+	if (plan == NULL)
+		plan = "free";
+	if ((rc = valid_name("user", user, 128)) != 0 || (rc = plan_known(l, plan)) != 0)
+		return rc;
+	if ((rc = begin(l)) != 0)
+		return rc;
+	rc = run(l, "INSERT INTO users(id, plan, created) VALUES (?1, ?2, ?3)", "ssi",
+	    user, plan, (int64_t)now());
+	if (rc == EX_DATAERR) {
+		rollback(l);
+		/* an existing user: idempotent when the plan agrees */
+		if ((rc = ledger_user_get(l, user, out)) != 0)
+			return rc;
+		if (strcmp(json_str(*out, "plan"), plan) != 0) {
+			warnx("user %s: exists with plan %s", user, json_str(*out, "plan"));
+			jv_free(*out);
+			*out = jv_invalid();
+			return EX_DATAERR;
+		}
+		return 0;
+	}
+	if (rc != 0 || (rc = commit(l)) != 0) {
+		rollback(l);
+		return rc;
+	}
+	return ledger_user_get(l, user, out);
+}
+
+int
+ledger_user_list(struct ledger *l, jv *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, row = 0;
+
+	*out = jv_array();
+	if ((rc = prep(l, &st, USER_SELECT "ORDER BY id", "")) != 0)
+		return rc;
+	while ((rc = step(l, st, &row)) == 0 && row)
+		*out = jv_array_append(*out, user_row(st));
+	done(l, st);
+	return rc;
+}
+
+int
+ledger_user_plan(struct ledger *l, const char *user, const char *plan, jv *out)
+{
+	int rc;
+	jv u;
+
+	*out = jv_invalid();
+	if ((rc = plan_known(l, plan)) != 0 || (rc = ledger_user_get(l, user, &u)) != 0)
+		return rc;
+	jv_free(u);
+	if ((rc = run(l, "UPDATE users SET plan = ?2 WHERE id = ?1", "ss", user, plan)) != 0)
+		return rc;
+	return ledger_user_get(l, user, out);
+}
+
+/* ---- credits ---- */
+
+int
+ledger_balance(struct ledger *l, const char *user, jv *out)
+{
+	return ledger_user_get(l, user, out);
+}
+
+int
+ledger_entries(struct ledger *l, const char *user, int limit, jv *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, row = 0;
+	jv u;
+
+	*out = jv_array();
+	if ((rc = ledger_user_get(l, user, &u)) != 0)
+		return rc;
+	jv_free(u);
+	if ((rc = prep(l, &st, "SELECT seq, kind, amount, job, ext, note, at FROM ledger "
+	    "WHERE user = ?1 ORDER BY seq DESC LIMIT ?2", "si", user, (int64_t)limit)) != 0)
+		return rc;
+	while ((rc = step(l, st, &row)) == 0 && row) {
+		jv e = JV_OBJECT(jv_string("seq"), jv_number((double)sqlite3_column_int64(st, 0)),
+		    jv_string("kind"), jv_string((const char *)sqlite3_column_text(st, 1)),
+		    jv_string("amount"), jv_number((double)sqlite3_column_int64(st, 2)),
+		    jv_string("at"), jv_number((double)sqlite3_column_int64(st, 6)));
+		static const char *const opt[] = { NULL, NULL, NULL, "job", "id", "note" };
+		for (int c = 3; c <= 5; c++)
+			if (sqlite3_column_type(st, c) == SQLITE_TEXT)
+				e = jv_object_set(e, jv_string(opt[c]),
+				    jv_string((const char *)sqlite3_column_text(st, c)));
+		*out = jv_array_append(*out, e);
+	}
+	done(l, st);
+	return rc;
+}
+
+/* Append an entry and change the user's cached balance by delta and held
+ * credits by hdelta; inside a transaction. */
+static int
+append(struct ledger *l, const char *user, const char *kind, int64_t delta, int64_t hdelta,
+    const char *job, const char *ext, const char *note)
+{
+	int rc;
+
+	if ((rc = run(l, "INSERT INTO ledger(user, kind, amount, job, ext, note, at) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", "ssisssi", user, kind, delta, job, ext, note,
+	    (int64_t)now())) != 0)
+		return rc;
+	if (delta != 0 || hdelta != 0)
+		rc = run(l, "UPDATE users SET balance = balance + ?2, held = held + ?3 WHERE id = ?1",
+		    "sii", user, delta, hdelta);
+	return rc;
+}
+
+static int
+user_balance(struct ledger *l, const char *user, int64_t *bal)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, row = 0;
+
+	if ((rc = prep(l, &st, "SELECT balance FROM users WHERE id = ?1", "s", user)) == 0 &&
+	    (rc = step(l, st, &row)) == 0) {
+		if (row)
+			*bal = sqlite3_column_int64(st, 0);
+		else {
+			warnx("user %s: no such user", user);
+			rc = EX_NOINPUT;
+		}
+	}
+	done(l, st);
+	return rc;
+}
+
+int
+ledger_grant(struct ledger *l, const char *user, int64_t amount, const char *ext,
+    const char *note, jv *out)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t bal;
+	int rc, row = 0;
+
+	*out = jv_invalid();
+	if ((rc = valid_name("user", user, 128)) != 0 || (rc = valid_amount(amount)) != 0 ||
+	    (rc = valid_name("grant id", ext, 255)) != 0)
+		return rc;
+	if ((rc = begin(l)) != 0)
+		return rc;
+	if ((rc = prep(l, &st, "SELECT user, amount FROM ledger WHERE ext = ?1", "s", ext)) != 0 ||
+	    (rc = step(l, st, &row)) != 0)
+		goto fail;
+	if (row) {                       /* a replay: the same answer, nothing changed */
+		int same = strcmp((const char *)sqlite3_column_text(st, 0), user) == 0 &&
+		    sqlite3_column_int64(st, 1) == amount;
+		done(l, st);
+		st = NULL;
+		rollback(l);
+		if (!same) {
+			warnx("grant %s: already applied with another user or amount", ext);
+			return EX_DATAERR;
+		}
+		*out = JV_OBJECT(jv_string("user"), jv_string(user), jv_string("amount"),
+		    jv_number((double)amount), jv_string("id"), jv_string(ext));
+		return 0;
+	}
+	done(l, st);
+	st = NULL;
+	if ((rc = user_balance(l, user, &bal)) != 0 ||
+	    (rc = append(l, user, "grant", amount, 0, NULL, ext, note)) != 0 ||
+	    (rc = commit(l)) != 0)
+		goto fail;
+	*out = JV_OBJECT(jv_string("user"), jv_string(user), jv_string("amount"),
+	    jv_number((double)amount), jv_string("id"), jv_string(ext));
+	return 0;
+fail:
+	done(l, st);
+	rollback(l);
+	return rc;
+}
+
+static jv
+hold_obj(const char *job, const char *user, int64_t amount, const char *state)
+{
+	return JV_OBJECT(jv_string("job"), jv_string(job), jv_string("user"), jv_string(user),
+	    jv_string("amount"), jv_number((double)amount), jv_string("state"), jv_string(state));
+}
+
+/* Look up job's hold inside a transaction: *found, and its fields. */
+static int
+get_hold(struct ledger *l, const char *job, int *found, char user[256], int64_t *amount,
+    char state[16])
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prep(l, &st, "SELECT user, amount, state FROM holds WHERE job = ?1", "s", job)) == 0 &&
+	    (rc = step(l, st, found)) == 0 && *found) {
+		snprintf(user, 256, "%s", (const char *)sqlite3_column_text(st, 0));
+		*amount = sqlite3_column_int64(st, 1);
+		snprintf(state, 16, "%s", (const char *)sqlite3_column_text(st, 2));
+	}
+	done(l, st);
+	return rc;
+}
+
+int
+ledger_reserve(struct ledger *l, const char *user, int64_t amount, const char *job, jv *out)
+{
+	char huser[256], state[16];
+	int64_t hamount, bal;
+	int rc, found;
+
+	*out = jv_invalid();
+	if ((rc = valid_name("user", user, 128)) != 0 || (rc = valid_amount(amount)) != 0 ||
+	    (rc = valid_name("job", job, 128)) != 0)
+		return rc;
+	if ((rc = begin(l)) != 0)
+		return rc;
+	if ((rc = get_hold(l, job, &found, huser, &hamount, state)) != 0)
+		goto fail;
+	if (found) {
+		rollback(l);
+		if (strcmp(huser, user) != 0 || hamount != amount) {
+			warnx("job %s: already reserved %lld for %s", job, (long long)hamount, huser);
+			return EX_DATAERR;
+		}
+		*out = hold_obj(job, user, amount, state);
+		return 0;
+	}
+	if ((rc = user_balance(l, user, &bal)) != 0)
+		goto fail;
+	if (bal < amount) {
+		warnx("user %s: insufficient credits: balance %lld, job %s needs %lld", user,
+		    (long long)bal, job, (long long)amount);
+		rc = EX_DATAERR;
+		goto fail;
+	}
+	if ((rc = append(l, user, "reserve", -amount, amount, job, NULL, NULL)) != 0 ||
+	    (rc = run(l, "INSERT INTO holds(job, user, amount, state, at) VALUES (?1, ?2, ?3, 'held', ?4)",
+	    "ssii", job, user, amount, (int64_t)now())) != 0)
+		goto fail;
+	util_crashpoint("ledger-reserve");          /* inside the transaction */
+	if ((rc = commit(l)) != 0)
+		goto fail;
+	util_crashpoint("ledger-reserved");         /* committed, not yet answered */
+	*out = hold_obj(job, user, amount, "held");
+	return 0;
+fail:
+	rollback(l);
+	return rc;
+}
+
+/* capture (spend) or release (give back) job's hold */
+static int
+settle(struct ledger *l, const char *job, int capture, jv *out)
+{
+	const char *to = capture ? "captured" : "released";
+	char user[256], state[16];
+	int64_t amount;
+	int rc, found;
+
+	*out = jv_invalid();
+	if ((rc = valid_name("job", job, 128)) != 0)
+		return rc;
+	if ((rc = begin(l)) != 0)
+		return rc;
+	if ((rc = get_hold(l, job, &found, user, &amount, state)) != 0)
+		goto fail;
+	if (!found) {
+		warnx("job %s: no reservation", job);
+		rc = EX_NOINPUT;
+		goto fail;
+	}
+	if (strcmp(state, "held") != 0) {
+		rollback(l);
+		if (strcmp(state, to) != 0) {
+			warnx("job %s: already %s", job, state);
+			return EX_DATAERR;
+		}
+		*out = hold_obj(job, user, amount, state);
+		return 0;
+	}
+	if ((rc = run(l, "UPDATE holds SET state = ?2, done = ?3 WHERE job = ?1", "ssi",
+	    job, to, (int64_t)now())) != 0 ||
+	    (rc = append(l, user, capture ? "capture" : "release", capture ? 0 : amount,
+	    -amount, job, NULL, NULL)) != 0)
+		goto fail;
+	util_crashpoint(capture ? "ledger-capture" : "ledger-release");
+	if ((rc = commit(l)) != 0)
+		goto fail;
+	*out = hold_obj(job, user, amount, to);
+	return 0;
+fail:
+	rollback(l);
+	return rc;
+}
+
+int
+ledger_capture(struct ledger *l, const char *job, jv *out)
+{
+	return settle(l, job, 1, out);
+}
+
+int
+ledger_release(struct ledger *l, const char *job, jv *out)
+{
+	return settle(l, job, 0, out);
+}
+
+/* One user's allowance for period: with a reset plan, what is left of the
+ * previous allowance expires first (spending takes allowance first). */
+static int
+allowance_one(struct ledger *l, const char *user, const char *plan, const char *period, jv *out)
+{
+	char ext[400], xext[400];
+	sqlite3_stmt *st = NULL;
+	int64_t monthly = (int64_t)plan_num(l, plan, "monthly_credits", 0), prev = 0, bal, expire = 0;
+	int rc, row = 0;
+
+	snprintf(ext, sizeof ext, "allowance:%s:%s", user, period);
+	snprintf(xext, sizeof xext, "expire:%s:%s", user, period);
+	if ((rc = begin(l)) != 0)
+		return rc;
+	if ((rc = prep(l, &st, "SELECT (SELECT amount FROM ledger WHERE ext = ?1), "
+	    "(SELECT -amount FROM ledger WHERE ext = ?2)", "ss", ext, xext)) != 0 ||
+	    (rc = step(l, st, &row)) != 0)
+		goto fail;
+	if (sqlite3_column_type(st, 0) != SQLITE_NULL) {   /* a replay: the same answer */
+		monthly = sqlite3_column_int64(st, 0);
+		expire = sqlite3_column_int64(st, 1);
+		done(l, st);
+		rollback(l);
+		goto answer;
+	}
+	done(l, st);
+	st = NULL;
+	if (!plan_bool(l, plan, "rollover")) {
+		if ((rc = prep(l, &st, "SELECT amount FROM ledger WHERE user = ?1 AND kind = 'grant' "
+		    "AND ext LIKE 'allowance:%' ORDER BY seq DESC LIMIT 1", "s", user)) != 0 ||
+		    (rc = step(l, st, &row)) != 0)
+			goto fail;
+		prev = row ? sqlite3_column_int64(st, 0) : 0;
+		done(l, st);
+		st = NULL;
+		if ((rc = user_balance(l, user, &bal)) != 0)
+			goto fail;
+		expire = bal < prev ? bal : prev;
+		if (expire > 0 && (rc = append(l, user, "expire", -expire, 0, NULL, xext,
+		    "unused allowance")) != 0)
+			goto fail;
+	}
+	if ((rc = append(l, user, "grant", monthly, 0, NULL, ext, "monthly allowance")) != 0)
+		goto fail;
+	if ((rc = commit(l)) != 0)
+		goto fail;
+answer:
+	*out = JV_OBJECT(jv_string("user"), jv_string(user), jv_string("period"), jv_string(period),
+	    jv_string("granted"), jv_number((double)monthly), jv_string("expired"),
+	    jv_number((double)expire));
+	return 0;
+fail:
+	done(l, st);
+	rollback(l);
+	return rc;
+}
+
+int
+ledger_allowance(struct ledger *l, const char *user, const char *period, jv *out)
+{
+	jv users, one;
+	int rc = 0;
+
+	*out = jv_array();
+	if (strlen(period) != 7 || period[4] != '-' || strspn(period, "0123456789-") != 7 ||
+	    period[5] > '1' || (period[5] == '1' && period[6] > '2') ||
+	    (period[5] == '0' && period[6] == '0')) {
+		warnx("period %.20s: expected YYYY-MM", period);
+		return EX_DATAERR;
+	}
+	if (user != NULL) {
+		if ((rc = ledger_user_get(l, user, &one)) != 0)
+			return rc;
+		users = JV_ARRAY(one);
+	} else if ((rc = ledger_user_list(l, &users)) != 0)
+		return rc;
+	jv_array_foreach(users, i, u) {
+		jv r;
+		if (rc == 0 && (rc = allowance_one(l, json_str(u, "user"), json_str(u, "plan"),
+		    period, &r)) == 0)
+			*out = jv_array_append(*out, r);
+		jv_free(u);
+	}
+	jv_free(users);
+	return rc;
+}
+
+/* ---- rate limits ---- */
+
+int
+ledger_limit(struct ledger *l, const char *user, double cost, int *allowed, jv *out)
+{
+	sqlite3_stmt *st = NULL;
+	double t = now(), cap, rate, tokens, retry = 0;
+	int rc, row = 0;
+	jv u;
+
+	*out = jv_invalid();
+	*allowed = 0;
+	if ((rc = ledger_user_get(l, user, &u)) != 0)
+		return rc;
+	cap = plan_num(l, json_str(u, "plan"), "bucket_capacity", 5);
+	rate = plan_num(l, json_str(u, "plan"), "bucket_refill_per_minute", 1) / 60.0;
+	jv_free(u);
+	if (!(cost > 0) || cost > cap || rate <= 0) {
+		warnx("user %s: cost %g: expected more than 0 and at most the bucket's %g", user, cost, cap);
+		return EX_DATAERR;
+	}
+	if ((rc = begin(l)) != 0)
+		return rc;
+	if ((rc = prep(l, &st, "SELECT tokens, updated FROM buckets WHERE user = ?1", "s", user)) != 0 ||
+	    (rc = step(l, st, &row)) != 0)
+		goto fail;
+	tokens = cap;
+	if (row) {
+		double el = t - sqlite3_column_double(st, 1);
+		tokens = sqlite3_column_double(st, 0) + (el > 0 ? el : 0) * rate;
+		if (tokens > cap)
+			tokens = cap;
+	}
+	done(l, st);
+	st = NULL;
+	if (tokens + 1e-9 >= cost) {
+		tokens -= cost;
+		*allowed = 1;
+	} else
+		retry = ceil((cost - tokens) / rate);
+	if ((rc = run(l, "INSERT INTO buckets(user, tokens, updated) VALUES (?1, ?2, ?3) "
+	    "ON CONFLICT(user) DO UPDATE SET tokens = ?2, updated = ?3", "sdd", user, tokens, t)) != 0 ||
+	    (rc = commit(l)) != 0)
+		goto fail;
+	*out = JV_OBJECT(jv_string("user"), jv_string(user), jv_string("allowed"), jv_bool(*allowed),
+	    jv_string("tokens"), jv_number(floor(tokens * 1000) / 1000),
+	    jv_string("capacity"), jv_number(cap), jv_string("retry_after"), jv_number(retry));
+	return 0;
+fail:
+	done(l, st);
+	rollback(l);
+	return rc;
+}
+
+/* ---- tokens ---- */
+
+static void
+token_hash(const char *token, unsigned char h[32])
+{
+	crypto_generichash(h, 32, (const unsigned char *)token, strlen(token), NULL, 0);
+}
+
+int
+ledger_token_issue(struct ledger *l, const char *user, long ttl, jv *out)
+{
+	unsigned char r[32], h[32];
+	char tok[sizeof TOKEN_PREFIX + 64], id[17];
+	int64_t t = (int64_t)now();
+	int rc;
+	jv u;
+
+	*out = jv_invalid();
+	if ((rc = ledger_user_get(l, user, &u)) != 0)
+		return rc;
+	jv_free(u);
+	if (ttl <= 0)
+		ttl = TOKEN_TTL;
+	randombytes_buf(r, sizeof r);
+	memcpy(tok, TOKEN_PREFIX, sizeof TOKEN_PREFIX - 1);
+	sodium_bin2base64(tok + sizeof TOKEN_PREFIX - 1, sizeof tok - (sizeof TOKEN_PREFIX - 1),
+	    r, sizeof r, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	token_hash(tok, h);
+	sodium_memzero(r, sizeof r);
+	if ((rc = run(l, "INSERT INTO tokens(hash, user, created, expires) VALUES (?1, ?2, ?3, ?4)",
+	    "bsii", h, 32, user, t, t + (int64_t)ttl)) != 0)
+		return rc;
+	util_hex(h, 8, id);
+	*out = JV_OBJECT(jv_string("token"), jv_string(tok), jv_string("id"), jv_string(id),
+	    jv_string("user"), jv_string(user), jv_string("expires"), jv_number((double)(t + ttl)));
+	sodium_memzero(tok, sizeof tok);
+	return 0;
+}
+
+int
+ledger_token_verify(struct ledger *l, const char *token, jv *out)
+{
+	sqlite3_stmt *st = NULL;
+	unsigned char h[32];
+	char id[17];
+	int rc, row = 0, ok = 0;
+
+	*out = jv_invalid();
+	if (strncmp(token, TOKEN_PREFIX, sizeof TOKEN_PREFIX - 1) != 0 || strlen(token) > 200) {
+		warnx("token: malformed");
+		return EX_NOPERM;
+	}
+	token_hash(token, h);
+	util_hex(h, 8, id);
+	if ((rc = prep(l, &st, "SELECT t.hash, t.user, t.expires, t.revoked, u.plan FROM tokens t "
+	    "JOIN users u ON u.id = t.user WHERE t.hash = ?1", "b", h, 32)) != 0 ||
+	    (rc = step(l, st, &row)) != 0)
+		goto out;
+	if (row && sqlite3_column_bytes(st, 0) == 32 &&
+	    sodium_memcmp(sqlite3_column_blob(st, 0), h, 32) == 0)
+		ok = 1;
+	if (!ok) {
+		warnx("token %s: unknown", id);
+		rc = EX_NOPERM;
+	} else if (sqlite3_column_int(st, 3)) {
+		warnx("token %s: revoked", id);
+		rc = EX_NOPERM;
+	} else if (sqlite3_column_int64(st, 2) <= (int64_t)now()) {
+		warnx("token %s: expired", id);
+		rc = EX_NOPERM;
+	} else
+		*out = JV_OBJECT(jv_string("user"), jv_string((const char *)sqlite3_column_text(st, 1)),
+		    jv_string("plan"), jv_string((const char *)sqlite3_column_text(st, 4)),
+		    jv_string("id"), jv_string(id),
+		    jv_string("expires"), jv_number((double)sqlite3_column_int64(st, 2)));
+out:
+	done(l, st);
+	return rc;
+}
+
+int
+ledger_token_revoke(struct ledger *l, const char *token)
+{
+	unsigned char h[32];
+	int rc;
+
+	if (strncmp(token, TOKEN_PREFIX, sizeof TOKEN_PREFIX - 1) != 0) {
+		warnx("token: malformed");
+		return EX_NOPERM;
+	}
+	token_hash(token, h);
+	if ((rc = run(l, "UPDATE tokens SET revoked = 1 WHERE hash = ?1", "b", h, 32)) != 0)
+		return rc;
+	if (sqlite3_changes(l->db) == 0) {
+		warnx("token: unknown");
+		return EX_NOINPUT;
+	}
+	return 0;
+}
+
+int
+ledger_check(struct ledger *l, jv *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, row = 0, bad = 0;
+
+	*out = jv_array();
+	if ((rc = prep(l, &st, "SELECT u.id, u.balance, coalesce((SELECT sum(amount) FROM ledger "
+	    "WHERE user = u.id), 0), u.held, coalesce((SELECT sum(amount) FROM holds "
+	    "WHERE user = u.id AND state = 'held'), 0) FROM users u", "")) != 0)
+		return rc;
+	while ((rc = step(l, st, &row)) == 0 && row)
+		if (sqlite3_column_int64(st, 1) != sqlite3_column_int64(st, 2) ||
+		    sqlite3_column_int64(st, 3) != sqlite3_column_int64(st, 4)) {
+			bad++;
+			*out = jv_array_append(*out, JV_OBJECT(
+			    jv_string("user"), jv_string((const char *)sqlite3_column_text(st, 0)),
+			    jv_string("balance"), jv_number((double)sqlite3_column_int64(st, 1)),
+			    jv_string("ledger"), jv_number((double)sqlite3_column_int64(st, 2)),
+			    jv_string("held"), jv_number((double)sqlite3_column_int64(st, 3)),
+			    jv_string("holds"), jv_number((double)sqlite3_column_int64(st, 4))));
+		}
+	done(l, st);
+	if (rc == 0 && bad) {
+		warnx("%s: %d balances disagree with the ledger", l->path, bad);
+		rc = EX_SOFTWARE;
+	}
+	return rc;
+}

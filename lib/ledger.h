@@ -1,0 +1,61 @@
+/* ledger.h: users, plans, bearer tokens, the credit ledger, rate-limit
+ * buckets. Today one SQLite database (WAL) in the spool, $RS_SPOOL/rs.db;
+ * the seam lets PostgreSQL replace it.
+ *
+ * Credits: a user's balance is what they can spend now. It is derived
+ * from append-only ledger entries (a cached copy in users.balance is
+ * updated in the same transaction, and CHECK(balance >= 0) holds). A
+ * charge has two phases keyed by job id: reserve moves credits from the
+ * balance into a hold; capture spends the hold (job done); release gives
+ * it back (job failed). Each is idempotent: repeating it changes nothing
+ * and returns the same answer. Grants are idempotent by an external id.
+ *
+ * Functions return 0 or an EX_* status, having printed one diagnostic:
+ * 65 refused (no credits, bad amount, conflicting replay), 66 unknown
+ * user/job/token, 75 database busy beyond the timeout, 77 bad token. */
+#ifndef RS_LEDGER_H
+#define RS_LEDGER_H
+
+#include <stdint.h>
+#include <jv.h>
+
+struct ledger;                                  /* opaque: one connection */
+/* Open $spool/rs.db (created, migrated when create is set). */
+int  ledger_open(const char *spool, int create, struct ledger **lp);
+void ledger_close(struct ledger *l);            /* NULL is fine */
+/* The plans (etc/plans.json, or RS_PLANS): an object name → settings.
+ * Borrowed; lives as long as l. */
+jv   ledger_plans(struct ledger *l);
+
+/* Users. *out receives the user object (owned). */
+int  ledger_user_add(struct ledger *l, const char *user, const char *plan, jv *out);
+int  ledger_user_get(struct ledger *l, const char *user, jv *out);
+int  ledger_user_list(struct ledger *l, jv *out);          /* array */
+int  ledger_user_plan(struct ledger *l, const char *user, const char *plan, jv *out);
+
+/* Credits. *out receives {"user","balance","held",…} or the hold/entry. */
+int  ledger_balance(struct ledger *l, const char *user, jv *out);
+int  ledger_entries(struct ledger *l, const char *user, int limit, jv *out);
+int  ledger_grant(struct ledger *l, const char *user, int64_t amount,
+         const char *ext_id, const char *note, jv *out);
+int  ledger_reserve(struct ledger *l, const char *user, int64_t amount,
+         const char *job, jv *out);
+int  ledger_capture(struct ledger *l, const char *job, jv *out);
+int  ledger_release(struct ledger *l, const char *job, jv *out);
+/* The monthly allowance of period "YYYY-MM" for user (NULL: everyone). */
+int  ledger_allowance(struct ledger *l, const char *user, const char *period, jv *out);
+
+/* Rate limit: take cost tokens from user's bucket. *allowed 1 or 0;
+ * *out says tokens left and retry_after seconds. */
+int  ledger_limit(struct ledger *l, const char *user, double cost, int *allowed, jv *out);
+
+/* Bearer tokens: only a hash is stored. ttl 0 = the default. */
+int  ledger_token_issue(struct ledger *l, const char *user, long ttl, jv *out);
+int  ledger_token_verify(struct ledger *l, const char *token, jv *out); /* 77 if bad */
+int  ledger_token_revoke(struct ledger *l, const char *token);
+
+/* Prove the cached balances equal the ledger sums; *out lists any that
+ * do not (EX_SOFTWARE then). */
+int  ledger_check(struct ledger *l, jv *out);
+
+#endif
