@@ -5,6 +5,11 @@
  *   minimal ICC profile) seed=N noise=SIGMA (Gaussian, 8-bit scale)
  *   claim=WxH (patch the header to claim another size: a decompression
  *   bomb or a lying file; the data stays that of the real size).
+ * Damage, applied in this order after the scene (and its noise):
+ *   blur=SIGMA (Gaussian) upscale=F (box down by F, bilinear back up)
+ *   fade=LIFT (levels squeezed into LIFT..255-LIFT) sepia=A (blend toward
+ *   a sepia tone) cast=G (gains 1-G, 1, 1+G: a blue cast) scratches=N
+ *   (N thin bright or dark lines and N dust specks).
  * The picture is a smooth scene of gradients, discs and bars, so that
  * compression and damage behave roughly as on a photograph. */
 #include <err.h>
@@ -23,6 +28,8 @@ static struct {
 	unsigned seed;
 	double noise;
 	unsigned claim_w, claim_h;
+	double blur, fade, sepia, cast;
+	int upscale, scratches;
 } o = { .q = 90, .seed = 1 };
 
 static uint64_t rng;
@@ -116,6 +123,116 @@ scene(void)
 					p[k] = (uint8_t)lrint(v[k]);
 		}
 	return px;
+}
+
+/* the damage options, on the finished scene */
+static void
+damage(uint8_t *px)
+{
+	int ch = o.gray ? 1 : 3, w = o.w, h = o.h;
+	size_t n = (size_t)w * h * ch;
+	double *f = malloc(n * sizeof *f), *t = malloc(n * sizeof *t);
+
+	if (f == NULL || t == NULL)
+		err(1, "malloc");
+	for (size_t i = 0; i < n; i++)
+		f[i] = px[i];
+	if (o.blur > 0) {
+		int r = (int)ceil(3 * o.blur);
+		double k[64], s = 0;
+		r = r > 63 ? 63 : r;
+		for (int i = 0; i <= r; i++)
+			s += (i ? 2 : 1) * (k[i] = exp(-0.5 * i * i / (o.blur * o.blur)));
+		for (int pass = 0; pass < 2; pass++) {
+			for (int y = 0; y < h; y++)
+				for (int x = 0; x < w; x++)
+					for (int c = 0; c < ch; c++) {
+						double a = 0;
+						for (int i = -r; i <= r; i++) {
+							int xx = x, yy = y;
+							if (pass == 0)
+								xx = x + i < 0 ? 0 : x + i >= w ? w - 1 : x + i;
+							else
+								yy = y + i < 0 ? 0 : y + i >= h ? h - 1 : y + i;
+							a += k[i < 0 ? -i : i] * f[((size_t)yy * w + xx) * ch + c];
+						}
+						t[((size_t)y * w + x) * ch + c] = a / s;
+					}
+			memcpy(f, t, n * sizeof *f);
+		}
+	}
+	if (o.upscale > 1) {
+		int F = o.upscale, sw = (w + F - 1) / F, sh = (h + F - 1) / F;
+		double *sm = calloc((size_t)sw * sh * ch, sizeof *sm);
+		if (sm == NULL)
+			err(1, "malloc");
+		for (int y = 0; y < sh; y++)
+			for (int x = 0; x < sw; x++)
+				for (int c = 0; c < ch; c++) {
+					double a = 0;
+					int k = 0;
+					for (int i = 0; i < F; i++)
+						for (int j = 0; j < F; j++)
+							if (y * F + i < h && x * F + j < w) {
+								a += f[((size_t)(y * F + i) * w + x * F + j) * ch + c];
+								k++;
+							}
+					sm[((size_t)y * sw + x) * ch + c] = a / k;
+				}
+		for (int y = 0; y < h; y++)
+			for (int x = 0; x < w; x++) {
+				double sx = (x + 0.5) / F - 0.5, sy = (y + 0.5) / F - 0.5;
+				sx = sx < 0 ? 0 : sx > sw - 1 ? sw - 1 : sx;
+				sy = sy < 0 ? 0 : sy > sh - 1 ? sh - 1 : sy;
+				int x0 = (int)sx, y0 = (int)sy, x1 = x0 + 1 < sw ? x0 + 1 : x0,
+				    y1 = y0 + 1 < sh ? y0 + 1 : y0;
+				double ax = sx - x0, ay = sy - y0;
+				for (int c = 0; c < ch; c++) {
+#define SM(yy, xx) sm[((size_t)(yy) * sw + (xx)) * ch + c]
+					f[((size_t)y * w + x) * ch + c] =
+					    (1 - ay) * ((1 - ax) * SM(y0, x0) + ax * SM(y0, x1)) +
+					    ay * ((1 - ax) * SM(y1, x0) + ax * SM(y1, x1));
+#undef SM
+				}
+			}
+		free(sm);
+	}
+	for (size_t i = 0; i < (size_t)w * h; i++) {
+		double *p = f + i * ch;
+		for (int c = 0; c < ch; c++)
+			p[c] = o.fade + p[c] * (255 - 2 * o.fade) / 255;
+		if (ch == 3 && o.sepia > 0) {
+			double l = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
+			static const double tint[3] = { 1.12, 0.96, 0.72 };
+			for (int c = 0; c < 3; c++)
+				p[c] = (1 - o.sepia) * p[c] + o.sepia * l * tint[c];
+		}
+		if (ch == 3 && o.cast > 0) {
+			p[0] *= 1 - o.cast;
+			p[2] *= 1 + o.cast;
+		}
+	}
+	rng = 0x2545F4914F6CDD1DULL * (o.seed + 7);
+	for (int s = 0; s < o.scratches; s++) {
+		double v = urand() < 0.7 ? 240 : 15;
+		double x = urand() * w, y = urand() * h, ang = urand() * M_PI;
+		double len = (0.2 + 0.3 * urand()) * (w > h ? w : h);
+		for (double d = 0; d < len; d += 0.5) {
+			int xx = (int)(x + d * cos(ang)), yy = (int)(y + d * sin(ang));
+			if (xx >= 0 && yy >= 0 && xx < w && yy < h)
+				for (int c = 0; c < ch; c++)
+					f[((size_t)yy * w + xx) * ch + c] = v;
+		}
+		int sx = (int)(urand() * (w - 4)), sy = (int)(urand() * (h - 4));
+		for (int i = 0; i < 2; i++)
+			for (int j = 0; j < 2; j++)
+				for (int c = 0; c < ch; c++)
+					f[((size_t)(sy + i) * w + sx + j) * ch + c] = 255 - v;
+	}
+	for (size_t i = 0; i < n; i++)
+		px[i] = (uint8_t)lrint(f[i] < 0 ? 0 : f[i] > 255 ? 255 : f[i]);
+	free(f);
+	free(t);
 }
 
 static void
@@ -271,11 +388,18 @@ main(int argc, char *argv[])
 		else if (!strncmp(a, "orientation=", 12)) o.orientation = atoi(a + 12);
 		else if (!strncmp(a, "seed=", 5)) o.seed = (unsigned)atoi(a + 5);
 		else if (!strncmp(a, "noise=", 6)) o.noise = atof(a + 6);
+		else if (!strncmp(a, "blur=", 5)) o.blur = atof(a + 5);
+		else if (!strncmp(a, "fade=", 5)) o.fade = atof(a + 5);
+		else if (!strncmp(a, "sepia=", 6)) o.sepia = atof(a + 6);
+		else if (!strncmp(a, "cast=", 5)) o.cast = atof(a + 5);
+		else if (!strncmp(a, "upscale=", 8)) o.upscale = atoi(a + 8);
+		else if (!strncmp(a, "scratches=", 10)) o.scratches = atoi(a + 10);
 		else if (!strncmp(a, "claim=", 6) &&
 		    sscanf(a + 6, "%ux%u", &o.claim_w, &o.claim_h) == 2) ;
 		else errx(64, "unknown option %s", a);
 	}
 	uint8_t *px = scene();
+	damage(px);
 	char *mem = NULL;
 	size_t len = 0;
 	FILE *real = stdout;

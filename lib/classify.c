@@ -1,0 +1,1079 @@
+/* classify.c: measure a photo, score its degradations, recommend ops.
+ *
+ * Sampling. A small image (up to CL_FULL_PIXELS) is measured whole. A
+ * larger one is measured on CL_BAND_H-row bands spread evenly down the
+ * picture; whole-image statistics (levels, colour) use every row of the
+ * bands, local measures use tiles cut from them. Every measure below is
+ * intensive (a percentile, a median, a ratio, a fraction), so the two
+ * regimes agree, and its cost is bounded whatever the size.
+ * Positions keep their absolute image coordinates, so the 8x8 JPEG grid
+ * and the period of an upscale line up across tiles.
+ *
+ * Measures (all on 8-bit luma unless said):
+ *  noise    Immerkaer's operator (the 3x3 mask whose response is zero on
+ *           any plane and on linear ramps) per 16x16 block, at full and
+ *           half scale. White noise halves at half scale, photographic
+ *           detail does not (natural images are close to scale
+ *           invariant), so the difference isolates the noise; the median
+ *           over blocks ignores edges and texture.
+ *  blur     width of strong edges: contrast over peak gradient, walked
+ *           along the gradient on a lightly smoothed copy. A Gaussian
+ *           blur of sigma s gives width 2.5 s.
+ *  low_res  the same width (effective resolution = sharp width / width)
+ *           together with the fingerprint of interpolation: a periodic
+ *           pattern in the second differences at the upscale factor.
+ *  jpeg     the quality the luma quantisation table was scaled for (IJG
+ *           formula), and blockiness: gradient across 8x8 block edges
+ *           against inside blocks, at the best grid phase.
+ *  faded    percentiles of each channel: lifted blacks, lowered whites.
+ *  cast     the illuminant by three estimators (grey world, grey edge,
+ *           bright pixels), their per-axis median in log chroma; a toned
+ *           print (one hue, little spread) is a cast in its own right.
+ *  scratches thin bright or dark structures (morphological top-hat over
+ *           a noise-aware threshold) that form long thin components or
+ *           isolated specks; regions dense with them are texture and are
+ *           left out.
+ */
+#include <err.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classify.h"
+#include "classify_priv.h"
+#include "util.h"
+
+const char *const classify_types[7] = { "noise", "blur", "jpeg", "faded",
+	"color_cast", "scratches", "low_resolution" };
+
+enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
+
+/* Decision points: a type is detected when its score reaches 0.5; each
+ * score is a logistic in its measure, centred on these values (tuned on
+ * the "tune" half of bench/mkset's set, checked on the other half). */
+#define NOISE_MID    5.5      /* noise sigma, 8-bit */
+#define NOISE_SPAN   1.2
+#define BLUR_MID     1.25     /* excess edge sigma, pixels */
+#define BLUR_SPAN    0.18
+#define JPEGQ_MID    55.0     /* IJG quality */
+#define JPEGQ_SPAN   9.0
+#define BLOCK_MID    1.45     /* blockiness ratio */
+#define BLOCK_SPAN   0.08
+#define FADE_MID     28.0     /* lift of blacks and whites, 8-bit */
+#define FADE_SPAN    5.0
+#define CAST_MID     0.075    /* log-chroma distance of the illuminant */
+#define CAST_SPAN    0.015
+#define SCR_MID      0.0012   /* damaged pixel fraction */
+#define SCR_SPAN     0.0004
+#define LOWRES_MID   0.0      /* combined evidence, see score_lowres */
+#define LOWRES_SPAN  0.12
+
+static double
+logistic(double x, double mid, double span)
+{
+	return 1.0 / (1.0 + exp(-(x - mid) / span));
+}
+
+static double
+clampd(double x, double lo, double hi)
+{
+	return x < lo ? lo : x > hi ? hi : x;
+}
+
+static int
+cmpd(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The p-quantile (0..1) of v[0..n), sorting v in place; 0 when empty. */
+static double
+quantile(double *v, size_t n, double p)
+{
+	double f;
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	qsort(v, n, sizeof *v, cmpd);
+	f = p * (double)(n - 1);
+	i = (size_t)f;
+	if (i + 1 >= n)
+		return v[n - 1];
+	return v[i] + (f - (double)i) * (v[i + 1] - v[i]);
+}
+
+/* p-quantile of a 256-bin histogram */
+static double
+hquantile(const double *h, double total, double p)
+{
+	double acc = 0, want = p * total;
+
+	for (int i = 0; i < 256; i++) {
+		if (acc + h[i] >= want && h[i] > 0)
+			return i + (h[i] > 0 ? (want - acc) / h[i] : 0) - 0.5;
+		acc += h[i];
+	}
+	return 255;
+}
+
+/* ---- planning and feeding rows ---- */
+
+int
+cl_begin(const char *name, struct cl *c)
+{
+	size_t rows;
+
+	if ((unsigned long long)c->w * (unsigned long long)c->h <= CL_FULL_PIXELS) {
+		c->nband = 1;
+		c->band_y[0] = 0;
+		c->bandh = c->h;
+		c->ntile = 1;
+		c->tile[0] = (struct cl_tile){ 0, 0, c->w, c->h, NULL };
+	} else {
+		int nb = c->h / 256, nt = c->w / 512;
+		nb = nb < 2 ? 2 : nb > CL_MAX_BANDS ? CL_MAX_BANDS : nb;
+		nt = nt < 1 ? 1 : nt > CL_MAX_TILES ? CL_MAX_TILES : nt;
+		c->bandh = c->h < CL_BAND_H ? c->h : CL_BAND_H;
+		if (nb * c->bandh > c->h)
+			nb = c->h / c->bandh;
+		c->nband = nb;
+		c->ntile = 0;
+		for (int i = 0; i < nb; i++) {
+			int y = (int)(((long long)(2 * i + 1) * c->h) / (2 * nb)) - c->bandh / 2;
+			y = y / 16 * 16;
+			if (y < 0)
+				y = 0;
+			if (y + c->bandh > c->h)
+				y = c->h - c->bandh;
+			if (i > 0 && y < c->band_y[i - 1] + c->bandh)
+				y = c->band_y[i - 1] + c->bandh;
+			c->band_y[i] = y;
+			int tw = c->w < CL_TILE_W ? c->w : CL_TILE_W;
+			for (int j = 0; j < nt; j++) {
+				int x = (int)(((long long)(2 * j + 1) * c->w) / (2 * nt)) - tw / 2;
+				x = x / 8 * 8;
+				if (x < 0)
+					x = 0;
+				if (x + tw > c->w)
+					x = c->w - tw;
+				c->tile[c->ntile++] = (struct cl_tile){ x, y, tw, c->bandh, NULL };
+			}
+		}
+	}
+	for (int i = 0; i < c->ntile; i++) {
+		struct cl_tile *t = &c->tile[i];
+		if ((t->px = malloc((size_t)t->w * (size_t)t->h * (size_t)c->ch)) == NULL) {
+			warn("%s", name);
+			return EX_OSERR;
+		}
+	}
+	rows = (size_t)c->nband * (size_t)c->bandh;
+	c->accstep = 1;
+	while ((double)rows * c->w / ((double)c->accstep * c->accstep) > 600000.0)
+		c->accstep++;
+	return 0;
+}
+
+int
+cl_wants(const struct cl *c, int y)
+{
+	for (int i = 0; i < c->nband; i++)
+		if (y >= c->band_y[i] && y < c->band_y[i] + c->bandh)
+			return 1;
+	return 0;
+}
+
+void
+cl_row(struct cl *c, int y, const uint8_t *row, int sch)
+{
+	int gray = sch <= 2, step = c->accstep;
+
+	for (int i = 0; i < c->ntile; i++) {
+		struct cl_tile *t = &c->tile[i];
+		if (y < t->y0 || y >= t->y0 + t->h)
+			continue;
+		uint8_t *d = t->px + (size_t)(y - t->y0) * t->w * c->ch;
+		const uint8_t *s = row + (size_t)t->x0 * sch;
+		for (int x = 0; x < t->w; x++, s += sch)
+			if (c->ch == 1)
+				*d++ = s[0];
+			else {
+				*d++ = s[0];
+				*d++ = gray ? s[0] : s[1];
+				*d++ = gray ? s[0] : s[2];
+			}
+	}
+	if (y % step != 0)
+		return;
+	for (int x = 0; x < c->w; x += step) {
+		const uint8_t *s = row + (size_t)x * sch;
+		int r = s[0], g = gray ? s[0] : s[1], b = gray ? s[0] : s[2];
+		int yy = (299 * r + 587 * g + 114 * b + 500) / 1000;
+		c->hist[0][r]++;
+		c->hist[1][g]++;
+		c->hist[2][b]++;
+		c->hist[3][yy]++;
+		c->csum[0] += r;
+		c->csum[1] += g;
+		c->csum[2] += b;
+		c->nacc++;
+		if (abs(r - g) <= 3 && abs(g - b) <= 3)
+			c->neutral++;
+		if (yy >= 24 && yy <= 240) {
+			double u = (r - g) / (yy + 16.0), v = (b - g) / (yy + 16.0);
+			c->cm[0]++;
+			c->cm[1] += u;
+			c->cm[2] += v;
+			c->cm[3] += u * u;
+			c->cm[4] += v * v;
+			c->cm[5] += u * v;
+		}
+		/* colour of the brightest pixels: sums per luma level */
+		c->bright[yy][0] += r;
+		c->bright[yy][1] += g;
+		c->bright[yy][2] += b;
+	}
+}
+
+void
+cl_end(struct cl *c)
+{
+	for (int i = 0; i < c->ntile; i++)
+		free(c->tile[i].px);
+	c->ntile = 0;
+}
+
+/* ---- local measures ---- */
+
+struct feat {
+	/* noise */
+	double *nz, *nzw;             /* per block: sigma, white-noise sigma */
+	size_t nblk, capblk;
+	/* edges */
+	double *ew;                   /* edge widths */
+	size_t nedge, capedge;
+	/* blockiness: gradient sums by position mod 8 */
+	double bh[8], bv[8], bhn[8], bvn[8];
+	/* interpolation: second-difference profiles by absolute position */
+	double *px2, *pxn, *py2, *pyn;
+	/* grey edge */
+	double ge[3];
+	/* scratches */
+	double dmg, area;
+	double detail[3];             /* mean |laplacian| at scale 1, 2, 4 */
+	double ndetail[3];
+};
+
+static int
+push(double **v, size_t *n, size_t *cap, double x)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 1024;
+		double *nv = realloc(*v, nc * sizeof *nv);
+		if (nv == NULL)
+			return -1;
+		*v = nv;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = x;
+	return 0;
+}
+
+/* Immerkaer's mask at (x, y) of a w-wide float image */
+static double
+imk(const float *p, int w)
+{
+	return p[-w - 1] - 2 * p[-w] + p[-w + 1] - 2 * p[-1] + 4 * p[0] - 2 * p[1] +
+	    p[w - 1] - 2 * p[w] + p[w + 1];
+}
+
+#define IMK_K (1.2533141373155 / 6.0)     /* sqrt(pi/2)/6: mean |mask| -> sigma */
+
+static int
+noise_blocks(struct feat *f, const float *Y, int w, int h)
+{
+	float b2[64];
+
+	for (int by = 0; by + 16 <= h; by += 16)
+		for (int bx = 0; bx + 16 <= w; bx += 16) {
+			double a1 = 0, a2 = 0;
+			int n1 = 0, n2 = 0;
+			for (int y = by; y < by + 16; y++) {
+				if (y < 1 || y >= h - 1)
+					continue;
+				for (int x = bx; x < bx + 16; x++) {
+					if (x < 1 || x >= w - 1)
+						continue;
+					a1 += fabs(imk(Y + (size_t)y * w + x, w));
+					n1++;
+				}
+			}
+			for (int y = 0; y < 8; y++)
+				for (int x = 0; x < 8; x++) {
+					const float *p = Y + (size_t)(by + 2 * y) * w + bx + 2 * x;
+					b2[y * 8 + x] = (p[0] + p[1] + p[w] + p[w + 1]) * 0.25f;
+				}
+			for (int y = 1; y < 7; y++)
+				for (int x = 1; x < 7; x++) {
+					a2 += fabs(imk(b2 + y * 8 + x, 8));
+					n2++;
+				}
+			double s1 = IMK_K * a1 / n1, s2 = IMK_K * a2 / n2;
+			/* s1^2 = n^2 + T, s2^2 = n^2/4 + T for scale-invariant detail T */
+			double nw = s1 * s1 - s2 * s2;
+			nw = nw > 0 ? sqrt(nw * 4.0 / 3.0) : 0;
+			if (f->nblk == f->capblk) {
+				size_t nc = f->capblk ? f->capblk * 2 : 1024;
+				double *a = realloc(f->nz, nc * sizeof *a), *b;
+				if (a == NULL)
+					return -1;
+				f->nz = a;
+				if ((b = realloc(f->nzw, nc * sizeof *b)) == NULL)
+					return -1;
+				f->nzw = b;
+				f->capblk = nc;
+			}
+			f->nz[f->nblk] = s1;
+			f->nzw[f->nblk++] = nw;
+		}
+	return 0;
+}
+
+/* Edge widths along rows (dir 0) or columns (dir 1) of the smoothed S. */
+static int
+edges(struct feat *f, const float *S, int w, int h, double mincon)
+{
+	for (int dir = 0; dir < 2; dir++) {
+		int n = dir ? h : w, m = dir ? w : h;
+		size_t st = dir ? (size_t)w : 1, lt = dir ? 1 : (size_t)w;
+		for (int j = 2; j < m - 2; j++)
+			for (int i = 3; i < n - 3; i++) {
+				const float *p = S + (size_t)j * lt + (size_t)i * st;
+				double g = (p[st] - p[-(ptrdiff_t)st]) * 0.5;
+				double go = (p[lt] - p[-(ptrdiff_t)lt]) * 0.5;
+				double ag = fabs(g);
+				if (ag < 2.0 || ag < fabs(go) * 1.5)
+					continue;
+				double gl = fabs(p[0] - p[-2 * (ptrdiff_t)st]) * 0.5;
+				double gr = fabs(p[2 * st] - p[0]) * 0.5;
+				if (ag < gl || ag <= gr)
+					continue;
+				double s = g > 0 ? 1 : -1, t = 0.1 * ag;
+				int a = i, b = i;
+				while (a > 0 && i - a < 24 &&
+				    s * (S[(size_t)j * lt + (size_t)a * st] -
+				    S[(size_t)j * lt + (size_t)(a - 1) * st]) > t)
+					a--;
+				while (b < n - 1 && b - i < 24 &&
+				    s * (S[(size_t)j * lt + (size_t)(b + 1) * st] -
+				    S[(size_t)j * lt + (size_t)b * st]) > t)
+					b++;
+				double con = s * (S[(size_t)j * lt + (size_t)b * st] -
+				    S[(size_t)j * lt + (size_t)a * st]);
+				if (con < mincon || a == 0 || b == n - 1)
+					continue;
+				if (push(&f->ew, &f->nedge, &f->capedge, con / ag) < 0)
+					return -1;
+			}
+	}
+	return 0;
+}
+
+/* Second differences, summed by absolute column and row, and gradients
+ * across 8x8 grid positions. */
+static void
+profiles(struct feat *f, const float *Y, int w, int h, int x0, int y0)
+{
+	for (int y = 0; y < h; y++) {
+		const float *r = Y + (size_t)y * w;
+		for (int x = 1; x < w - 1; x++) {
+			f->px2[x0 + x] += fabs(r[x - 1] - 2 * r[x] + r[x + 1]);
+			f->pxn[x0 + x]++;
+		}
+		for (int x = 0; x < w - 1; x++) {
+			double d = fabs(r[x + 1] - r[x]);
+			f->bh[(x0 + x) & 7] += d < 24 ? d : 24;
+			f->bhn[(x0 + x) & 7]++;
+		}
+	}
+	for (int y = 1; y < h - 1; y++)
+		for (int x = 0; x < w; x++) {
+			const float *p = Y + (size_t)y * w + x;
+			f->py2[y0 + y] += fabs(p[-w] - 2 * p[0] + p[w]);
+			f->pyn[y0 + y]++;
+		}
+	for (int y = 0; y < h - 1; y++)
+		for (int x = 0; x < w; x++) {
+			double d = fabs(Y[(size_t)(y + 1) * w + x] - Y[(size_t)y * w + x]);
+			f->bv[(y0 + y) & 7] += d < 24 ? d : 24;
+			f->bvn[(y0 + y) & 7]++;
+		}
+}
+
+/* mean |4-neighbour laplacian| of Y binned by k (1, 2, 4) */
+static void
+detail(struct feat *f, const float *Y, int w, int h)
+{
+	for (int s = 0; s < 3; s++) {
+		int k = 1 << s, bw = w / k, bh = h / k;
+		if (bw < 3 || bh < 3)
+			continue;
+		float *b = malloc((size_t)bw * bh * sizeof *b);
+		if (b == NULL)
+			continue;
+		for (int y = 0; y < bh; y++)
+			for (int x = 0; x < bw; x++) {
+				double a = 0;
+				for (int i = 0; i < k; i++)
+					for (int j = 0; j < k; j++)
+						a += Y[(size_t)(y * k + i) * w + x * k + j];
+				b[(size_t)y * bw + x] = (float)(a / (k * k));
+			}
+		for (int y = 1; y < bh - 1; y++)
+			for (int x = 1; x < bw - 1; x++) {
+				const float *p = b + (size_t)y * bw + x;
+				f->detail[s] += fabs(4 * p[0] - p[-1] - p[1] - p[-bw] - p[bw]);
+				f->ndetail[s]++;
+			}
+		free(b);
+	}
+}
+
+/* separable running min or max over a (2r+1)-square window */
+static void
+morph(const float *in, float *out, float *tmp, int w, int h, int r, int ismax)
+{
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			float v = in[(size_t)y * w + x];
+			for (int k = -r; k <= r; k++) {
+				int xx = x + k < 0 ? 0 : x + k >= w ? w - 1 : x + k;
+				float u = in[(size_t)y * w + xx];
+				v = ismax ? (u > v ? u : v) : (u < v ? u : v);
+			}
+			tmp[(size_t)y * w + x] = v;
+		}
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			float v = tmp[(size_t)y * w + x];
+			for (int k = -r; k <= r; k++) {
+				int yy = y + k < 0 ? 0 : y + k >= h ? h - 1 : y + k;
+				float u = tmp[(size_t)yy * w + x];
+				v = ismax ? (u > v ? u : v) : (u < v ? u : v);
+			}
+			out[(size_t)y * w + x] = v;
+		}
+}
+
+/* Scratches and dust: pixels standing out of a 5x5 opening (bright) or
+ * closing (dark) by more than thr, grouped into 8-connected components;
+ * a component counts when it is a long thin line or a small isolated
+ * speck, and a 32x32 cell crowded with candidates is texture. */
+static int
+scratches(struct feat *f, const float *Y, int w, int h, double thr)
+{
+	size_t n = (size_t)w * h;
+	float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b),
+	    *t = malloc(n * sizeof *t);
+	uint8_t *m = calloc(n, 1);
+	int *stack = malloc(n * sizeof *stack);
+	int cw = (w + 31) / 32, chh = (h + 31) / 32;
+	int *cell = calloc((size_t)cw * chh, sizeof *cell);
+	int rc = -1;
+
+	if (a == NULL || b == NULL || t == NULL || m == NULL || stack == NULL || cell == NULL)
+		goto out;
+	for (int pass = 0; pass < 2; pass++) {
+		/* opening = max(min(Y)); closing = min(max(Y)) */
+		morph(Y, a, t, w, h, 2, pass);
+		morph(a, b, t, w, h, 2, !pass);
+		for (size_t i = 0; i < n; i++) {
+			double d = pass ? b[i] - Y[i] : Y[i] - b[i];
+			if (d > thr)
+				m[i] = 1;
+		}
+	}
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++)
+			if (m[(size_t)y * w + x])
+				cell[(y / 32) * cw + x / 32]++;
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			size_t i = (size_t)y * w + x;
+			if (m[i] != 1)
+				continue;
+			int sp = 0, cnt = 0, xmin = x, xmax = x, ymin = y, ymax = y;
+			m[i] = 2;
+			stack[sp++] = (int)i;
+			while (sp > 0) {
+				int k = stack[--sp], ky = k / w, kx = k % w;
+				cnt++;
+				xmin = kx < xmin ? kx : xmin;
+				xmax = kx > xmax ? kx : xmax;
+				ymin = ky < ymin ? ky : ymin;
+				ymax = ky > ymax ? ky : ymax;
+				for (int dy = -1; dy <= 1; dy++)
+					for (int dx = -1; dx <= 1; dx++) {
+						int nx = kx + dx, ny = ky + dy;
+						if (nx < 0 || ny < 0 || nx >= w || ny >= h)
+							continue;
+						size_t j = (size_t)ny * w + nx;
+						if (m[j] == 1) {
+							m[j] = 2;
+							stack[sp++] = (int)j;
+						}
+					}
+			}
+			int len = (xmax - xmin) > (ymax - ymin) ? xmax - xmin + 1 : ymax - ymin + 1;
+			int crowd = cell[(((ymin + ymax) / 2) / 32) * cw + ((xmin + xmax) / 2) / 32];
+			int line = len >= 12 && cnt <= 3 * len;
+			int speck = len <= 5 && cnt <= 16 && crowd <= 2 * cnt + 4;
+			if ((line || speck) && crowd <= 160)
+				f->dmg += cnt;
+		}
+	f->area += (double)n;
+	rc = 0;
+out:
+	free(a);
+	free(b);
+	free(t);
+	free(m);
+	free(stack);
+	free(cell);
+	return rc;
+}
+
+/* Gaussian smoothing of sigma sg (separable, edges clamped) */
+static void
+smooth(const float *Y, float *S, float *tmp, int w, int h, double sg)
+{
+	float k[16];
+	int r = (int)ceil(3 * sg);
+	double sum = 0;
+
+	r = r < 1 ? 1 : r > 15 ? 15 : r;
+	for (int i = 0; i <= r; i++) {
+		k[i] = (float)exp(-0.5 * i * i / (sg * sg));
+		sum += i ? 2 * k[i] : k[i];
+	}
+	for (int i = 0; i <= r; i++)
+		k[i] = (float)(k[i] / sum);
+	for (int y = 0; y < h; y++) {
+		const float *row = Y + (size_t)y * w;
+		for (int x = 0; x < w; x++) {
+			float a = k[0] * row[x];
+			for (int i = 1; i <= r; i++) {
+				int l = x - i < 0 ? 0 : x - i, rr = x + i >= w ? w - 1 : x + i;
+				a += k[i] * (row[l] + row[rr]);
+			}
+			tmp[(size_t)y * w + x] = a;
+		}
+	}
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			float a = k[0] * tmp[(size_t)y * w + x];
+			for (int i = 1; i <= r; i++) {
+				int u = y - i < 0 ? 0 : y - i, d = y + i >= h ? h - 1 : y + i;
+				a += k[i] * (tmp[(size_t)u * w + x] + tmp[(size_t)d * w + x]);
+			}
+			S[(size_t)y * w + x] = a;
+		}
+}
+
+/* ---- JPEG quality from the luma table ---- */
+
+static const uint8_t std_luma[64] = {
+	16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+	14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+	18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+	49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99 };
+
+/* The IJG quality (1..100) whose scaled standard table is nearest. */
+static int
+jpeg_quality(const uint16_t *q)
+{
+	int best = 50;
+	double berr = -1;
+
+	for (int qual = 1; qual <= 100; qual++) {
+		long s = qual < 50 ? 5000 / qual : 200 - 2 * qual;
+		double e = 0;
+		for (int k = 0; k < 64; k++) {
+			long v = (std_luma[k] * s + 50) / 100;
+			v = v < 1 ? 1 : v > 255 ? 255 : v;
+			e += fabs(log((double)v) - log(q[k] > 0 ? (double)q[k] : 1.0));
+		}
+		if (berr < 0 || e < berr) {
+			berr = e;
+			best = qual;
+		}
+	}
+	return best;
+}
+
+/* Strength of a periodic pattern in a profile (absolute positions, some
+ * empty): the largest normalised power over frequencies 0.12..0.5
+ * cycles/pixel against the median power, as log10. With skip8, leave out
+ * the JPEG grid's frequencies (k/8). *fpk receives the frequency. */
+static double
+periodicity(const double *p, const double *n, int len, int skip8, double *fpk)
+{
+	double mean = 0, cnt = 0, *pw = NULL, best = 0;
+	int first = -1, last = -1, nf, k = 0;
+
+	*fpk = 0;
+	for (int x = 0; x < len; x++)
+		if (n[x] > 0) {
+			mean += p[x] / n[x];
+			cnt++;
+			if (first < 0)
+				first = x;
+			last = x;
+		}
+	if (cnt < 32)
+		return 0;
+	mean /= cnt;
+	int span = last - first + 1;
+	double df = 1.0 / (2.0 * span);
+	if (df < 0.3 / 2048)
+		df = 0.3 / 2048;
+	nf = (int)(0.3 / df) + 1;
+	double *fr;
+	if ((pw = malloc((size_t)nf * sizeof *pw)) == NULL)
+		return 0;
+	if ((fr = malloc((size_t)nf * sizeof *fr)) == NULL) {
+		free(pw);
+		return 0;
+	}
+	for (int i = 0; i < nf; i++) {
+		double f = 0.2 + i * df, re = 0, im = 0, c = cos(2 * M_PI * f), s = sin(2 * M_PI * f);
+		double zr = cos(2 * M_PI * f * first), zi = sin(2 * M_PI * f * first), e = 0;
+		int skip = 0;
+		if (skip8)
+			for (int j = 1; j <= 4; j++)
+				if (fabs(f - j / 8.0) < 3 * df + 0.004)
+					skip = 1;
+		if (skip)
+			continue;
+		for (int x = first; x <= last; x++) {
+			if (n[x] > 0) {
+				double v = p[x] / n[x] - mean;
+				re += v * zr;
+				im -= v * zi;
+				e += v * v;
+			}
+			double t = zr * c - zi * s;
+			zi = zr * s + zi * c;
+			zr = t;
+		}
+		pw[k] = e > 0 ? (re * re + im * im) / e : 0;
+		fr[k++] = f;
+	}
+	/* a peak stands out of its neighbourhood, not of the whole band */
+	best = 0;
+	int hw = (int)(0.03 / df) + 4;
+	for (int i = 0; i < k; i++) {
+		double bg = 0;
+		int nb = 0;
+		for (int j = i - hw; j <= i + hw; j++)
+			if (j >= 0 && j < k && abs(j - i) > 3) {
+				bg += pw[j];
+				nb++;
+			}
+		if (nb > 0 && bg > 0 && pw[i] * nb / bg > best) {
+			best = pw[i] * nb / bg;
+			*fpk = fr[i];
+		}
+	}
+	free(pw);
+	free(fr);
+	return best > 0 ? log10(best) : 0;
+}
+
+struct meas {
+	double sigma, sigma_lo, edgew, blur_sigma, eff, period, pfreq, block;
+	double black, white, lift, lift_min, dr;
+	double castx, casty, cast, tone_u, tone_v, tone_spread;
+	int grayscale, toned_sepia, toned_mono, jq;
+	double scratch;
+	double d1, d2, d4;
+	double est[3][2];
+};
+
+static int
+measure(const char *name, struct cl *c, struct meas *m)
+{
+	struct feat f;
+	float *Y[CL_MAX_BANDS * CL_MAX_TILES] = { NULL }, *S = NULL, *tmp = NULL;
+	size_t maxn = 0;
+	int rc = EX_OSERR;
+
+	memset(&f, 0, sizeof f);
+	memset(m, 0, sizeof *m);
+	if ((f.px2 = calloc((size_t)c->w, sizeof *f.px2)) == NULL ||
+	    (f.pxn = calloc((size_t)c->w, sizeof *f.pxn)) == NULL ||
+	    (f.py2 = calloc((size_t)c->h, sizeof *f.py2)) == NULL ||
+	    (f.pyn = calloc((size_t)c->h, sizeof *f.pyn)) == NULL)
+		goto out;
+	for (int i = 0; i < c->ntile; i++) {
+		struct cl_tile *t = &c->tile[i];
+		size_t n = (size_t)t->w * t->h;
+		if ((Y[i] = malloc(n * sizeof *Y[i])) == NULL)
+			goto out;
+		for (size_t k = 0; k < n; k++)
+			Y[i][k] = c->ch == 1 ? t->px[k] : 0.299f * t->px[3 * k] +
+			    0.587f * t->px[3 * k + 1] + 0.114f * t->px[3 * k + 2];
+		maxn = n > maxn ? n : maxn;
+		/* noise on green: per-channel noise keeps its full sigma there */
+		if (c->ch == 3) {
+			float *G = malloc(n * sizeof *G);
+			if (G == NULL)
+				goto out;
+			for (size_t k = 0; k < n; k++)
+				G[k] = t->px[3 * k + 1];
+			int e = noise_blocks(&f, G, t->w, t->h);
+			free(G);
+			if (e < 0)
+				goto out;
+		} else if (noise_blocks(&f, Y[i], t->w, t->h) < 0)
+			goto out;
+		profiles(&f, Y[i], t->w, t->h, t->x0, t->y0);
+		detail(&f, Y[i], t->w, t->h);
+		if (c->ch == 3)
+			for (int y = 1; y < t->h; y++)
+				for (int x = 1; x < t->w; x++) {
+					const uint8_t *p = t->px + ((size_t)y * t->w + x) * 3;
+					for (int k = 0; k < 3; k++)
+						f.ge[k] += abs(p[k] - p[k - 3]) + abs(p[k] - p[k - 3 * t->w]);
+				}
+	}
+	/* noise: the white-noise estimate's median; the plain block sigma's
+	 * low quantile is reported for reference */
+	{
+		double *tmpv = malloc((f.nblk + 1) * sizeof *tmpv);
+		if (tmpv == NULL)
+			goto out;
+		memcpy(tmpv, f.nz, f.nblk * sizeof *tmpv);
+		m->sigma_lo = quantile(tmpv, f.nblk, 0.1);
+		free(tmpv);
+		m->sigma = quantile(f.nzw, f.nblk, 0.5);
+	}
+	if ((S = malloc(maxn * sizeof *S)) == NULL || (tmp = malloc(maxn * sizeof *tmp)) == NULL)
+		goto out;
+	/* smooth enough that noise does not stop the walk across an edge;
+	 * the smoothing's own width is taken out again below */
+	double sg = clampd(0.15 * m->sigma, 0.7071, 2.0);
+	double resid = m->sigma / (2 * sqrt(M_PI) * sg);
+	for (int i = 0; i < c->ntile; i++) {
+		struct cl_tile *t = &c->tile[i];
+		smooth(Y[i], S, tmp, t->w, t->h, sg);
+		if (edges(&f, S, t->w, t->h, fmax(20.0, 5.0 * resid)) < 0 ||
+		    scratches(&f, Y[i], t->w, t->h, fmax(28.0, 3.5 * m->sigma)) < 0)
+			goto out;
+	}
+	m->edgew = f.nedge >= 8 ? quantile(f.ew, f.nedge, 0.5) : 2.7;
+	{
+		double se = m->edgew / 2.5066;
+		double v = se * se - sg * sg;             /* the smoothing */
+		se = v > 0.01 ? sqrt(v) : 0.1;
+		m->blur_sigma = se * se > 0.64 ? sqrt(se * se - 0.64) : 0;
+		m->eff = clampd(0.8 / se, 0.05, 1.0);
+	}
+	for (int s = 0; s < 3; s++)
+		if (f.ndetail[s] > 0)
+			f.detail[s] /= f.ndetail[s];
+	m->d1 = f.detail[0];
+	m->d2 = f.detail[1];
+	m->d4 = f.detail[2];
+	m->jq = c->type == IMG_JPEG && c->nquant > 0 ? jpeg_quality(c->quant[0]) : 0;
+	{
+		double bx = 0, by = 0;
+		for (int p = 0; p < 8; p++) {
+			double o = 0, on = 0;
+			for (int q = 0; q < 8; q++)
+				if (q != p) {
+					o += f.bh[q];
+					on += f.bhn[q];
+				}
+			if (on > 0 && f.bhn[p] > 0 && o > 0) {
+				/* against the opposite phase too: a period-4 pattern
+				 * (a 4x upscale) is not a block grid */
+				double r = (f.bh[p] / f.bhn[p]) / fmax(o / on, f.bh[p ^ 4] / f.bhn[p ^ 4]);
+				bx = r > bx ? r : bx;
+			}
+			o = on = 0;
+			for (int q = 0; q < 8; q++)
+				if (q != p) {
+					o += f.bv[q];
+					on += f.bvn[q];
+				}
+			if (on > 0 && f.bvn[p] > 0 && o > 0) {
+				double r = (f.bv[p] / f.bvn[p]) / fmax(o / on, f.bv[p ^ 4] / f.bvn[p ^ 4]);
+				by = r > by ? r : by;
+			}
+		}
+		m->block = (bx + by) / 2;
+	}
+	{
+		int skip8 = (m->jq > 0 && m->jq < 90) || m->block > 1.2;
+		double fx, fy;
+		double px = periodicity(f.px2, f.pxn, c->w, skip8, &fx);
+		double py = periodicity(f.py2, f.pyn, c->h, skip8, &fy);
+		m->period = (px + py) / 2;
+		m->pfreq = px > py ? fx : fy;
+	}
+	m->scratch = f.area > 0 ? f.dmg / f.area : 0;
+	/* levels */
+	m->black = 255;
+	m->white = 0;
+	for (int k = 0; k < (c->ch == 1 ? 1 : 3); k++) {
+		double b = hquantile(c->hist[k], c->nacc, 0.005), w = hquantile(c->hist[k], c->nacc, 0.995);
+		m->black = b < m->black ? b : m->black;
+		m->white = w > m->white ? w : m->white;
+	}
+	m->black = clampd(m->black, 0, 255);
+	m->white = clampd(m->white, 0, 255);
+	m->dr = clampd((m->white - m->black) / 255.0, 0, 1);
+	m->lift = (m->black + 255 - m->white) / 2;
+	m->lift_min = fmin(m->black, 255 - m->white);
+	/* colour */
+	m->grayscale = c->ch == 1 || c->neutral >= 0.995 * c->nacc;
+	if (!m->grayscale) {
+		double gw[3], ge[3], br[3] = { 0, 0, 0 }, thr = hquantile(c->hist[3], c->nacc, 0.97);
+		double xs[3], ys[3];
+		for (int k = 0; k < 3; k++) {
+			gw[k] = c->csum[k] + 1;
+			ge[k] = f.ge[k] + 1;
+		}
+		for (int l = (int)(thr + 0.5); l < 256; l++)
+			for (int k = 0; k < 3; k++)
+				br[k] += c->bright[l < 0 ? 0 : l][k];
+		for (int k = 0; k < 3; k++)
+			br[k] += 1;
+		const double *e[3] = { gw, ge, br };
+		for (int i = 0; i < 3; i++) {
+			m->est[i][0] = xs[i] = log(e[i][0] / e[i][1]);
+			m->est[i][1] = ys[i] = log(e[i][2] / e[i][1]);
+		}
+		m->castx = quantile(xs, 3, 0.5);
+		m->casty = quantile(ys, 3, 0.5);
+		m->cast = hypot(m->castx, m->casty);
+		if (c->cm[0] > 0) {
+			double n = c->cm[0], mu = c->cm[1] / n, mv = c->cm[2] / n;
+			double vu = c->cm[3] / n - mu * mu, vv = c->cm[4] / n - mv * mv;
+			m->tone_u = mu;
+			m->tone_v = mv;
+			m->tone_spread = sqrt(fmax(0, vu + vv));
+			if (m->tone_spread < 0.04 && hypot(mu, mv) > 0.03) {
+				if (mu > 0 && mv < 0)
+					m->toned_sepia = 1;
+				else
+					m->toned_mono = 1;
+			}
+		}
+	}
+	rc = 0;
+out:
+	if (rc != 0)
+		warnx("%s: out of memory", name);
+	for (int i = 0; i < c->ntile; i++)
+		free(Y[i]);
+	free(S);
+	free(tmp);
+	free(f.nz);
+	free(f.nzw);
+	free(f.ew);
+	free(f.px2);
+	free(f.pxn);
+	free(f.py2);
+	free(f.pyn);
+	return rc;
+}
+
+/* ---- scores, ops, the object ---- */
+
+static const char *
+cast_direction(const struct meas *m)
+{
+	static const char *const dir[8] = { "red", "magenta", "blue", "blue", "cyan",
+		"green", "yellow", "sepia" };
+	double a;
+
+	if (m->toned_sepia)
+		return "sepia";
+	if (m->grayscale || m->cast < CAST_MID * 0.5)
+		return "none";
+	a = atan2(m->casty, m->castx) * 180 / M_PI;      /* red 0, blue 90 */
+	a = fmod(a + 360 + 22.5, 360);
+	return dir[(int)(a / 45) & 7];
+}
+
+static jv
+num(double x, double scale)
+{
+	return jv_number(round(x * scale) / scale);
+}
+
+static int
+raw_wanted(void)
+{
+	const char *s = getenv("RS_CLASSIFY_RAW");
+	return s != NULL && *s != '\0' && strcmp(s, "0") != 0;
+}
+
+int
+cl_finish(const char *name, struct cl *c, jv *out)
+{
+	struct meas m;
+	double sc[7];
+	int rc, det[7], ow, oh;
+	jv deg = jv_array(), at, ops = jv_array(), cast;
+	const char *dir;
+
+	if ((rc = measure(name, c, &m)) != 0)
+		return rc;
+	sc[T_NOISE] = logistic(m.sigma, NOISE_MID, NOISE_SPAN);
+	sc[T_BLUR] = logistic(m.blur_sigma, BLUR_MID, BLUR_SPAN);
+	sc[T_JPEG] = fmax(m.jq > 0 ? logistic(-m.jq, -JPEGQ_MID, JPEGQ_SPAN) : 0,
+	    logistic(m.block, BLOCK_MID, BLOCK_SPAN));
+	sc[T_FADED] = logistic(m.lift, FADE_MID, FADE_SPAN);
+	sc[T_CAST] = m.grayscale ? 0 : logistic(m.cast, CAST_MID, CAST_SPAN);
+	if (m.toned_sepia || m.toned_mono)
+		sc[T_CAST] = fmax(sc[T_CAST], 0.5 + 0.5 * logistic(hypot(m.tone_u, m.tone_v), 0.06, 0.02));
+	sc[T_SCRATCH] = logistic(m.scratch, SCR_MID, SCR_SPAN);
+	sc[T_LOWRES] = logistic(m.period, 1.2, 0.04) * logistic(-m.eff, -0.85, 0.04);
+	if (sc[T_LOWRES] >= 0.5)
+		sc[T_BLUR] = fmin(sc[T_BLUR], 0.5 * (1 - sc[T_LOWRES]) + 0.25);
+	for (int i = 0; i < 7; i++) {
+		det[i] = sc[i] >= 0.5;
+		deg = jv_array_append(deg, JV_OBJECT(jv_string("type"), jv_string(classify_types[i]),
+		    jv_string("score"), num(sc[i], 1000), jv_string("detected"), jv_bool(det[i])));
+	}
+	dir = cast_direction(&m);
+	cast = JV_OBJECT(jv_string("direction"), jv_string(dir),
+	    jv_string("strength"), num(m.cast, 1000),
+	    jv_string("r"), num(exp(-m.castx), 1000), jv_string("g"), jv_number(1),
+	    jv_string("b"), num(exp(-m.casty), 1000));
+	ow = c->orientation >= 5 ? c->h : c->w;
+	oh = c->orientation >= 5 ? c->w : c->h;
+	at = JV_OBJECT(jv_string("noise_sigma"), num(m.sigma, 100),
+	    jv_string("sharpness"), num(clampd(2.7 / m.edgew, 0, 1), 1000),
+	    jv_string("jpeg_quality"), m.jq > 0 ? jv_number(m.jq) : jv_null(),
+	    jv_string("dynamic_range"), num(m.dr, 1000),
+	    jv_string("black_level"), num(m.black, 10),
+	    jv_string("white_level"), num(m.white, 10),
+	    jv_string("cast"), cast,
+	    jv_string("scratch_fraction"), num(m.scratch, 100000),
+	    jv_string("effective_resolution"), num(m.eff, 1000));
+	at = jv_object_set(at, jv_string("blockiness"), num(m.block, 1000));
+	at = jv_object_set(at, jv_string("blur_sigma"), num(m.blur_sigma, 100));
+	at = jv_object_set(at, jv_string("grayscale"), jv_bool(m.grayscale));
+	at = jv_object_set(at, jv_string("toned"), m.toned_sepia ? jv_string("sepia") :
+	    m.toned_mono ? jv_string("monochrome") : jv_null());
+	at = jv_object_set(at, jv_string("alpha"), jv_bool(c->alpha));
+	at = jv_object_set(at, jv_string("width"), jv_number(ow));
+	at = jv_object_set(at, jv_string("height"), jv_number(oh));
+	if (raw_wanted()) {
+		jv r = jv_object();
+#define RAW(k, v, sc) r = jv_object_set(r, jv_string(k), num(v, sc))
+		RAW("sigma_lo", m.sigma_lo, 100);
+		RAW("edgew", m.edgew, 1000);
+		RAW("period", m.period, 1000);
+		RAW("pfreq", m.pfreq, 10000);
+		RAW("lift", m.lift, 100);
+		RAW("lift_min", m.lift_min, 100);
+		RAW("castx", m.castx, 1000);
+		RAW("casty", m.casty, 1000);
+		RAW("tone_u", m.tone_u, 1000);
+		RAW("tone_v", m.tone_v, 1000);
+		RAW("tone_spread", m.tone_spread, 1000);
+		RAW("d1", m.d1, 100);
+		RAW("d2", m.d2, 100);
+		RAW("d4", m.d4, 100);
+		RAW("gw_x", m.est[0][0], 1000);
+		RAW("gw_y", m.est[0][1], 1000);
+		RAW("ge_x", m.est[1][0], 1000);
+		RAW("ge_y", m.est[1][1], 1000);
+		RAW("br_x", m.est[2][0], 1000);
+		RAW("br_y", m.est[2][1], 1000);
+#undef RAW
+		at = jv_object_set(at, jv_string("_raw"), r);
+	}
+	/* ops, in the order the restore engine applies them */
+	if (det[T_JPEG])
+		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("deblock"),
+		    jv_string("strength"), num(sc[T_JPEG], 100),
+		    jv_string("quality"), jv_number(m.jq > 0 ? m.jq : clampd(round(100 - 40 * (m.block - 1)), 5, 95))));
+	if (det[T_NOISE])
+		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("denoise"),
+		    jv_string("strength"), num(sc[T_NOISE], 100), jv_string("sigma"), num(m.sigma, 10)));
+	if (det[T_SCRATCH])
+		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("descratch"),
+		    jv_string("strength"), num(sc[T_SCRATCH], 100)));
+	if (det[T_FADED])
+		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("levels"),
+		    jv_string("strength"), num(sc[T_FADED], 100),
+		    jv_string("black"), num(m.black, 1), jv_string("white"), num(m.white, 1)));
+	if (det[T_CAST])
+		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("white_balance"),
+		    jv_string("strength"), num(sc[T_CAST], 100),
+		    jv_string("r"), num(exp(-m.castx), 1000), jv_string("g"), jv_number(1),
+		    jv_string("b"), num(exp(-m.casty), 1000),
+		    jv_string("keep_tone"), jv_bool(m.toned_sepia || m.toned_mono)));
+	if (det[T_BLUR] && !det[T_LOWRES])
+		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("deblur"),
+		    jv_string("strength"), num(sc[T_BLUR], 100), jv_string("sigma"), num(m.blur_sigma, 100)));
+	if (det[T_LOWRES]) {
+		int lng = ow > oh ? ow : oh;
+		if (lng < 1000)
+			ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("upscale"),
+			    jv_string("strength"), num(sc[T_LOWRES], 100),
+			    jv_string("scale"), jv_number(m.eff < 0.4 && lng < 500 ? 4 : 2)));
+		else
+			ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("deblur"),
+			    jv_string("strength"), num(sc[T_LOWRES], 100), jv_string("sigma"),
+			    num(fmax(m.blur_sigma, 0.5), 100)));
+	}
+	*out = JV_OBJECT(jv_string("degradations"), deg, jv_string("attributes"), at,
+	    jv_string("ops"), ops);
+	return 0;
+}
+
+/* ---- the public entry for decoded images ---- */
+
+int
+classify_image(const char *name, const struct img *im, jv *out)
+{
+	struct cl *c;
+	int rc;
+
+	*out = jv_invalid();
+	if (im->px == NULL || im->w <= 0 || im->h <= 0 || im->ch < 1 || im->ch > 4) {
+		warnx("%s: no pixels to classify", name);
+		return EX_SOFTWARE;
+	}
+	if ((c = calloc(1, sizeof *c)) == NULL) {
+		warn("%s", name);
+		return EX_OSERR;
+	}
+	c->w = im->w;
+	c->h = im->h;
+	c->ch = im->ch <= 2 ? 1 : 3;
+	c->alpha = im->ch == 2 || im->ch == 4;
+	c->orientation = 1;             /* im is already oriented */
+	c->type = im->type;
+	c->nquant = im->nquant;
+	memcpy(c->quant, im->quant, sizeof c->quant);
+	if ((rc = cl_begin(name, c)) == 0) {
+		for (int y = 0; y < c->h; y++)
+			if (cl_wants(c, y))
+				cl_row(c, y, im->px + (size_t)y * im->w * im->ch, im->ch);
+		rc = cl_finish(name, c, out);
+	}
+	cl_end(c);
+	free(c);
+	return rc;
+}

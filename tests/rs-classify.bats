@@ -1,0 +1,212 @@
+# tests/rs-classify.bats: rs-classify(1)
+load helper
+
+types='["noise","blur","jpeg","faded","color_cast","scratches","low_resolution"]'
+
+# score TYPE FILE: the score of one degradation type
+score() { rs-classify "$2" | jq -r --arg t "$1" '.degradations[] | select(.type == $t) | .score'; }
+
+# rising TYPE FILE...: the scores of TYPE rise strictly along the files
+rising() {
+	local t=$1 prev=-1 s
+	shift
+	for f in "$@"; do
+		s=$(score "$t" "$f")
+		echo "$t $f $s"
+		awk -v a="$prev" -v b="$s" 'BEGIN { exit !(b > a) }' || return 1
+		prev=$s
+	done
+}
+
+@test "rs-classify: one line per file, in order, with all seven types" {
+	img a jpeg:96x64
+	img b png:64x96 gray
+	run --separate-stderr rs-classify "$T/a.jpeg" "$T/b.png" "$T/a.jpeg"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 3 ]
+	[ "$(jq -r .file <<<"${lines[0]}")" = "$T/a.jpeg" ]
+	[ "$(jq -r .file <<<"${lines[1]}")" = "$T/b.png" ]
+	[ "$(jq -r .mime <<<"${lines[1]}")" = image/png ]
+	[ "$(jq -r '.width, .height' <<<"${lines[1]}" | tr '\n' ' ')" = "64 96 " ]
+	for l in "${lines[@]}"; do
+		jq -e --argjson t "$types" '[.degradations[].type] == $t and
+		    all(.degradations[]; (.score | type == "number" and . >= 0 and . <= 1) and
+		        (.detected | type == "boolean")) and
+		    (.attributes | has("noise_sigma") and has("cast") and has("effective_resolution")) and
+		    (.ops | type == "array")' <<<"$l"
+	done
+}
+
+@test "rs-classify: the same bytes give the same output" {
+	img a jpeg:640x480 noise=6
+	a=$(rs-classify "$T/a.jpeg")
+	b=$(rs-classify - <"$T/a.jpeg")
+	[ "$a" = "$(rs-classify "$T/a.jpeg")" ]
+	[ "$(jq -c 'del(.file)' <<<"$a")" = "$(jq -c 'del(.file)' <<<"$b")" ]
+	[ "$(jq -r .file <<<"$b")" = stdin ]
+}
+
+@test "rs-classify: JPEG quality comes from the quantisation table" {
+	img a jpeg:128x96 q=25
+	img b jpeg:128x96 q=95
+	[ "$(rs-classify "$T/a.jpeg" | jq .attributes.jpeg_quality)" -eq 25 ]
+	[ "$(rs-classify "$T/b.jpeg" | jq .attributes.jpeg_quality)" -eq 95 ]
+	rs-classify "$T/a.jpeg" | jq -e '.degradations[2].detected and .ops[0].op == "deblock"'
+	rs-classify "$T/b.jpeg" | jq -e '.degradations[2].detected | not'
+	img p png:128x96
+	rs-classify "$T/p.png" | jq -e '.attributes.jpeg_quality == null'
+}
+
+@test "rs-classify: a grayscale image and an alpha channel are reported" {
+	img g png:64x64 gray
+	img a png:64x64 alpha
+	rs-classify "$T/g.png" | jq -e '.attributes.grayscale and (.attributes.alpha | not)'
+	rs-classify "$T/a.png" | jq -e '.attributes.alpha'
+}
+
+@test "rs-classify: EXIF orientation swaps the reported size" {
+	img r jpeg:64x48 orientation=6
+	rs-classify "$T/r.jpeg" | jq -e '.width == 48 and .height == 64 and
+	    .attributes.width == 48 and .attributes.height == 64'
+}
+
+@test "rs-classify: noise score rises with sigma" {
+	for s in 0 4 8 16; do img n$s png:320x240 noise=$s; done
+	rising noise "$T/n0.png" "$T/n4.png" "$T/n8.png" "$T/n16.png"
+	rs-classify "$T/n16.png" | jq -e '.degradations[0].detected and
+	    (.attributes.noise_sigma > 10) and any(.ops[]; .op == "denoise")'
+}
+
+@test "rs-classify: JPEG score rises as quality falls" {
+	skip "being tuned"
+	for q in 90 50 30 10; do img j$q jpeg:320x240 q=$q; done
+	rising jpeg "$T/j90.jpeg" "$T/j50.jpeg" "$T/j30.jpeg" "$T/j10.jpeg"
+}
+
+@test "rs-classify: fade score rises with the lift of blacks and whites" {
+	for s in 0 20 40 60; do img f$s png:320x240 fade=$s; done
+	rising faded "$T/f0.png" "$T/f20.png" "$T/f40.png" "$T/f60.png"
+	rs-classify "$T/f60.png" | jq -e '.degradations[3].detected and
+	    any(.ops[]; .op == "levels" and .black > 40 and .white < 215)'
+}
+
+@test "rs-classify: colour cast score rises with the cast" {
+	skip "being tuned"
+	for s in 0 10 20 30; do img c$s png:320x240 cast=0.$s; done
+	rising color_cast "$T/c0.png" "$T/c10.png" "$T/c20.png" "$T/c30.png"
+	rs-classify "$T/c30.png" | jq -e '.degradations[4].detected and
+	    .attributes.cast.direction == "blue" and .attributes.cast.b < 1'
+}
+
+@test "rs-classify: a sepia print is a cast with direction sepia" {
+	img s png:320x240 sepia=1
+	rs-classify "$T/s.png" | jq -e '.degradations[4].detected and
+	    .attributes.cast.direction == "sepia" and .attributes.toned == "sepia"'
+}
+
+@test "rs-classify: scratch score rises with the number of scratches" {
+	for n in 0 1 3 8; do img s$n png:320x240 scratches=$n; done
+	rising scratches "$T/s0.png" "$T/s1.png" "$T/s3.png" "$T/s8.png"
+}
+
+@test "rs-classify: blur score rises with sigma" {
+	skip "being tuned"
+	for s in 0 1 2 3; do img b$s png:320x240 blur=$s; done
+	rising blur "$T/b0.png" "$T/b1.png" "$T/b2.png" "$T/b3.png"
+}
+
+@test "rs-classify: low resolution score rises with the upscale factor" {
+	skip "being tuned"
+	for s in 1 2 3 4; do img u$s png:320x240 upscale=$s; done
+	rising low_resolution "$T/u1.png" "$T/u2.png" "$T/u3.png" "$T/u4.png"
+	rs-classify "$T/u4.png" | jq -e '.attributes.effective_resolution < 0.6 and
+	    any(.ops[]; .op == "upscale")'
+}
+
+@test "rs-classify: a missing file is status 66" {
+	run --separate-stderr rs-classify "$T/none.jpeg"
+	failed_with 66 rs-classify
+	[[ "$stderr" == "rs-classify: $T/none.jpeg: "* ]]
+}
+
+@test "rs-classify: an empty file is a data error" {
+	: >"$T/e.jpeg"
+	run --separate-stderr rs-classify "$T/e.jpeg"
+	failed_with 65 rs-classify
+	[[ "$stderr" == "rs-classify: $T/e.jpeg: "* ]]
+}
+
+@test "rs-classify: a file that is not an image is a data error" {
+	echo "hello, world" >"$T/t.jpeg"
+	run --separate-stderr rs-classify "$T/t.jpeg"
+	failed_with 65 rs-classify
+	[[ "$stderr" == "rs-classify: $T/t.jpeg: not an image"* ]]
+}
+
+@test "rs-classify: a truncated JPEG is a data error" {
+	img t jpeg:640x480 && truncate -s 3000 "$T/t.jpeg"
+	run --separate-stderr rs-classify "$T/t.jpeg"
+	failed_with 65 rs-classify
+	[[ "$stderr" == "rs-classify: $T/t.jpeg: "* ]]
+}
+
+@test "rs-classify: a truncated large JPEG is caught in skipped rows too" {
+	img t jpeg:1600x1200 && truncate -s 20000 "$T/t.jpeg"
+	run --separate-stderr rs-classify "$T/t.jpeg"
+	failed_with 65 rs-classify
+}
+
+@test "rs-classify: a truncated PNG is a data error" {
+	img t png:320x240 && truncate -s 2000 "$T/t.png"
+	run --separate-stderr rs-classify "$T/t.png"
+	failed_with 65 rs-classify
+}
+
+@test "rs-classify: a bad file is reported and the others still printed" {
+	img a jpeg:64x48
+	: >"$T/e.png"
+	run --separate-stderr rs-classify "$T/a.jpeg" "$T/e.png" "$T/none.png" "$T/a.jpeg"
+	[ "$status" -eq 65 ]
+	[ "${#lines[@]}" -eq 2 ]
+	[ "$(grep -c '^rs-classify: ' <<<"$stderr")" -eq 2 ]
+}
+
+@test "rs-classify: over the pixel limit is a data error" {
+	img a jpeg:200x200
+	RS_MAX_PIXELS=10000 run --separate-stderr rs-classify "$T/a.jpeg"
+	failed_with 65 rs-classify
+}
+
+@test "rs-classify: a bad option is a usage error" {
+	run --separate-stderr rs-classify --bogus
+	[ "$status" -eq 64 ]
+	[ -z "$output" ]
+}
+
+@test "rs-classify: a job record gains classify and keeps its other keys" {
+	img a jpeg:160x120 q=20
+	img b png:120x160
+	rs-upload "$T/a.jpeg" "$T/b.png" | jq -c '. + {"extra": {"keep": [1, 2]}}' >"$T/job"
+	run --separate-stderr rs-classify <"$T/job"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 1 ]
+	jq -e --slurpfile j "$T/job" '
+	    (del(.classify, .inputs[].classify)) == $j[0] and
+	    .extra.keep == [1, 2] and
+	    (.inputs | length) == 2 and
+	    .inputs[0].classify.attributes.jpeg_quality == 20 and
+	    .inputs[1].classify.attributes.width == 120 and
+	    .classify == .inputs[0].classify' <<<"$output"
+}
+
+@test "rs-classify: a job with a missing object is status 66" {
+	img a jpeg:64x48
+	rs-upload "$T/a.jpeg" | jq -c '.inputs[0].object = ("0" * 64)' >"$T/job"
+	run --separate-stderr rs-classify <"$T/job"
+	failed_with 66 rs-classify
+}
+
+@test "rs-classify: bad JSON on stdin is a data error" {
+	run --separate-stderr rs-classify <<<'{"id": '
+	failed_with 65 rs-classify
+}
