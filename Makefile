@@ -19,7 +19,7 @@ endif
 
 PROGS = $(patsubst cmd/%.c,bin/%,$(wildcard cmd/rs-*.c))
 LIBO  = $(patsubst %.c,%.o,$(wildcard lib/*.c))
-TESTPROGS = tests/mkimg
+TESTPROGS = tests/mkimg tests/imgcmp
 
 all: $(PROGS)
 

@@ -1,0 +1,513 @@
+/* restore.c: plans and the strip driver of the local engine.
+ *
+ * A plan is a JSON array of operations in one fixed order: repair the
+ * codec's damage first (deblock), then noise, then scratches, so the
+ * tone and colour steps measure a clean picture, and sharpen and enlarge
+ * last, when nothing remains that they would amplify. Parameters the
+ * plan lacks are measured on the image as it is when the step runs
+ * (levels after denoising, say), and the record gets what was used.
+ *
+ * Each step reads one 8-bit image and writes another, in strips of rows:
+ * a strip is loaded as float planes with enough margin rows for the
+ * filter's reach, filtered, and its core rows written back. Threads take
+ * strips from a counter; a strip's result depends only on the strip, so
+ * the output is the same for any number of threads, and no seam shows
+ * because every core row saw the same neighbourhood it would have seen
+ * whole. Peak memory: two 8-bit images and a few strips per thread. */
+#include <err.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "restore.h"
+#include "restore_int.h"
+
+static const char *const op_names[RESTORE_NOPS] = { "deblock", "denoise",
+	"descratch", "levels", "white_balance", "deblur", "upscale" };
+
+void
+restore_opts_default(struct restore_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->strength = -1;
+	o->scale = 1;
+	o->keep_sepia = 1;
+}
+
+const char *
+restore_op_name(enum restore_op op)
+{
+	return (unsigned)op < RESTORE_NOPS ? op_names[op] : "unknown";
+}
+
+int
+restore_op_index(const char *name)
+{
+	for (int i = 0; i < RESTORE_NOPS; i++)
+		if (strcmp(name, op_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static double
+num(jv o, const char *key, double def)
+{
+	jv v = json_get(o, key);
+	double d = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : def;
+	jv_free(v);
+	return d;
+}
+
+static int
+has(jv o, const char *key)
+{
+	jv v = json_get(o, key);
+	int k = jv_get_kind(v) == JV_KIND_NUMBER || jv_get_kind(v) == JV_KIND_TRUE ||
+	    jv_get_kind(v) == JV_KIND_FALSE;
+	jv_free(v);
+	return k;
+}
+
+int
+restore_plan(const char *name, jv ops, const struct restore_opts *o, jv *plan)
+{
+	jv slot[RESTORE_NOPS];
+	int rc = 0;
+
+	*plan = jv_invalid();
+	for (int i = 0; i < RESTORE_NOPS; i++)
+		slot[i] = jv_null();
+	if (jv_get_kind(ops) != JV_KIND_ARRAY) {
+		warnx("%s: operations: not an array", name);
+		jv_free(ops);
+		return EX_DATAERR;
+	}
+	jv_array_foreach(ops, i, x) {
+		jv e = jv_get_kind(x) == JV_KIND_STRING ?
+		    JV_OBJECT(jv_string("op"), jv_copy(x)) : jv_copy(x);
+		const char *n = json_str(e, "op");
+		int k = n != NULL ? restore_op_index(n) : -1;
+		jv_free(x);
+		if (k < 0) {
+			warnx("%s: %s: unknown operation (known: deblock, denoise, descratch, "
+			    "levels, white_balance, deblur, upscale)", name, n != NULL ? n : "entry");
+			jv_free(e);
+			rc = EX_DATAERR;
+			break;
+		}
+		double s = num(e, "strength", 1);
+		if (o->strength >= 0)
+			s = o->strength;
+		e = jv_object_set(e, jv_string("strength"), jv_number(s < 0 ? 0 : s > 1 ? 1 : s));
+		jv_free(slot[k]);
+		slot[k] = e;
+	}
+	jv_free(ops);
+	if (rc == 0) {
+		/* the output keeps the input's size unless --scale says otherwise */
+		jv_free(slot[RESTORE_UPSCALE]);
+		slot[RESTORE_UPSCALE] = o->scale > 1 ? JV_OBJECT(jv_string("op"), jv_string("upscale"),
+		    jv_string("strength"), jv_number(1), jv_string("scale"), jv_number(o->scale)) :
+		    jv_null();
+		*plan = jv_array();
+		for (int i = 0; i < RESTORE_NOPS; i++)
+			if (jv_get_kind(slot[i]) == JV_KIND_OBJECT)
+				*plan = jv_array_append(*plan, jv_copy(slot[i]));
+	}
+	for (int i = 0; i < RESTORE_NOPS; i++)
+		jv_free(slot[i]);
+	return rc;
+}
+
+/* ---- the strip driver ---- */
+
+struct job {
+	const struct step *st;
+	const struct img *src;
+	struct img *dst;           /* NULL: measure only (descratch count) */
+	int nc, rows, margin, nstrips, next, rc;
+	long flagged;
+	pthread_mutex_t mu;
+};
+
+static int
+filter(const struct step *st, struct band *b, long *flagged)
+{
+	switch (st->op) {
+	case RESTORE_DEBLOCK: return flt_deblock(st, b);
+	case RESTORE_DENOISE: return flt_denoise(st, b);
+	case RESTORE_DESCRATCH: return flt_descratch(st, b, flagged);
+	case RESTORE_LEVELS: return flt_levels(st, b);
+	case RESTORE_WHITE_BALANCE: return flt_white_balance(st, b);
+	case RESTORE_DEBLUR: return flt_deblur(st, b);
+	default: return EX_SOFTWARE;
+	}
+}
+
+static void
+load(const struct img *im, int nc, int y0, struct band *b)
+{
+	for (int y = 0; y < b->h; y++) {
+		const uint8_t *s = im->px + (size_t)(y0 + y) * (size_t)im->w * (size_t)im->ch;
+		for (int x = 0; x < b->w; x++)
+			for (int c = 0; c < nc; c++)
+				b->p[c][(size_t)y * b->w + x] = s[(size_t)x * im->ch + (im->ch >= 3 ? c : 0)];
+	}
+}
+
+static uint8_t
+u8(float v)
+{
+	return (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : (int)(v + 0.5f));
+}
+
+static int
+strip(struct job *j, int i, long *flagged)
+{
+	const struct img *src = j->src;
+	struct band b = { .w = src->w, .nc = j->nc, .img_h = src->h };
+	int c0 = i * j->rows, c1 = c0 + j->rows < src->h ? c0 + j->rows : src->h;
+	int y0 = c0 - j->margin > 0 ? c0 - j->margin : 0;
+	int y1 = c1 + j->margin < src->h ? c1 + j->margin : src->h, rc = EX_OSERR;
+	float s = j->st->strength;
+
+	b.y0 = y0;
+	b.h = y1 - y0;
+	b.c0 = c0 - y0;
+	b.c1 = c1 - y0;
+	for (int c = 0; c < j->nc; c++)
+		if ((b.p[c] = malloc(sizeof(float) * (size_t)b.w * (size_t)b.h)) == NULL)
+			goto out;
+	load(src, j->nc, y0, &b);
+	if ((rc = filter(j->st, &b, flagged)) != 0 || j->dst == NULL)
+		goto out;
+	for (int y = c0; y < c1; y++) {
+		const uint8_t *sp = src->px + (size_t)y * (size_t)src->w * (size_t)src->ch;
+		uint8_t *dp = j->dst->px + (size_t)y * (size_t)src->w * (size_t)src->ch;
+		for (int x = 0; x < src->w; x++)
+			for (int c = 0; c < src->ch; c++) {
+				size_t o = (size_t)x * src->ch + c;
+				if (c >= j->nc && !(j->nc == 1 && c == 0)) {
+					dp[o] = sp[o];          /* alpha */
+					continue;
+				}
+				float f = b.p[c][(size_t)(y - y0) * b.w + x];
+				dp[o] = u8(sp[o] + s * (f - sp[o]));
+			}
+	}
+out:
+	for (int c = 0; c < j->nc; c++)
+		free(b.p[c]);
+	return rc;
+}
+
+static void *
+worker(void *arg)
+{
+	struct job *j = arg;
+
+	for (;;) {
+		long fl = 0;
+		pthread_mutex_lock(&j->mu);
+		int i = j->rc == 0 ? j->next++ : j->nstrips;
+		pthread_mutex_unlock(&j->mu);
+		if (i >= j->nstrips)
+			return NULL;
+		int rc = strip(j, i, &fl);
+		pthread_mutex_lock(&j->mu);
+		j->flagged += fl;
+		if (rc != 0 && j->rc == 0)
+			j->rc = rc;
+		pthread_mutex_unlock(&j->mu);
+	}
+}
+
+static int
+nthreads(const struct restore_opts *o)
+{
+	long n = o->threads > 0 ? o->threads : sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 8 ? 8 : (int)n;
+}
+
+/* Run one filter over src into dst (same size), or only measure. */
+static int
+drive(const char *name, const struct step *st, const struct img *src, struct img *dst,
+    const struct restore_opts *o, long *flagged)
+{
+	struct job j = { .st = st, .src = src, .dst = dst, .nc = src->ch >= 3 ? 3 : 1 };
+	pthread_t tid[8];
+	int nt = nthreads(o), started = 0;
+
+	j.margin = flt_margin(st);
+	/* strip height depends on the filter and the width only, never on
+	 * the threads, so that results are the same for any thread count */
+	j.rows = j.margin * 2 > 64 ? j.margin * 2 : 64;
+	if (src->w > 6000 && j.rows > 32 && j.margin <= 16)
+		j.rows = 32;
+	j.nstrips = (src->h + j.rows - 1) / j.rows;
+	pthread_mutex_init(&j.mu, NULL);
+	if (nt > j.nstrips)
+		nt = j.nstrips;
+	for (int t = 1; t < nt; t++)
+		if (pthread_create(&tid[t], NULL, worker, &j) == 0)
+			started = t;
+		else
+			break;
+	worker(&j);
+	for (int t = 1; t <= started; t++)
+		pthread_join(tid[t], NULL);
+	pthread_mutex_destroy(&j.mu);
+	if (flagged != NULL)
+		*flagged = j.flagged;
+	if (j.rc != 0)
+		warnx("%s: %s: out of memory", name, restore_op_name(st->op));
+	return j.rc;
+}
+
+/* Upscale src by st->scale into dst, in strips of input rows. */
+static int
+drive_up(const char *name, const struct step *st, const struct img *src, struct img *dst)
+{
+	int s = st->scale, nc = src->ch >= 3 ? 3 : 1, rows = 32, m = 8, rc = 0;
+
+	for (int c0 = 0; c0 < src->h && rc == 0; c0 += rows) {
+		int c1 = c0 + rows < src->h ? c0 + rows : src->h;
+		int y0 = c0 - m > 0 ? c0 - m : 0, y1 = c1 + m < src->h ? c1 + m : src->h;
+		struct band b = { .w = src->w, .h = y1 - y0, .y0 = y0, .c0 = c0 - y0, .c1 = c1 - y0,
+			.img_h = src->h, .nc = nc };
+		float *out[3] = { NULL };
+		size_t on = (size_t)b.w * s * (size_t)b.h * s;
+		rc = EX_OSERR;
+		for (int c = 0; c < nc; c++)
+			if ((b.p[c] = malloc(sizeof(float) * (size_t)b.w * b.h)) == NULL ||
+			    (out[c] = malloc(sizeof(float) * on)) == NULL)
+				goto next;
+		load(src, nc, y0, &b);
+		if ((rc = flt_upscale(st, &b, out)) != 0)
+			goto next;
+		for (int y = c0 * s; y < c1 * s; y++) {
+			uint8_t *dp = dst->px + (size_t)y * (size_t)dst->w * (size_t)dst->ch;
+			for (int x = 0; x < dst->w; x++)
+				for (int c = 0; c < dst->ch; c++) {
+					size_t o = (size_t)x * dst->ch + c;
+					if (c >= nc && !(nc == 1 && c == 0)) {   /* alpha: nearest */
+						dp[o] = src->px[((size_t)(y / s) * src->w + x / s) * src->ch + c];
+						continue;
+					}
+					dp[o] = u8(out[c][(size_t)(y - y0 * s) * dst->w + x]);
+				}
+		}
+next:
+		for (int c = 0; c < nc; c++) {
+			free(b.p[c]);
+			free(out[c]);
+		}
+	}
+	if (rc != 0)
+		warnx("%s: upscale: out of memory", name);
+	return rc;
+}
+
+/* ---- resolving parameters ---- */
+
+static jv
+rnd(double v, double unit)     /* unit 0.1, 0.01…: divide, so 0.29 prints as 0.29 */
+{
+	double k = round(1 / unit);
+	return jv_number(round(v * k) / k);
+}
+
+/* Fill st from the op object e and measurements of im; the used-op
+ * record goes to *rec. */
+static int
+resolve(const char *name, jv e, const struct img *im, const struct restore_opts *o,
+    struct step *st, jv *rec, long *flagged)
+{
+	const char *n = json_str(e, "op");
+	jv r;
+
+	memset(st, 0, sizeof *st);
+	st->op = restore_op_index(n);
+	st->strength = (float)num(e, "strength", 1);
+	r = JV_OBJECT(jv_string("op"), jv_string(n), jv_string("strength"),
+	    rnd(st->strength, 0.01));
+	switch (st->op) {
+	case RESTORE_DEBLOCK: {
+		int file;
+		st->quality = est_jpeg_quality(im, st->q, &file);
+		if (!file && has(e, "quality")) {
+			st->quality = (int)num(e, "quality", st->quality);
+			est_quant_table(st->quality, st->q);
+		}
+		st->grid = im->orientation == 1 && im->w == im->src_w && im->h == im->src_h;
+		r = jv_object_set(r, jv_string("quality"), jv_number(st->quality));
+		r = jv_object_set(r, jv_string("tables"), jv_string(file ? "file" : "estimated"));
+		break;
+	}
+	case RESTORE_DENOISE: {
+		float s = est_noise(im, st->nsig);
+		if (has(e, "sigma")) {
+			float want = (float)num(e, "sigma", s);
+			float f = s > 0.1f ? want / s : 0;
+			for (int k = 0; k < 3; k++)
+				st->nsig[k] = f > 0 ? st->nsig[k] * f : want;
+			s = want;
+		}
+		st->sigma = s;
+		r = jv_object_set(r, jv_string("sigma"), rnd(s, 0.01));
+		break;
+	}
+	case RESTORE_DESCRATCH:
+		st->thresh = (float)num(e, "threshold", 1);
+		r = jv_object_set(r, jv_string("threshold"), rnd(st->thresh, 0.01));
+		*flagged = 1;
+		break;
+	case RESTORE_LEVELS:
+		est_levels(im, &st->black, &st->white, &st->sat);
+		r = jv_object_set(r, jv_string("black"), rnd(st->black, 0.1));
+		r = jv_object_set(r, jv_string("white"), rnd(st->white, 0.1));
+		r = jv_object_set(r, jv_string("saturation"), rnd(st->sat, 0.01));
+		break;
+	case RESTORE_WHITE_BALANCE: {
+		int toned;
+		jv kt = json_get(e, "keep_tone");
+		est_white_balance(im, st->gain, &toned);
+		st->keep_tone = jv_get_kind(kt) == JV_KIND_TRUE ? 1 :
+		    jv_get_kind(kt) == JV_KIND_FALSE ? 0 : toned && o->keep_sepia;
+		if (!o->keep_sepia)
+			st->keep_tone = 0;
+		jv_free(kt);
+		if (st->keep_tone)
+			st->gain[0] = st->gain[1] = st->gain[2] = 1;
+		r = jv_object_set(r, jv_string("r"), rnd(st->gain[0], 0.001));
+		r = jv_object_set(r, jv_string("g"), rnd(st->gain[1], 0.001));
+		r = jv_object_set(r, jv_string("b"), rnd(st->gain[2], 0.001));
+		r = jv_object_set(r, jv_string("keep_tone"), jv_bool(st->keep_tone));
+		break;
+	}
+	case RESTORE_DEBLUR:
+		st->sigma = has(e, "sigma") ? (float)num(e, "sigma", 0) : est_blur(im);
+		if (st->sigma > 4)
+			st->sigma = 4;
+		st->iters = (int)num(e, "iterations", 10);
+		r = jv_object_set(r, jv_string("sigma"), rnd(st->sigma, 0.01));
+		r = jv_object_set(r, jv_string("iterations"), jv_number(st->iters));
+		break;
+	case RESTORE_UPSCALE:
+		st->scale = o->scale > 1 ? o->scale : (int)num(e, "scale", 2);
+		if (st->scale != 2 && st->scale != 4) {
+			warnx("%s: upscale: scale %d: must be 2 or 4", name, st->scale);
+			jv_free(r);
+			return EX_DATAERR;
+		}
+		r = jv_object_set(r, jv_string("scale"), jv_number(st->scale));
+		break;
+	default:
+		jv_free(r);
+		warnx("%s: %s: unknown operation", name, n != NULL ? n : "?");
+		return EX_DATAERR;
+	}
+	*rec = r;
+	return 0;
+}
+
+int
+restore_run(const char *name, struct img *im, jv plan, const struct restore_opts *o, jv *used)
+{
+	struct img tmp;
+	int rc = 0;
+
+	*used = jv_array();
+	memset(&tmp, 0, sizeof tmp);
+	if (jv_get_kind(plan) != JV_KIND_ARRAY) {
+		warnx("%s: plan: not an array", name);
+		return EX_SOFTWARE;
+	}
+	jv_array_foreach(plan, i, e) {
+		struct step st;
+		jv rec = jv_null();
+		long flagged = 0;
+
+		if (rc == 0 && (rc = resolve(name, e, im, o, &st, &rec, &flagged)) == 0 &&
+		    st.strength > 0) {
+			if (st.op == RESTORE_UPSCALE) {
+				unsigned long long px = (unsigned long long)im->w * st.scale *
+				    (unsigned long long)im->h * st.scale;
+				if (px > IMG_MAX_PIXELS) {
+					warnx("%s: upscale: %dx%d by %d exceeds %llu pixels", name,
+					    im->w, im->h, st.scale, IMG_MAX_PIXELS);
+					rc = EX_DATAERR;
+				} else if ((rc = img_alloc(&tmp, im->w * st.scale, im->h * st.scale,
+				    im->ch)) == 0)
+					rc = drive_up(name, &st, im, &tmp);
+			} else if ((rc = img_alloc(&tmp, im->w, im->h, im->ch)) == 0)
+				rc = drive(name, &st, im, &tmp, o, &flagged);
+			if (rc == 0) {
+				/* the new pixels take over; metadata stays with im */
+				free(im->px);
+				im->px = tmp.px;
+				im->w = tmp.w;
+				im->h = tmp.h;
+				tmp.px = NULL;
+				if (st.op == RESTORE_DESCRATCH)
+					rec = jv_object_set(rec, jv_string("flagged"),
+					    rnd((double)flagged / ((double)im->w * im->h), 0.00001));
+			}
+			img_free(&tmp);
+		}
+		if (rc == 0)
+			*used = jv_array_append(*used, rec);
+		else
+			jv_free(rec);
+		jv_free(e);
+	}
+	return rc;
+}
+
+/* ---- choosing operations without a classifier ---- */
+
+int
+restore_guess(const char *name, const struct img *im, jv *ops)
+{
+	float nsig[3], gain[3], black, white, sat;
+	uint16_t q[64];
+	int file, toned, quality;
+	struct restore_opts o;
+	struct step st;
+	long flagged = 0;
+
+	restore_opts_default(&o);
+	*ops = jv_array();
+	quality = est_jpeg_quality(im, q, &file);
+	if ((file && quality < 60) || (!file && quality < 50))
+		*ops = jv_array_append(*ops, JV_OBJECT(jv_string("op"), jv_string("deblock"),
+		    jv_string("strength"), jv_number(1), jv_string("quality"), jv_number(quality)));
+	float sigma = est_noise(im, nsig);
+	if (sigma > 4 && !((file && quality < 60) || (!file && quality < 50)))
+		*ops = jv_array_append(*ops, JV_OBJECT(jv_string("op"), jv_string("denoise"),
+		    jv_string("strength"), jv_number(1), jv_string("sigma"), rnd(sigma, 0.01)));
+	memset(&st, 0, sizeof st);
+	st.op = RESTORE_DESCRATCH;
+	st.strength = 1;
+	st.thresh = sigma > 4 ? 1 + sigma / 40 : 1;
+	if (drive(name, &st, im, NULL, &o, &flagged) == 0 &&
+	    flagged > (long)(0.003 * im->w * im->h))
+		*ops = jv_array_append(*ops, JV_OBJECT(jv_string("op"), jv_string("descratch"),
+		    jv_string("strength"), jv_number(1)));
+	est_levels(im, &black, &white, &sat);
+	if (white - black < 190)
+		*ops = jv_array_append(*ops, JV_OBJECT(jv_string("op"), jv_string("levels"),
+		    jv_string("strength"), jv_number(1)));
+	if (est_white_balance(im, gain, &toned) > 0.15f || toned)
+		*ops = jv_array_append(*ops, JV_OBJECT(jv_string("op"), jv_string("white_balance"),
+		    jv_string("strength"), jv_number(1), jv_string("keep_tone"), jv_bool(toned)));
+	float bs = est_blur(im);
+	if (bs > 1.2f && sigma < 8)
+		*ops = jv_array_append(*ops, JV_OBJECT(jv_string("op"), jv_string("deblur"),
+		    jv_string("strength"), jv_number(1), jv_string("sigma"), rnd(bs, 0.01)));
+	return 0;
+}

@@ -1,0 +1,383 @@
+/* restore_est.c: measurements the local engine needs when the plan does
+ * not carry them. Each looks at the whole 8-bit image, or at a sample of
+ * it on large images, and is cheap next to the filters.
+ *
+ * noise  Immerkær's Laplacian-difference residual per 16x16 block, in
+ *        the opponent planes the denoiser uses; the 10th percentile of
+ *        the block estimates (flat blocks tell the noise, textured ones
+ *        only add), corrected for that percentile's bias.
+ * blur   reblur ratio at edges (Hu and de Haan): a Gaussian edge of
+ *        width s keeps a fraction s/sqrt(s²+r²) of its gradient peak
+ *        when blurred again by r, so the ratio tells s.
+ * jpeg   the file's own luma table when there is one; otherwise a
+ *        table for the quality that the 8x8 boundary steps suggest.
+ * levels robust black and white points (0.2 and 99.8 percentiles of
+ *        the darkest and brightest channel).
+ * cast   grey-world over mid-tone pixels, refined on the pixels that
+ *        the first estimate makes near-neutral; a picture whose colour
+ *        is one tint proportional to luma is toned, not cast. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "restore.h"
+#include "restore_int.h"
+
+static const uint16_t ijg_luma[64] = {
+	16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+	14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+	18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+	49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99 };
+
+static int
+cmpf(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return (x > y) - (x < y);
+}
+
+static void
+pix(const struct img *im, int x, int y, float v[3])
+{
+	const uint8_t *p = im->px + ((size_t)y * (size_t)im->w + (size_t)x) * (size_t)im->ch;
+	if (im->ch >= 3) {
+		v[0] = p[0];
+		v[1] = p[1];
+		v[2] = p[2];
+	} else
+		v[0] = v[1] = v[2] = p[0];
+}
+
+/* plane k of the opponent space (gray: the value) at x, y */
+static float
+opp(const struct img *im, int x, int y, int k)
+{
+	float v[3];
+	pix(im, x, y, v);
+	if (im->ch < 3)
+		return v[0];
+	switch (k) {
+	case 0: return (v[0] + v[1] + v[2]) * 0.57735027f;
+	case 1: return (v[0] - v[2]) * 0.70710678f;
+	default: return (v[0] - 2 * v[1] + v[2]) * 0.40824829f;
+	}
+}
+
+float
+est_noise(const struct img *im, float nsig[3])
+{
+	int nc = im->ch >= 3 ? 3 : 1, bs = 16;
+	int bw = (im->w - 2) / bs, bh = (im->h - 2) / bs;
+	long nb = (long)bw * bh, step = 1;
+	float *sb, s2 = 0;
+
+	nsig[0] = nsig[1] = nsig[2] = 0;
+	if (bw < 1 || bh < 1)
+		return 0;
+	while (nb / step > 20000)
+		step++;
+	if ((sb = malloc(sizeof(float) * (size_t)(nb / step + 1))) == NULL)
+		return 0;
+	for (int k = 0; k < nc; k++) {
+		long n = 0;
+		for (long b = 0; b < nb; b += step) {
+			int bx = (int)(b % bw) * bs + 1, by = (int)(b / bw) * bs + 1;
+			double s = 0;
+			for (int y = by; y < by + bs; y++)
+				for (int x = bx; x < bx + bs; x++) {
+					float r = 4 * opp(im, x, y, k)
+					    - 2 * (opp(im, x - 1, y, k) + opp(im, x + 1, y, k) +
+					    opp(im, x, y - 1, k) + opp(im, x, y + 1, k))
+					    + opp(im, x - 1, y - 1, k) + opp(im, x + 1, y - 1, k) +
+					    opp(im, x - 1, y + 1, k) + opp(im, x + 1, y + 1, k);
+					s += (double)r * r;
+				}
+			sb[n++] = (float)sqrt(s / (bs * bs) / 36.0);
+		}
+		qsort(sb, (size_t)n, sizeof sb[0], cmpf);
+		/* p10 of a chi over 256 samples sits about 6% low */
+		nsig[k] = sb[n / 10] / 0.94f;
+		/* 8-bit rounding adds 1/12 of variance per plane */
+		nsig[k] = nsig[k] * nsig[k] > 0.09f ? sqrtf(nsig[k] * nsig[k] - 0.08f) : 0;
+		s2 += nsig[k] * nsig[k];
+	}
+	free(sb);
+	return nc == 3 ? sqrtf(s2 / 3) : nsig[0];
+}
+
+/* luma of a tile into buf (tw×th), from (x0, y0) */
+static void
+tile_luma(const struct img *im, int x0, int y0, int tw, int th, float *buf)
+{
+	for (int y = 0; y < th; y++)
+		for (int x = 0; x < tw; x++) {
+			float v[3];
+			pix(im, x0 + x, y0 + y, v);
+			buf[y * tw + x] = 0.299f * v[0] + 0.587f * v[1] + 0.114f * v[2];
+		}
+}
+
+static void
+blur1(const float *in, float *out, float *tmp, int w, int h, float s)
+{
+	float k[32], sum = 0;
+	int r = (int)ceilf(3 * s);
+	for (int i = -r; i <= r; i++)
+		sum += k[i + r] = expf(-(float)(i * i) / (2 * s * s));
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			float a = 0;
+			for (int i = -r; i <= r; i++) {
+				int xx = x + i < 0 ? -x - i - 1 : x + i >= w ? 2 * w - x - i - 1 : x + i;
+				a += k[i + r] * in[y * w + xx];
+			}
+			tmp[y * w + x] = a / sum;
+		}
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			float a = 0;
+			for (int i = -r; i <= r; i++) {
+				int yy = y + i < 0 ? -y - i - 1 : y + i >= h ? 2 * h - y - i - 1 : y + i;
+				a += k[i + r] * tmp[yy * w + x];
+			}
+			out[y * w + x] = a / sum;
+		}
+}
+
+float
+est_blur(const struct img *im)
+{
+	const int T = 128;
+	const float sr = 2.0f;
+	int nx = im->w / T, ny = im->h / T, stepx = 1, stepy = 1, tw, th;
+	float *l = NULL, *lb = NULL, *tmp = NULL, *gv = NULL, *rv = NULL, res = 0;
+	size_t n = 0, cap = 0;
+
+	if (nx < 1 || ny < 1) {       /* small image: one tile */
+		nx = ny = 1;
+	}
+	while ((nx / stepx) * (ny / stepy) > 64) {
+		stepx++;
+		stepy++;
+	}
+	tw = nx == 1 && im->w < T ? im->w : T;
+	th = ny == 1 && im->h < T ? im->h : T;
+	if (tw < 16 || th < 16)
+		return 0;
+	cap = (size_t)((nx + stepx - 1) / stepx) * (size_t)((ny + stepy - 1) / stepy) * (size_t)tw * (size_t)th;
+	if ((l = malloc(sizeof(float) * (size_t)tw * th)) == NULL ||
+	    (lb = malloc(sizeof(float) * (size_t)tw * th)) == NULL ||
+	    (tmp = malloc(sizeof(float) * (size_t)tw * th)) == NULL ||
+	    (gv = malloc(sizeof(float) * cap)) == NULL || (rv = malloc(sizeof(float) * cap)) == NULL)
+		goto out;
+	for (int ty = 0; ty < ny; ty += stepy)
+		for (int tx = 0; tx < nx; tx += stepx) {
+			tile_luma(im, tx * tw, ty * th, tw, th, l);
+			blur1(l, lb, tmp, tw, th, sr);
+			for (int y = 2; y < th - 2; y++)
+				for (int x = 2; x < tw - 2; x++) {
+					int i = y * tw + x;
+					float gx = l[i + 1] - l[i - 1], gy = l[i + tw] - l[i - tw];
+					float g = gx * gx + gy * gy;
+					/* a local maximum across the edge */
+					int horiz = fabsf(gx) >= fabsf(gy);
+					int o = horiz ? 1 : tw;
+					float ga = horiz ? l[i + 2] - l[i] : l[i + 2 * tw] - l[i];
+					float gb = horiz ? l[i] - l[i - 2] : l[i] - l[i - 2 * tw];
+					float gc = horiz ? gx : gy;
+					(void)o;
+					if (fabsf(gc) < fabsf(ga) || fabsf(gc) < fabsf(gb) || g < 16)
+						continue;
+					float bx = lb[i + 1] - lb[i - 1], by = lb[i + tw] - lb[i - tw];
+					gv[n] = g;
+					rv[n] = sqrtf(g / (bx * bx + by * by + 1e-6f));
+					n++;
+				}
+		}
+	if (n < 20)
+		goto out;
+	{	/* the strongest 10% of edges */
+		float *sorted = tmp;
+		size_t m = 0;
+		float *gs = malloc(sizeof(float) * n);
+		if (gs == NULL)
+			goto out;
+		memcpy(gs, gv, sizeof(float) * n);
+		qsort(gs, n, sizeof(float), cmpf);
+		float thr = gs[n - n / 10 - 1];
+		free(gs);
+		(void)sorted;
+		for (size_t i = 0; i < n; i++)
+			if (gv[i] >= thr)
+				rv[m++] = rv[i];
+		qsort(rv, m, sizeof(float), cmpf);
+		float r = rv[m / 2];
+		/* discrete gradients of a sharp edge already spread over ~1 px */
+		res = r > 1.0001f ? sr / sqrtf(r * r - 1) : 10;
+		res = sqrtf(res * res > 0.36f ? res * res - 0.36f : 0);
+	}
+out:
+	free(l);
+	free(lb);
+	free(tmp);
+	free(gv);
+	free(rv);
+	return res;
+}
+
+void
+est_quant_table(int quality, uint16_t q[64])
+{
+	int s = quality < 1 ? 5000 : quality < 50 ? 5000 / quality : 200 - 2 * quality;
+	if (quality > 100)
+		s = 0;
+	for (int i = 0; i < 64; i++) {
+		long v = ((long)ijg_luma[i] * s + 50) / 100;
+		q[i] = (uint16_t)(v < 1 ? 1 : v > 255 ? 255 : v);
+	}
+}
+
+int
+est_jpeg_quality(const struct img *im, uint16_t q[64], int *from_file)
+{
+	*from_file = 0;
+	if (im->type == IMG_JPEG && im->nquant > 0) {
+		double s = 0;
+		for (int i = 0; i < 64; i++)
+			s += im->quant[0][i] * 100.0 / ijg_luma[i];
+		s /= 64;
+		memcpy(q, im->quant[0], sizeof(uint16_t) * 64);
+		*from_file = 1;
+		int qual = s <= 100 ? (int)lround((200 - s) / 2) : (int)lround(5000 / s);
+		return qual < 1 ? 1 : qual > 100 ? 100 : qual;
+	}
+	/* boundary steps over interior steps, luma, horizontal and vertical */
+	double bnd = 0, in = 0;
+	long nb = 0, ni = 0;
+	int step = im->h > 2048 ? im->h / 1024 : 1;
+	for (int y = 0; y < im->h - 1; y += step)
+		for (int x = 0; x < im->w - 1; x++) {
+			float a[3], c[3], d[3];
+			pix(im, x, y, a);
+			pix(im, x + 1, y, c);
+			pix(im, x, y + 1, d);
+			float la = 0.299f * a[0] + 0.587f * a[1] + 0.114f * a[2];
+			float lc = 0.299f * c[0] + 0.587f * c[1] + 0.114f * c[2];
+			float ld = 0.299f * d[0] + 0.587f * d[1] + 0.114f * d[2];
+			if (x % 8 == 7) { bnd += fabsf(lc - la); nb++; } else { in += fabsf(lc - la); ni++; }
+			if (y % 8 == 7) { bnd += fabsf(ld - la); nb++; } else { in += fabsf(ld - la); ni++; }
+		}
+	double ratio = nb && ni && in > 0 ? (bnd / nb) / (in / ni) : 1;
+	int qual = (int)lround(95 - (ratio - 1) * 120);
+	qual = qual < 5 ? 5 : qual > 95 ? 95 : qual;
+	est_quant_table(qual, q);
+	return qual;
+}
+
+void
+est_levels(const struct img *im, float *black, float *white, float *sat)
+{
+	long hlo[256] = { 0 }, hhi[256] = { 0 }, n = 0;
+	long step = (long)im->w * im->h > 4000000 ? ((long)im->w * im->h) / 4000000 + 1 : 1;
+
+	for (long i = 0; i < (long)im->w * im->h; i += step) {
+		float v[3];
+		pix(im, (int)(i % im->w), (int)(i / im->w), v);
+		float lo = fminf(v[0], fminf(v[1], v[2])), hi = fmaxf(v[0], fmaxf(v[1], v[2]));
+		hlo[(int)lo]++;
+		hhi[(int)hi]++;
+		n++;
+	}
+	long c = 0, t = n / 500;
+	int b = 0, w = 255;
+	for (b = 0; b < 255 && (c += hlo[b]) <= t; b++)
+		;
+	c = 0;
+	for (w = 255; w > 0 && (c += hhi[w]) <= t; w--)
+		;
+	*black = 0;
+	*white = 255;
+	*sat = 1;
+	if (w - b < 16)
+		return;
+	/* aim a little inside 0..255 (a print's darkest tone is rarely 0),
+	 * and never narrow the range: an image that spans it is not faded */
+	float k = 247.0f / (float)(w - b);
+	if (k <= 1.02f)
+		return;
+	*black = fmaxf(0, (float)b - 4 / k);
+	*white = fminf(255, *black + 255 / k);
+	k = 255 / (*white - *black);
+	*sat = im->ch >= 3 ? fminf(1.5f, powf(k, 0.4f)) : 1;
+}
+
+float
+est_white_balance(const struct img *im, float gain[3], int *toned)
+{
+	long step = (long)im->w * im->h > 2000000 ? ((long)im->w * im->h) / 2000000 + 1 : 1;
+	double m[3], sy = 0, syy = 0, sc[2] = { 0 }, scy[2] = { 0 }, scc[2] = { 0 };
+	double e[3] = { 1, 1, 1 };
+	long n;
+
+	gain[0] = gain[1] = gain[2] = 1;
+	*toned = 0;
+	if (im->ch < 3)
+		return 0;
+	for (int pass = 0; pass < 3; pass++) {
+		m[0] = m[1] = m[2] = 0;
+		n = 0;
+		for (long i = 0; i < (long)im->w * im->h; i += step) {
+			float v[3];
+			pix(im, (int)(i % im->w), (int)(i / im->w), v);
+			float lo = fminf(v[0], fminf(v[1], v[2])), hi = fmaxf(v[0], fmaxf(v[1], v[2]));
+			if (lo < 12 || hi > 243)
+				continue;
+			if (pass > 0) {        /* near-neutral once corrected */
+				float r = (float)(v[0] / e[0]), g = (float)(v[1] / e[1]), b = (float)(v[2] / e[2]);
+				float l = (r + g + b) / 3;
+				if (fabsf(r - l) > 0.15f * l || fabsf(b - l) > 0.15f * l || fabsf(g - l) > 0.15f * l)
+					continue;
+			}
+			for (int c = 0; c < 3; c++)
+				m[c] += v[c];
+			n++;
+			if (pass == 0) {
+				float y = 0.299f * v[0] + 0.587f * v[1] + 0.114f * v[2];
+				float c1 = v[0] - v[1], c2 = v[2] - v[1];
+				sy += y;
+				syy += (double)y * y;
+				sc[0] += c1;
+				sc[1] += c2;
+				scy[0] += (double)c1 * y;
+				scy[1] += (double)c2 * y;
+				scc[0] += (double)c1 * c1;
+				scc[1] += (double)c2 * c2;
+			}
+		}
+		if (n < 100)
+			break;
+		if (pass == 0) {
+			/* toned: chroma a linear function of luma, little else */
+			double vy = syy / n - (sy / n) * (sy / n), res = 0, tint = 0;
+			for (int k = 0; k < 2; k++) {
+				double cov = scy[k] / n - (sc[k] / n) * (sy / n);
+				double vc = scc[k] / n - (sc[k] / n) * (sc[k] / n);
+				double a = vy > 1e-6 ? cov / vy : 0;
+				res += vc - a * cov;
+				tint += (sc[k] / n) * (sc[k] / n);
+			}
+			if (sqrt(res > 0 ? res : 0) < 4.0 && sqrt(tint) > 6)
+				*toned = 1;
+		}
+		double l = (m[0] + m[1] + m[2]) / 3;
+		for (int c = 0; c < 3; c++)
+			e[c] = m[c] / l;
+	}
+	double ly = 0.299 / e[0] + 0.587 / e[1] + 0.114 / e[2];
+	float strength = 0;
+	for (int c = 0; c < 3; c++) {
+		gain[c] = (float)(1 / e[c] / ly);
+		strength = fmaxf(strength, fabsf(gain[c] - 1));
+	}
+	return strength;
+}

@@ -1,0 +1,61 @@
+/* restore_int.h: what the files of the local engine share (restore.c runs
+ * plans over strips, restore_ops.c filters one strip, restore_est.c
+ * measures whole images). Not for use outside lib/restore*.c.
+ * A band is a strip of the image as float planes (0..255 scale) with
+ * margin rows above and below its core; a filter must get the core rows
+ * right and may spoil the margins. */
+#ifndef RS_RESTORE_INT_H
+#define RS_RESTORE_INT_H
+
+#include <stdint.h>
+
+#include "img.h"
+
+struct band {
+	int w, h;            /* buffer size: image width × rows held */
+	int y0;              /* image row of buffer row 0 */
+	int c0, c1;          /* core rows [c0, c1) in buffer rows */
+	int img_h;           /* rows of the whole image */
+	int nc;              /* colour planes: 1 gray, 3 RGB */
+	float *p[3];         /* w*h each */
+};
+
+/* Parameters of one operation once resolved (restore.c fills them). */
+struct step {
+	int op;              /* enum restore_op */
+	float strength;      /* 0..1: share of the filter's change kept */
+	float sigma;         /* denoise: noise (RGB scale); deblur: blur */
+	float nsig[3];       /* denoise: noise per opponent plane */
+	int quality;         /* deblock: JPEG quality */
+	int grid;            /* deblock: 8x8 grid starts at (0,0) */
+	uint16_t q[64];      /* deblock: luma quantisation table */
+	float black, white, sat, contrast;   /* levels */
+	float gain[3];       /* white_balance */
+	int keep_tone;       /* white_balance: toned image left alone */
+	int iters;           /* deblur: iterations */
+	int scale;           /* upscale: 2 or 4 */
+	float thresh;        /* descratch: residual threshold scale */
+};
+
+/* restore_ops.c: filters on one band; 0 or EX_OSERR (no message). */
+int  flt_denoise(const struct step *st, struct band *b);
+int  flt_deblock(const struct step *st, struct band *b);
+int  flt_descratch(const struct step *st, struct band *b, long *flagged);
+int  flt_levels(const struct step *st, struct band *b);
+int  flt_white_balance(const struct step *st, struct band *b);
+int  flt_deblur(const struct step *st, struct band *b);
+/* Upscale band b (w × h) by st->scale into out (planes of w*s × h*s). */
+int  flt_upscale(const struct step *st, const struct band *b, float *out[3]);
+int  flt_margin(const struct step *st);   /* rows of margin a filter needs */
+
+/* restore_est.c: measurements on a whole image (8-bit, ch 1..4). */
+float est_noise(const struct img *im, float nsig[3]);  /* RGB-scale sigma */
+float est_blur(const struct img *im);                   /* Gaussian sigma */
+int   est_jpeg_quality(const struct img *im, uint16_t q[64], int *from_file);
+void  est_levels(const struct img *im, float *black, float *white, float *sat);
+/* Gains that neutralise a cast (luma kept); returns the cast strength
+ * (0 none). *toned: 1 sepia-like toning of a monochrome picture. */
+float est_white_balance(const struct img *im, float gain[3], int *toned);
+void  est_quant_table(int quality, uint16_t q[64]);     /* IJG luma table */
+
+#endif

@@ -1,0 +1,777 @@
+/* restore_ops.c: the filters of the local engine, each on one band.
+ *
+ * A band holds float planes (RGB or gray, 0..255) of a strip of the image
+ * plus margin rows; a filter may convert to its own colour space but must
+ * leave RGB. Band edges are mirrored, which is exact at the image's edges
+ * and, inside the image, lands in margin rows nobody keeps
+ * (flt_margin says how many each filter needs).
+ *
+ * denoise   non-local means (Buades, Coll, Morel) in an orthonormal
+ *           opponent space, so independent RGB noise stays independent
+ *           and of equal variance; one patch distance over all planes,
+ *           each normalised by its own noise variance; the max(d²-2σ², 0)
+ *           form lets patches that differ only by noise count fully.
+ * deblock   the same means in JPEG's YCbCr with a strength from the
+ *           quantisation step, stronger on chroma (subsampled, 16x16
+ *           blocks), then a projection of each luma 8x8 block's DCT back
+ *           into the quantisation interval of the decoded coefficients,
+ *           so the result stays a valid decoding of the same file.
+ * descratch thin bright/dark lines and specks: the luma's residual from a
+ *           7x7 median, thresholds scaled by the local residual level
+ *           (texture raises them), hysteresis; flagged pixels only are
+ *           filled with the median of unflagged pixels nearby.
+ * levels    a linear stretch of black..white to 0..255 and a saturation
+ *           gain; white_balance per-channel gains. Both pointwise.
+ * deblur    Richardson–Lucy with a Gaussian PSF, the result clamped to
+ *           the local range of the input so edges get no halos.
+ * upscale   bicubic, then back-projection: the estimate's box-downscale
+ *           is compared with the input and the error fed back. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "restore.h"
+#include "restore_int.h"
+
+#define LUTN 4096
+
+static int
+refl(int i, int n)
+{
+	while (i < 0 || i >= n)
+		i = i < 0 ? -i - 1 : 2 * n - i - 1;
+	return i;
+}
+
+static float
+clampf(float v, float lo, float hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* ---- colour spaces (in place) ---- */
+
+#define S3 0.57735026918962576f   /* 1/sqrt(3) */
+#define S2 0.70710678118654752f   /* 1/sqrt(2) */
+#define S6 0.40824829046386302f   /* 1/sqrt(6) */
+
+static void
+rgb_to_opp(struct band *b)
+{
+	size_t n = (size_t)b->w * (size_t)b->h;
+	for (size_t i = 0; i < n; i++) {
+		float r = b->p[0][i], g = b->p[1][i], bl = b->p[2][i];
+		b->p[0][i] = (r + g + bl) * S3;
+		b->p[1][i] = (r - bl) * S2;
+		b->p[2][i] = (r - 2 * g + bl) * S6;
+	}
+}
+
+static void
+opp_to_rgb(struct band *b)
+{
+	size_t n = (size_t)b->w * (size_t)b->h;
+	for (size_t i = 0; i < n; i++) {
+		float y = b->p[0][i] * S3, c1 = b->p[1][i] * S2, c2 = b->p[2][i] * S6;
+		b->p[0][i] = y + c1 + c2;
+		b->p[1][i] = y - 2 * c2;
+		b->p[2][i] = y - c1 + c2;
+	}
+}
+
+static void
+rgb_to_ycc(struct band *b)
+{
+	size_t n = (size_t)b->w * (size_t)b->h;
+	for (size_t i = 0; i < n; i++) {
+		float r = b->p[0][i], g = b->p[1][i], bl = b->p[2][i];
+		b->p[0][i] = 0.299f * r + 0.587f * g + 0.114f * bl;
+		b->p[1][i] = -0.168736f * r - 0.331264f * g + 0.5f * bl;
+		b->p[2][i] = 0.5f * r - 0.418688f * g - 0.081312f * bl;
+	}
+}
+
+static void
+ycc_to_rgb(struct band *b)
+{
+	size_t n = (size_t)b->w * (size_t)b->h;
+	for (size_t i = 0; i < n; i++) {
+		float y = b->p[0][i], cb = b->p[1][i], cr = b->p[2][i];
+		b->p[0][i] = y + 1.402f * cr;
+		b->p[1][i] = y - 0.344136f * cb - 0.714136f * cr;
+		b->p[2][i] = y + 1.772f * cb;
+	}
+}
+
+/* ---- non-local means ---- */
+
+/* Filter the core rows of np planes in place. var[k]: noise variance of
+ * plane k; sr: search radius; pr: patch radius; hf: h over sigma. */
+static int
+nlm(struct band *b, int np, float *pl[], const float var[], int sr, int pr, float hf)
+{
+	int P = sr + pr, w = b->w, R = b->c1 - b->c0, pw = w + 2 * P, ph = R + 2 * P;
+	int dw = w + 2 * pr, dh = R + 2 * pr, np2 = (2 * pr + 1) * (2 * pr + 1);
+	float *pad[3] = { NULL }, *acc[3] = { NULL }, *D = NULL, *H = NULL, *S = NULL,
+	    *W = NULL, lut[LUTN], inv[3];
+	float dmax = 2.0f + hf * hf * 9.0f, lscale;
+	int rc = EX_OSERR;
+
+	if (R <= 0)
+		return 0;
+	for (int k = 0; k < np; k++) {
+		if ((pad[k] = malloc(sizeof(float) * (size_t)pw * (size_t)ph)) == NULL ||
+		    (acc[k] = calloc((size_t)w * (size_t)R, sizeof(float))) == NULL)
+			goto out;
+		for (int y = 0; y < ph; y++) {
+			const float *src = pl[k] + (size_t)refl(b->c0 - P + y, b->h) * (size_t)w;
+			float *d = pad[k] + (size_t)y * (size_t)pw;
+			for (int x = 0; x < pw; x++)
+				d[x] = src[refl(x - P, w)];
+		}
+		inv[k] = 1.0f / (var[k] * (float)np2 * (float)np);
+	}
+	if ((D = malloc(sizeof(float) * (size_t)dw * (size_t)dh)) == NULL ||
+	    (H = malloc(sizeof(float) * (size_t)w * (size_t)dh)) == NULL ||
+	    (S = malloc(sizeof(float) * (size_t)w)) == NULL ||
+	    (W = calloc((size_t)w * (size_t)R, sizeof(float))) == NULL)
+		goto out;
+	lscale = (float)(LUTN - 1) / dmax;
+	for (int i = 0; i < LUTN; i++) {
+		float d = (float)i / lscale - 2.0f;
+		lut[i] = expf(-(d > 0 ? d : 0) / (hf * hf));
+	}
+	lut[LUTN - 1] = 0;
+	for (int dy = -sr; dy <= sr; dy++)
+		for (int dx = -sr; dx <= sr; dx++) {
+			/* squared differences, normalised, over the patch area */
+			for (int y = 0; y < dh; y++) {
+				float *d = D + (size_t)y * (size_t)dw;
+				for (int x = 0; x < dw; x++)
+					d[x] = 0;
+				for (int k = 0; k < np; k++) {
+					const float *a = pad[k] + (size_t)(y + P - pr) * (size_t)pw + (P - pr);
+					const float *c = a + (ptrdiff_t)dy * pw + dx;
+					float s = inv[k];
+					for (int x = 0; x < dw; x++) {
+						float t = a[x] - c[x];
+						d[x] += t * t * s;
+					}
+				}
+				/* horizontal box sum */
+				float *h = H + (size_t)y * (size_t)w, run = 0;
+				for (int x = 0; x < 2 * pr; x++)
+					run += d[x];
+				for (int x = 0; x < w; x++) {
+					run += d[x + 2 * pr];
+					h[x] = run;
+					run -= d[x];
+				}
+			}
+			/* vertical box sum, row by row, then weights */
+			for (int x = 0; x < w; x++)
+				S[x] = 0;
+			for (int i = 0; i < 2 * pr; i++)
+				for (int x = 0; x < w; x++)
+					S[x] += H[(size_t)i * (size_t)w + x];
+			for (int y = 0; y < R; y++) {
+				const float *add = H + (size_t)(y + 2 * pr) * (size_t)w;
+				const float *sub = H + (size_t)y * (size_t)w;
+				float *wr = W + (size_t)y * (size_t)w;
+				for (int x = 0; x < w; x++) {
+					float s = S[x] + add[x];
+					int li = (int)(s * lscale);
+					float wt = lut[li < LUTN - 1 ? li : LUTN - 1];
+					S[x] = s - sub[x];
+					wr[x] += wt;
+					for (int k = 0; k < np; k++)
+						acc[k][(size_t)y * (size_t)w + x] += wt *
+						    pad[k][(size_t)(y + P + dy) * (size_t)pw + P + x + dx];
+				}
+			}
+		}
+	for (int k = 0; k < np; k++)
+		for (int y = 0; y < R; y++) {
+			float *d = pl[k] + (size_t)(b->c0 + y) * (size_t)w;
+			const float *a = acc[k] + (size_t)y * (size_t)w, *wr = W + (size_t)y * (size_t)w;
+			for (int x = 0; x < w; x++)
+				d[x] = a[x] / wr[x];
+		}
+	rc = 0;
+out:
+	for (int k = 0; k < 3; k++) {
+		free(pad[k]);
+		free(acc[k]);
+	}
+	free(D);
+	free(H);
+	free(S);
+	free(W);
+	return rc;
+}
+
+static float
+envf(const char *name, float def)
+{
+	const char *s = getenv(name);      /* tuning knobs for bench/, undocumented */
+	return s != NULL && *s != '\0' ? (float)atof(s) : def;
+}
+
+/* NLM settings for noise sigma s (8-bit scale). */
+static void
+nlm_params(float s, int *sr, int *pr, float *hf)
+{
+	*pr = s < 12 ? 1 : 2;
+	*sr = s < 25 ? 5 : 6;
+	*hf = s < 12 ? 0.55f : 0.45f;
+	*hf = envf("RS_NLM_HF", *hf);
+}
+
+int
+flt_denoise(const struct step *st, struct band *b)
+{
+	float var[3], smax = 0;
+	int sr, pr;
+	float hf;
+
+	for (int k = 0; k < b->nc; k++)
+		smax = st->nsig[k] > smax ? st->nsig[k] : smax;
+	if (smax < 0.3f)
+		return 0;
+	for (int k = 0; k < b->nc; k++) {
+		float s = st->nsig[k] > 0.25f * smax ? st->nsig[k] : 0.25f * smax;
+		var[k] = s * s;
+	}
+	nlm_params(st->sigma > 0 ? st->sigma : smax, &sr, &pr, &hf);
+	if (b->nc == 3)
+		rgb_to_opp(b);
+	int rc = nlm(b, b->nc, b->p, var, sr, pr, hf);
+	if (b->nc == 3)
+		opp_to_rgb(b);
+	return rc;
+}
+
+/* ---- JPEG deblocking ---- */
+
+/* c[u][x] = a(u)/2 cos((2x+1)uπ/16) */
+static void
+dct_init(float dct_c[8][8])
+{
+	for (int u = 0; u < 8; u++)
+		for (int x = 0; x < 8; x++)
+			dct_c[u][x] = (u == 0 ? 0.35355339f : 0.5f) *
+			    (float)cos((2 * x + 1) * u * M_PI / 16);
+}
+
+static void
+fdct8(float dct_c[8][8], const float in[64], float out[64])
+{
+	float t[64];
+	for (int y = 0; y < 8; y++)
+		for (int u = 0; u < 8; u++) {
+			float s = 0;
+			for (int x = 0; x < 8; x++)
+				s += dct_c[u][x] * in[y * 8 + x];
+			t[y * 8 + u] = s;
+		}
+	for (int v = 0; v < 8; v++)
+		for (int u = 0; u < 8; u++) {
+			float s = 0;
+			for (int y = 0; y < 8; y++)
+				s += dct_c[v][y] * t[y * 8 + u];
+			out[v * 8 + u] = s;
+		}
+}
+
+static void
+idct8(float dct_c[8][8], const float in[64], float out[64])
+{
+	float t[64];
+	for (int v = 0; v < 8; v++)
+		for (int x = 0; x < 8; x++) {
+			float s = 0;
+			for (int u = 0; u < 8; u++)
+				s += dct_c[u][x] * in[v * 8 + u];
+			t[v * 8 + x] = s;
+		}
+	for (int y = 0; y < 8; y++)
+		for (int x = 0; x < 8; x++) {
+			float s = 0;
+			for (int v = 0; v < 8; v++)
+				s += dct_c[v][y] * t[v * 8 + x];
+			out[y * 8 + x] = s;
+		}
+}
+
+/* Put each whole 8x8 block of the core of y back into the quantisation
+ * interval of the same block of y0. */
+static void
+qcs_project(const struct band *b, float *y, const float *y0, const uint16_t q[64])
+{
+	float a[64], c[64], f[64], dc[8][8];
+
+	dct_init(dc);
+	for (int by = b->c0; by + 8 <= b->c1; by += 8) {
+		if ((b->y0 + by) % 8 != 0)
+			continue;
+		for (int bx = 0; bx + 8 <= b->w; bx += 8) {
+			for (int i = 0; i < 8; i++)
+				for (int j = 0; j < 8; j++) {
+					size_t o = (size_t)(by + i) * (size_t)b->w + (size_t)(bx + j);
+					a[i * 8 + j] = y0[o] - 128;
+					f[i * 8 + j] = y[o] - 128;
+				}
+			fdct8(dc, a, c);
+			fdct8(dc, f, a);
+			for (int k = 0; k < 64; k++) {
+				float qs = q[k] > 0 ? q[k] : 1;
+				float n = roundf(c[k] / qs), lo = (n - 0.5f) * qs, hi = (n + 0.5f) * qs;
+				a[k] = clampf(a[k], lo, hi);
+			}
+			idct8(dc, a, f);
+			for (int i = 0; i < 8; i++)
+				for (int j = 0; j < 8; j++)
+					y[(size_t)(by + i) * (size_t)b->w + (size_t)(bx + j)] = f[i * 8 + j] + 128;
+		}
+	}
+}
+
+int
+flt_deblock(const struct step *st, struct band *b)
+{
+	size_t n = (size_t)b->w * (size_t)b->h;
+	float *y0 = NULL, qs, sy, sc, var[2];
+	int rc;
+
+	qs = (st->q[0] + st->q[1] + st->q[8]) / 3.0f;
+	sy = envf("RS_DB_KY", 0.12f) * qs;
+	sc = envf("RS_DB_KC", 2.0f) * sy;
+	if (sy < 0.3f)
+		return 0;
+	if (st->grid && (y0 = malloc(sizeof(float) * n)) == NULL)
+		return EX_OSERR;
+	if (b->nc == 3)
+		rgb_to_ycc(b);
+	if (y0 != NULL)
+		memcpy(y0, b->p[0], sizeof(float) * n);
+	var[0] = sy * sy;
+	rc = nlm(b, 1, b->p, var, 5, 1, 0.6f);
+	if (rc == 0 && b->nc == 3) {
+		var[0] = var[1] = sc * sc;
+		rc = nlm(b, 2, b->p + 1, var, 5, 2, 0.6f);
+	}
+	if (rc == 0 && y0 != NULL)
+		qcs_project(b, b->p[0], y0, st->q);
+	if (b->nc == 3)
+		ycc_to_rgb(b);
+	free(y0);
+	return rc;
+}
+
+/* ---- scratches and dust ---- */
+
+/* 7x7 median of the core rows of v (0..255), by a sliding histogram. */
+static void
+median7(const struct band *b, const float *v, float *out)
+{
+	int hist[256], w = b->w;
+
+	for (int y = b->c0; y < b->c1; y++) {
+		int cnt = 0, med = 0, below = 0;    /* below: count of values < med */
+		memset(hist, 0, sizeof hist);
+		for (int dy = -3; dy <= 3; dy++)
+			for (int dx = -3; dx <= 3; dx++) {
+				int t = (int)clampf(v[(size_t)refl(y + dy, b->h) * (size_t)w +
+				    (size_t)refl(dx, w)], 0, 255);
+				hist[t]++;
+				cnt++;
+			}
+		for (int x = 0; x < w; x++) {
+			if (x > 0)
+				for (int dy = -3; dy <= 3; dy++) {
+					const float *r = v + (size_t)refl(y + dy, b->h) * (size_t)w;
+					int o = (int)clampf(r[refl(x - 4, w)], 0, 255);
+					int a = (int)clampf(r[refl(x + 3, w)], 0, 255);
+					hist[o]--;
+					if (o < med)
+						below--;
+					hist[a]++;
+					if (a < med)
+						below++;
+				}
+			/* move med so that below <= cnt/2 < below + hist[med] */
+			while (below > cnt / 2) {
+				med--;
+				below -= hist[med];
+			}
+			while (below + hist[med] <= cnt / 2) {
+				below += hist[med];
+				med++;
+			}
+			out[(size_t)y * (size_t)w + x] = (float)med;
+		}
+	}
+}
+
+static int
+cmpf(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return (x > y) - (x < y);
+}
+
+int
+flt_descratch(const struct step *st, struct band *b, long *flagged)
+{
+	int w = b->w, h = b->h, tile = 16;
+	size_t n = (size_t)w * (size_t)h;
+	float *y = NULL, *med = NULL, *lv = NULL;
+	unsigned char *m = NULL;
+	int *stack = NULL, rc = EX_OSERR;
+	int tw = (w + tile - 1) / tile, th = (h + tile - 1) / tile;
+	float k = st->thresh > 0 ? st->thresh : 1;
+
+	if ((y = malloc(sizeof(float) * n)) == NULL || (med = calloc(n, sizeof(float))) == NULL ||
+	    (m = calloc(n, 1)) == NULL || (lv = calloc((size_t)tw * (size_t)th, sizeof(float))) == NULL ||
+	    (stack = malloc(sizeof(int) * n)) == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		y[i] = b->nc == 3 ? 0.299f * b->p[0][i] + 0.587f * b->p[1][i] + 0.114f * b->p[2][i] :
+		    b->p[0][i];
+	{	/* the median over all rows: the margins are needed for hysteresis */
+		struct band all = *b;
+		all.c0 = 0;
+		all.c1 = h;
+		median7(&all, y, med);
+	}
+	/* residual level per tile: mean |r| with outliers cut */
+	for (int ty = 0; ty < th; ty++)
+		for (int tx = 0; tx < tw; tx++) {
+			double s = 0;
+			int c = 0;
+			for (int yy = ty * tile; yy < (ty + 1) * tile && yy < h; yy++)
+				for (int xx = tx * tile; xx < (tx + 1) * tile && xx < w; xx++) {
+					float r = fabsf(y[(size_t)yy * w + xx] - med[(size_t)yy * w + xx]);
+					s += r < 25 ? r : 25;
+					c++;
+				}
+			lv[ty * tw + tx] = (float)(s / (c ? c : 1));
+		}
+	/* seeds, then hysteresis growth along pixels of the same sign */
+	int sp = 0;
+	for (int yy = 0; yy < h; yy++)
+		for (int xx = 0; xx < w; xx++) {
+			size_t i = (size_t)yy * w + xx;
+			float r = y[i] - med[i], l = lv[(yy / tile) * tw + xx / tile];
+			float hi = k * (28 + 4.5f * l);
+			if (fabsf(r) > hi) {
+				m[i] = r > 0 ? 1 : 2;
+				stack[sp++] = (int)i;
+			}
+		}
+	while (sp > 0) {
+		int i = stack[--sp], yy = i / w, xx = i % w;
+		for (int dy = -1; dy <= 1; dy++)
+			for (int dx = -1; dx <= 1; dx++) {
+				int ny = yy + dy, nx = xx + dx;
+				if (ny < 0 || ny >= h || nx < 0 || nx >= w)
+					continue;
+				size_t j = (size_t)ny * w + nx;
+				if (m[j])
+					continue;
+				float r = y[j] - med[j], l = lv[(ny / tile) * tw + nx / tile];
+				float lo = k * (14 + 2.5f * l);
+				if ((m[i] == 1 ? r : -r) > lo) {
+					m[j] = m[i];
+					stack[sp++] = (int)j;
+				}
+			}
+	}
+	/* fill flagged core pixels: median of the unflagged nearby */
+	long cnt = 0;
+	float vals[225];
+	for (int yy = b->c0; yy < b->c1; yy++)
+		for (int xx = 0; xx < w; xx++) {
+			size_t i = (size_t)yy * w + xx;
+			if (!m[i])
+				continue;
+			cnt++;
+			for (int r = 3; r <= 7; r += 2) {
+				int nv = 0;
+				for (int c = 0; c < b->nc; c++) {
+					nv = 0;
+					for (int dy = -r; dy <= r; dy++)
+						for (int dx = -r; dx <= r; dx++) {
+							int ny = yy + dy, nx = xx + dx;
+							if (ny < 0 || ny >= h || nx < 0 || nx >= w)
+								continue;
+							size_t j = (size_t)ny * w + nx;
+							if (!m[j])
+								vals[nv++] = b->p[c][j];
+						}
+					if (nv < 4)
+						break;
+					qsort(vals, (size_t)nv, sizeof vals[0], cmpf);
+					b->p[c][i] = nv % 2 ? vals[nv / 2] :
+					    0.5f * (vals[nv / 2 - 1] + vals[nv / 2]);
+				}
+				if (nv >= 4)
+					break;
+				if (r == 7)          /* a large blob: the median of all */
+					for (int c = 0; c < b->nc; c++)
+						b->p[c][i] = b->nc == 3 ? med[i] : med[i];
+			}
+		}
+	if (flagged != NULL)
+		*flagged = cnt;
+	rc = 0;
+out:
+	free(y);
+	free(med);
+	free(m);
+	free(lv);
+	free(stack);
+	return rc;
+}
+
+/* ---- pointwise ---- */
+
+int
+flt_levels(const struct step *st, struct band *b)
+{
+	float k = 255.0f / (st->white - st->black > 1 ? st->white - st->black : 1);
+	size_t n = (size_t)b->w * (size_t)b->h;
+
+	for (size_t i = 0; i < n; i++) {
+		float v[3];
+		for (int c = 0; c < b->nc; c++)
+			v[c] = (b->p[c][i] - st->black) * k;
+		if (b->nc == 3 && st->sat != 1) {
+			float l = 0.299f * v[0] + 0.587f * v[1] + 0.114f * v[2];
+			for (int c = 0; c < 3; c++)
+				v[c] = l + st->sat * (v[c] - l);
+		}
+		for (int c = 0; c < b->nc; c++)
+			b->p[c][i] = v[c];
+	}
+	return 0;
+}
+
+int
+flt_white_balance(const struct step *st, struct band *b)
+{
+	size_t n = (size_t)b->w * (size_t)b->h;
+
+	if (b->nc != 3)
+		return 0;
+	for (int c = 0; c < 3; c++)
+		for (size_t i = 0; i < n; i++)
+			b->p[c][i] *= st->gain[c];
+	return 0;
+}
+
+/* ---- deblurring ---- */
+
+static int
+gauss_kernel(float s, float *k, int maxr)
+{
+	int r = (int)ceilf(3 * s);
+	float sum = 0;
+
+	r = r < 1 ? 1 : r > maxr ? maxr : r;
+	for (int i = -r; i <= r; i++)
+		sum += k[i + r] = expf(-(float)(i * i) / (2 * s * s));
+	for (int i = 0; i <= 2 * r; i++)
+		k[i] /= sum;
+	return r;
+}
+
+/* out = in blurred by kernel k (radius r), mirrored edges; tmp: w*h. */
+static void
+blur_sep(const float *in, float *out, float *tmp, int w, int h, const float *k, int r)
+{
+	for (int y = 0; y < h; y++) {
+		const float *s = in + (size_t)y * w;
+		float *d = tmp + (size_t)y * w;
+		for (int x = 0; x < w; x++) {
+			float a = 0;
+			if (x >= r && x + r < w)
+				for (int i = -r; i <= r; i++)
+					a += k[i + r] * s[x + i];
+			else
+				for (int i = -r; i <= r; i++)
+					a += k[i + r] * s[refl(x + i, w)];
+			d[x] = a;
+		}
+	}
+	for (int y = 0; y < h; y++) {
+		float *d = out + (size_t)y * w;
+		for (int x = 0; x < w; x++)
+			d[x] = 0;
+		for (int i = -r; i <= r; i++) {
+			const float *s = tmp + (size_t)refl(y + i, h) * w;
+			float kk = k[i + r];
+			for (int x = 0; x < w; x++)
+				d[x] += kk * s[x];
+		}
+	}
+}
+
+/* running min/max over radius r, separable */
+static void
+minmax_sep(const float *in, float *mn, float *mx, float *t1, float *t2, int w, int h, int r)
+{
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			float a = 1e30f, c = -1e30f;
+			for (int i = -r; i <= r; i++) {
+				float v = in[(size_t)y * w + refl(x + i, w)];
+				a = v < a ? v : a;
+				c = v > c ? v : c;
+			}
+			t1[(size_t)y * w + x] = a;
+			t2[(size_t)y * w + x] = c;
+		}
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			float a = 1e30f, c = -1e30f;
+			for (int i = -r; i <= r; i++) {
+				size_t o = (size_t)refl(y + i, h) * w + x;
+				a = t1[o] < a ? t1[o] : a;
+				c = t2[o] > c ? t2[o] : c;
+			}
+			mn[(size_t)y * w + x] = a;
+			mx[(size_t)y * w + x] = c;
+		}
+}
+
+int
+flt_deblur(const struct step *st, struct band *b)
+{
+	int w = b->w, h = b->h, r, rc = EX_OSERR;
+	size_t n = (size_t)w * (size_t)h;
+	float k[64], *est = NULL, *bl = NULL, *tmp = NULL, *mn = NULL, *mx = NULL;
+
+	if (st->sigma < 0.3f || st->iters <= 0)
+		return 0;
+	r = gauss_kernel(st->sigma, k, 31);
+	if ((est = malloc(sizeof(float) * n)) == NULL || (bl = malloc(sizeof(float) * n)) == NULL ||
+	    (tmp = malloc(sizeof(float) * n)) == NULL || (mn = malloc(sizeof(float) * n)) == NULL ||
+	    (mx = malloc(sizeof(float) * n)) == NULL)
+		goto out;
+	for (int c = 0; c < b->nc; c++) {
+		float *obs = b->p[c];
+		for (size_t i = 0; i < n; i++)
+			est[i] = obs[i] = clampf(obs[i], 0, 255) + 1;
+		for (int it = 0; it < st->iters; it++) {
+			blur_sep(est, bl, tmp, w, h, k, r);
+			for (size_t i = 0; i < n; i++)
+				bl[i] = obs[i] / (bl[i] > 1e-3f ? bl[i] : 1e-3f);
+			blur_sep(bl, bl, tmp, w, h, k, r);
+			for (size_t i = 0; i < n; i++)
+				est[i] *= bl[i];
+		}
+		/* no halos: stay inside the input's local range */
+		minmax_sep(obs, mn, mx, bl, tmp, w, h, (int)ceilf(st->sigma * 1.5f));
+		for (size_t i = 0; i < n; i++)
+			obs[i] = clampf(est[i], mn[i], mx[i]) - 1;
+	}
+	rc = 0;
+out:
+	free(est);
+	free(bl);
+	free(tmp);
+	free(mn);
+	free(mx);
+	return rc;
+}
+
+/* ---- upscaling ---- */
+
+static float
+cubic(float x)
+{
+	x = fabsf(x);
+	if (x < 1)
+		return (1.5f * x - 2.5f) * x * x + 1;
+	if (x < 2)
+		return ((-0.5f * x + 2.5f) * x - 4) * x + 2;
+	return 0;
+}
+
+/* bicubic resize of plane in (w×h) to out (w*s × h*s), pixel centres aligned */
+static void
+up_cubic(const float *in, int w, int h, int s, float *out)
+{
+	int ow = w * s, oh = h * s;
+	for (int oy = 0; oy < oh; oy++) {
+		float fy = (oy + 0.5f) / s - 0.5f;
+		int iy = (int)floorf(fy);
+		float ky[4];
+		for (int j = 0; j < 4; j++)
+			ky[j] = cubic(fy - (float)(iy - 1 + j));
+		for (int ox = 0; ox < ow; ox++) {
+			float fx = (ox + 0.5f) / s - 0.5f;
+			int ix = (int)floorf(fx);
+			float a = 0;
+			for (int j = 0; j < 4; j++) {
+				const float *row = in + (size_t)refl(iy - 1 + j, h) * w;
+				float r = 0;
+				for (int i = 0; i < 4; i++)
+					r += cubic(fx - (float)(ix - 1 + i)) * row[refl(ix - 1 + i, w)];
+				a += ky[j] * r;
+			}
+			out[(size_t)oy * ow + ox] = a;
+		}
+	}
+}
+
+int
+flt_upscale(const struct step *st, const struct band *b, float *out[3])
+{
+	int s = st->scale, w = b->w, h = b->h, ow = w * s, oh = h * s;
+	size_t n = (size_t)w * (size_t)h, on = (size_t)ow * (size_t)oh;
+	float *err = NULL, *up = NULL;
+	int rc = EX_OSERR;
+
+	if ((err = malloc(sizeof(float) * n)) == NULL || (up = malloc(sizeof(float) * on)) == NULL)
+		goto out;
+	for (int c = 0; c < b->nc; c++) {
+		up_cubic(b->p[c], w, h, s, out[c]);
+		for (int it = 0; it < 3; it++) {
+			for (int y = 0; y < h; y++)
+				for (int x = 0; x < w; x++) {
+					float a = 0;
+					for (int j = 0; j < s; j++)
+						for (int i = 0; i < s; i++)
+							a += out[c][(size_t)(y * s + j) * ow + x * s + i];
+					err[(size_t)y * w + x] = b->p[c][(size_t)y * w + x] - a / (float)(s * s);
+				}
+			up_cubic(err, w, h, s, up);
+			for (size_t i = 0; i < on; i++)
+				out[c][i] += up[i];
+		}
+	}
+	rc = 0;
+out:
+	free(err);
+	free(up);
+	return rc;
+}
+
+int
+flt_margin(const struct step *st)
+{
+	int m;
+
+	switch (st->op) {
+	case RESTORE_DENOISE: m = 16; break;
+	case RESTORE_DEBLOCK: m = 16; break;
+	case RESTORE_DESCRATCH: m = 24; break;
+	case RESTORE_DEBLUR: m = (int)ceilf(3 * st->sigma) * 4 + 8; break;
+	case RESTORE_UPSCALE: m = 16; break;
+	default: m = 0;
+	}
+	return (m + 7) / 8 * 8;
+}

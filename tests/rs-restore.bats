@@ -1,0 +1,206 @@
+load helper
+
+# psnr A B: PSNR of B against A, as an integer (dB)
+psnr() { imgcmp "$1" "$2" | cut -d. -f1; }
+# stat FILE FIELD: field of imgcmp -s (1 w, 2 h, 3 ch, 4-6 means, 7 sigma)
+stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
+
+@test "rs-restore: --backend local -o OUT.png IN writes a PNG of the same size" {
+	img in jpeg:200x150 q=60
+	run -0 --separate-stderr rs-restore --backend local -o "$T/out.png" "$T/in.jpeg"
+	[ -z "$output" ]
+	[ "$(head -c 8 "$T/out.png" | od -An -c | tr -d ' ')" = '211PNG\r\n032\n' ]
+	[ "$(stat "$T/out.png" 1) $(stat "$T/out.png" 2)" = "200 150" ]
+}
+
+@test "rs-restore: -o - writes the image on stdout; --quality makes a JPEG" {
+	img in png:64x48
+	rs-restore --ops denoise -o - "$T/in.png" >"$T/out.png"
+	[ "$(stat "$T/out.png" 1)" = 64 ]
+	rs-restore --ops denoise --quality 80 -o "$T/out.jpg" "$T/in.png"
+	[ "$(head -c 2 "$T/out.jpg" | od -An -tx1 | tr -d ' ')" = ffd8 ]
+	rs-restore --ops denoise -o "$T/out2.jpeg" "$T/in.png"
+	[ "$(head -c 2 "$T/out2.jpeg" | od -An -tx1 | tr -d ' ')" = ffd8 ]
+}
+
+@test "rs-restore: denoise lowers the noise and raises PSNR" {
+	img c png:320x240
+	imgcmp -d noise=20 "$T/c.png" "$T/n.png"
+	rs-restore --ops denoise -o "$T/r.png" "$T/n.png"
+	[ "$(stat "$T/r.png" 7 | cut -d. -f1)" -lt 6 ]
+	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/n.png") + 6))" ]
+}
+
+@test "rs-restore: deblock improves a JPEG of quality 15" {
+	img c png:320x240
+	img j jpeg:320x240 q=15
+	rs-restore --ops deblock -o "$T/r.png" "$T/j.jpeg"
+	a=$(imgcmp "$T/c.png" "$T/j.jpeg") b=$(imgcmp "$T/c.png" "$T/r.png")
+	awk -v a="$a" -v b="$b" 'BEGIN { exit !(b > a + 0.3) }'
+}
+
+@test "rs-restore: descratch restores scratched pixels" {
+	img c0 png:320x240
+	imgcmp -d blur=1.5 "$T/c0.png" "$T/c.png"      # no thin bars in the scene
+	imgcmp -d scratches=3 "$T/c.png" "$T/s.png"
+	rs-restore --ops descratch -o "$T/r.png" "$T/s.png"
+	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/s.png") + 8))" ]
+}
+
+@test "rs-restore: levels repairs fading" {
+	img c0 png:320x240
+	rs-restore --ops levels -o "$T/c.png" "$T/c0.png"       # full range first
+	imgcmp -d fade=70:190 "$T/c.png" "$T/f.png"
+	rs-restore --ops levels -o "$T/r.png" "$T/f.png"
+	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/f.png") + 5))" ]
+}
+
+@test "rs-restore: white_balance removes a blue cast" {
+	img c png:320x240
+	imgcmp -d cast=0.8:0.95:1.25 "$T/c.png" "$T/b.png"
+	rs-restore --ops white_balance -o "$T/r.png" "$T/b.png"
+	# the blue-red gap shrinks
+	d0=$(imgcmp -s "$T/b.png" | awk '{ print int($6 - $4) }')
+	d1=$(imgcmp -s "$T/r.png" | awk '{ print int($6 - $4) }')
+	[ "$d1" -lt $((d0 / 2)) ]
+}
+
+@test "rs-restore: deblur sharpens a blurred photo" {
+	img c png:320x240
+	imgcmp -d blur=2 "$T/c.png" "$T/b.png"
+	rs-restore --ops deblur -o "$T/r.png" "$T/b.png"
+	a=$(imgcmp "$T/c.png" "$T/b.png") b=$(imgcmp "$T/c.png" "$T/r.png")
+	awk -v a="$a" -v b="$b" 'BEGIN { exit !(b > a + 0.5) }'
+}
+
+@test "rs-restore: --scale 2 doubles the size" {
+	img c png:80x60
+	rs-restore --scale 2 --ops upscale -o "$T/r.png" "$T/c.png"
+	[ "$(stat "$T/r.png" 1) $(stat "$T/r.png" 2)" = "160 120" ]
+}
+
+@test "rs-restore: repair operations leave a clean photo unchanged (PSNR >= 40)" {
+	img c0 png:320x240
+	imgcmp -d blur=1 "$T/c0.png" "$T/c.png"
+	for op in deblock denoise descratch deblur; do
+		rs-restore --ops $op -o "$T/r.png" "$T/c.png"
+		[ "$(psnr "$T/c.png" "$T/r.png")" -ge 40 ] || { echo "$op" >&2; false; }
+	done
+}
+
+@test "rs-restore: output does not depend on the thread count" {
+	img c png:200x300
+	imgcmp -d noise=15 "$T/c.png" "$T/n.png"
+	rs-restore -j 1 --ops denoise,descratch,deblur -o "$T/a.png" "$T/n.png"
+	rs-restore -j 2 --ops denoise,descratch,deblur -o "$T/b.png" "$T/n.png"
+	rs-restore -j 2 --ops denoise,descratch,deblur -o "$T/c2.png" "$T/n.png"
+	cmp "$T/a.png" "$T/b.png"
+	cmp "$T/b.png" "$T/c2.png"
+}
+
+@test "rs-restore: EXIF and ICC are carried over" {
+	img c jpeg:64x48 exif icc
+	rs-restore --ops denoise -o "$T/r.png" "$T/c.jpeg"
+	grep -aq eXIf "$T/r.png"
+	grep -aq iCCP "$T/r.png"
+}
+
+@test "rs-restore: --print-ops prints the plan in the fixed order" {
+	img c png:64x48
+	run -0 --separate-stderr rs-restore --print-ops --ops deblur,denoise "$T/c.png"
+	[ "$(jq -c '[.ops[].op]' <<<"$output")" = '["denoise","deblur"]' ]
+	[ "$(jq -r .backend <<<"$output")" = local ]
+}
+
+@test "rs-restore: a job record gets restore and output, and keeps its keys" {
+	img c png:96x64
+	imgcmp -d noise=10 "$T/c.png" "$T/n.png"
+	rs-upload "$T/n.png" | jq -c '. + {"extra": {"keep": [1, 2]}}' >"$T/job.json"
+	run -0 --separate-stderr rs-restore --ops denoise <"$T/job.json"
+	[ "$(jq -c .extra <<<"$output")" = '{"keep":[1,2]}' ]
+	[ "$(jq -r .restore.backend <<<"$output")" = local ]
+	[ "$(jq -r '.restore.ops[0].op' <<<"$output")" = denoise ]
+	[ "$(jq -r '.output.mime' <<<"$output")" = image/png ]
+	[ "$(jq -r '.output.width' <<<"$output")" = 96 ]
+	obj=$(jq -r .output.object <<<"$output")
+	f="$RS_SPOOL/objects/${obj:0:2}/${obj:2}"
+	[ -f "$f" ]
+	[ "$(stat "$f" 1)" = 96 ]
+	[ "$(jq -r .id <<<"$output")" = "$(jq -r .id "$T/job.json")" ]
+}
+
+@test "rs-restore: a job uses the record's classification ops" {
+	img c png:96x64
+	rs-upload "$T/c.png" |
+	    jq -c '. + {"classify": {"ops": [{"op": "levels", "strength": 0.5}]}}' >"$T/job.json"
+	run -0 --separate-stderr rs-restore <"$T/job.json"
+	[ "$(jq -c '[.restore.ops[].op]' <<<"$output")" = '["levels"]' ]
+	[ "$(jq -r '.restore.ops[0].strength' <<<"$output")" = 0.5 ]
+}
+
+@test "rs-restore: a job whose object is missing fails with 66" {
+	echo '{"id":"x","inputs":[{"object":"'"$(printf '%064d' 0)"'"}]}' >"$T/job.json"
+	run -66 --separate-stderr rs-restore <"$T/job.json"
+	failed_with 66 rs-restore
+}
+
+@test "rs-restore: a record without inputs is a data error" {
+	run -65 --separate-stderr rs-restore <<<'{"id":"x"}'
+	failed_with 65 rs-restore
+}
+
+@test "rs-restore: bad JSON on stdin is a data error" {
+	run -65 --separate-stderr rs-restore <<<'{"id":'
+	failed_with 65 rs-restore
+}
+
+@test "rs-restore: backends other than local are refused" {
+	img c png:32x32
+	run -64 --separate-stderr rs-restore --backend gemini -o "$T/r.png" "$T/c.png"
+	failed_with 64 rs-restore
+	[[ "$stderr" == *"not built yet"* ]]
+	run -64 --separate-stderr rs-restore --backend exec:/bin/true -o "$T/r.png" "$T/c.png"
+	failed_with 64 rs-restore
+	run -64 --separate-stderr rs-restore --backend nope -o "$T/r.png" "$T/c.png"
+	failed_with 64 rs-restore
+	[ ! -e "$T/r.png" ]
+}
+
+@test "rs-restore: bad options are usage errors" {
+	img c png:32x32
+	for a in "--ops sharpen" "--ops ," "--strength 2" "--strength x" "--scale 3" "--quality 0" "-j 0" "--nope"; do
+		run -64 --separate-stderr rs-restore $a -o "$T/r.png" "$T/c.png"
+		failed_with 64 rs-restore || [ "$a" = --nope ]
+	done
+	run -64 --separate-stderr rs-restore "$T/c.png"
+	failed_with 64 rs-restore
+	run -64 --separate-stderr rs-restore -o "$T/r.png" "$T/c.png" "$T/c.png"
+	failed_with 64 rs-restore
+	[ ! -e "$T/r.png" ]
+}
+
+@test "rs-restore: a missing file is 66, a non-image 65, nothing written" {
+	run -66 --separate-stderr rs-restore -o "$T/r.png" "$T/none.png"
+	failed_with 66 rs-restore
+	echo "not an image" >"$T/x.png"
+	run -65 --separate-stderr rs-restore -o "$T/r.png" "$T/x.png"
+	failed_with 65 rs-restore
+	img t jpeg:64x48 && truncate -s 200 "$T/t.jpeg"
+	run -65 --separate-stderr rs-restore -o "$T/r.png" "$T/t.jpeg"
+	failed_with 65 rs-restore
+	[ ! -e "$T/r.png" ]
+}
+
+@test "rs-restore: an unwritable output is 73 or 66-77, stdout empty" {
+	img c png:32x32
+	run --separate-stderr rs-restore --ops levels -o "$T/no/such/dir/r.png" "$T/c.png"
+	[ "$status" -ne 0 ]
+	failed_with "$status" rs-restore
+}
+
+@test "rs-restore: --help and --version" {
+	run -0 rs-restore --help
+	[[ "$output" == usage:* ]]
+	run -0 rs-restore --version
+	[[ "$output" == "rs-restore "* ]]
+}
