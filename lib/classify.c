@@ -53,25 +53,30 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
  * the "tune" half of bench/mkset's set, checked on the other half). */
 #define NOISE_MID    5.5      /* noise sigma, 8-bit */
 #define NOISE_SPAN   1.2
-#define BLUR_MID     1.25     /* excess edge sigma, pixels */
-#define BLUR_SPAN    0.18
+#define BLUR_MID     1.32     /* excess edge sigma, pixels */
+#define BLUR_SPAN    0.2 
 #define JPEGQ_MID    55.0     /* IJG quality */
 #define JPEGQ_SPAN   9.0
 #define BLOCK_MID    1.45     /* blockiness ratio */
 #define BLOCK_SPAN   0.08
-#define FADE_MID     28.0     /* lift of blacks and whites, 8-bit */
-#define FADE_SPAN    5.0
-#define CAST_MID     0.075    /* log-chroma distance of the illuminant */
-#define CAST_SPAN    0.015
-#define SCR_MID      0.0012   /* damaged pixel fraction */
-#define SCR_SPAN     0.0004
+#define FADE_MID     33.0     /* lift of blacks and whites, 8-bit */
+#define FADE_SPAN    4.0
+#define CAST_MID     0.09     /* log-chroma distance of the illuminant */
+#define CAST_SPAN    0.02 
+#define SCR_MID      0.006    /* damaged pixel fraction */
+#define SCR_SPAN     0.0015
 #define LOWRES_MID   0.0      /* combined evidence, see score_lowres */
 #define LOWRES_SPAN  0.12
 
+/* 0.5 at mid, rising through 0.73 at mid + span; an algebraic sigmoid,
+ * which approaches 0 and 1 slowly, so that strong damage still ranks
+ * above weaker damage after rounding */
 static double
 logistic(double x, double mid, double span)
 {
-	return 1.0 / (1.0 + exp(-(x - mid) / span));
+	double u = (x - mid) / span;
+
+	return 0.5 + 0.5 * u / sqrt(1.0 + u * u);
 }
 
 static double
@@ -133,7 +138,7 @@ cl_begin(const char *name, struct cl *c)
 		c->ntile = 1;
 		c->tile[0] = (struct cl_tile){ 0, 0, c->w, c->h, NULL };
 	} else {
-		int nb = c->h / 256, nt = c->w / 512;
+		int nb = c->h / 384, nt = c->w / 1024;
 		nb = nb < 2 ? 2 : nb > CL_MAX_BANDS ? CL_MAX_BANDS : nb;
 		nt = nt < 1 ? 1 : nt > CL_MAX_TILES ? CL_MAX_TILES : nt;
 		c->bandh = c->h < CL_BAND_H ? c->h : CL_BAND_H;
@@ -382,6 +387,8 @@ edges(struct feat *f, const float *S, int w, int h, double mincon)
 	return 0;
 }
 
+#define D2_CLIP 1e30             /* no clipping: it cost accuracy on photos */
+
 /* Second differences, summed by absolute column and row, and gradients
  * across 8x8 grid positions. */
 static void
@@ -390,7 +397,9 @@ profiles(struct feat *f, const float *Y, int w, int h, int x0, int y0)
 	for (int y = 0; y < h; y++) {
 		const float *r = Y + (size_t)y * w;
 		for (int x = 1; x < w - 1; x++) {
-			f->px2[x0 + x] += fabs(r[x - 1] - 2 * r[x] + r[x + 1]);
+			/* clipped: strong edges of a regular pattern (bars, a
+			 * fence) must not pass for the ripple of interpolation */
+			f->px2[x0 + x] += fmin(fabs(r[x - 1] - 2 * r[x] + r[x + 1]), D2_CLIP);
 			f->pxn[x0 + x]++;
 		}
 		for (int x = 0; x < w - 1; x++) {
@@ -402,7 +411,7 @@ profiles(struct feat *f, const float *Y, int w, int h, int x0, int y0)
 	for (int y = 1; y < h - 1; y++)
 		for (int x = 0; x < w; x++) {
 			const float *p = Y + (size_t)y * w + x;
-			f->py2[y0 + y] += fabs(p[-w] - 2 * p[0] + p[w]);
+			f->py2[y0 + y] += fmin(fabs(p[-w] - 2 * p[0] + p[w]), D2_CLIP);
 			f->pyn[y0 + y]++;
 		}
 	for (int y = 0; y < h - 1; y++)
@@ -442,30 +451,40 @@ detail(struct feat *f, const float *Y, int w, int h)
 	}
 }
 
-/* separable running min or max over a (2r+1)-square window */
+/* separable min or max over a 5x5 square (edges clamped) */
 static void
-morph(const float *in, float *out, float *tmp, int w, int h, int r, int ismax)
+morph(const float *in, float *out, float *tmp, int w, int h, int ismax)
 {
-	for (int y = 0; y < h; y++)
+#define PICK(a, b) (ismax ? ((a) > (b) ? (a) : (b)) : ((a) < (b) ? (a) : (b)))
+	for (int y = 0; y < h; y++) {
+		const float *r = in + (size_t)y * w;
+		float *o = tmp + (size_t)y * w;
 		for (int x = 0; x < w; x++) {
-			float v = in[(size_t)y * w + x];
-			for (int k = -r; k <= r; k++) {
-				int xx = x + k < 0 ? 0 : x + k >= w ? w - 1 : x + k;
-				float u = in[(size_t)y * w + xx];
-				v = ismax ? (u > v ? u : v) : (u < v ? u : v);
-			}
-			tmp[(size_t)y * w + x] = v;
+			float v = r[x];
+			if (x >= 2 && x < w - 2) {
+				v = PICK(v, r[x - 1]); v = PICK(v, r[x + 1]);
+				v = PICK(v, r[x - 2]); v = PICK(v, r[x + 2]);
+			} else
+				for (int k = -2; k <= 2; k++) {
+					int xx = x + k < 0 ? 0 : x + k >= w ? w - 1 : x + k;
+					v = PICK(v, r[xx]);
+				}
+			o[x] = v;
 		}
-	for (int y = 0; y < h; y++)
+	}
+	for (int y = 0; y < h; y++) {
+		const float *rows[5];
+		for (int k = -2; k <= 2; k++)
+			rows[k + 2] = tmp + (size_t)(y + k < 0 ? 0 : y + k >= h ? h - 1 : y + k) * w;
+		float *o = out + (size_t)y * w;
 		for (int x = 0; x < w; x++) {
-			float v = tmp[(size_t)y * w + x];
-			for (int k = -r; k <= r; k++) {
-				int yy = y + k < 0 ? 0 : y + k >= h ? h - 1 : y + k;
-				float u = tmp[(size_t)yy * w + x];
-				v = ismax ? (u > v ? u : v) : (u < v ? u : v);
-			}
-			out[(size_t)y * w + x] = v;
+			float v = rows[0][x];
+			v = PICK(v, rows[1][x]); v = PICK(v, rows[2][x]);
+			v = PICK(v, rows[3][x]); v = PICK(v, rows[4][x]);
+			o[x] = v;
 		}
+	}
+#undef PICK
 }
 
 /* Scratches and dust: pixels standing out of a 5x5 opening (bright) or
@@ -488,8 +507,8 @@ scratches(struct feat *f, const float *Y, int w, int h, double thr)
 		goto out;
 	for (int pass = 0; pass < 2; pass++) {
 		/* opening = max(min(Y)); closing = min(max(Y)) */
-		morph(Y, a, t, w, h, 2, pass);
-		morph(a, b, t, w, h, 2, !pass);
+		morph(Y, a, t, w, h, pass);
+		morph(a, b, t, w, h, !pass);
 		for (size_t i = 0; i < n; i++) {
 			double d = pass ? b[i] - Y[i] : Y[i] - b[i];
 			if (d > thr)
@@ -638,8 +657,8 @@ periodicity(const double *p, const double *n, int len, int skip8, double *fpk)
 	mean /= cnt;
 	int span = last - first + 1;
 	double df = 1.0 / (2.0 * span);
-	if (df < 0.3 / 2048)
-		df = 0.3 / 2048;
+	if (df < 0.3 / 1024)
+		df = 0.3 / 1024;
 	nf = (int)(0.3 / df) + 1;
 	double *fr;
 	if ((pw = malloc((size_t)nf * sizeof *pw)) == NULL)
@@ -650,7 +669,7 @@ periodicity(const double *p, const double *n, int len, int skip8, double *fpk)
 	}
 	for (int i = 0; i < nf; i++) {
 		double f = 0.2 + i * df, re = 0, im = 0, c = cos(2 * M_PI * f), s = sin(2 * M_PI * f);
-		double zr = cos(2 * M_PI * f * first), zi = sin(2 * M_PI * f * first), e = 0;
+		double zr = 0, zi = 0, e = 0;
 		int skip = 0;
 		if (skip8)
 			for (int j = 1; j <= 4; j++)
@@ -658,14 +677,20 @@ periodicity(const double *p, const double *n, int len, int skip8, double *fpk)
 					skip = 1;
 		if (skip)
 			continue;
+		/* runs of sampled positions: exact phase at each run's start,
+		 * rotation inside it */
 		for (int x = first; x <= last; x++) {
-			if (n[x] > 0) {
-				double v = p[x] / n[x] - mean;
-				re += v * zr;
-				im -= v * zi;
-				e += v * v;
+			if (n[x] <= 0)
+				continue;
+			if (x == first || n[x - 1] <= 0) {
+				zr = cos(2 * M_PI * f * x);
+				zi = sin(2 * M_PI * f * x);
 			}
-			double t = zr * c - zi * s;
+			double v = p[x] / n[x] - mean, t;
+			re += v * zr;
+			im -= v * zi;
+			e += v * v;
+			t = zr * c - zi * s;
 			zi = zr * s + zi * c;
 			zr = t;
 		}
@@ -675,18 +700,22 @@ periodicity(const double *p, const double *n, int len, int skip8, double *fpk)
 	/* a peak stands out of its neighbourhood, not of the whole band */
 	best = 0;
 	int hw = (int)(0.03 / df) + 4;
-	for (int i = 0; i < k; i++) {
-		double bg = 0;
-		int nb = 0;
-		for (int j = i - hw; j <= i + hw; j++)
-			if (j >= 0 && j < k && abs(j - i) > 3) {
-				bg += pw[j];
-				nb++;
+	double *cs = malloc(((size_t)k + 1) * sizeof *cs);
+	if (cs != NULL) {
+		cs[0] = 0;
+		for (int i = 0; i < k; i++)
+			cs[i + 1] = cs[i] + pw[i];
+		for (int i = 0; i < k; i++) {
+			int lo = i - hw < 0 ? 0 : i - hw, hi = i + hw >= k ? k - 1 : i + hw;
+			int a = i - 3 < lo ? lo : i - 3, b = i + 3 > hi ? hi : i + 3;
+			double bg = cs[hi + 1] - cs[lo] - (cs[b + 1] - cs[a]);
+			int nb = (hi - lo + 1) - (b - a + 1);
+			if (nb > 0 && bg > 0 && pw[i] * nb / bg > best) {
+				best = pw[i] * nb / bg;
+				*fpk = fr[i];
 			}
-		if (nb > 0 && bg > 0 && pw[i] * nb / bg > best) {
-			best = pw[i] * nb / bg;
-			*fpk = fr[i];
 		}
+		free(cs);
 	}
 	free(pw);
 	free(fr);
@@ -830,7 +859,11 @@ measure(const char *name, struct cl *c, struct meas *m)
 	m->black = 255;
 	m->white = 0;
 	for (int k = 0; k < (c->ch == 1 ? 1 : 3); k++) {
-		double b = hquantile(c->hist[k], c->nacc, 0.005), w = hquantile(c->hist[k], c->nacc, 0.995);
+		double b = hquantile(c->hist[k], c->nacc, 0.01), w = hquantile(c->hist[k], c->nacc, 0.99);
+		/* noise spreads the tails by about 2.3 sigma at 1 %, unless they
+		 * are clipped at 0 or 255 */
+		b += fmin(2.0 * m->sigma, fmax(b, 0));
+		w -= fmin(2.0 * m->sigma, fmax(255 - w, 0));
 		m->black = b < m->black ? b : m->black;
 		m->white = w > m->white ? w : m->white;
 	}
@@ -939,18 +972,18 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	sc[T_BLUR] = logistic(m.blur_sigma, BLUR_MID, BLUR_SPAN);
 	sc[T_JPEG] = fmax(m.jq > 0 ? logistic(-m.jq, -JPEGQ_MID, JPEGQ_SPAN) : 0,
 	    logistic(m.block, BLOCK_MID, BLOCK_SPAN));
-	sc[T_FADED] = logistic(m.lift, FADE_MID, FADE_SPAN);
+	sc[T_FADED] = logistic(m.lift_min, FADE_MID, FADE_SPAN);
 	sc[T_CAST] = m.grayscale ? 0 : logistic(m.cast, CAST_MID, CAST_SPAN);
 	if (m.toned_sepia || m.toned_mono)
 		sc[T_CAST] = fmax(sc[T_CAST], 0.5 + 0.5 * logistic(hypot(m.tone_u, m.tone_v), 0.06, 0.02));
 	sc[T_SCRATCH] = logistic(m.scratch, SCR_MID, SCR_SPAN);
 	sc[T_LOWRES] = logistic(m.period, 1.2, 0.04) * logistic(-m.eff, -0.85, 0.04);
-	if (sc[T_LOWRES] >= 0.5)
-		sc[T_BLUR] = fmin(sc[T_BLUR], 0.5 * (1 - sc[T_LOWRES]) + 0.25);
+	/* wide edges that interpolation explains are not blur */
+	sc[T_BLUR] *= 1 - 0.6 * sc[T_LOWRES];
 	for (int i = 0; i < 7; i++) {
 		det[i] = sc[i] >= 0.5;
 		deg = jv_array_append(deg, JV_OBJECT(jv_string("type"), jv_string(classify_types[i]),
-		    jv_string("score"), num(sc[i], 1000), jv_string("detected"), jv_bool(det[i])));
+		    jv_string("score"), num(sc[i], 10000), jv_string("detected"), jv_bool(det[i])));
 	}
 	dir = cast_direction(&m);
 	cast = JV_OBJECT(jv_string("direction"), jv_string(dir),
