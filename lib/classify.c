@@ -65,6 +65,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define CAST_SPAN    0.02 
 #define SCR_MID      0.006    /* damaged pixel fraction */
 #define SCR_SPAN     0.0015
+#define SCR_CONTRAST 60.0     /* least contrast of a scratch, 8-bit */
 #define LOWRES_MID   0.0      /* combined evidence, see score_lowres */
 #define LOWRES_SPAN  0.12
 
@@ -800,7 +801,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 		struct cl_tile *t = &c->tile[i];
 		smooth(Y[i], S, tmp, t->w, t->h, sg);
 		if (edges(&f, S, t->w, t->h, fmax(20.0, 5.0 * resid)) < 0 ||
-		    scratches(&f, Y[i], t->w, t->h, fmax(28.0, 3.5 * m->sigma)) < 0)
+		    scratches(&f, Y[i], t->w, t->h, fmax(SCR_CONTRAST, 4.0 * m->sigma)) < 0)
 			goto out;
 	}
 	m->edgew = f.nedge >= 8 ? quantile(f.ew, f.nedge, 0.5) : 2.7;
