@@ -692,7 +692,7 @@ encode_jpeg(const char *name, const struct img *im, int quality,
 {
 	struct jpeg_compress_struct ci;
 	struct jerr je;
-	unsigned char *volatile mem = NULL;
+	unsigned char *jm = NULL;
 	unsigned long memlen = 0;
 	uint8_t *volatile row = NULL;
 	int outch = im->ch >= 3 ? 3 : 1;
@@ -703,16 +703,13 @@ encode_jpeg(const char *name, const struct img *im, int quality,
 	if (setjmp(je.jb)) {
 		warnx("%s: JPEG: %s", name, je.msg);
 		jpeg_destroy_compress(&ci);
-		free(row);
-		free(mem);
+		free(row);          /* the output buffer may have moved: leaked */
 		return EX_SOFTWARE;
 	}
 	jpeg_create_compress(&ci);
-	{
-		unsigned char *m = NULL;
-		jpeg_mem_dest(&ci, &m, &memlen);
-		mem = m;
-	}
+	/* libjpeg grows (reallocates) the buffer and stores the final pointer
+	 * into jm only at jpeg_finish_compress: read it after that */
+	jpeg_mem_dest(&ci, &jm, &memlen);
 	ci.image_width = (JDIMENSION)im->w;
 	ci.image_height = (JDIMENSION)im->h;
 	ci.input_components = outch;
@@ -749,7 +746,7 @@ encode_jpeg(const char *name, const struct img *im, int quality,
 	jpeg_finish_compress(&ci);
 	jpeg_destroy_compress(&ci);
 	free(row);
-	*out = mem;
+	*out = jm;
 	*outlen = memlen;
 	return 0;
 }
