@@ -12,6 +12,7 @@
 #include "conf.h"
 #include "img.h"
 #include "json.h"
+#include "ledger.h"
 #include "spool.h"
 #include "store.h"
 #include "util.h"
@@ -100,6 +101,55 @@ record(struct input *in, int n)
 	return job;
 }
 
+/* With --enqueue: a user with an account pays before the job is queued.
+ * The plan gives the cost of the job's mode (a restoration costs 1 unless
+ * it says otherwise) and the priority; the credits are held under the
+ * job id until rs-run captures or releases them. No account, no charge. */
+static int
+reserve(const char *spool, jv *job, struct ledger **lgp)
+{
+	const char *id = json_str(*job, "id"), *mode = json_str(*job, "mode"), *plan;
+	jv user = jv_invalid(), settings, costs, cost, prio, hold = jv_invalid();
+	FILE *err = stderr, *quiet;
+	int rc;
+
+	if ((rc = ledger_open(spool, 1, lgp)) != 0)
+		return rc;
+	/* an unknown user is no error here: hush the ledger's "no such user" */
+	if ((quiet = fopen("/dev/null", "we")) != NULL)
+		stderr = quiet;
+	rc = ledger_user_get(*lgp, opt.user, &user);
+	stderr = err;
+	if (quiet != NULL)
+		fclose(quiet);
+	if (rc == EX_NOINPUT)
+		return 0;
+	if (rc != 0)                  /* hushed: say it again */
+		return ledger_user_get(*lgp, opt.user, &user);
+	plan = json_str(user, "plan");
+	settings = json_get(ledger_plans(*lgp), plan != NULL ? plan : "");
+	costs = json_get(settings, "cost");
+	cost = json_get(costs, mode);
+	jv_free(costs);
+	prio = json_get(settings, "priority");
+	if (jv_get_kind(cost) != JV_KIND_NUMBER) {
+		jv_free(cost);
+		cost = jv_number(strcmp(mode, "fusion") == 0 ? 2 : 1);
+	}
+	if ((rc = ledger_reserve(*lgp, opt.user, (int64_t)jv_number_value(cost), id, &hold)) == 0) {
+		*job = jv_object_set(*job, jv_string("plan"), jv_string(plan != NULL ? plan : ""));
+		*job = jv_object_set(*job, jv_string("cost"), jv_copy(cost));
+		if (jv_get_kind(prio) == JV_KIND_NUMBER)
+			*job = jv_object_set(*job, jv_string("priority"), jv_copy(prio));
+	}
+	jv_free(hold);
+	jv_free(prio);
+	jv_free(cost);
+	jv_free(settings);
+	jv_free(user);
+	return rc;
+}
+
 static int
 upload(char **paths, int n)
 {
@@ -108,6 +158,7 @@ upload(char **paths, int n)
 	struct conf *c = NULL;
 	struct store *st = NULL;
 	struct spool *sp = NULL;
+	struct ledger *lg = NULL;
 	const char *spool;
 	jv job = jv_null();
 	int rc;
@@ -132,8 +183,17 @@ upload(char **paths, int n)
 		if ((rc = store_put(st, in[i].buf, in[i].len, in[i].object)) != 0)
 			goto out;
 	job = record(in, n);
-	if (opt.enqueue && (rc = spool_enqueue(sp, job)) != 0)
+	if (opt.enqueue && (rc = reserve(spool, &job, &lg)) != 0)
 		goto out;
+	if (opt.enqueue && (rc = spool_enqueue(sp, job)) != 0) {
+		jv hold = json_get(job, "cost");
+		if (jv_is_valid(hold)) {               /* nothing queued: nothing held */
+			jv_free(hold);
+			ledger_release(lg, json_str(job, "id"), &hold);
+		}
+		jv_free(hold);
+		goto out;
+	}
 	rc = json_write(stdout, jv_copy(job));
 out:
 	jv_free(job);
@@ -141,6 +201,7 @@ out:
 		free(in[i].buf);
 		img_free(&in[i].im);
 	}
+	ledger_close(lg);
 	spool_close(sp);
 	store_close(st);
 	conf_free(c);

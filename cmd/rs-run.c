@@ -1,0 +1,463 @@
+/* rs-run: the queue runner. Claims jobs from the spool and runs each in
+ * this process (lib/job.c): classify, restore, store, capture or release
+ * the credits, done or failed. Without --watch it drains the queue and
+ * exits, for cron; a lock makes a second cron start exit at once while
+ * one runs, and before exiting the runner drops the lock and looks once
+ * more, so a job queued meanwhile is never left behind. -j N forks N
+ * workers, each a runner of its own (they share the queue the way
+ * runners on several hosts do). "status" and --gc report and clean up. */
+#define _GNU_SOURCE
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <err.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "job.h"
+#include "json.h"
+#include "ledger.h"
+#include "spool.h"
+#include "store.h"
+#include "util.h"
+
+#define USAGE "usage: rs-run [-svw] [-j jobs] [-t seconds] [-b backend]\n" \
+	"       rs-run status [id]\n       rs-run --gc\n"
+
+static struct {
+	int jobs, watch, shared, verbose, gc;
+	double max_time;
+	const char *backend;
+} opt = { .jobs = 1 };
+
+static volatile sig_atomic_t stop;
+
+struct counts { atomic_long done, failed, retried, recovered; };
+
+struct crash { const char *step; long left; };
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+/* RS_RUN_CRASH_AT=STEP[:N]: SIGKILL ourselves after the N-th STEP (a test hook) */
+static void
+crash_hook(const char *step, void *arg)
+{
+	struct crash *c = arg;
+	size_t n = strcspn(c->step, ":");
+
+	if (strlen(step) == n && strncmp(c->step, step, n) == 0 && --c->left <= 0)
+		kill(getpid(), SIGKILL);
+}
+
+/* "90", "1.5", "10s", "5m", "2h", "7d" → seconds; -1 if malformed */
+static double
+seconds(const char *s)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || v < 0)
+		return -1;
+	switch (*end) {
+	case '\0': case 's': break;
+	case 'm': v *= 60; break;
+	case 'h': v *= 3600; break;
+	case 'd': v *= 86400; break;
+	default: return -1;
+	}
+	return *end == '\0' || end[1] == '\0' ? v : -1;
+}
+
+static int
+conf_seconds(struct conf *c, const char *key, double def, double *v)
+{
+	const char *s = conf_str(c, key, NULL);
+
+	*v = s == NULL ? def : seconds(s);
+	if (*v < 0) {
+		warnx("%s: %s: not a duration", key, s);
+		return EX_CONFIG;
+	}
+	return 0;
+}
+
+static int
+setup(struct conf *c, struct job_ctx *jc, double *lease)
+{
+	unsigned long long att, bytes, px, side, q;
+	int rc;
+
+	job_ctx_default(jc);
+	jc->backend = opt.backend != NULL ? opt.backend : conf_str(c, "RS_BACKEND", "local");
+	if (!job_backend_valid(jc->backend)) {
+		warnx("backend %s: not local, none or exec:PROGRAM", jc->backend);
+		return EX_USAGE;
+	}
+	if ((rc = conf_seconds(c, "RS_RUN_LEASE", 300, lease)) != 0 ||
+	    (rc = conf_seconds(c, "RS_RUN_BACKOFF", 10, &jc->backoff)) != 0 ||
+	    (rc = conf_seconds(c, "RS_RUN_BACKOFF_MAX", 3600, &jc->backoff_max)) != 0 ||
+	    (rc = conf_seconds(c, "RS_EXEC_TIMEOUT", 600, &jc->exec_timeout)) != 0 ||
+	    (rc = conf_size(c, "RS_RUN_ATTEMPTS", 5, &att)) != 0 ||
+	    (rc = conf_size(c, "RS_RUN_QUALITY", 0, &q)) != 0 ||
+	    (rc = conf_size(c, "RS_MAX_BYTES", IMG_MAX_BYTES, &bytes)) != 0 ||
+	    (rc = conf_size(c, "RS_MAX_PIXELS", IMG_MAX_PIXELS, &px)) != 0 ||
+	    (rc = conf_size(c, "RS_MAX_SIDE", IMG_MAX_SIDE, &side)) != 0)
+		return rc;
+	jc->max_attempts = att < 1 ? 1 : att > 100 ? 100 : (int)att;
+	jc->quality = q > 100 ? 100 : (int)q;
+	jc->lim.max_bytes = bytes;
+	jc->lim.max_pixels = px;
+	jc->lim.max_side = side;
+	return 0;
+}
+
+/* One runner: claim and process until the queue is drained (or forever
+ * with --watch, until a signal). */
+static int
+worker(struct conf *c, double deadline, struct counts *n)
+{
+	struct job_ctx jc;
+	struct spool *sp = NULL;
+	struct store *st = NULL;
+	struct ledger *lg = NULL;
+	struct crash cr = { conf_str(c, "RS_RUN_CRASH_AT", NULL), 1 };
+	const char *spool = conf_spool(c), *colon;
+	double lease, wait;
+	int rc;
+	jv job;
+
+	if ((rc = setup(c, &jc, &lease)) != 0 ||
+	    (rc = spool_open(spool, 1, &sp)) != 0 || (rc = store_open(spool, 1, &st)) != 0 ||
+	    (rc = ledger_open(spool, 1, &lg)) != 0)
+		goto out;
+	if (cr.step != NULL && (colon = strchr(cr.step, ':')) != NULL)
+		cr.left = atol(colon + 1);
+	if ((rc = spool_runner(sp, lease, cr.step != NULL ? crash_hook : NULL, &cr)) != 0)
+		goto out;
+	jc.st = st;
+	jc.sp = sp;
+	jc.lg = lg;
+	jc.tmpdir = spool_tmp(sp);
+	if (cr.step != NULL) {
+		jc.hook = crash_hook;
+		jc.hook_arg = &cr;
+	}
+	while (!stop && (deadline <= 0 || spool_now() < deadline)) {
+		enum job_outcome out;
+		struct pollfd pfd = { spool_watch_fd(sp), POLLIN, 0 };
+		if ((rc = spool_claim(sp, &job, &wait)) != 0)
+			break;
+		if (jv_is_valid(job)) {
+			jv r = json_get(job, "recovered");
+			if (jv_get_kind(r) == JV_KIND_TRUE)
+				atomic_fetch_add(&n->recovered, 1);
+			jv_free(r);
+			if ((rc = job_process(&jc, job, &out)) != 0)
+				break;
+			atomic_fetch_add(out == JOB_DONE ? &n->done : out == JOB_FAILED ?
+			    &n->failed : &n->retried, 1);
+			continue;
+		}
+		if (!opt.watch) {         /* drain: wait only for retries due in time */
+			if (wait < 0 || (deadline > 0 && spool_now() + wait >= deadline))
+				break;
+		} else if (wait < 0 || wait > lease / 2)
+			wait = lease / 2;     /* look for expired leases now and then */
+		poll(&pfd, pfd.fd >= 0 ? 1 : 0, (int)(wait * 1000) + 1);
+		spool_watch_drain(sp);
+	}
+out:
+	ledger_close(lg);
+	store_close(st);
+	spool_close(sp);
+	return rc;
+}
+
+static int
+run(struct conf *c)
+{
+	struct counts *n;
+	struct sigaction sa;
+	struct spool *sp = NULL;
+	double t0 = spool_now(), deadline = opt.max_time > 0 ? t0 + opt.max_time : 0;
+	pid_t pids[64];
+	int rc = 0, lock = -1, st;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	if ((n = mmap(NULL, sizeof *n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	    -1, 0)) == MAP_FAILED) {
+		warn("mmap");
+		return EX_OSERR;
+	}
+	memset(n, 0, sizeof *n);
+	if ((rc = spool_open(conf_spool(c), 1, &sp)) != 0)
+		goto out;
+	if (!opt.watch && !opt.shared && (rc = spool_lock(sp, "cron.lock", &lock)) != 0) {
+		if (rc == 1 && opt.verbose)
+			warnx("another rs-run holds %s/jobs/cron.lock", conf_spool(c));
+		rc = rc == 1 ? 0 : rc;
+		goto out;
+	}
+	for (;;) {
+		if (opt.jobs == 1)
+			rc = worker(c, deadline, n);
+		else {
+			int started = 0;
+			fflush(NULL);
+			for (int i = 0; i < opt.jobs; i++) {
+				if ((pids[i] = fork()) < 0) {
+					warn("fork");
+					rc = EX_OSERR;
+					break;
+				}
+				if (pids[i] == 0) {
+					prctl(PR_SET_PDEATHSIG, SIGKILL);
+					_exit(worker(c, deadline, n));
+				}
+				started++;
+			}
+			for (int i = 0; i < started; i++) {
+				while (waitpid(pids[i], &st, 0) < 0 && errno == EINTR)
+					if (stop)
+						kill(pids[i], SIGTERM);
+				if (WIFEXITED(st) && WEXITSTATUS(st) != 0 && rc == 0)
+					rc = WEXITSTATUS(st);
+				else if (WIFSIGNALED(st) && rc == 0)
+					rc = EX_SOFTWARE;
+			}
+		}
+		if (rc != 0 || stop || opt.watch || (deadline > 0 && spool_now() >= deadline))
+			break;
+		/* a job queued as we finished might wait for the next cron run: let
+		 * go of the lock, look again, and go on if nobody else took over */
+		spool_unlock(lock);
+		lock = -1;
+		if (!spool_pending(sp) || (!opt.shared && spool_lock(sp, "cron.lock", &lock) != 0))
+			break;
+	}
+	if (rc == 0)
+		rc = json_write(stdout, JV_OBJECT(jv_string("done"), jv_number(n->done),
+		    jv_string("failed"), jv_number(n->failed), jv_string("retried"),
+		    jv_number(n->retried), jv_string("recovered"), jv_number(n->recovered),
+		    jv_string("seconds"), jv_number((double)(long)((spool_now() - t0) * 1000) / 1000)));
+out:
+	spool_unlock(lock);
+	spool_close(sp);
+	munmap(n, sizeof *n);
+	return rc;
+}
+
+static int
+status(struct conf *c, const char *id)
+{
+	struct spool *sp = NULL;
+	enum spool_state state;
+	int rc;
+	jv v;
+
+	if ((rc = spool_open(conf_spool(c), 1, &sp)) != 0)
+		return rc;
+	if (id == NULL)
+		rc = spool_stats(sp, &v);
+	else if ((rc = spool_get(sp, id, &v, &state)) == 0)
+		/* the directory is the truth: a job decided in cur/ still runs */
+		v = jv_object_set(v, jv_string("status"), jv_string(spool_state_name(state)));
+	spool_close(sp);
+	return rc != 0 ? rc : json_write(stdout, v);
+}
+
+/* ---- gc: expired finished jobs, then objects nothing references ---- */
+
+struct gc {
+	struct spool *sp;
+	double cutoff;
+	char (*refs)[STORE_ID_LEN + 1];
+	size_t nrefs, cap;
+	long jobs, objects, kept;
+	struct store *st;
+};
+
+static int
+ref_add(struct gc *g, jv obj)
+{
+	const char *id = json_str(obj, "object");
+	void *t;
+
+	if (id == NULL || !store_valid_id(id))
+		return 0;
+	if (g->nrefs == g->cap) {
+		g->cap = g->cap ? 2 * g->cap : 1024;
+		if ((t = realloc(g->refs, g->cap * sizeof *g->refs)) == NULL) {
+			warn("gc");
+			return EX_OSERR;
+		}
+		g->refs = t;
+	}
+	memcpy(g->refs[g->nrefs++], id, STORE_ID_LEN + 1);
+	return 0;
+}
+
+static int
+gc_job(const char *id, jv job, time_t mtime, void *arg)
+{
+	struct gc *g = arg;
+	jv in = json_get(job, "inputs"), o = json_get(job, "output");
+	int rc = 0;
+	const char *s = json_str(job, "status");
+	enum spool_state state = s != NULL && strcmp(s, "failed") == 0 ? SPOOL_FAILED : SPOOL_DONE;
+
+	if (g->cutoff > 0 && (double)mtime < g->cutoff) {
+		if ((rc = spool_remove(g->sp, state, id)) == 0)
+			g->jobs++;
+		goto out;
+	}
+	if (jv_get_kind(in) == JV_KIND_ARRAY)
+		jv_array_foreach(in, i, x) {
+			if (rc == 0)
+				rc = ref_add(g, x);
+			jv_free(x);
+		}
+	if (rc == 0 && jv_get_kind(o) == JV_KIND_OBJECT)
+		rc = ref_add(g, o);
+out:
+	jv_free(in);
+	jv_free(o);
+	jv_free(job);
+	return rc;
+}
+
+static int
+gc_object(const char *id, void *arg)
+{
+	struct gc *g = arg;
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (bsearch(id, g->refs, g->nrefs, sizeof *g->refs, (int (*)(const void *,
+	    const void *))strcmp) != NULL || store_path(g->st, id, path, sizeof path) != 0 ||
+	    stat(path, &st) < 0 || (double)st.st_mtime >= g->cutoff) {
+		g->kept++;
+		return 0;
+	}
+	g->objects++;
+	return store_unlink(g->st, id);
+}
+
+static int
+gc(struct conf *c)
+{
+	struct gc g = { 0 };
+	double expire;
+	int rc;
+
+	if ((rc = conf_seconds(c, "RS_RUN_EXPIRE", 7 * 86400, &expire)) != 0 ||
+	    (rc = spool_open(conf_spool(c), 1, &g.sp)) != 0 ||
+	    (rc = store_open(conf_spool(c), 1, &g.st)) != 0)
+		goto out;
+	g.cutoff = spool_now() - expire;
+	/* finished jobs expire; live ones only hold their objects */
+	if ((rc = spool_each(g.sp, SPOOL_DONE, gc_job, &g)) != 0 ||
+	    (rc = spool_each(g.sp, SPOOL_FAILED, gc_job, &g)) != 0)
+		goto out;
+	g.cutoff = -1;
+	if ((rc = spool_each(g.sp, SPOOL_NEW, gc_job, &g)) != 0 ||
+	    (rc = spool_each(g.sp, SPOOL_CUR, gc_job, &g)) != 0)
+		goto out;
+	/* an object younger than the expiry may belong to an upload whose
+	 * job is not queued yet: keep it */
+	g.cutoff = spool_now() - expire;
+	qsort(g.refs, g.nrefs, sizeof *g.refs, (int (*)(const void *, const void *))strcmp);
+	if ((rc = store_each(g.st, gc_object, &g)) != 0)
+		goto out;
+	rc = json_write(stdout, JV_OBJECT(jv_string("jobs_removed"), jv_number(g.jobs),
+	    jv_string("objects_removed"), jv_number(g.objects),
+	    jv_string("objects_kept"), jv_number(g.kept)));
+out:
+	free(g.refs);
+	store_close(g.st);
+	spool_close(g.sp);
+	return rc;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option lo[] = {
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "max-time", required_argument, NULL, 't' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "watch", no_argument, NULL, 'w' },
+		{ "shared", no_argument, NULL, 's' },
+		{ "gc", no_argument, NULL, 'g' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 } };
+	struct conf *c = NULL;
+	char *end;
+	int ch, rc;
+
+	while ((ch = getopt_long(argc, argv, "b:hj:st:vVw", lo, NULL)) != -1)
+		switch (ch) {
+		case 'j':
+			opt.jobs = (int)strtol(optarg, &end, 10);
+			if (*end != '\0' || opt.jobs < 1 || opt.jobs > 64) {
+				warnx("-j %s: 1 to 64", optarg);
+				return EX_USAGE;
+			}
+			break;
+		case 't':
+			if ((opt.max_time = seconds(optarg)) <= 0) {
+				warnx("--max-time %s: not a duration", optarg);
+				return EX_USAGE;
+			}
+			break;
+		case 'b': opt.backend = optarg; break;
+		case 'w': opt.watch = 1; break;
+		case 's': opt.shared = 1; break;
+		case 'g': opt.gc = 1; break;
+		case 'v': opt.verbose = 1; break;
+		case 'h': fputs(USAGE, stdout); return util_stdout_status(0);
+		case 'V': puts("rs-run " RS_VERSION); return util_stdout_status(0);
+		default: fputs(USAGE, stderr); return EX_USAGE;
+		}
+	if (opt.backend != NULL && !job_backend_valid(opt.backend)) {
+		warnx("backend %s: not local, none or exec:PROGRAM", opt.backend);
+		return EX_USAGE;
+	}
+	if (optind < argc && (strcmp(argv[optind], "status") != 0 || argc - optind > 2)) {
+		warnx("%s: unknown command or extra argument", argv[argc - 1]);
+		fputs(USAGE, stderr);
+		return EX_USAGE;
+	}
+	if ((rc = conf_load(&c)) == 0) {
+		if (optind < argc)
+			rc = status(c, optind + 1 < argc ? argv[optind + 1] : NULL);
+		else if (opt.gc)
+			rc = gc(c);
+		else
+			rc = run(c);
+	}
+	conf_free(c);
+	return util_stdout_status(rc);
+}

@@ -1,0 +1,51 @@
+/* job.h: one job, in-process. job_run does the work of a job record
+ * (classify → restore by the configured backend → store the output) and
+ * fills its "classify", "restore", "output", "status" and "error" keys;
+ * job_process takes a job claimed from the spool through to its end:
+ * decided in cur/, credits captured (done) or released (failed), moved
+ * to done/ or failed/ — or, after a temporary failure, back to new/ with
+ * a next attempt time. The order makes charging exactly-once (job.c).
+ * Functions return 0 or an EX_* status, having printed one diagnostic. */
+#ifndef RS_JOB_H
+#define RS_JOB_H
+
+#include <jv.h>
+
+#include "img.h"
+
+struct store;
+struct spool;
+struct ledger;
+
+struct job_ctx {
+	struct store *st;
+	struct spool *sp;             /* job_process only */
+	struct ledger *lg;            /* NULL: jobs with a "cost" cannot settle */
+	const char *backend;          /* "local", "none" or "exec:PROGRAM" */
+	const char *tmpdir;           /* scratch directory for exec backends */
+	struct img_limits lim;
+	int max_attempts;             /* a job runs at most this often */
+	double backoff, backoff_max;  /* seconds: first retry delay, cap */
+	double exec_timeout;          /* seconds an exec backend may run */
+	int quality;                  /* local output: 0 PNG, else JPEG of this quality */
+	/* test hook, called with the name of each step once it is done */
+	void (*hook)(const char *step, void *arg);
+	void *hook_arg;
+};
+
+enum job_outcome { JOB_DONE, JOB_FAILED, JOB_RETRY, JOB_UNSETTLED };
+
+void job_ctx_default(struct job_ctx *c);
+int  job_backend_valid(const char *backend);       /* 1 if known */
+/* Run the work of *job (owned; replaced by the filled record). Returns
+ * its status: 0 done, 75 worth another try, else failed. The status and
+ * the last diagnostic are recorded under "error". */
+int  job_run(struct job_ctx *c, jv *job);
+/* A claimed job (consumed) to its end; *out says which. Non-zero only
+ * when the spool or the ledger failed: the job then stays in cur/ and is
+ * settled when it is next recovered. */
+int  job_process(struct job_ctx *c, jv job, enum job_outcome *out);
+/* The "error" object for status rc and message. */
+jv   job_error(int rc, const char *message);
+
+#endif
