@@ -30,10 +30,12 @@ bin/%: cmd/%.o lib/librs.a
 tests/%: tests/%.o lib/librs.a
 	$(CC) $(LDFLAGS) -o $@ $< lib/librs.a $(LDLIBS)
 
-# etc/plans.json is compiled in as the default plans (RS_PLANS overrides)
-lib/plans.inc: etc/plans.json
-	sed 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/' etc/plans.json >$@
+# etc/plans.json and etc/stripe.json are compiled in as defaults
+# (RS_PLANS and RS_STRIPE_CONF override them)
+lib/%.inc: etc/%.json
+	sed 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/' $< >$@
 lib/ledger.o: lib/plans.inc
+lib/stripe.o: lib/stripe.inc
 
 lib/librs.a: $(LIBO)
 	$(AR) rcs $@ $(LIBO)
@@ -71,7 +73,7 @@ lint:
 	mandoc -Tlint -Wwarning man/*.1 man/*.7
 
 clean:
-	rm -rf .cflags bin cmd/*.o lib/*.o lib/plans.inc lib/librs.a tests/*.o bench/*.o bench/ledger $(TESTPROGS) fuzz/fuzz-img
+	rm -rf .cflags bin cmd/*.o lib/*.o lib/*.inc lib/librs.a tests/*.o bench/*.o bench/ledger $(TESTPROGS) fuzz/fuzz-img
 
 .PHONY: all check fuzz install lint clean FORCE
 .PRECIOUS: cmd/%.o tests/%.o

@@ -72,6 +72,20 @@ static const char *const migrations[] = {
 	"CREATE TABLE buckets ("
 	"  user TEXT PRIMARY KEY REFERENCES users(id),"
 	"  tokens REAL NOT NULL, updated REAL NOT NULL);",
+	/* 2: Stripe billing */
+	"ALTER TABLE users ADD COLUMN stripe_customer TEXT;"
+	"CREATE UNIQUE INDEX users_customer ON users(stripe_customer) "
+	"  WHERE stripe_customer IS NOT NULL;"
+	"ALTER TABLE users ADD COLUMN stripe_subscription TEXT;"
+	"ALTER TABLE users ADD COLUMN sub_status TEXT;"
+	"ALTER TABLE users ADD COLUMN sub_plan TEXT;"
+	"ALTER TABLE users ADD COLUMN sub_period_end INTEGER;"
+	"ALTER TABLE users ADD COLUMN sub_cancel INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE users ADD COLUMN sub_updated INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE users ADD COLUMN past_due INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE stripe_events ("
+	"  id TEXT PRIMARY KEY, type TEXT NOT NULL, created INTEGER NOT NULL,"
+	"  applied INTEGER NOT NULL, result TEXT) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -82,6 +96,7 @@ struct ledger {
 	char path[PATH_MAX];
 	jv plans;
 	struct { const char *sql; sqlite3_stmt *st; } cache[STMT_CACHE];
+	int outer;            /* inside ledger_tx_begin: functions join it */
 };
 
 /* ---- plumbing ---- */
@@ -139,26 +154,52 @@ exec(struct ledger *l, const char *sql)
 
 static int run(struct ledger *l, const char *sql, const char *fmt, ...);
 
+/* Each function runs in its own transaction unless the caller holds one
+ * (ledger_tx_begin): then begin and commit join it, and a rollback is
+ * left to the caller, who sees the failing status. */
 static int
 begin(struct ledger *l)
 {
-	return run(l, "BEGIN IMMEDIATE", "");
+	return l->outer ? 0 : run(l, "BEGIN IMMEDIATE", "");
 }
 
 static void
 rollback(struct ledger *l)
 {
-	if (!sqlite3_get_autocommit(l->db))
+	if (!l->outer && !sqlite3_get_autocommit(l->db))
 		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 static int
 commit(struct ledger *l)
 {
-	int rc = run(l, "COMMIT", "");
+	int rc;
 
-	if (rc != 0)
+	if (l->outer)
+		return 0;
+	if ((rc = run(l, "COMMIT", "")) != 0)
 		rollback(l);
+	return rc;
+}
+
+int
+ledger_tx_begin(struct ledger *l)
+{
+	int rc;
+
+	if ((rc = run(l, "BEGIN IMMEDIATE", "")) == 0)
+		l->outer = 1;
+	return rc;
+}
+
+int
+ledger_tx_end(struct ledger *l, int rc)
+{
+	l->outer = 0;
+	if (rc == 0 && (rc = run(l, "COMMIT", "")) == 0)
+		return 0;
+	if (!sqlite3_get_autocommit(l->db))
+		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
 	return rc;
 }
 
@@ -502,16 +543,36 @@ plan_known(struct ledger *l, const char *plan)
 /* ---- users ---- */
 
 static jv
+col_text(sqlite3_stmt *st, int c)
+{
+	return sqlite3_column_type(st, c) == SQLITE_NULL ? jv_null() :
+	    jv_string((const char *)sqlite3_column_text(st, c));
+}
+
+static jv
 user_row(sqlite3_stmt *st)
 {
-	return JV_OBJECT(jv_string("user"), jv_string((const char *)sqlite3_column_text(st, 0)),
+	jv u = JV_OBJECT(jv_string("user"), jv_string((const char *)sqlite3_column_text(st, 0)),
 	    jv_string("plan"), jv_string((const char *)sqlite3_column_text(st, 1)),
 	    jv_string("created"), jv_number((double)sqlite3_column_int64(st, 2)),
 	    jv_string("balance"), jv_number((double)sqlite3_column_int64(st, 3)),
 	    jv_string("held"), jv_number((double)sqlite3_column_int64(st, 4)));
+
+	if (sqlite3_column_type(st, 5) != SQLITE_NULL)
+		u = jv_object_set(u, jv_string("billing"), JV_OBJECT(
+		    jv_string("customer"), col_text(st, 5),
+		    jv_string("subscription"), col_text(st, 6),
+		    jv_string("status"), col_text(st, 7),
+		    jv_string("plan"), col_text(st, 8),
+		    jv_string("period_end"), sqlite3_column_type(st, 9) == SQLITE_NULL ? jv_null() :
+		        jv_number((double)sqlite3_column_int64(st, 9)),
+		    jv_string("cancel_at_period_end"), jv_bool(sqlite3_column_int(st, 10)),
+		    jv_string("past_due"), jv_bool(sqlite3_column_int(st, 11))));
+	return u;
 }
 
-#define USER_SELECT "SELECT id, plan, created, balance, held FROM users "
+#define USER_SELECT "SELECT id, plan, created, balance, held, stripe_customer, " \
+	"stripe_subscription, sub_status, sub_plan, sub_period_end, sub_cancel, past_due FROM users "
 
 int
 ledger_user_get(struct ledger *l, const char *user, jv *out)
@@ -1118,4 +1179,111 @@ ledger_check(struct ledger *l, jv *out)
 		rc = EX_SOFTWARE;
 	}
 	return rc;
+}
+
+/* ---- Stripe billing state ---- */
+
+int
+ledger_event_record(struct ledger *l, const char *id, const char *type, int64_t created,
+    int *seen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, row = 0;
+
+	*seen = 0;
+	if ((rc = valid_name("event", id, 255)) != 0)
+		return rc;
+	if ((rc = prep(l, &st, "SELECT 1 FROM stripe_events WHERE id = ?1", "s", id)) != 0 ||
+	    (rc = step(l, st, &row)) != 0) {
+		done(l, st);
+		return rc;
+	}
+	done(l, st);
+	if (row) {
+		*seen = 1;
+		return 0;
+	}
+	return run(l, "INSERT INTO stripe_events(id, type, created, applied) VALUES (?1, ?2, ?3, ?4)",
+	    "ssii", id, type, created, (int64_t)now());
+}
+
+int
+ledger_user_by_customer(struct ledger *l, const char *customer, jv *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, row = 0;
+
+	*out = jv_invalid();
+	if ((rc = prep(l, &st, USER_SELECT "WHERE stripe_customer = ?1", "s", customer)) == 0 &&
+	    (rc = step(l, st, &row)) == 0) {
+		if (row)
+			*out = user_row(st);
+		else {
+			warnx("customer %.80s: no user linked to it", customer);
+			rc = EX_NOINPUT;
+		}
+	}
+	done(l, st);
+	return rc;
+}
+
+int
+ledger_user_link(struct ledger *l, const char *user, const char *customer,
+    const char *subscription)
+{
+	int rc;
+	jv u;
+
+	if ((rc = ledger_user_get(l, user, &u)) != 0)
+		return rc;
+	jv_free(u);
+	if ((rc = valid_name("customer", customer, 255)) != 0)
+		return rc;
+	return run(l, "UPDATE users SET stripe_customer = ?2, "
+	    "stripe_subscription = coalesce(?3, stripe_subscription) WHERE id = ?1", "sss",
+	    user, customer, subscription);
+}
+
+int
+ledger_user_subscription(struct ledger *l, const char *user, const struct ledger_sub *s,
+    int *applied)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, row = 0;
+
+	*applied = 0;
+	if ((rc = prep(l, &st, "SELECT sub_updated FROM users WHERE id = ?1", "s", user)) != 0 ||
+	    (rc = step(l, st, &row)) != 0)
+		goto out;
+	if (!row) {
+		warnx("user %s: no such user", user);
+		rc = EX_NOINPUT;
+		goto out;
+	}
+	if (s->updated < sqlite3_column_int64(st, 0))   /* older than what we have */
+		goto out;
+	done(l, st);
+	st = NULL;
+	if (s->plan != NULL && (rc = plan_known(l, s->plan)) != 0)
+		goto out;
+	rc = run(l, "UPDATE users SET stripe_subscription = ?2, sub_status = ?3, "
+	    "sub_plan = coalesce(?4, sub_plan), sub_period_end = ?5, sub_cancel = ?6, sub_updated = ?7, "
+	    "plan = coalesce(?8, plan) WHERE id = ?1", "ssssiiis", user, s->id, s->status,
+	    s->plan, s->period_end, (int64_t)s->cancel_at_period_end, s->updated, s->effective_plan);
+	*applied = rc == 0;
+out:
+	done(l, st);
+	return rc;
+}
+
+int
+ledger_user_past_due(struct ledger *l, const char *user, int past_due, const char *plan)
+{
+	if (plan != NULL) {
+		int rc = plan_known(l, plan);
+		if (rc != 0)
+			return rc;
+	}
+	return run(l, "UPDATE users SET past_due = ?2, plan = coalesce(?3, plan) WHERE id = ?1",
+	    "sis", user, (int64_t)past_due, plan);
 }

@@ -54,6 +54,34 @@ int  ledger_token_issue(struct ledger *l, const char *user, long ttl, jv *out);
 int  ledger_token_verify(struct ledger *l, const char *token, jv *out); /* 77 if bad */
 int  ledger_token_revoke(struct ledger *l, const char *token);
 
+/* Transactions spanning several calls (a webhook event and its effect
+ * commit together): between ledger_tx_begin and ledger_tx_end every
+ * function joins the one transaction. ledger_tx_end commits when rc is 0,
+ * else rolls back, and returns the final status. */
+int  ledger_tx_begin(struct ledger *l);
+int  ledger_tx_end(struct ledger *l, int rc);
+
+/* Stripe billing state (lib/stripe.c interprets events; this stores).
+ * ledger_event_record: *seen 1 when id was applied before, else records
+ * it (commit it with its effect in one transaction). */
+int  ledger_event_record(struct ledger *l, const char *id, const char *type,
+         int64_t created, int *seen);
+int  ledger_user_by_customer(struct ledger *l, const char *customer, jv *out);
+int  ledger_user_link(struct ledger *l, const char *user, const char *customer,
+         const char *subscription);                  /* subscription may be NULL */
+struct ledger_sub {
+	const char *id, *status;
+	const char *plan;            /* the subscribed plan, NULL: unknown price */
+	const char *effective_plan;  /* the plan to apply now, NULL: keep */
+	int64_t period_end, updated; /* updated: the event's time, for ordering */
+	int cancel_at_period_end;
+};
+/* Apply a subscription state unless a newer one is stored (*applied 0). */
+int  ledger_user_subscription(struct ledger *l, const char *user,
+         const struct ledger_sub *s, int *applied);
+int  ledger_user_past_due(struct ledger *l, const char *user, int past_due,
+         const char *plan);                          /* plan NULL: keep */
+
 /* Prove the cached balances equal the ledger sums; *out lists any that
  * do not (EX_SOFTWARE then). */
 int  ledger_check(struct ledger *l, jv *out);

@@ -228,6 +228,22 @@ bal() { rs-credit balance "$1" | jq -r .balance; }
 	[[ "$stderr" == *"newer"* ]]
 }
 
+@test "rs-credit: a version 1 database is migrated forward, keeping its data" {
+	rs-credit user add old >/dev/null
+	rs-credit grant old 7 --id g >/dev/null
+	# take the file back to schema 1: drop what migration 2 added
+	sqlite3 "$(db)" "DROP TABLE stripe_events; DROP INDEX users_customer;
+	  ALTER TABLE users DROP COLUMN stripe_customer; ALTER TABLE users DROP COLUMN stripe_subscription;
+	  ALTER TABLE users DROP COLUMN sub_status; ALTER TABLE users DROP COLUMN sub_plan;
+	  ALTER TABLE users DROP COLUMN sub_period_end; ALTER TABLE users DROP COLUMN sub_cancel;
+	  ALTER TABLE users DROP COLUMN sub_updated; ALTER TABLE users DROP COLUMN past_due;
+	  PRAGMA user_version = 1;"
+	run -0 rs-credit balance old
+	[ "$(jq -r .balance <<<"$output")" = 7 ]
+	[ "$(sqlite3 "$(db)" "PRAGMA user_version")" = 2 ]
+	[ "$(sqlite3 "$(db)" "SELECT count(*) FROM stripe_events")" = 0 ]
+}
+
 @test "rs-credit: rate limit: a bucket drains, says when to retry, and refills" {
 	rs-credit user add r >/dev/null            # free: 5 tokens, 2 a minute
 	export RS_NOW=1800000000
