@@ -26,9 +26,10 @@
  *           formula), and blockiness: gradient across 8x8 block edges
  *           against inside blocks, at the best grid phase.
  *  faded    percentiles of each channel: lifted blacks, lowered whites.
- *  cast     the illuminant by three estimators (grey world, grey edge,
- *           bright pixels), their per-axis median in log chroma; a toned
- *           print (one hue, little spread) is a cast in its own right.
+ *  cast     the illuminant from the colour of the brightest pixels (in
+ *           log chroma), trusted fully when the grey world leans the same
+ *           way; a toned print (one hue, little spread) is a cast in its
+ *           own right.
  *  scratches thin bright or dark structures (morphological top-hat over
  *           a noise-aware threshold) that form long thin components or
  *           isolated specks; regions dense with them are texture and are
@@ -63,8 +64,9 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define FADE_SPAN    4.0
 #define CAST_MID     0.09     /* log-chroma distance of the illuminant */
 #define CAST_SPAN    0.02 
-#define SCR_MID      0.006    /* damaged pixel fraction */
-#define SCR_SPAN     0.0015
+#define SCR_MID      0.0017   /* damaged pixel fraction */
+#define SCR_SPAN     0.0005
+#define SCR_LEN      30       /* least length of a scratch, pixels */
 #define SCR_CONTRAST 60.0     /* least contrast of a scratch, 8-bit */
 #define LOWRES_MID   0.0      /* combined evidence, see score_lowres */
 #define LOWRES_SPAN  0.12
@@ -489,9 +491,87 @@ morph(const float *in, float *out, float *tmp, int w, int h, int ismax)
 }
 
 /* Scratches and dust: pixels standing out of a 5x5 opening (bright) or
- * closing (dark) by more than thr, grouped into 8-connected components;
- * a component counts when it is a long thin line or a small isolated
- * speck, and a 32x32 cell crowded with candidates is texture. */
+ * closing (dark) by more than thr are candidates.
+ * Dust is an 8-connected group of candidates at most 5 pixels across,
+ * with no other candidate nearby, on a smooth ground.
+ * A scratch is made of line-like candidates: those whose neighbours
+ * within SCR_R lie along one direction, so that where two scratches
+ * cross, or a scratch touches other detail, the line goes on either
+ * side. A group of line-like candidates counts when it is long
+ * (SCR_LEN), straight (its spread across its principal axis stays near
+ * one pixel; fine detail curves or branches) and lies on a ground that
+ * is alike on its two sides (an outline between two regions is not). */
+enum { SC_CAND = 1, SC_SEEN = 2, SC_LINE = 4, SC_SEEN2 = 8 };
+#define SCR_R 5
+
+struct blob {
+	int cnt, xmin, xmax, ymin, ymax;
+	double sx, sy, sxx, syy, sxy, scon;     /* relative to the seed */
+};
+
+/* 8-connected flood fill from i over pixels with bit want and without
+ * bit seen (which it sets); the pixels go to comp[]. */
+static void
+fill(uint8_t *m, int w, int h, int i, uint8_t want, uint8_t seen, int *stack,
+    int *comp, const float *con, struct blob *b)
+{
+	int sp = 0, x0 = i % w, y0 = i / w;
+
+	memset(b, 0, sizeof *b);
+	b->xmin = b->xmax = x0;
+	b->ymin = b->ymax = y0;
+	m[i] |= seen;
+	stack[sp++] = i;
+	while (sp > 0) {
+		int k = stack[--sp], ky = k / w, kx = k % w;
+		comp[b->cnt++] = k;
+		b->scon += con[k];
+		b->sx += kx - x0;
+		b->sy += ky - y0;
+		b->sxx += (double)(kx - x0) * (kx - x0);
+		b->syy += (double)(ky - y0) * (ky - y0);
+		b->sxy += (double)(kx - x0) * (ky - y0);
+		b->xmin = kx < b->xmin ? kx : b->xmin;
+		b->xmax = kx > b->xmax ? kx : b->xmax;
+		b->ymin = ky < b->ymin ? ky : b->ymin;
+		b->ymax = ky > b->ymax ? ky : b->ymax;
+		for (int dy = -1; dy <= 1; dy++)
+			for (int dx = -1; dx <= 1; dx++) {
+				int nx = kx + dx, ny = ky + dy;
+				if (nx < 0 || ny < 0 || nx >= w || ny >= h)
+					continue;
+				int j = ny * w + nx;
+				if ((m[j] & want) && !(m[j] & seen)) {
+					m[j] |= seen;
+					stack[sp++] = j;
+				}
+			}
+	}
+}
+
+/* principal axes of a point cloud from its sums: l1 >= l2, (ux, uy) is
+ * the unit vector along l1 */
+static void
+axes(double n, double sx, double sy, double sxx, double syy, double sxy,
+    double *l1, double *l2, double *ux, double *uy)
+{
+	double mx = sx / n, my = sy / n;
+	double cxx = sxx / n - mx * mx, cyy = syy / n - my * my, cxy = sxy / n - mx * my;
+	double tr = cxx + cyy, det = cxx * cyy - cxy * cxy;
+	double disc = sqrt(fmax(0, tr * tr / 4 - det));
+	double vx = cxy, vy = tr / 2 + disc - cxx, vn;
+
+	*l1 = tr / 2 + disc;
+	*l2 = fmax(0, tr / 2 - disc);
+	if (fabs(cxy) < 1e-12) {
+		vx = cxx >= cyy ? 1 : 0;
+		vy = cxx >= cyy ? 0 : 1;
+	}
+	vn = hypot(vx, vy);
+	*ux = vn > 0 ? vx / vn : 1;
+	*uy = vn > 0 ? vy / vn : 0;
+}
+
 static int
 scratches(struct feat *f, const float *Y, int w, int h, double thr)
 {
@@ -500,11 +580,13 @@ scratches(struct feat *f, const float *Y, int w, int h, double thr)
 	    *t = malloc(n * sizeof *t);
 	uint8_t *m = calloc(n, 1);
 	int *stack = malloc(n * sizeof *stack);
-	int cw = (w + 31) / 32, chh = (h + 31) / 32;
-	int *cell = calloc((size_t)cw * chh, sizeof *cell);
+	int *comp = malloc(n * sizeof *comp);
+	float *con = calloc(n, sizeof *con);
+	struct blob bl;
 	int rc = -1;
 
-	if (a == NULL || b == NULL || t == NULL || m == NULL || stack == NULL || cell == NULL)
+	if (a == NULL || b == NULL || t == NULL || m == NULL || stack == NULL ||
+	    comp == NULL || con == NULL)
 		goto out;
 	for (int pass = 0; pass < 2; pass++) {
 		/* opening = max(min(Y)); closing = min(max(Y)) */
@@ -512,48 +594,93 @@ scratches(struct feat *f, const float *Y, int w, int h, double thr)
 		morph(a, b, t, w, h, !pass);
 		for (size_t i = 0; i < n; i++) {
 			double d = pass ? b[i] - Y[i] : Y[i] - b[i];
-			if (d > thr)
-				m[i] = 1;
+			if (d > thr) {
+				m[i] = SC_CAND;
+				con[i] = (float)d;
+			}
 		}
 	}
-	for (int y = 0; y < h; y++)
-		for (int x = 0; x < w; x++)
-			if (m[(size_t)y * w + x])
-				cell[(y / 32) * cw + x / 32]++;
+	/* dust */
+	for (int i = 0; i < (int)n; i++) {
+		if (!(m[i] & SC_CAND) || (m[i] & SC_SEEN))
+			continue;
+		fill(m, w, h, i, SC_CAND, SC_SEEN, stack, comp, con, &bl);
+		int ext = (bl.xmax - bl.xmin) > (bl.ymax - bl.ymin) ? bl.xmax - bl.xmin + 1 :
+		    bl.ymax - bl.ymin + 1;
+		if (ext > 5 || bl.cnt > 16)
+			continue;
+		int x0 = bl.xmin - 6 < 0 ? 0 : bl.xmin - 6, x1 = bl.xmax + 7 > w ? w : bl.xmax + 7;
+		int y0 = bl.ymin - 6 < 0 ? 0 : bl.ymin - 6, y1 = bl.ymax + 7 > h ? h : bl.ymax + 7;
+		double s1 = 0, s2 = 0, k = 0;
+		int around = 0;
+		for (int yy = y0; yy < y1; yy++)
+			for (int xx = x0; xx < x1; xx++) {
+				size_t j = (size_t)yy * w + xx;
+				if (m[j] & SC_CAND) {
+					around++;
+					continue;
+				}
+				s1 += Y[j];
+				s2 += (double)Y[j] * Y[j];
+				k++;
+			}
+		if (around - bl.cnt <= 2 && k > 0 &&
+		    sqrt(fmax(0, s2 / k - (s1 / k) * (s1 / k))) <= 0.15 * bl.scon / bl.cnt)
+			f->dmg += bl.cnt;
+	}
+	/* line-like candidates */
 	for (int y = 0; y < h; y++)
 		for (int x = 0; x < w; x++) {
 			size_t i = (size_t)y * w + x;
-			if (m[i] != 1)
+			double c = 0, sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0, l1, l2, ux, uy;
+			if (!(m[i] & SC_CAND))
 				continue;
-			int sp = 0, cnt = 0, xmin = x, xmax = x, ymin = y, ymax = y;
-			m[i] = 2;
-			stack[sp++] = (int)i;
-			while (sp > 0) {
-				int k = stack[--sp], ky = k / w, kx = k % w;
-				cnt++;
-				xmin = kx < xmin ? kx : xmin;
-				xmax = kx > xmax ? kx : xmax;
-				ymin = ky < ymin ? ky : ymin;
-				ymax = ky > ymax ? ky : ymax;
-				for (int dy = -1; dy <= 1; dy++)
-					for (int dx = -1; dx <= 1; dx++) {
-						int nx = kx + dx, ny = ky + dy;
-						if (nx < 0 || ny < 0 || nx >= w || ny >= h)
-							continue;
-						size_t j = (size_t)ny * w + nx;
-						if (m[j] == 1) {
-							m[j] = 2;
-							stack[sp++] = (int)j;
-						}
+			for (int dy = -SCR_R; dy <= SCR_R; dy++) {
+				if (y + dy < 0 || y + dy >= h)
+					continue;
+				for (int dx = -SCR_R; dx <= SCR_R; dx++)
+					if (x + dx >= 0 && x + dx < w &&
+					    (m[i + (ptrdiff_t)dy * w + dx] & SC_CAND)) {
+						c++;
+						sx += dx;
+						sy += dy;
+						sxx += dx * dx;
+						syy += dy * dy;
+						sxy += dx * dy;
 					}
 			}
-			int len = (xmax - xmin) > (ymax - ymin) ? xmax - xmin + 1 : ymax - ymin + 1;
-			int crowd = cell[(((ymin + ymax) / 2) / 32) * cw + ((xmin + xmax) / 2) / 32];
-			int line = len >= 12 && cnt <= 3 * len;
-			int speck = len <= 5 && cnt <= 16 && crowd <= 2 * cnt + 4;
-			if ((line || speck) && crowd <= 160)
-				f->dmg += cnt;
+			if (c < SCR_R + 1)
+				continue;
+			axes(c, sx, sy, sxx, syy, sxy, &l1, &l2, &ux, &uy);
+			if (l2 <= 0.5 && l1 >= 4.0)
+				m[i] |= SC_LINE;
 		}
+	/* scratches */
+	for (int i = 0; i < (int)n; i++) {
+		double l1, l2, ux, uy, len, side = 0;
+		int ns = 0;
+		if (!(m[i] & SC_LINE) || (m[i] & SC_SEEN2))
+			continue;
+		fill(m, w, h, i, SC_LINE, SC_SEEN2, stack, comp, con, &bl);
+		if (bl.cnt < SCR_LEN)
+			continue;
+		axes(bl.cnt, bl.sx, bl.sy, bl.sxx, bl.syy, bl.sxy, &l1, &l2, &ux, &uy);
+		len = sqrt(12 * l1);
+		if (len < SCR_LEN || sqrt(l2) > 1.0 + 0.02 * len || bl.cnt > 3 * len)
+			continue;
+		for (int q = 0; q < bl.cnt; q++) {
+			int kx = comp[q] % w, ky = comp[q] / w;
+			int ax = (int)lrint(kx - 3 * uy), ay = (int)lrint(ky + 3 * ux);
+			int bx = (int)lrint(kx + 3 * uy), by = (int)lrint(ky - 3 * ux);
+			if (ax < 0 || ay < 0 || ax >= w || ay >= h || bx < 0 || by < 0 ||
+			    bx >= w || by >= h)
+				continue;
+			side += fabs(Y[(size_t)ay * w + ax] - Y[(size_t)by * w + bx]);
+			ns++;
+		}
+		if (ns > 0 && side / ns <= 0.5 * bl.scon / bl.cnt)
+			f->dmg += bl.cnt;
+	}
 	f->area += (double)n;
 	rc = 0;
 out:
@@ -562,7 +689,8 @@ out:
 	free(t);
 	free(m);
 	free(stack);
-	free(cell);
+	free(comp);
+	free(con);
 	return rc;
 }
 
@@ -892,20 +1020,31 @@ measure(const char *name, struct cl *c, struct meas *m)
 			m->est[i][0] = xs[i] = log(e[i][0] / e[i][1]);
 			m->est[i][1] = ys[i] = log(e[i][2] / e[i][1]);
 		}
-		m->castx = quantile(xs, 3, 0.5);
-		m->casty = quantile(ys, 3, 0.5);
-		m->cast = hypot(m->castx, m->casty);
+		/* The bright pixels tell the illuminant best (a cast tints
+		 * white); a scene's own colour misleads them only when it has
+		 * no white, and then the grey world usually disagrees. */
+		double wp = hypot(xs[2], ys[2]), agree = xs[2] * xs[0] + ys[2] * ys[0];
+		m->castx = xs[2];
+		m->casty = ys[2];
+		m->cast = agree > 0 ? wp : 0.3 * wp;
 		if (c->cm[0] > 0) {
 			double n = c->cm[0], mu = c->cm[1] / n, mv = c->cm[2] / n;
 			double vu = c->cm[3] / n - mu * mu, vv = c->cm[4] / n - mv * mv;
+			double mt = hypot(mu, mv);
 			m->tone_u = mu;
 			m->tone_v = mv;
 			m->tone_spread = sqrt(fmax(0, vu + vv));
-			if (m->tone_spread < 0.04 && hypot(mu, mv) > 0.03) {
+			/* toned: one hue everywhere, its spread small beside it */
+			if (mt >= 0.05 && m->tone_spread <= 0.3 * mt) {
 				if (mu > 0 && mv < 0)
 					m->toned_sepia = 1;
 				else
 					m->toned_mono = 1;
+				if (mt > m->cast) {
+					m->cast = mt;
+					m->castx = mu;
+					m->casty = mv;
+				}
 			}
 		}
 	}
@@ -975,8 +1114,6 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	    logistic(m.block, BLOCK_MID, BLOCK_SPAN));
 	sc[T_FADED] = logistic(m.lift_min, FADE_MID, FADE_SPAN);
 	sc[T_CAST] = m.grayscale ? 0 : logistic(m.cast, CAST_MID, CAST_SPAN);
-	if (m.toned_sepia || m.toned_mono)
-		sc[T_CAST] = fmax(sc[T_CAST], 0.5 + 0.5 * logistic(hypot(m.tone_u, m.tone_v), 0.06, 0.02));
 	sc[T_SCRATCH] = logistic(m.scratch, SCR_MID, SCR_SPAN);
 	sc[T_LOWRES] = logistic(m.period, 1.2, 0.04) * logistic(-m.eff, -0.85, 0.04);
 	/* wide edges that interpolation explains are not blur */

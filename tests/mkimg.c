@@ -6,7 +6,7 @@
  *   claim=WxH (patch the header to claim another size: a decompression
  *   bomb or a lying file; the data stays that of the real size).
  * Damage, applied in this order after the scene (and its noise):
- *   blur=SIGMA (Gaussian) upscale=F (box down by F, bilinear back up)
+ *   desat=F (blend toward grey by F, 0..1) blur=SIGMA (Gaussian) upscale=F (box down by F, bilinear back up)
  *   fade=LIFT (levels squeezed into LIFT..255-LIFT) sepia=A (blend toward
  *   a sepia tone) cast=G (gains 1-G, 1, 1+G: a blue cast) scratches=N
  *   (N thin bright or dark lines and N dust specks).
@@ -28,7 +28,7 @@ static struct {
 	unsigned seed;
 	double noise;
 	unsigned claim_w, claim_h;
-	double blur, fade, sepia, cast;
+	double blur, fade, sepia, cast, desat;
 	int upscale, scratches;
 } o = { .q = 90, .seed = 1 };
 
@@ -137,6 +137,12 @@ damage(uint8_t *px)
 		err(1, "malloc");
 	for (size_t i = 0; i < n; i++)
 		f[i] = px[i];
+	if (ch == 3 && o.desat > 0)
+		for (size_t i = 0; i < n; i += 3) {
+			double l = 0.299 * f[i] + 0.587 * f[i + 1] + 0.114 * f[i + 2];
+			for (int c = 0; c < 3; c++)
+				f[i + c] += o.desat * (l - f[i + c]);
+		}
 	if (o.blur > 0) {
 		int r = (int)ceil(3 * o.blur);
 		double k[64], s = 0;
@@ -389,6 +395,7 @@ main(int argc, char *argv[])
 		else if (!strncmp(a, "seed=", 5)) o.seed = (unsigned)atoi(a + 5);
 		else if (!strncmp(a, "noise=", 6)) o.noise = atof(a + 6);
 		else if (!strncmp(a, "blur=", 5)) o.blur = atof(a + 5);
+		else if (!strncmp(a, "desat=", 6)) o.desat = atof(a + 6);
 		else if (!strncmp(a, "fade=", 5)) o.fade = atof(a + 5);
 		else if (!strncmp(a, "sepia=", 6)) o.sepia = atof(a + 6);
 		else if (!strncmp(a, "cast=", 5)) o.cast = atof(a + 5);

@@ -90,11 +90,12 @@ rising() {
 }
 
 @test "rs-classify: colour cast score rises with the cast" {
-	for s in 0 3 6 9; do img c$s png:320x240 sepia=0.$s; done
+	for s in 0 3 6 9; do img c$s png:320x240 desat=0.7 sepia=0.$s; done
 	rising color_cast "$T/c0.png" "$T/c3.png" "$T/c6.png" "$T/c9.png"
-	img b png:320x240 cast=0.3
-	rs-classify "$T/b.png" | jq -e '.degradations[4].detected and .attributes.cast.b < 1 and
-	    any(.ops[]; .op == "white_balance")'
+	for s in 0 1 2 3; do img b$s png:320x240 desat=0.7 cast=0.$s; done
+	rising color_cast "$T/b0.png" "$T/b1.png" "$T/b2.png" "$T/b3.png"
+	rs-classify "$T/b3.png" | jq -e '.degradations[4].detected and .attributes.cast.b < 1 and
+	    .attributes.cast.direction == "blue" and any(.ops[]; .op == "white_balance")'
 }
 
 @test "rs-classify: a sepia print is a cast with direction sepia" {
