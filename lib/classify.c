@@ -16,10 +16,12 @@
  *           detail does not (natural images are close to scale
  *           invariant), so the difference isolates the noise; the median
  *           over blocks ignores edges and texture.
- *  blur     width of strong edges: contrast over peak gradient, walked
- *           along the gradient on a lightly smoothed copy. A Gaussian
- *           blur of sigma s gives width 2.5 s.
- *  low_res  the same width (effective resolution = sharp width / width)
+ *  blur     re-blurring: how much gradient energy a further known blur
+ *           removes (a sharp picture loses much, a blurred one little),
+ *           with the noise's share taken out.
+ *  low_res  the width of strong edges, contrast over peak gradient, walked
+ *           along the gradient on a smoothed copy (effective resolution =
+ *           sharp width / width)
  *           together with the fingerprint of interpolation: a periodic
  *           pattern in the second differences at the upscale factor.
  *  jpeg     the quality the luma quantisation table was scaled for (IJG
@@ -54,8 +56,8 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
  * the "tune" half of bench/mkset's set, checked on the other half). */
 #define NOISE_MID    5.5      /* noise sigma, 8-bit */
 #define NOISE_SPAN   1.2
-#define BLUR_MID     1.32     /* excess edge sigma, pixels */
-#define BLUR_SPAN    0.2 
+#define BLUR_MID     0.73     /* blur sigma by re-blurring, pixels */
+#define BLUR_SPAN    0.1 
 #define JPEGQ_MID    55.0     /* IJG quality */
 #define JPEGQ_SPAN   9.0
 #define BLOCK_MID    1.45     /* blockiness ratio */
@@ -68,8 +70,10 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define SCR_SPAN     0.0005
 #define SCR_LEN      30       /* least length of a scratch, pixels */
 #define SCR_CONTRAST 60.0     /* least contrast of a scratch, 8-bit */
-#define LOWRES_MID   0.0      /* combined evidence, see score_lowres */
-#define LOWRES_SPAN  0.12
+#define PERIOD_MID   1.2      /* log10 peak of the interpolation ripple */
+#define PERIOD_SPAN  0.04
+#define EFF_MID      0.85     /* effective resolution */
+#define EFF_SPAN     0.08
 
 /* 0.5 at mid, rising through 0.73 at mid + span; an algebraic sigmoid,
  * which approaches 0 and 1 slowly, so that strong damage still ranks
@@ -390,7 +394,15 @@ edges(struct feat *f, const float *S, int w, int h, double mincon)
 	return 0;
 }
 
-#define D2_CLIP 1e30             /* no clipping: it cost accuracy on photos */
+/* A second difference for the interpolation profile: a level or less is
+ * what 8-bit rounding of a smooth gradient leaves, in steps regular
+ * enough to look periodic, so it does not count. */
+static double
+d2(double v)
+{
+	v = fabs(v) - 1.0;
+	return v > 0 ? v : 0;
+}
 
 /* Second differences, summed by absolute column and row, and gradients
  * across 8x8 grid positions. */
@@ -400,9 +412,7 @@ profiles(struct feat *f, const float *Y, int w, int h, int x0, int y0)
 	for (int y = 0; y < h; y++) {
 		const float *r = Y + (size_t)y * w;
 		for (int x = 1; x < w - 1; x++) {
-			/* clipped: strong edges of a regular pattern (bars, a
-			 * fence) must not pass for the ripple of interpolation */
-			f->px2[x0 + x] += fmin(fabs(r[x - 1] - 2 * r[x] + r[x + 1]), D2_CLIP);
+			f->px2[x0 + x] += d2(r[x - 1] - 2 * r[x] + r[x + 1]);
 			f->pxn[x0 + x]++;
 		}
 		for (int x = 0; x < w - 1; x++) {
@@ -414,7 +424,7 @@ profiles(struct feat *f, const float *Y, int w, int h, int x0, int y0)
 	for (int y = 1; y < h - 1; y++)
 		for (int x = 0; x < w; x++) {
 			const float *p = Y + (size_t)y * w + x;
-			f->py2[y0 + y] += fmin(fabs(p[-w] - 2 * p[0] + p[w]), D2_CLIP);
+			f->py2[y0 + y] += d2(p[-w] - 2 * p[0] + p[w]);
 			f->pyn[y0 + y]++;
 		}
 	for (int y = 0; y < h - 1; y++)
@@ -501,7 +511,7 @@ morph(const float *in, float *out, float *tmp, int w, int h, int ismax)
  * (SCR_LEN), straight (its spread across its principal axis stays near
  * one pixel; fine detail curves or branches) and lies on a ground that
  * is alike on its two sides (an outline between two regions is not). */
-enum { SC_CAND = 1, SC_SEEN = 2, SC_LINE = 4, SC_SEEN2 = 8 };
+enum { SC_CAND = 1, SC_SEEN = 2, SC_LINE = 4, SC_SEEN2 = 8, SC_DARK = 16 };
 #define SCR_R 5
 
 struct blob {
@@ -572,12 +582,30 @@ axes(double n, double sx, double sy, double sxx, double syy, double sxy,
 	*uy = vn > 0 ? vy / vn : 0;
 }
 
+/* Accepted damage is painted over with its ground in out (a copy of Y),
+ * for the measures that fine bright lines would mislead. */
+static void
+repaint(const int *comp, int cnt, const uint8_t *m, const float *op, const float *cl,
+    float *out, int w, int h)
+{
+	for (int q = 0; q < cnt; q++) {
+		int kx = comp[q] % w, ky = comp[q] / w;
+		const float *bg = (m[comp[q]] & SC_DARK) ? cl : op;
+		for (int dy = -1; dy <= 1; dy++)
+			for (int dx = -1; dx <= 1; dx++) {
+				int nx = kx + dx, ny = ky + dy;
+				if (nx >= 0 && ny >= 0 && nx < w && ny < h)
+					out[(size_t)ny * w + nx] = bg[(size_t)ny * w + nx];
+			}
+	}
+}
+
 static int
-scratches(struct feat *f, const float *Y, int w, int h, double thr)
+scratches(struct feat *f, const float *Y, int w, int h, double thr, float *out)
 {
 	size_t n = (size_t)w * h;
 	float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b),
-	    *t = malloc(n * sizeof *t);
+	    *t = malloc(n * sizeof *t), *op = malloc(n * sizeof *op);
 	uint8_t *m = calloc(n, 1);
 	int *stack = malloc(n * sizeof *stack);
 	int *comp = malloc(n * sizeof *comp);
@@ -585,9 +613,10 @@ scratches(struct feat *f, const float *Y, int w, int h, double thr)
 	struct blob bl;
 	int rc = -1;
 
-	if (a == NULL || b == NULL || t == NULL || m == NULL || stack == NULL ||
+	if (a == NULL || b == NULL || t == NULL || op == NULL || m == NULL || stack == NULL ||
 	    comp == NULL || con == NULL)
 		goto out;
+	memcpy(out, Y, n * sizeof *out);
 	for (int pass = 0; pass < 2; pass++) {
 		/* opening = max(min(Y)); closing = min(max(Y)) */
 		morph(Y, a, t, w, h, pass);
@@ -595,10 +624,12 @@ scratches(struct feat *f, const float *Y, int w, int h, double thr)
 		for (size_t i = 0; i < n; i++) {
 			double d = pass ? b[i] - Y[i] : Y[i] - b[i];
 			if (d > thr) {
-				m[i] = SC_CAND;
+				m[i] = SC_CAND | (pass ? SC_DARK : 0);
 				con[i] = (float)d;
 			}
 		}
+		if (pass == 0)
+			memcpy(op, b, n * sizeof *op);      /* b is the closing after pass 1 */
 	}
 	/* dust */
 	for (int i = 0; i < (int)n; i++) {
@@ -625,8 +656,10 @@ scratches(struct feat *f, const float *Y, int w, int h, double thr)
 				k++;
 			}
 		if (around - bl.cnt <= 2 && k > 0 &&
-		    sqrt(fmax(0, s2 / k - (s1 / k) * (s1 / k))) <= 0.15 * bl.scon / bl.cnt)
+		    sqrt(fmax(0, s2 / k - (s1 / k) * (s1 / k))) <= 0.15 * bl.scon / bl.cnt) {
 			f->dmg += bl.cnt;
+			repaint(comp, bl.cnt, m, op, b, out, w, h);
+		}
 	}
 	/* line-like candidates */
 	for (int y = 0; y < h; y++)
@@ -678,8 +711,10 @@ scratches(struct feat *f, const float *Y, int w, int h, double thr)
 			side += fabs(Y[(size_t)ay * w + ax] - Y[(size_t)by * w + bx]);
 			ns++;
 		}
-		if (ns > 0 && side / ns <= 0.5 * bl.scon / bl.cnt)
+		if (ns > 0 && side / ns <= 0.5 * bl.scon / bl.cnt) {
 			f->dmg += bl.cnt;
+			repaint(comp, bl.cnt, m, op, b, out, w, h);
+		}
 	}
 	f->area += (double)n;
 	rc = 0;
@@ -687,6 +722,7 @@ out:
 	free(a);
 	free(b);
 	free(t);
+	free(op);
 	free(m);
 	free(stack);
 	free(comp);
@@ -728,6 +764,50 @@ smooth(const float *Y, float *S, float *tmp, int w, int h, double sg)
 				a += k[i] * (tmp[(size_t)u * w + x] + tmp[(size_t)d * w + x]);
 			}
 			S[(size_t)y * w + x] = a;
+		}
+}
+
+/* Blur by re-blurring (after Hu and de Haan): the gradient energy of an
+ * edge blurred by s falls as 1/s, so the energy left after a further
+ * known blur tells how blurred the picture was. The white noise's share
+ * of each energy is known from its sigma and is taken out first. */
+#define BLUR_SP 1.0               /* smoothing before both measures */
+#define BLUR_SR 2.0               /* the further blur */
+
+/* noise gain of one gradient component after smooth(sg): sum of the
+ * squared taps of the 2-D filter */
+static double
+grad_gain(double sg)
+{
+	double k[33], kd = 0, k2 = 0, sum = 0;
+	int r = (int)ceil(3 * sg);
+
+	r = r < 1 ? 1 : r > 15 ? 15 : r;
+	for (int i = -r; i <= r; i++)
+		sum += k[i + 16] = exp(-0.5 * i * i / (sg * sg));
+	k[16 - r - 1] = k[16 + r + 1] = 0;
+	for (int i = -r; i <= r; i++)
+		k[i + 16] /= sum;
+	for (int i = -r - 1; i <= r + 1; i++) {
+		double a = i + 15 >= 0 && i - 1 >= -r - 1 ? k[i + 15] : 0;
+		double b = i + 17 <= 32 && i + 1 <= r + 1 ? k[i + 17] : 0;
+		kd += 0.25 * (a - b) * (a - b);
+	}
+	for (int i = -r; i <= r; i++)
+		k2 += k[i + 16] * k[i + 16];
+	return kd * k2;
+}
+
+/* gradient energy (central differences) of S inside a margin */
+static void
+grad_energy(const float *S, int w, int h, int mg, double *e, double *n)
+{
+	for (int y = mg; y < h - mg; y++)
+		for (int x = mg; x < w - mg; x++) {
+			const float *p = S + (size_t)y * w + x;
+			double gx = 0.5 * (p[1] - p[-1]), gy = 0.5 * (p[w] - p[-w]);
+			*e += gx * gx + gy * gy;
+			(*n)++;
 		}
 }
 
@@ -789,13 +869,25 @@ periodicity(const double *p, const double *n, int len, int skip8, double *fpk)
 	if (df < 0.3 / 1024)
 		df = 0.3 / 1024;
 	nf = (int)(0.3 / df) + 1;
-	double *fr;
+	double *fr, *val;
+	int *pos, np = 0;
 	if ((pw = malloc((size_t)nf * sizeof *pw)) == NULL)
 		return 0;
-	if ((fr = malloc((size_t)nf * sizeof *fr)) == NULL) {
+	fr = malloc((size_t)nf * sizeof *fr);
+	val = malloc((size_t)cnt * sizeof *val);
+	pos = malloc((size_t)cnt * sizeof *pos);
+	if (fr == NULL || val == NULL || pos == NULL) {
 		free(pw);
+		free(fr);
+		free(val);
+		free(pos);
 		return 0;
 	}
+	for (int x = first; x <= last; x++)
+		if (n[x] > 0) {
+			pos[np] = x;
+			val[np++] = p[x] / n[x] - mean;
+		}
 	for (int i = 0; i < nf; i++) {
 		double f = 0.2 + i * df, re = 0, im = 0, c = cos(2 * M_PI * f), s = sin(2 * M_PI * f);
 		double zr = 0, zi = 0, e = 0;
@@ -808,14 +900,12 @@ periodicity(const double *p, const double *n, int len, int skip8, double *fpk)
 			continue;
 		/* runs of sampled positions: exact phase at each run's start,
 		 * rotation inside it */
-		for (int x = first; x <= last; x++) {
-			if (n[x] <= 0)
-				continue;
-			if (x == first || n[x - 1] <= 0) {
-				zr = cos(2 * M_PI * f * x);
-				zi = sin(2 * M_PI * f * x);
+		for (int j = 0; j < np; j++) {
+			if (j == 0 || pos[j - 1] != pos[j] - 1) {
+				zr = cos(2 * M_PI * f * pos[j]);
+				zi = sin(2 * M_PI * f * pos[j]);
 			}
-			double v = p[x] / n[x] - mean, t;
+			double v = val[j], t;
 			re += v * zr;
 			im -= v * zi;
 			e += v * v;
@@ -848,11 +938,13 @@ periodicity(const double *p, const double *n, int len, int skip8, double *fpk)
 	}
 	free(pw);
 	free(fr);
+	free(val);
+	free(pos);
 	return best > 0 ? log10(best) : 0;
 }
 
 struct meas {
-	double sigma, sigma_lo, edgew, blur_sigma, eff, period, pfreq, block;
+	double sigma, sigma_lo, edgew, blur_sigma, blur_signed, eff, period, period_x, period_y, pfreq, block;
 	double black, white, lift, lift_min, dr;
 	double castx, casty, cast, tone_u, tone_v, tone_spread;
 	int grayscale, toned_sepia, toned_mono, jq;
@@ -865,7 +957,7 @@ static int
 measure(const char *name, struct cl *c, struct meas *m)
 {
 	struct feat f;
-	float *Y[CL_MAX_BANDS * CL_MAX_TILES] = { NULL }, *S = NULL, *tmp = NULL;
+	float *Y[CL_MAX_BANDS * CL_MAX_TILES] = { NULL }, *S = NULL, *tmp = NULL, *G = NULL;
 	size_t maxn = 0;
 	int rc = EX_OSERR;
 
@@ -919,25 +1011,56 @@ measure(const char *name, struct cl *c, struct meas *m)
 		free(tmpv);
 		m->sigma = quantile(f.nzw, f.nblk, 0.5);
 	}
-	if ((S = malloc(maxn * sizeof *S)) == NULL || (tmp = malloc(maxn * sizeof *tmp)) == NULL)
+	if ((S = malloc(maxn * sizeof *S)) == NULL || (tmp = malloc(maxn * sizeof *tmp)) == NULL ||
+	    (G = malloc(maxn * sizeof *G)) == NULL)
 		goto out;
 	/* smooth enough that noise does not stop the walk across an edge;
 	 * the smoothing's own width is taken out again below */
-	double sg = clampd(0.15 * m->sigma, 0.7071, 2.0);
+	double sg = clampd(0.15 * m->sigma, BLUR_SP, 2.0);
 	double resid = m->sigma / (2 * sqrt(M_PI) * sg);
+	double e1 = 0, e2 = 0, ne1 = 0, ne2 = 0, sr2 = sqrt(BLUR_SP * BLUR_SP + BLUR_SR * BLUR_SR);
+	int mg = (int)ceil(3 * sr2) + 1;
 	for (int i = 0; i < c->ntile; i++) {
 		struct cl_tile *t = &c->tile[i];
+		size_t np = (size_t)t->w * t->h;
 		smooth(Y[i], S, tmp, t->w, t->h, sg);
-		if (edges(&f, S, t->w, t->h, fmax(20.0, 5.0 * resid)) < 0 ||
-		    scratches(&f, Y[i], t->w, t->h, fmax(SCR_CONTRAST, 4.0 * m->sigma)) < 0)
+		if (edges(&f, S, t->w, t->h, fmax(20.0, 5.0 * resid)) < 0)
 			goto out;
+		/* scratches and re-blur on green, where the noise sigma was
+		 * measured; re-blur once the scratches are painted over */
+		const float *ch = Y[i];
+		if (c->ch == 3) {
+			for (size_t k = 0; k < np; k++)
+				S[k] = t->px[3 * k + 1];
+			ch = S;
+		}
+		if (scratches(&f, ch, t->w, t->h, fmax(SCR_CONTRAST, 4.0 * m->sigma), G) < 0)
+			goto out;
+		smooth(G, S, tmp, t->w, t->h, BLUR_SP);
+		grad_energy(S, t->w, t->h, mg, &e1, &ne1);
+		/* the further blur, on top of the first: sigmas add in quadrature */
+		memcpy(G, S, np * sizeof *G);
+		smooth(G, S, tmp, t->w, t->h, BLUR_SR);
+		grad_energy(S, t->w, t->h, mg, &e2, &ne2);
+	}
+	m->blur_sigma = 0;
+	if (ne1 > 0 && ne2 > 0) {
+		double ns = 2 * m->sigma * m->sigma;
+		e1 = e1 / ne1 - ns * grad_gain(BLUR_SP);
+		e2 = e2 / ne2 - ns * grad_gain(sr2);
+		/* with too little detail above the noise, there is no telling */
+		if (e1 > 0.25 * ns * grad_gain(BLUR_SP) && e1 > 1e-6) {
+			double q = clampd(e2 / e1, 1e-6, 0.99);
+			double st = q * q * BLUR_SR * BLUR_SR / (1 - q * q) - BLUR_SP * BLUR_SP;
+			m->blur_sigma = st > 0 ? sqrt(st) : 0;
+			m->blur_signed = st > 0 ? sqrt(st) : -sqrt(-st);
+		}
 	}
 	m->edgew = f.nedge >= 8 ? quantile(f.ew, f.nedge, 0.5) : 2.7;
 	{
 		double se = m->edgew / 2.5066;
 		double v = se * se - sg * sg;             /* the smoothing */
 		se = v > 0.01 ? sqrt(v) : 0.1;
-		m->blur_sigma = se * se > 0.64 ? sqrt(se * se - 0.64) : 0;
 		m->eff = clampd(0.8 / se, 0.05, 1.0);
 	}
 	for (int s = 0; s < 3; s++)
@@ -981,6 +1104,8 @@ measure(const char *name, struct cl *c, struct meas *m)
 		double px = periodicity(f.px2, f.pxn, c->w, skip8, &fx);
 		double py = periodicity(f.py2, f.pyn, c->h, skip8, &fy);
 		m->period = (px + py) / 2;
+		m->period_x = px;
+		m->period_y = py;
 		m->pfreq = px > py ? fx : fy;
 	}
 	m->scratch = f.area > 0 ? f.dmg / f.area : 0;
@@ -1056,6 +1181,7 @@ out:
 		free(Y[i]);
 	free(S);
 	free(tmp);
+	free(G);
 	free(f.nz);
 	free(f.nzw);
 	free(f.ew);
@@ -1109,13 +1235,20 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	if ((rc = measure(name, c, &m)) != 0)
 		return rc;
 	sc[T_NOISE] = logistic(m.sigma, NOISE_MID, NOISE_SPAN);
-	sc[T_BLUR] = logistic(m.blur_sigma, BLUR_MID, BLUR_SPAN);
+	sc[T_BLUR] = logistic(m.blur_signed, BLUR_MID, BLUR_SPAN);
 	sc[T_JPEG] = fmax(m.jq > 0 ? logistic(-m.jq, -JPEGQ_MID, JPEGQ_SPAN) : 0,
 	    logistic(m.block, BLOCK_MID, BLOCK_SPAN));
 	sc[T_FADED] = logistic(m.lift_min, FADE_MID, FADE_SPAN);
 	sc[T_CAST] = m.grayscale ? 0 : logistic(m.cast, CAST_MID, CAST_SPAN);
 	sc[T_SCRATCH] = logistic(m.scratch, SCR_MID, SCR_SPAN);
-	sc[T_LOWRES] = logistic(m.period, 1.2, 0.04) * logistic(-m.eff, -0.85, 0.04);
+	/* the trace of interpolation decides; how soft the edges are says
+	 * how far the picture was enlarged */
+	{
+		double g = logistic(m.period, PERIOD_MID, PERIOD_SPAN);
+		double v = logistic(-m.eff, -EFF_MID, EFF_SPAN);
+		double hg = g < 0.5 ? g : 0.5 + 0.5 * fmin(1, (g - 0.5) / 0.2);
+		sc[T_LOWRES] = fmin(v, hg);
+	}
 	/* wide edges that interpolation explains are not blur */
 	sc[T_BLUR] *= 1 - 0.6 * sc[T_LOWRES];
 	for (int i = 0; i < 7; i++) {
@@ -1154,6 +1287,8 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("edgew", m.edgew, 1000);
 		RAW("period", m.period, 1000);
 		RAW("pfreq", m.pfreq, 10000);
+		RAW("period_x", m.period_x, 1000);
+		RAW("period_y", m.period_y, 1000);
 		RAW("lift", m.lift, 100);
 		RAW("lift_min", m.lift_min, 100);
 		RAW("castx", m.castx, 1000);

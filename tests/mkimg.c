@@ -6,7 +6,7 @@
  *   claim=WxH (patch the header to claim another size: a decompression
  *   bomb or a lying file; the data stays that of the real size).
  * Damage, applied in this order after the scene (and its noise):
- *   desat=F (blend toward grey by F, 0..1) blur=SIGMA (Gaussian) upscale=F (box down by F, bilinear back up)
+ *   desat=F (blend toward grey by F, 0..1) blur=SIGMA (Gaussian) upscale=F (box down by F, bicubic back up)
  *   fade=LIFT (levels squeezed into LIFT..255-LIFT) sepia=A (blend toward
  *   a sepia tone) cast=G (gains 1-G, 1, 1+G: a blue cast) scratches=N
  *   (N thin bright or dark lines and N dust specks).
@@ -125,6 +125,18 @@ scene(void)
 	return px;
 }
 
+/* the cubic convolution kernel of Keys (a = -0.5) */
+static double
+keys(double t)
+{
+	t = fabs(t);
+	if (t < 1)
+		return (1.5 * t - 2.5) * t * t + 1;
+	if (t < 2)
+		return ((-0.5 * t + 2.5) * t - 4) * t + 2;
+	return 0;
+}
+
 /* the damage options, on the finished scene */
 static void
 damage(uint8_t *px)
@@ -185,20 +197,26 @@ damage(uint8_t *px)
 							}
 					sm[((size_t)y * sw + x) * ch + c] = a / k;
 				}
+		/* bicubic (Keys, a = -0.5) back up, separable */
 		for (int y = 0; y < h; y++)
 			for (int x = 0; x < w; x++) {
 				double sx = (x + 0.5) / F - 0.5, sy = (y + 0.5) / F - 0.5;
-				sx = sx < 0 ? 0 : sx > sw - 1 ? sw - 1 : sx;
-				sy = sy < 0 ? 0 : sy > sh - 1 ? sh - 1 : sy;
-				int x0 = (int)sx, y0 = (int)sy, x1 = x0 + 1 < sw ? x0 + 1 : x0,
-				    y1 = y0 + 1 < sh ? y0 + 1 : y0;
-				double ax = sx - x0, ay = sy - y0;
+				int ix = (int)floor(sx), iy = (int)floor(sy);
+				double wx[4], wy[4];
+				for (int k = 0; k < 4; k++) {
+					wx[k] = keys(sx - (ix - 1 + k));
+					wy[k] = keys(sy - (iy - 1 + k));
+				}
 				for (int c = 0; c < ch; c++) {
-#define SM(yy, xx) sm[((size_t)(yy) * sw + (xx)) * ch + c]
-					f[((size_t)y * w + x) * ch + c] =
-					    (1 - ay) * ((1 - ax) * SM(y0, x0) + ax * SM(y0, x1)) +
-					    ay * ((1 - ax) * SM(y1, x0) + ax * SM(y1, x1));
-#undef SM
+					double a = 0;
+					for (int j = 0; j < 4; j++)
+						for (int i = 0; i < 4; i++) {
+							int xx = ix - 1 + i, yy = iy - 1 + j;
+							xx = xx < 0 ? 0 : xx >= sw ? sw - 1 : xx;
+							yy = yy < 0 ? 0 : yy >= sh ? sh - 1 : yy;
+							a += wx[i] * wy[j] * sm[((size_t)yy * sw + xx) * ch + c];
+						}
+					f[((size_t)y * w + x) * ch + c] = a;
 				}
 			}
 		free(sm);

@@ -115,7 +115,7 @@ rising() {
 }
 
 @test "rs-classify: low resolution score rises with the upscale factor" {
-	for s in 1 3 4; do img u$s png:320x240 upscale=$s; done
+	for s in 1 3 4; do img u$s png:320x240 noise=20 upscale=$s; done
 	rising low_resolution "$T/u1.png" "$T/u3.png" "$T/u4.png"
 	rs-classify "$T/u4.png" | jq -e '.attributes.effective_resolution < 0.6 and
 	    any(.ops[]; .op == "upscale")'
