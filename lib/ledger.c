@@ -574,26 +574,36 @@ user_row(sqlite3_stmt *st)
 #define USER_SELECT "SELECT id, plan, created, balance, held, stripe_customer, " \
 	"stripe_subscription, sub_status, sub_plan, sub_period_end, sub_cancel, past_due FROM users "
 
-int
-ledger_user_get(struct ledger *l, const char *user, jv *out)
+/* The one user the query finds by key; EX_NOINPUT when none. */
+static int
+user_find(struct ledger *l, const char *sql, const char *key, const char *what, jv *out)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, row = 0;
 
 	*out = jv_invalid();
-	if ((rc = valid_name("user", user, 128)) != 0)
-		return rc;
-	if ((rc = prep(l, &st, USER_SELECT "WHERE id = ?1", "s", user)) == 0 &&
-	    (rc = step(l, st, &row)) == 0) {
+	if ((rc = prep(l, &st, sql, "s", key)) == 0 && (rc = step(l, st, &row)) == 0) {
 		if (row)
 			*out = user_row(st);
 		else {
-			warnx("user %s: no such user", user);
+			warnx("%s %.80s: %s", what, key, strcmp(what, "user") == 0 ?
+			    "no such user" : "no user linked to it");
 			rc = EX_NOINPUT;
 		}
 	}
 	done(l, st);
 	return rc;
+}
+
+int
+ledger_user_get(struct ledger *l, const char *user, jv *out)
+{
+	int rc;
+
+	*out = jv_invalid();
+	if ((rc = valid_name("user", user, 128)) != 0)
+		return rc;
+	return user_find(l, USER_SELECT "WHERE id = ?1", user, "user", out);
 }
 
 int
@@ -1210,21 +1220,7 @@ ledger_event_record(struct ledger *l, const char *id, const char *type, int64_t 
 int
 ledger_user_by_customer(struct ledger *l, const char *customer, jv *out)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, row = 0;
-
-	*out = jv_invalid();
-	if ((rc = prep(l, &st, USER_SELECT "WHERE stripe_customer = ?1", "s", customer)) == 0 &&
-	    (rc = step(l, st, &row)) == 0) {
-		if (row)
-			*out = user_row(st);
-		else {
-			warnx("customer %.80s: no user linked to it", customer);
-			rc = EX_NOINPUT;
-		}
-	}
-	done(l, st);
-	return rc;
+	return user_find(l, USER_SELECT "WHERE stripe_customer = ?1", customer, "customer", out);
 }
 
 int
