@@ -66,7 +66,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define FADE_SPAN    4.0
 #define CAST_MID     0.09     /* log-chroma distance of the illuminant */
 #define CAST_SPAN    0.02 
-#define SCR_MID      0.0017   /* damaged pixel fraction */
+#define SCR_MID      0.0024   /* damaged pixel fraction */
 #define SCR_SPAN     0.0005
 #define SCR_LEN      30       /* least length of a scratch, pixels */
 #define SCR_CONTRAST 60.0     /* least contrast of a scratch, 8-bit */
@@ -145,7 +145,7 @@ cl_begin(const char *name, struct cl *c)
 		c->ntile = 1;
 		c->tile[0] = (struct cl_tile){ 0, 0, c->w, c->h, NULL };
 	} else {
-		int nb = c->h / 384, nt = c->w / 1024;
+		int nb = c->h / 512, nt = c->w / 1280;
 		nb = nb < 2 ? 2 : nb > CL_MAX_BANDS ? CL_MAX_BANDS : nb;
 		nt = nt < 1 ? 1 : nt > CL_MAX_TILES ? CL_MAX_TILES : nt;
 		c->bandh = c->h < CL_BAND_H ? c->h : CL_BAND_H;
@@ -184,7 +184,7 @@ cl_begin(const char *name, struct cl *c)
 	}
 	rows = (size_t)c->nband * (size_t)c->bandh;
 	c->accstep = 1;
-	while ((double)rows * c->w / ((double)c->accstep * c->accstep) > 600000.0)
+	while ((double)rows * c->w / ((double)c->accstep * c->accstep) > 250000.0)
 		c->accstep++;
 	return 0;
 }
@@ -271,12 +271,8 @@ struct feat {
 	double bh[8], bv[8], bhn[8], bvn[8];
 	/* interpolation: second-difference profiles by absolute position */
 	double *px2, *pxn, *py2, *pyn;
-	/* grey edge */
-	double ge[3];
 	/* scratches */
 	double dmg, area;
-	double detail[3];             /* mean |laplacian| at scale 1, 2, 4 */
-	double ndetail[3];
 };
 
 static int
@@ -433,35 +429,6 @@ profiles(struct feat *f, const float *Y, int w, int h, int x0, int y0)
 			f->bv[(y0 + y) & 7] += d < 24 ? d : 24;
 			f->bvn[(y0 + y) & 7]++;
 		}
-}
-
-/* mean |4-neighbour laplacian| of Y binned by k (1, 2, 4) */
-static void
-detail(struct feat *f, const float *Y, int w, int h)
-{
-	for (int s = 0; s < 3; s++) {
-		int k = 1 << s, bw = w / k, bh = h / k;
-		if (bw < 3 || bh < 3)
-			continue;
-		float *b = malloc((size_t)bw * bh * sizeof *b);
-		if (b == NULL)
-			continue;
-		for (int y = 0; y < bh; y++)
-			for (int x = 0; x < bw; x++) {
-				double a = 0;
-				for (int i = 0; i < k; i++)
-					for (int j = 0; j < k; j++)
-						a += Y[(size_t)(y * k + i) * w + x * k + j];
-				b[(size_t)y * bw + x] = (float)(a / (k * k));
-			}
-		for (int y = 1; y < bh - 1; y++)
-			for (int x = 1; x < bw - 1; x++) {
-				const float *p = b + (size_t)y * bw + x;
-				f->detail[s] += fabs(4 * p[0] - p[-1] - p[1] - p[-bw] - p[bw]);
-				f->ndetail[s]++;
-			}
-		free(b);
-	}
 }
 
 /* separable min or max over a 5x5 square (edges clamped) */
@@ -730,11 +697,13 @@ out:
 	return rc;
 }
 
-/* Gaussian smoothing of sigma sg (separable, edges clamped) */
+/* Gaussian smoothing of sigma sg (separable, edges clamped). Each row,
+ * and each column in groups, is copied into a padded buffer first, so
+ * the inner loop has no bounds to test. */
 static void
 smooth(const float *Y, float *S, float *tmp, int w, int h, double sg)
 {
-	float k[16];
+	float k[16], pad[4096 + 32];
 	int r = (int)ceil(3 * sg);
 	double sum = 0;
 
@@ -747,24 +716,45 @@ smooth(const float *Y, float *S, float *tmp, int w, int h, double sg)
 		k[i] = (float)(k[i] / sum);
 	for (int y = 0; y < h; y++) {
 		const float *row = Y + (size_t)y * w;
-		for (int x = 0; x < w; x++) {
-			float a = k[0] * row[x];
-			for (int i = 1; i <= r; i++) {
-				int l = x - i < 0 ? 0 : x - i, rr = x + i >= w ? w - 1 : x + i;
-				a += k[i] * (row[l] + row[rr]);
+		float *o = tmp + (size_t)y * w;
+		if (w > 4096) {                 /* (tiles are narrower) */
+			for (int x = 0; x < w; x++) {
+				float a = k[0] * row[x];
+				for (int i = 1; i <= r; i++) {
+					int l = x - i < 0 ? 0 : x - i, rr = x + i >= w ? w - 1 : x + i;
+					a += k[i] * (row[l] + row[rr]);
+				}
+				o[x] = a;
 			}
-			tmp[(size_t)y * w + x] = a;
+			continue;
+		}
+		for (int i = 0; i < r; i++) {
+			pad[i] = row[0];
+			pad[r + w + i] = row[w - 1];
+		}
+		memcpy(pad + r, row, (size_t)w * sizeof *row);
+		for (int x = 0; x < w; x++) {
+			const float *c = pad + r + x;
+			float a = k[0] * c[0];
+			for (int i = 1; i <= r; i++)
+				a += k[i] * (c[-i] + c[i]);
+			o[x] = a;
 		}
 	}
-	for (int y = 0; y < h; y++)
-		for (int x = 0; x < w; x++) {
-			float a = k[0] * tmp[(size_t)y * w + x];
-			for (int i = 1; i <= r; i++) {
-				int u = y - i < 0 ? 0 : y - i, d = y + i >= h ? h - 1 : y + i;
-				a += k[i] * (tmp[(size_t)u * w + x] + tmp[(size_t)d * w + x]);
-			}
-			S[(size_t)y * w + x] = a;
+	for (int y = 0; y < h; y++) {
+		const float *rows[31];
+		float *o = S + (size_t)y * w;
+		for (int i = -r; i <= r; i++)
+			rows[i + 15] = tmp + (size_t)(y + i < 0 ? 0 : y + i >= h ? h - 1 : y + i) * w;
+		for (int x = 0; x < w; x++)
+			o[x] = k[0] * rows[15][x];
+		for (int i = 1; i <= r; i++) {
+			const float *u = rows[15 - i], *d = rows[15 + i];
+			float ki = k[i];
+			for (int x = 0; x < w; x++)
+				o[x] += ki * (u[x] + d[x]);
 		}
+	}
 }
 
 /* Blur by re-blurring (after Hu and de Haan): the gradient energy of an
@@ -949,7 +939,6 @@ struct meas {
 	double castx, casty, cast, tone_u, tone_v, tone_spread;
 	int grayscale, toned_sepia, toned_mono, jq;
 	double scratch;
-	double d1, d2, d4;
 	double est[3][2];
 };
 
@@ -957,7 +946,8 @@ static int
 measure(const char *name, struct cl *c, struct meas *m)
 {
 	struct feat f;
-	float *Y[CL_MAX_BANDS * CL_MAX_TILES] = { NULL }, *S = NULL, *tmp = NULL, *G = NULL;
+	float *Y[CL_MAX_BANDS * CL_MAX_TILES] = { NULL }, *C[CL_MAX_BANDS * CL_MAX_TILES] = { NULL };
+	float *S = NULL, *S2 = NULL, *tmp = NULL, *G = NULL;
 	size_t maxn = 0;
 	int rc = EX_OSERR;
 
@@ -971,34 +961,23 @@ measure(const char *name, struct cl *c, struct meas *m)
 	for (int i = 0; i < c->ntile; i++) {
 		struct cl_tile *t = &c->tile[i];
 		size_t n = (size_t)t->w * t->h;
-		if ((Y[i] = malloc(n * sizeof *Y[i])) == NULL)
+		if ((Y[i] = malloc(n * sizeof *Y[i])) == NULL ||
+		    (C[i] = malloc(n * sizeof *C[i])) == NULL)
 			goto out;
+		/* noise, scratches and blur on green, where per-channel noise
+		 * keeps its full sigma; the rest on luma */
 		for (size_t k = 0; k < n; k++)
-			Y[i][k] = c->ch == 1 ? t->px[k] : 0.299f * t->px[3 * k] +
-			    0.587f * t->px[3 * k + 1] + 0.114f * t->px[3 * k + 2];
+			if (c->ch == 1)
+				Y[i][k] = C[i][k] = t->px[k];
+			else {
+				const uint8_t *q = t->px + 3 * k;
+				Y[i][k] = 0.299f * q[0] + 0.587f * q[1] + 0.114f * q[2];
+				C[i][k] = q[1];
+			}
 		maxn = n > maxn ? n : maxn;
-		/* noise on green: per-channel noise keeps its full sigma there */
-		if (c->ch == 3) {
-			float *G = malloc(n * sizeof *G);
-			if (G == NULL)
-				goto out;
-			for (size_t k = 0; k < n; k++)
-				G[k] = t->px[3 * k + 1];
-			int e = noise_blocks(&f, G, t->w, t->h);
-			free(G);
-			if (e < 0)
-				goto out;
-		} else if (noise_blocks(&f, Y[i], t->w, t->h) < 0)
+		if (noise_blocks(&f, C[i], t->w, t->h) < 0)
 			goto out;
 		profiles(&f, Y[i], t->w, t->h, t->x0, t->y0);
-		detail(&f, Y[i], t->w, t->h);
-		if (c->ch == 3)
-			for (int y = 1; y < t->h; y++)
-				for (int x = 1; x < t->w; x++) {
-					const uint8_t *p = t->px + ((size_t)y * t->w + x) * 3;
-					for (int k = 0; k < 3; k++)
-						f.ge[k] += abs(p[k] - p[k - 3]) + abs(p[k] - p[k - 3 * t->w]);
-				}
 	}
 	/* noise: the white-noise estimate's median; the plain block sigma's
 	 * low quantile is reported for reference */
@@ -1012,7 +991,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 		m->sigma = quantile(f.nzw, f.nblk, 0.5);
 	}
 	if ((S = malloc(maxn * sizeof *S)) == NULL || (tmp = malloc(maxn * sizeof *tmp)) == NULL ||
-	    (G = malloc(maxn * sizeof *G)) == NULL)
+	    (G = malloc(maxn * sizeof *G)) == NULL || (S2 = malloc(maxn * sizeof *S2)) == NULL)
 		goto out;
 	/* smooth enough that noise does not stop the walk across an edge;
 	 * the smoothing's own width is taken out again below */
@@ -1022,26 +1001,18 @@ measure(const char *name, struct cl *c, struct meas *m)
 	int mg = (int)ceil(3 * sr2) + 1;
 	for (int i = 0; i < c->ntile; i++) {
 		struct cl_tile *t = &c->tile[i];
-		size_t np = (size_t)t->w * t->h;
-		smooth(Y[i], S, tmp, t->w, t->h, sg);
-		if (edges(&f, S, t->w, t->h, fmax(20.0, 5.0 * resid)) < 0)
-			goto out;
-		/* scratches and re-blur on green, where the noise sigma was
-		 * measured; re-blur once the scratches are painted over */
-		const float *ch = Y[i];
-		if (c->ch == 3) {
-			for (size_t k = 0; k < np; k++)
-				S[k] = t->px[3 * k + 1];
-			ch = S;
-		}
-		if (scratches(&f, ch, t->w, t->h, fmax(SCR_CONTRAST, 4.0 * m->sigma), G) < 0)
+		/* scratches first: painted over, they mislead the blur no more */
+		if (scratches(&f, C[i], t->w, t->h, fmax(SCR_CONTRAST, 4.0 * m->sigma), G) < 0)
 			goto out;
 		smooth(G, S, tmp, t->w, t->h, BLUR_SP);
 		grad_energy(S, t->w, t->h, mg, &e1, &ne1);
 		/* the further blur, on top of the first: sigmas add in quadrature */
-		memcpy(G, S, np * sizeof *G);
-		smooth(G, S, tmp, t->w, t->h, BLUR_SR);
-		grad_energy(S, t->w, t->h, mg, &e2, &ne2);
+		smooth(S, S2, tmp, t->w, t->h, BLUR_SR);
+		grad_energy(S2, t->w, t->h, mg, &e2, &ne2);
+		if (sg > BLUR_SP)
+			smooth(G, S, tmp, t->w, t->h, sg);
+		if (edges(&f, S, t->w, t->h, fmax(20.0, 5.0 * resid)) < 0)
+			goto out;
 	}
 	m->blur_sigma = 0;
 	if (ne1 > 0 && ne2 > 0) {
@@ -1063,12 +1034,6 @@ measure(const char *name, struct cl *c, struct meas *m)
 		se = v > 0.01 ? sqrt(v) : 0.1;
 		m->eff = clampd(0.8 / se, 0.05, 1.0);
 	}
-	for (int s = 0; s < 3; s++)
-		if (f.ndetail[s] > 0)
-			f.detail[s] /= f.ndetail[s];
-	m->d1 = f.detail[0];
-	m->d2 = f.detail[1];
-	m->d4 = f.detail[2];
 	m->jq = c->type == IMG_JPEG && c->nquant > 0 ? jpeg_quality(c->quant[0]) : 0;
 	{
 		double bx = 0, by = 0;
@@ -1129,18 +1094,17 @@ measure(const char *name, struct cl *c, struct meas *m)
 	/* colour */
 	m->grayscale = c->ch == 1 || c->neutral >= 0.995 * c->nacc;
 	if (!m->grayscale) {
-		double gw[3], ge[3], br[3] = { 0, 0, 0 }, thr = hquantile(c->hist[3], c->nacc, 0.97);
+		double gw[3], br[3] = { 0, 0, 0 }, thr = hquantile(c->hist[3], c->nacc, 0.97);
 		double xs[3], ys[3];
 		for (int k = 0; k < 3; k++) {
 			gw[k] = c->csum[k] + 1;
-			ge[k] = f.ge[k] + 1;
 		}
 		for (int l = (int)(thr + 0.5); l < 256; l++)
 			for (int k = 0; k < 3; k++)
 				br[k] += c->bright[l < 0 ? 0 : l][k];
 		for (int k = 0; k < 3; k++)
 			br[k] += 1;
-		const double *e[3] = { gw, ge, br };
+		const double *e[3] = { gw, gw, br };
 		for (int i = 0; i < 3; i++) {
 			m->est[i][0] = xs[i] = log(e[i][0] / e[i][1]);
 			m->est[i][1] = ys[i] = log(e[i][2] / e[i][1]);
@@ -1177,9 +1141,12 @@ measure(const char *name, struct cl *c, struct meas *m)
 out:
 	if (rc != 0)
 		warnx("%s: out of memory", name);
-	for (int i = 0; i < c->ntile; i++)
+	for (int i = 0; i < c->ntile; i++) {
 		free(Y[i]);
+		free(C[i]);
+	}
 	free(S);
+	free(S2);
 	free(tmp);
 	free(G);
 	free(f.nz);
@@ -1296,13 +1263,8 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("tone_u", m.tone_u, 1000);
 		RAW("tone_v", m.tone_v, 1000);
 		RAW("tone_spread", m.tone_spread, 1000);
-		RAW("d1", m.d1, 100);
-		RAW("d2", m.d2, 100);
-		RAW("d4", m.d4, 100);
 		RAW("gw_x", m.est[0][0], 1000);
 		RAW("gw_y", m.est[0][1], 1000);
-		RAW("ge_x", m.est[1][0], 1000);
-		RAW("ge_y", m.est[1][1], 1000);
 		RAW("br_x", m.est[2][0], 1000);
 		RAW("br_y", m.est[2][1], 1000);
 #undef RAW
