@@ -60,8 +60,8 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define BLUR_SPAN    0.1 
 #define JPEGQ_MID    55.0     /* IJG quality */
 #define JPEGQ_SPAN   9.0
-#define BLOCK_MID    1.45     /* blockiness ratio */
-#define BLOCK_SPAN   0.08
+#define BLOCK_MID    1.32     /* blockiness ratio */
+#define BLOCK_SPAN   0.04
 #define FADE_MID     33.0     /* lift of blacks and whites, 8-bit */
 #define FADE_SPAN    4.0
 #define CAST_MID     0.09     /* log-chroma distance of the illuminant */
