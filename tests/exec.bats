@@ -110,3 +110,26 @@ size() { imgcmp -s "$1" | cut -d' ' -f1,2 | tr ' ' x; }
 	EXEC_MODEL=fail TMPDIR="$T/tmp" run -69 rs-restore --backend "exec:$M" -o "$T/out.png" "$T/in.jpeg"
 	[ -z "$(ls -A "$T/tmp")" ]
 }
+
+@test "exec: contrib/gfpgan-wrapper follows the contract (GFPGAN stubbed)" {
+	W="$BATS_TEST_DIRNAME/../contrib/gfpgan-wrapper"
+	mkdir -p "$T/g"
+	touch "$T/g/inference_gfpgan.py"
+	# a stand-in for GFPGAN's python: copies -i to -o/restored_imgs/NAME.png
+	cat >"$T/py" <<-'STUB'
+	#!/bin/sh
+	while [ $# -gt 0 ]; do case $1 in -i) i=$2; shift ;; -o) o=$2; shift ;; esac; shift; done
+	[ -z "${STUB_FAIL:-}" ] || { echo "RuntimeError: CUDA out of memory" >&2; exit 1; }
+	mkdir -p "$o/restored_imgs"; n=$(basename "$i"); cp "$i" "$o/restored_imgs/${n%.*}.png"
+	STUB
+	chmod +x "$T/py"
+	export GFPGAN_DIR="$T/g" GFPGAN_PYTHON="$T/py"
+	run -0 --separate-stderr rs-restore --backend "exec:$W" -o "$T/out.png" "$T/in.jpeg"
+	[ "$(size "$T/out.png")" = 320x240 ]
+	STUB_FAIL=1 run --separate-stderr rs-restore --backend "exec:$W" -o "$T/out.png" "$T/in.jpeg"
+	failed_with 75 rs-restore
+	[[ "$stderr" == *"CUDA out of memory"* ]]
+	run --separate-stderr rs-restore --backend "exec:$W" -o "$T/out.png" "$T/in.jpeg" "$T/in.jpeg"
+	failed_with 69 rs-restore
+	[[ "$stderr" == *"fusion of 2 is not supported"* ]]
+}

@@ -150,6 +150,13 @@ size() { imgcmp -s "$1" | cut -d' ' -f1,2 | tr ' ' x; }
 	[ "$(jq -n "$(logged 2 .t) - $(logged 1 .t) >= 0.4")" = true ]
 }
 
+@test "gemini: a Retry-After header is honoured too" {
+	fake 429h:1 "image:$T/in.jpeg"
+	run -0 --separate-stderr rs-restore --backend gemini -o "$T/out.png" "$T/in.jpeg"
+	[ "$(requests)" -eq 2 ]
+	[ "$(jq -n "$(logged 2 .t) - $(logged 1 .t) >= 1")" = true ]
+}
+
 @test "gemini: 503 then success" {
 	fake 503 "image:$T/in.jpeg"
 	run -0 --separate-stderr rs-restore --backend gemini -o "$T/out.png" "$T/in.jpeg"
