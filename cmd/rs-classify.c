@@ -18,9 +18,10 @@
 #include "store.h"
 #include "util.h"
 
-#define USAGE "usage: rs-classify [file ...]\n"
+#define USAGE "usage: rs-classify [-F] [file ...]\n"
 
 static struct {
+	int full;                     /* decode whole images (classify_image) */
 	struct img_limits lim;
 	struct conf *conf;
 	struct store *st;
@@ -33,6 +34,7 @@ help(void)
 	    "Detect noise, blur, JPEG artefacts, fading, colour cast, scratches and\n"
 	    "low resolution; print one JSON object per file (JSON Lines).\n"
 	    "With no file, or \"-\", read an image or job records on standard input.\n"
+	    "  -F, --full          decode whole images first (slower; as rs-restore does)\n"
 	    "  -h, --help          show this help\n"
 	    "  -V, --version       show the version\n"
 	    "Environment: RS_SPOOL, RS_CONF, RS_MAX_BYTES, RS_MAX_PIXELS, RS_MAX_SIDE.\n",
@@ -61,7 +63,18 @@ classify_path(const char *path)
 	jv cls, line;
 	int rc;
 
-	if ((rc = classify_file(path, &ctx.lim, &cls, &info)) != 0)
+	if (ctx.full) {
+		struct img im;
+		if ((rc = img_load(path, &ctx.lim, 0, 1, &im)) != 0)
+			return rc;
+		rc = classify_image(strcmp(path, "-") == 0 ? "stdin" : path, &im, &cls);
+		info.type = im.type;
+		info.w = im.w;
+		info.h = im.h;
+		img_free(&im);
+		if (rc != 0)
+			return rc;
+	} else if ((rc = classify_file(path, &ctx.lim, &cls, &info)) != 0)
 		return rc;
 	line = JV_OBJECT(jv_string("file"), jv_string(strcmp(path, "-") == 0 ? "stdin" : path),
 	    jv_string("mime"), jv_string(img_mime(info.type)),
@@ -175,13 +188,15 @@ int
 main(int argc, char *argv[])
 {
 	static const struct option lo[] = {
+		{ "full", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 } };
 	int c, rc = 0;
 
-	while ((c = getopt_long(argc, argv, "hV", lo, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "FhV", lo, NULL)) != -1)
 		switch (c) {
+		case 'F': ctx.full = 1; break;
 		case 'h': help(); return util_stdout_status(0);
 		case 'V': puts("rs-classify " RS_VERSION); return util_stdout_status(0);
 		default: fputs(USAGE, stderr); return EX_USAGE;

@@ -46,6 +46,12 @@ rising() {
 	[ "$(jq -r .file <<<"$b")" = stdin ]
 }
 
+@test "rs-classify: a whole decode (-F, as rs-restore does) gives the same result" {
+	img a jpeg:1600x1200 noise=5 scratches=6
+	img b png:300x200 blur=1.5
+	[ "$(rs-classify "$T/a.jpeg" "$T/b.png")" = "$(rs-classify -F "$T/a.jpeg" "$T/b.png")" ]
+}
+
 @test "rs-classify: JPEG quality comes from the quantisation table" {
 	img a jpeg:128x96 q=25
 	img b jpeg:128x96 q=95
