@@ -23,7 +23,7 @@
 #include "classify_priv.h"
 #include "util.h"
 
-#define CL_MEM_BUDGET  (40u << 20)   /* whole-image buffers we accept */
+#define CL_MEM_BUDGET  (48u << 20)   /* whole-image buffers we accept */
 #define CL_MAX_SCANS   300
 #define CL_CHUNK_MAX   (8u << 20)
 

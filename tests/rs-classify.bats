@@ -166,6 +166,15 @@ rising() {
 	failed_with 65 rs-classify
 }
 
+@test "rs-classify: a progressive JPEG too large to decode in memory is refused" {
+	img p jpeg:5000x4000 progressive
+	run --separate-stderr rs-classify "$T/p.jpeg"
+	failed_with 65 rs-classify
+	[[ "$stderr" == "rs-classify: $T/p.jpeg: progressive JPEG"* ]]
+	img q jpeg:640x480 progressive
+	rs-classify "$T/q.jpeg" | jq -e '.width == 640'
+}
+
 @test "rs-classify: a bad file is reported and the others still printed" {
 	img a jpeg:64x48
 	: >"$T/e.png"
