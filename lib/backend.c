@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -438,17 +439,40 @@ run_exec(struct backend *b, const struct backend_req *r, struct img *out, jv *re
 	for (int i = 0; i < r->n; i++) {
 		char f[32];
 		enum img_type t = img_sniff(r->in[i].buf, r->in[i].len);
+		const char *ext = t == IMG_JPEG ? "jpg" : "png";
+		snprintf(f, sizeof f, "in%d.%s", i + 1, ext);
 		if (r->in[i].path != NULL && strcmp(r->in[i].path, "-") != 0) {
-			snprintf(inpath[i], PATH_MAX, "%s", r->in[i].path);
-			continue;
+			const char *dot = strrchr(r->in[i].path, '.');
+			if (dot != NULL && strchr(dot, '/') == NULL && (strcasecmp(dot + 1, ext) == 0 ||
+			    (t == IMG_JPEG && strcasecmp(dot + 1, "jpeg") == 0))) {
+				snprintf(inpath[i], PATH_MAX, "%s", r->in[i].path);
+				continue;
+			}
+			/* a store object has no extension; many tools go by it */
+			snprintf(inpath[i], PATH_MAX, "%s/%s", dir, f);
+			if (symlink(r->in[i].path, inpath[i]) == 0)
+				continue;
 		}
-		snprintf(f, sizeof f, "in%d.%s", i + 1, t == IMG_JPEG ? "jpg" : "png");
 		if ((rc = write_file(dir, f, r->in[i].buf, r->in[i].len, inpath[i])) != 0)
 			goto out;
 	}
 	snprintf(outpath, sizeof outpath, "%s/out.png", dir);
 	job = jv_get_kind(r->job) == JV_KIND_OBJECT ? jv_copy(r->job) : jv_object();
-	if (jv_get_kind(r->job) != JV_KIND_OBJECT) {
+	if (jv_get_kind(r->job) == JV_KIND_OBJECT) {       /* each input gets its path */
+		jv ins = json_get(job, "inputs");
+		for (int i = 0; i < r->n && jv_get_kind(ins) == JV_KIND_ARRAY; i++) {
+			jv x = jv_array_get(jv_copy(ins), i);
+			if (jv_get_kind(x) == JV_KIND_OBJECT)
+				ins = jv_array_set(ins, i, jv_object_set(x, jv_string("path"),
+				    jv_string(inpath[i])));
+			else
+				jv_free(x);
+		}
+		if (jv_get_kind(ins) == JV_KIND_ARRAY)
+			job = jv_object_set(job, jv_string("inputs"), ins);
+		else
+			jv_free(ins);
+	} else {
 		jv ins = jv_array();
 		for (int i = 0; i < r->n; i++)
 			ins = jv_array_append(ins, JV_OBJECT(jv_string("path"), jv_string(inpath[i]),

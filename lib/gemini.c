@@ -121,11 +121,17 @@ load_key(struct conf *c, char key[KEY_MAX])
 	int rc;
 
 	if (env != NULL) {
-		if ((n = strlen(env)) >= KEY_MAX) {
+		while (isspace((unsigned char)*env))
+			env++;
+		n = strlen(env);
+		while (n > 0 && isspace((unsigned char)env[n - 1]))
+			n--;
+		if (n >= KEY_MAX) {
 			warnx("GEMINI_API_KEY: longer than %d bytes", KEY_MAX - 1);
 			return EX_CONFIG;
 		}
-		memcpy(key, env, n + 1);
+		memcpy(key, env, n);
+		key[n] = '\0';
 	} else if (path != NULL) {
 		if ((rc = util_slurp(path, KEY_MAX - 1, &buf, &len)) != 0)
 			return rc == EX_NOPERM ? rc : EX_CONFIG;
@@ -396,7 +402,8 @@ exchange(struct gemini *g, const char *url, const char *req, size_t reqlen,
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, req);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)reqlen);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "rs/" RS_VERSION);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
+	/* 0 would mean no timeout at all */
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout * 1000 >= 1 ? (long)(timeout * 1000) : 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(g->connect_timeout * 1000));
 	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)g->max_response);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);

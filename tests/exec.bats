@@ -42,8 +42,13 @@ size() { imgcmp -s "$1" | cut -d' ' -f1,2 | tr ' ' x; }
 }
 
 @test "exec: a job record gets the backend's record and the output" {
+	export EXEC_LOG="$T/log"
 	rs-upload "$T/in.jpeg" >"$T/job"
 	run -0 --separate-stderr rs-restore --backend "exec:$M" <"$T/job"
+	# a stored object is handed over under a name with its extension
+	[[ "$(sed -n 1p "$T/log")" == arg:/*/in1.jpg ]]
+	[ "$(jq -r '.inputs[0].path | endswith("/in1.jpg")' <<<"$(sed -n 's/^stdin://p' "$T/log")")" = true ]
+	[ "$(jq -r .id <<<"$(sed -n 's/^stdin://p' "$T/log")")" = "$(jq -r .id "$T/job")" ]
 	[ "$(jq -r .restore.backend <<<"$output")" = "exec:$M" ]
 	[ "$(jq -r '.restore.fidelity' <<<"$output")" = 1 ]
 	[ "$(jq -r '.output | "\(.width)x\(.height)"' <<<"$output")" = 320x240 ]

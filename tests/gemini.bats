@@ -104,6 +104,20 @@ size() { imgcmp -s "$1" | cut -d' ' -f1,2 | tr ' ' x; }
 	[ "$(jq -r '.restore.fidelity > 0.95' <<<"$output")" = true ]
 }
 
+@test "gemini: a grey photo stays grey unless --colourise; alpha is kept" {
+	img g png:640x480 gray
+	fake "image:$T/in.jpeg"
+	run -0 --separate-stderr rs-restore --backend gemini -o "$T/out.png" "$T/g.png"
+	[ "$(imgcmp -s "$T/out.png" | cut -d' ' -f3)" = 1 ]
+	[[ "$(logged 1 .text)" != *Colourise* ]]
+	run -0 --separate-stderr rs-restore --backend gemini --colourise -o "$T/out.png" "$T/g.png"
+	[ "$(imgcmp -s "$T/out.png" | cut -d' ' -f3)" = 3 ]
+	[[ "$(logged 2 .text)" == *"Colourise the photo"* ]]
+	img a png:640x480 alpha
+	run -0 --separate-stderr rs-restore --backend gemini -o "$T/out.png" "$T/a.png"
+	[ "$(imgcmp -s "$T/out.png" | cut -d' ' -f3)" = 4 ]
+}
+
 @test "gemini: 2 or 3 photos are fused; the output has the first one's size" {
 	img b jpeg:320x240 seed=1
 	img c png:800x600 seed=1
