@@ -56,7 +56,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
  * the "tune" half of bench/mkset's set, checked on the other half). */
 #define NOISE_MID    5.5      /* noise sigma, 8-bit */
 #define NOISE_SPAN   1.2
-#define BLUR_MID     0.73     /* blur sigma by re-blurring, pixels */
+#define BLUR_MID     0.70     /* blur sigma by re-blurring, pixels */
 #define BLUR_SPAN    0.1 
 #define JPEGQ_MID    55.0     /* IJG quality */
 #define JPEGQ_SPAN   9.0
@@ -584,6 +584,10 @@ scratches(struct feat *f, const float *Y, int w, int h, double thr, float *out)
 	    comp == NULL || con == NULL)
 		goto out;
 	memcpy(out, Y, n * sizeof *out);
+	f->area += (double)n;
+	rc = 0;
+	if (w < 16 || h < 16)                 /* too small to tell a line */
+		goto out;
 	for (int pass = 0; pass < 2; pass++) {
 		/* opening = max(min(Y)); closing = min(max(Y)) */
 		morph(Y, a, t, w, h, pass);
@@ -683,8 +687,6 @@ scratches(struct feat *f, const float *Y, int w, int h, double thr, float *out)
 			repaint(comp, bl.cnt, m, op, b, out, w, h);
 		}
 	}
-	f->area += (double)n;
-	rc = 0;
 out:
 	free(a);
 	free(b);
@@ -1061,7 +1063,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 				by = r > by ? r : by;
 			}
 		}
-		m->block = (bx + by) / 2;
+		m->block = c->w >= 32 && c->h >= 32 ? (bx + by) / 2 : 1;   /* tiny: no grid to see */
 	}
 	{
 		int skip8 = (m->jq > 0 && m->jq < 90) || m->block > 1.2;
@@ -1281,7 +1283,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	if (det[T_SCRATCH])
 		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("descratch"),
 		    jv_string("strength"), num(sc[T_SCRATCH], 100)));
-	if (det[T_FADED])
+	if (det[T_FADED] && m.white - m.black >= 16)   /* nothing to stretch in a flat image */
 		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("levels"),
 		    jv_string("strength"), num(sc[T_FADED], 100),
 		    jv_string("black"), num(m.black, 1), jv_string("white"), num(m.white, 1)));
