@@ -28,7 +28,7 @@ size() { imgcmp -s "$1" | cut -d' ' -f1,2 | tr ' ' x; }
 	[ "$(jq -r .restore.backend <<<"$job")" = "exec:$M" ]
 	[[ "$(jq -r .restore.prompt <<<"$job")" == *"make it 'nice'"* ]]
 	[ "$(jq -r '.inputs[0].path' <<<"$job")" = "$T/in.jpeg" ]
-	! grep -q '^env:GEMINI_API_KEY' "$T/log"
+	[ -z "$(grep '^env:GEMINI_API_KEY' "$T/log")" ]
 }
 
 @test "exec: no shell: odd file names reach the program untouched" {
@@ -80,7 +80,7 @@ size() { imgcmp -s "$1" | cut -d' ' -f1,2 | tr ' ' x; }
 	EXEC_MODEL=hang run --separate-stderr rs-restore --backend "exec:$M" -o "$T/out.png" "$T/in.jpeg"
 	failed_with 75 rs-restore
 	[[ "$stderr" == *"no answer within RS_EXEC_TIMEOUT (0.5 s): exec-model: thinking"* ]]
-	! pgrep -f "exec-model.*$T" >/dev/null
+	[ -z "$(pgrep -f "exec-model.*$T")" ]
 }
 
 @test "exec: an output that is not an image, or none, is a failure" {

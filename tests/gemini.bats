@@ -18,6 +18,10 @@ setup() {
 
 teardown() {
 	[ -z "$FAKE_PID" ] || kill "$FAKE_PID" 2>/dev/null || true
+	# the key is in no file a test left (records, objects, the fake's log)
+	# but the key file itself, nor in the last run's output
+	[ -z "$(grep -rlF -- "$KEY" "$T" --exclude=key)" ]
+	no_key
 }
 
 # fake [-e FILE]... ANSWER...: start the fake and point rs at it
