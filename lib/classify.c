@@ -9,33 +9,34 @@
  * Positions keep their absolute image coordinates, so the 8x8 JPEG grid
  * and the period of an upscale line up across tiles.
  *
- * Measures (all on 8-bit luma unless said):
+ * Measures (on 8-bit luma, or on green where said):
  *  noise    Immerkaer's operator (the 3x3 mask whose response is zero on
- *           any plane and on linear ramps) per 16x16 block, at full and
- *           half scale. White noise halves at half scale, photographic
- *           detail does not (natural images are close to scale
- *           invariant), so the difference isolates the noise; the median
- *           over blocks ignores edges and texture.
- *  blur     re-blurring: how much gradient energy a further known blur
- *           removes (a sharp picture loses much, a blurred one little),
- *           with the noise's share taken out.
- *  low_res  the width of strong edges, contrast over peak gradient, walked
- *           along the gradient on a smoothed copy (effective resolution =
- *           sharp width / width)
- *           together with the fingerprint of interpolation: a periodic
- *           pattern in the second differences at the upscale factor.
+ *           any plane and on linear ramps) per 16x16 block of green, at
+ *           full and half scale. White noise halves at half scale,
+ *           photographic detail does not (natural images are close to
+ *           scale invariant), so the difference isolates the noise; the
+ *           median over blocks ignores edges and texture. Green keeps the
+ *           full sigma of per-channel noise, which luma would average.
+ *  scratches candidates stand out of a 5x5 opening or closing of green;
+ *           long straight runs of them and isolated specks count (see
+ *           scratches()), and are painted over for the blur measure.
+ *  blur     re-blurring (after Hu and de Haan): how much gradient energy
+ *           a further known blur removes from green (a sharp picture loses
+ *           much, a blurred one little), with the noise's share taken out.
+ *  low_res  the fingerprint of interpolation: a periodic ripple in the
+ *           second differences, at the enlargement factor, along both
+ *           axes; and the width of strong edges (contrast over peak
+ *           gradient, walked along the gradient on a smoothed copy), which
+ *           gives the effective resolution (sharp width / width).
  *  jpeg     the quality the luma quantisation table was scaled for (IJG
  *           formula), and blockiness: gradient across 8x8 block edges
  *           against inside blocks, at the best grid phase.
- *  faded    percentiles of each channel: lifted blacks, lowered whites.
+ *  faded    percentiles of each channel: lifted blacks, lowered whites,
+ *           corrected for the spread noise gives them.
  *  cast     the illuminant from the colour of the brightest pixels (in
  *           log chroma), trusted fully when the grey world leans the same
  *           way; a toned print (one hue, little spread) is a cast in its
  *           own right.
- *  scratches thin bright or dark structures (morphological top-hat over
- *           a noise-aware threshold) that form long thin components or
- *           isolated specks; regions dense with them are texture and are
- *           left out.
  */
 #include <err.h>
 #include <math.h>
@@ -52,12 +53,12 @@ const char *const classify_types[7] = { "noise", "blur", "jpeg", "faded",
 enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 
 /* Decision points: a type is detected when its score reaches 0.5; each
- * score is a logistic in its measure, centred on these values (tuned on
+ * score is a sigmoid in its measure, centred on these values (tuned on
  * the "tune" half of bench/mkset's set, checked on the other half). */
 #define NOISE_MID    5.5      /* noise sigma, 8-bit */
 #define NOISE_SPAN   1.2
 #define BLUR_MID     0.70     /* blur sigma by re-blurring, pixels */
-#define BLUR_SPAN    0.1 
+#define BLUR_SPAN    0.1
 #define JPEGQ_MID    55.0     /* IJG quality */
 #define JPEGQ_SPAN   9.0
 #define BLOCK_MID    1.32     /* blockiness ratio */
@@ -65,7 +66,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define FADE_MID     33.0     /* lift of blacks and whites, 8-bit */
 #define FADE_SPAN    4.0
 #define CAST_MID     0.09     /* log-chroma distance of the illuminant */
-#define CAST_SPAN    0.02 
+#define CAST_SPAN    0.02
 #define SCR_MID      0.0024   /* damaged pixel fraction */
 #define SCR_SPAN     0.0005
 #define SCR_LEN      30       /* least length of a scratch, pixels */
@@ -75,11 +76,11 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define EFF_MID      0.85     /* effective resolution */
 #define EFF_SPAN     0.08
 
-/* 0.5 at mid, rising through 0.73 at mid + span; an algebraic sigmoid,
- * which approaches 0 and 1 slowly, so that strong damage still ranks
- * above weaker damage after rounding */
+/* 0.5 at mid, 0.85 at mid + span; an algebraic sigmoid, which nears 0
+ * and 1 slowly, so that strong damage still ranks above weaker damage
+ * after rounding */
 static double
-logistic(double x, double mid, double span)
+sigmoid(double x, double mid, double span)
 {
 	double u = (x - mid) / span;
 
@@ -941,7 +942,7 @@ struct meas {
 	double castx, casty, cast, tone_u, tone_v, tone_spread;
 	int grayscale, toned_sepia, toned_mono, jq;
 	double scratch;
-	double est[3][2];
+	double gwx, gwy, brx, bry;       /* log chroma: grey world, bright pixels */
 };
 
 static int
@@ -1096,27 +1097,21 @@ measure(const char *name, struct cl *c, struct meas *m)
 	/* colour */
 	m->grayscale = c->ch == 1 || c->neutral >= 0.995 * c->nacc;
 	if (!m->grayscale) {
-		double gw[3], br[3] = { 0, 0, 0 }, thr = hquantile(c->hist[3], c->nacc, 0.97);
-		double xs[3], ys[3];
-		for (int k = 0; k < 3; k++) {
-			gw[k] = c->csum[k] + 1;
-		}
+		double br[3] = { 1, 1, 1 }, thr = hquantile(c->hist[3], c->nacc, 0.97);
 		for (int l = (int)(thr + 0.5); l < 256; l++)
 			for (int k = 0; k < 3; k++)
 				br[k] += c->bright[l < 0 ? 0 : l][k];
-		for (int k = 0; k < 3; k++)
-			br[k] += 1;
-		const double *e[3] = { gw, gw, br };
-		for (int i = 0; i < 3; i++) {
-			m->est[i][0] = xs[i] = log(e[i][0] / e[i][1]);
-			m->est[i][1] = ys[i] = log(e[i][2] / e[i][1]);
-		}
+		/* log chroma (R/G, B/G) of the grey world and of the bright pixels */
+		m->gwx = log((c->csum[0] + 1) / (c->csum[1] + 1));
+		m->gwy = log((c->csum[2] + 1) / (c->csum[1] + 1));
+		m->brx = log(br[0] / br[1]);
+		m->bry = log(br[2] / br[1]);
 		/* The bright pixels tell the illuminant best (a cast tints
 		 * white); a scene's own colour misleads them only when it has
 		 * no white, and then the grey world usually disagrees. */
-		double wp = hypot(xs[2], ys[2]), agree = xs[2] * xs[0] + ys[2] * ys[0];
-		m->castx = xs[2];
-		m->casty = ys[2];
+		double wp = hypot(m->brx, m->bry), agree = m->brx * m->gwx + m->bry * m->gwy;
+		m->castx = m->brx;
+		m->casty = m->bry;
 		m->cast = agree > 0 ? wp : 0.3 * wp;
 		if (c->cm[0] > 0) {
 			double n = c->cm[0], mu = c->cm[1] / n, mv = c->cm[2] / n;
@@ -1203,18 +1198,18 @@ cl_finish(const char *name, struct cl *c, jv *out)
 
 	if ((rc = measure(name, c, &m)) != 0)
 		return rc;
-	sc[T_NOISE] = logistic(m.sigma, NOISE_MID, NOISE_SPAN);
-	sc[T_BLUR] = logistic(m.blur_signed, BLUR_MID, BLUR_SPAN);
-	sc[T_JPEG] = fmax(m.jq > 0 ? logistic(-m.jq, -JPEGQ_MID, JPEGQ_SPAN) : 0,
-	    logistic(m.block, BLOCK_MID, BLOCK_SPAN));
-	sc[T_FADED] = logistic(m.lift_min, FADE_MID, FADE_SPAN);
-	sc[T_CAST] = m.grayscale ? 0 : logistic(m.cast, CAST_MID, CAST_SPAN);
-	sc[T_SCRATCH] = logistic(m.scratch, SCR_MID, SCR_SPAN);
+	sc[T_NOISE] = sigmoid(m.sigma, NOISE_MID, NOISE_SPAN);
+	sc[T_BLUR] = sigmoid(m.blur_signed, BLUR_MID, BLUR_SPAN);
+	sc[T_JPEG] = fmax(m.jq > 0 ? sigmoid(-m.jq, -JPEGQ_MID, JPEGQ_SPAN) : 0,
+	    sigmoid(m.block, BLOCK_MID, BLOCK_SPAN));
+	sc[T_FADED] = sigmoid(m.lift_min, FADE_MID, FADE_SPAN);
+	sc[T_CAST] = m.grayscale ? 0 : sigmoid(m.cast, CAST_MID, CAST_SPAN);
+	sc[T_SCRATCH] = sigmoid(m.scratch, SCR_MID, SCR_SPAN);
 	/* the trace of interpolation decides; how soft the edges are says
 	 * how far the picture was enlarged */
 	{
-		double g = logistic(m.period, PERIOD_MID, PERIOD_SPAN);
-		double v = logistic(-m.eff, -EFF_MID, EFF_SPAN);
+		double g = sigmoid(m.period, PERIOD_MID, PERIOD_SPAN);
+		double v = sigmoid(-m.eff, -EFF_MID, EFF_SPAN);
 		double hg = g < 0.5 ? g : 0.5 + 0.5 * fmin(1, (g - 0.5) / 0.2);
 		sc[T_LOWRES] = fmin(v, hg);
 	}
@@ -1265,10 +1260,10 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("tone_u", m.tone_u, 1000);
 		RAW("tone_v", m.tone_v, 1000);
 		RAW("tone_spread", m.tone_spread, 1000);
-		RAW("gw_x", m.est[0][0], 1000);
-		RAW("gw_y", m.est[0][1], 1000);
-		RAW("br_x", m.est[2][0], 1000);
-		RAW("br_y", m.est[2][1], 1000);
+		RAW("gw_x", m.gwx, 1000);
+		RAW("gw_y", m.gwy, 1000);
+		RAW("br_x", m.brx, 1000);
+		RAW("br_y", m.bry, 1000);
 #undef RAW
 		at = jv_object_set(at, jv_string("_raw"), r);
 	}
