@@ -138,6 +138,20 @@ size() { imgcmp -s "$1" | cut -d' ' -f1,2 | tr ' ' x; }
 	[ "$(requests)" -eq 1 ]
 }
 
+@test "gemini: a fusion job from rs-upload; the local engine refuses to fuse" {
+	img b png:640x480 seed=1 noise=6
+	fake -e "$T/in.jpeg" -e "$T/b.png" "image:$T/in.jpeg"
+	rs-upload "$T/in.jpeg" "$T/b.png" | jq -c '.colourise = true' >"$T/job"
+	run -0 --separate-stderr rs-restore --backend gemini <"$T/job"
+	[ "$(jq -r .mode <<<"$output")" = fusion ]
+	[ "$(jq -r '.output | "\(.width)x\(.height)"' <<<"$output")" = 640x480 ]
+	[[ "$(logged 1 .text)" == "These 2 photos"*"Colourise the photo"* ]]
+	run --separate-stderr rs-restore --backend local -o "$T/out.png" "$T/in.jpeg" "$T/b.png"
+	failed_with 64 rs-restore
+	[[ "$stderr" == *"fusion of 2 photos needs a model backend"* ]]
+	[ "$(requests)" -eq 1 ]
+}
+
 @test "gemini: a text-only answer is a permanent failure naming no image" {
 	fake text
 	run --separate-stderr rs-restore --backend gemini -o "$T/out.png" "$T/in.jpeg"
