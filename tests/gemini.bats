@@ -224,6 +224,19 @@ size() { imgcmp -s "$1" | cut -d' ' -f1,2 | tr ' ' x; }
 	[ "$(requests)" -eq 2 ]
 }
 
+@test "gemini: an unreachable endpoint is temporary; a bad one is a setting error" {
+	# a port that was just free: nothing listens there
+	fake text; kill "$FAKE_PID"; wait "$FAKE_PID" 2>/dev/null || true; FAKE_PID=
+	export RS_GEMINI_ATTEMPTS=2
+	run --separate-stderr rs-restore --backend gemini -o "$T/out.png" "$T/in.jpeg"
+	failed_with 75 rs-restore
+	[[ "$stderr" == *"network: "*"gave up after 2 attempts"* ]]
+	RS_GEMINI_ENDPOINT=ftp://example.org run --separate-stderr rs-restore --backend gemini \
+	    -o "$T/out.png" "$T/in.jpeg"
+	failed_with 78 rs-restore
+	[[ "$stderr" == "rs-restore: RS_GEMINI_ENDPOINT=ftp://example.org: expected http(s)://host[:port]" ]]
+}
+
 @test "gemini: malformed JSON is a permanent failure, not retried" {
 	fake malformed
 	run --separate-stderr rs-restore --backend gemini -o "$T/out.png" "$T/in.jpeg"
