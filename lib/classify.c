@@ -1228,7 +1228,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	ow = c->orientation >= 5 ? c->h : c->w;
 	oh = c->orientation >= 5 ? c->w : c->h;
 	at = JV_OBJECT(jv_string("noise_sigma"), num(m.sigma, 100),
-	    jv_string("sharpness"), num(clampd(2.7 / m.edgew, 0, 1), 1000),
+	    jv_string("sharpness"), num(1 / (1 + m.blur_sigma), 1000),
 	    jv_string("jpeg_quality"), m.jq > 0 ? jv_number(m.jq) : jv_null(),
 	    jv_string("dynamic_range"), num(m.dr, 1000),
 	    jv_string("black_level"), num(m.black, 10),
