@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "classify.h"
 #include "gemini.h"
 #include "json.h"
 #include "prompt.h"
@@ -183,11 +184,23 @@ backend_is_local(const struct backend *b)
 int
 backend_prompt(struct backend *b, const struct backend_req *r, char **text)
 {
+	jv cls = jv_copy(r->classify);
 	int rc;
 
 	if (b->prompts == NULL && (rc = prompt_load(b->conf, &b->prompts)) != 0)
 		return rc;
-	return prompt_build(b->prompts, r->classify, r->n, r->colourise, r->prompt, text);
+	/* no classification at hand: make one (a prompt names the damage) */
+	if (jv_get_kind(cls) != JV_KIND_OBJECT && r->n > 0 && r->in[0].im != NULL) {
+		jv_free(cls);
+		cls = jv_null();
+		if ((rc = classify_image(r->in[0].name, r->in[0].im, &cls)) != 0) {
+			jv_free(cls);
+			return rc;
+		}
+	}
+	rc = prompt_build(b->prompts, cls, r->n, r->colourise, r->prompt, text);
+	jv_free(cls);
+	return rc;
 }
 
 static jv

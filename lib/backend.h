@@ -41,7 +41,8 @@ struct backend_req {                  /* everything borrowed */
 	struct backend_input in[BACKEND_MAX_INPUTS];
 	const char *prompt;           /* the user's wish, or NULL */
 	int colourise;                /* 1: ask the model to colourise */
-	jv classify;                  /* classify object of in[0], or null */
+	jv classify;                  /* classify object of in[0], or null:
+	                               * model backends then classify it */
 	jv plan;                      /* local: a plan from restore_plan */
 	const struct restore_opts *ro;/* local */
 	jv job;                       /* the job record for exec, or null */
@@ -56,7 +57,8 @@ int  backend_open(const char *spec, struct conf *c, struct backend **bp);
 void backend_close(struct backend *b);             /* NULL is fine */
 const char *backend_name(const struct backend *b); /* "local", "gemini", "exec:PROG" */
 int  backend_is_local(const struct backend *b);
-/* The prompt a model backend would send (*text malloc'd). */
+/* The prompt a model backend would send (*text malloc'd); with no
+ * inputs, the prompt for one photo with no damage found. */
 int  backend_prompt(struct backend *b, const struct backend_req *r, char **text);
 /* Run r. *out receives the image (in[0]'s size for gemini); *record the
  * owned "restore" object, also on failure (then with "error":{code,
