@@ -248,6 +248,15 @@ cl_row(struct cl *c, int y, const uint8_t *row, int sch)
 		c->bright[yy][0] += r;
 		c->bright[yy][1] += g;
 		c->bright[yy][2] += b;
+		{
+			double u = (r - g) / (yy + 16.0), v = (b - g) / (yy + 16.0);
+			int cb = (int)(sqrt(u * u + v * v) / CL_CB);
+			cb = cb >= CL_NCB ? CL_NCB - 1 : cb;
+			c->nbc[yy][cb]++;
+			c->nbs[yy][cb][0] += r;
+			c->nbs[yy][cb][1] += g;
+			c->nbs[yy][cb][2] += b;
+		}
 	}
 }
 
@@ -942,7 +951,7 @@ struct meas {
 	double castx, casty, cast, tone_u, tone_v, tone_spread;
 	int grayscale, toned_sepia, toned_mono, jq;
 	double scratch;
-	double gwx, gwy, brx, bry;       /* log chroma: grey world, bright pixels */
+	double gwx, gwy, brx, bry, nwx, nwy; /* log chroma: grey world, bright, whitest */
 };
 
 static int
@@ -1106,13 +1115,37 @@ measure(const char *name, struct cl *c, struct meas *m)
 		m->gwy = log((c->csum[2] + 1) / (c->csum[1] + 1));
 		m->brx = log(br[0] / br[1]);
 		m->bry = log(br[2] / br[1]);
+		/* ... and of the less coloured half of the brightest tenth:
+		 * where the scene has white, these are it */
+		{
+			double t10 = hquantile(c->hist[3], c->nacc, 0.90), nb = 0, half, acc = 0;
+			double cnt[CL_NCB] = { 0 }, sum[CL_NCB][3] = { { 0 } }, ns[3] = { 1, 1, 1 };
+			for (int l = (int)(t10 + 0.5); l < 256; l++)
+				for (int k = 0; k < CL_NCB; k++) {
+					cnt[k] += c->nbc[l < 0 ? 0 : l][k];
+					for (int j = 0; j < 3; j++)
+						sum[k][j] += c->nbs[l < 0 ? 0 : l][k][j];
+					nb += c->nbc[l < 0 ? 0 : l][k];
+				}
+			half = nb / 2;
+			for (int k = 0; k < CL_NCB && acc < half; k++) {
+				double f = cnt[k] > 0 ? fmin(1, (half - acc) / cnt[k]) : 0;
+				for (int j = 0; j < 3; j++)
+					ns[j] += f * sum[k][j];
+				acc += f * cnt[k];
+			}
+			m->nwx = log(ns[0] / ns[1]);
+			m->nwy = log(ns[2] / ns[1]);
+		}
 		/* The bright pixels tell the illuminant best (a cast tints
-		 * white); a scene's own colour misleads them only when it has
-		 * no white, and then the grey world usually disagrees. */
-		double wp = hypot(m->brx, m->bry), agree = m->brx * m->gwx + m->bry * m->gwy;
-		m->castx = m->brx;
-		m->casty = m->bry;
-		m->cast = agree > 0 ? wp : 0.3 * wp;
+		 * white). A scene's own colour misleads them when it has no
+		 * white: then the less coloured bright pixels, or the grey
+		 * world, disagree, and the smaller reading is taken. */
+		double wp = hypot(m->brx, m->bry), nw = hypot(m->nwx, m->nwy);
+		double agree = m->brx * m->gwx + m->bry * m->gwy;
+		m->castx = wp <= nw ? m->brx : m->nwx;
+		m->casty = wp <= nw ? m->bry : m->nwy;
+		m->cast = fmin(wp, nw) * (agree > 0 ? 1 : 0.5);
 		if (c->cm[0] > 0) {
 			double n = c->cm[0], mu = c->cm[1] / n, mv = c->cm[2] / n;
 			double vu = c->cm[3] / n - mu * mu, vv = c->cm[4] / n - mv * mv;
@@ -1264,6 +1297,8 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("gw_y", m.gwy, 1000);
 		RAW("br_x", m.brx, 1000);
 		RAW("br_y", m.bry, 1000);
+		RAW("nw_x", m.nwx, 1000);
+		RAW("nw_y", m.nwy, 1000);
 #undef RAW
 		at = jv_object_set(at, jv_string("_raw"), r);
 	}

@@ -41,6 +41,12 @@ struct cl {
 	double cm[6];                 /* chroma moments: n, u, v, uu, vv, uv */
 	double neutral;               /* pixels with |R-G|,|G-B| <= 3 */
 	double bright[256][3];        /* colour sums by luma level */
+	/* colour sums and counts by luma level and chroma (CL_NCB bins of
+	 * CL_CB), for the least coloured of the bright pixels */
+#define CL_NCB 16
+#define CL_CB  0.04
+	float nbc[256][CL_NCB];
+	double nbs[256][CL_NCB][3];
 };
 
 /* Plan bands and tiles and allocate them; src fields (w, h, ch, alpha,
