@@ -34,9 +34,10 @@
  *  faded    percentiles of each channel: lifted blacks, lowered whites,
  *           corrected for the spread noise gives them.
  *  cast     the illuminant from the colour of the brightest pixels (in
- *           log chroma), trusted fully when the grey world leans the same
- *           way; a toned print (one hue, little spread) is a cast in its
- *           own right.
+ *           log chroma): all of them, and their less coloured half; the
+ *           smaller reading, trusted fully when the grey world leans the
+ *           same way. A toned print (one hue, little spread) is a cast in
+ *           its own right.
  */
 #include <err.h>
 #include <math.h>
