@@ -36,6 +36,10 @@ lib/%.inc: etc/%.json
 	sed 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/' $< >$@
 lib/ledger.o: lib/plans.inc
 lib/stripe.o: lib/stripe.inc
+lib/openapi.inc: lib/openapi.json
+	sed 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/' $< >$@
+lib/api.o: lib/openapi.inc
+lib/api.o: CFLAGS += -DDATADIR='"$(DATADIR)"'
 
 lib/librs.a: $(LIBO)
 	$(AR) rcs $@ $(LIBO)

@@ -15,10 +15,11 @@
 #include "ledger.h"
 #include "spool.h"
 #include "store.h"
+#include "upload.h"
 #include "util.h"
 
-#define MAX_INPUTS 3
-#define MAX_PROMPT 2000
+#define MAX_INPUTS UPLOAD_MAX_INPUTS
+#define MAX_PROMPT UPLOAD_MAX_PROMPT
 #define MAX_USER 128
 #define USAGE "usage: rs-upload [-e -u user [-p prompt]] [file ...]\n"
 
@@ -47,21 +48,7 @@ struct input {
 	const char *path;
 	unsigned char *buf;
 	size_t len;
-	struct img im;
-	char object[STORE_ID_LEN + 1];
 };
-
-static int
-load_limits(struct conf *c, struct img_limits *lim)
-{
-	int rc;
-
-	if ((rc = conf_size(c, "RS_MAX_BYTES", IMG_MAX_BYTES, &lim->max_bytes)) != 0 ||
-	    (rc = conf_size(c, "RS_MAX_PIXELS", IMG_MAX_PIXELS, &lim->max_pixels)) != 0 ||
-	    (rc = conf_size(c, "RS_MAX_SIDE", IMG_MAX_SIDE, &lim->max_side)) != 0)
-		return rc;
-	return 0;
-}
 
 static const char *
 base(const char *path)
@@ -73,34 +60,6 @@ base(const char *path)
 	return s != NULL && s[1] != '\0' ? s + 1 : path;
 }
 
-static jv
-record(struct input *in, int n)
-{
-	char id[SPOOL_ID_LEN + 1], now[32];
-	jv inputs = jv_array(), job;
-
-	spool_new_id(id);
-	util_rfc3339(now);
-	for (int i = 0; i < n; i++)
-		inputs = jv_array_append(inputs, JV_OBJECT(
-		    jv_string("object"), jv_string(in[i].object),
-		    jv_string("mime"), jv_string(img_mime(in[i].im.type)),
-		    jv_string("width"), jv_number(in[i].im.w),
-		    jv_string("height"), jv_number(in[i].im.h),
-		    jv_string("bytes"), jv_number((double)in[i].len),
-		    jv_string("name"), jv_string(base(in[i].path))));
-	job = JV_OBJECT(jv_string("id"), jv_string(id), jv_string("created"), jv_string(now),
-	    jv_string("mode"), jv_string(n == 1 ? "restore" : "fusion"));
-	if (opt.user != NULL)
-		job = jv_object_set(job, jv_string("user"), jv_string(opt.user));
-	if (opt.prompt != NULL)
-		job = jv_object_set(job, jv_string("prompt"), jv_string(opt.prompt));
-	job = jv_object_set(job, jv_string("inputs"), inputs);
-	if (opt.enqueue)
-		job = jv_object_set(job, jv_string("status"), jv_string("queued"));
-	return job;
-}
-
 /* With --enqueue: a user with an account pays before the job is queued.
  * The plan gives the cost of the job's mode (a restoration costs 1 unless
  * it says otherwise) and the priority; the credits are held under the
@@ -108,8 +67,7 @@ record(struct input *in, int n)
 static int
 reserve(const char *spool, jv *job, struct ledger **lgp)
 {
-	const char *id = json_str(*job, "id"), *mode = json_str(*job, "mode"), *plan;
-	jv user = jv_invalid(), settings, costs, cost, prio, hold = jv_invalid();
+	jv user = jv_invalid();
 	FILE *err = stderr, *quiet;
 	int rc;
 
@@ -126,26 +84,7 @@ reserve(const char *spool, jv *job, struct ledger **lgp)
 		return 0;
 	if (rc != 0)                  /* hushed: say it again */
 		return ledger_user_get(*lgp, opt.user, &user);
-	plan = json_str(user, "plan");
-	settings = json_get(ledger_plans(*lgp), plan != NULL ? plan : "");
-	costs = json_get(settings, "cost");
-	cost = json_get(costs, mode);
-	jv_free(costs);
-	prio = json_get(settings, "priority");
-	if (jv_get_kind(cost) != JV_KIND_NUMBER) {
-		jv_free(cost);
-		cost = jv_number(strcmp(mode, "fusion") == 0 ? 2 : 1);
-	}
-	if ((rc = ledger_reserve(*lgp, opt.user, (int64_t)jv_number_value(cost), id, &hold)) == 0) {
-		*job = jv_object_set(*job, jv_string("plan"), jv_string(plan != NULL ? plan : ""));
-		*job = jv_object_set(*job, jv_string("cost"), jv_copy(cost));
-		if (jv_get_kind(prio) == JV_KIND_NUMBER)
-			*job = jv_object_set(*job, jv_string("priority"), jv_copy(prio));
-	}
-	jv_free(hold);
-	jv_free(prio);
-	jv_free(cost);
-	jv_free(settings);
+	rc = upload_charge(*lgp, user, job);
 	jv_free(user);
 	return rc;
 }
@@ -154,6 +93,7 @@ static int
 upload(char **paths, int n)
 {
 	struct input in[MAX_INPUTS];
+	struct upload_input up[MAX_INPUTS];
 	struct img_limits lim;
 	struct conf *c = NULL;
 	struct store *st = NULL;
@@ -164,15 +104,17 @@ upload(char **paths, int n)
 	int rc;
 
 	memset(in, 0, sizeof in);
-	if ((rc = conf_load(&c)) != 0 || (rc = load_limits(c, &lim)) != 0)
+	memset(up, 0, sizeof up);
+	if ((rc = conf_load(&c)) != 0 || (rc = upload_limits(c, &lim)) != 0)
 		goto out;
 	/* prove every file before storing any */
 	for (int i = 0; i < n; i++) {
 		in[i].path = paths[i];
 		if ((rc = util_slurp(paths[i], lim.max_bytes, &in[i].buf, &in[i].len)) != 0 ||
-		    (rc = img_decode(strcmp(paths[i], "-") == 0 ? "stdin" : paths[i],
-		    in[i].buf, in[i].len, &lim, IMG_VALIDATE, 1, &in[i].im)) != 0)
+		    (rc = upload_check(strcmp(paths[i], "-") == 0 ? "stdin" : paths[i],
+		    in[i].buf, in[i].len, &lim, &up[i])) != 0)
 			goto out;
+		snprintf(up[i].name, sizeof up[i].name, "%s", base(paths[i]));
 	}
 	spool = conf_spool(c);
 	if ((rc = store_open(spool, 1, &st)) != 0)
@@ -180,9 +122,9 @@ upload(char **paths, int n)
 	if (opt.enqueue && (rc = spool_open(spool, 1, &sp)) != 0)
 		goto out;
 	for (int i = 0; i < n; i++)
-		if ((rc = store_put(st, in[i].buf, in[i].len, in[i].object)) != 0)
+		if ((rc = store_put(st, in[i].buf, in[i].len, up[i].object)) != 0)
 			goto out;
-	job = record(in, n);
+	job = upload_record(up, n, opt.user, opt.prompt, opt.enqueue);
 	if (opt.enqueue && (rc = reserve(spool, &job, &lg)) != 0)
 		goto out;
 	if (opt.enqueue && (rc = spool_enqueue(sp, job)) != 0) {
@@ -197,24 +139,13 @@ upload(char **paths, int n)
 	rc = json_write(stdout, jv_copy(job));
 out:
 	jv_free(job);
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++)
 		free(in[i].buf);
-		img_free(&in[i].im);
-	}
 	ledger_close(lg);
 	spool_close(sp);
 	store_close(st);
 	conf_free(c);
 	return rc;
-}
-
-static int
-printable(const char *s, int allow_nl)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 && !(allow_nl && (*s == '\n' || *s == '\t')))
-			return 0;
-	return 1;
 }
 
 int
@@ -249,11 +180,11 @@ main(int argc, char *argv[])
 		return EX_USAGE;
 	}
 	if (opt.user != NULL && (*opt.user == '\0' || strlen(opt.user) > MAX_USER ||
-	    !printable(opt.user, 0))) {
+	    !upload_printable(opt.user, 0))) {
 		warnx("--user: 1 to %d printable characters", MAX_USER);
 		return EX_USAGE;
 	}
-	if (opt.prompt != NULL && (strlen(opt.prompt) > MAX_PROMPT || !printable(opt.prompt, 1))) {
+	if (opt.prompt != NULL && (strlen(opt.prompt) > MAX_PROMPT || !upload_printable(opt.prompt, 1))) {
 		warnx("--prompt: at most %d bytes of text", MAX_PROMPT);
 		return EX_USAGE;
 	}

@@ -86,6 +86,18 @@ static const char *const migrations[] = {
 	"CREATE TABLE stripe_events ("
 	"  id TEXT PRIMARY KEY, type TEXT NOT NULL, created INTEGER NOT NULL,"
 	"  applied INTEGER NOT NULL, result TEXT) WITHOUT ROWID;",
+	/* 3: accounts (email, Argon2id password), keyed rate limits, the
+	 * index of each user's restorations (rs-serve) */
+	"ALTER TABLE users ADD COLUMN email TEXT;"
+	"ALTER TABLE users ADD COLUMN pwhash TEXT;"
+	"CREATE UNIQUE INDEX users_email ON users(email) WHERE email IS NOT NULL;"
+	"CREATE TABLE limits ("
+	"  key TEXT PRIMARY KEY, tokens REAL NOT NULL, updated REAL NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE restorations ("
+	"  id TEXT PRIMARY KEY,"
+	"  user TEXT NOT NULL REFERENCES users(id),"
+	"  created INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX restorations_user ON restorations(user, id);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -215,7 +227,7 @@ done(struct ledger *l, sqlite3_stmt *st)
 			sqlite3_clear_bindings(st);
 			return;
 		}
-	done(l, st);
+	sqlite3_finalize(st);          /* not cached: the cache was full */
 }
 
 /* Prepare sql and bind its parameters from fmt: s text (NULL binds
@@ -1282,4 +1294,198 @@ ledger_user_past_due(struct ledger *l, const char *user, int past_due, const cha
 	}
 	return run(l, "UPDATE users SET past_due = ?2, plan = coalesce(?3, plan) WHERE id = ?1",
 	    "sis", user, (int64_t)past_due, plan);
+}
+
+/* ---- accounts (rs-serve) ---- */
+
+int
+ledger_account_get(struct ledger *l, const char *user, jv *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, row = 0;
+
+	*out = jv_invalid();
+	if ((rc = valid_name("user", user, 128)) != 0)
+		return rc;
+	if ((rc = prep(l, &st, "SELECT email, pwhash IS NOT NULL FROM users WHERE id = ?1", "s",
+	    user)) == 0 && (rc = step(l, st, &row)) == 0) {
+		if (row)
+			*out = JV_OBJECT(jv_string("email"), col_text(st, 0),
+			    jv_string("has_password"), jv_bool(sqlite3_column_int(st, 1)));
+		else {
+			warnx("user %s: no such user", user);
+			rc = EX_NOINPUT;
+		}
+	}
+	done(l, st);
+	return rc;
+}
+
+int
+ledger_user_by_email(struct ledger *l, const char *email, jv *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, row = 0;
+	char id[256] = "";
+
+	*out = jv_invalid();
+	if ((rc = prep(l, &st, "SELECT id FROM users WHERE email = ?1", "s", email)) == 0 &&
+	    (rc = step(l, st, &row)) == 0 && row)
+		snprintf(id, sizeof id, "%s", (const char *)sqlite3_column_text(st, 0));
+	done(l, st);
+	if (rc != 0)
+		return rc;
+	if (!row)
+		return EX_NOINPUT;              /* quietly: the caller decides */
+	return ledger_user_get(l, id, out);
+}
+
+/* The stored hash of user (NULL if none) into h. */
+static int
+pwhash_of(struct ledger *l, const char *user, char h[crypto_pwhash_STRBYTES], int *has)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, row = 0;
+
+	*has = 0;
+	if ((rc = prep(l, &st, "SELECT pwhash FROM users WHERE id = ?1", "s", user)) == 0 &&
+	    (rc = step(l, st, &row)) == 0 && row && sqlite3_column_type(st, 0) != SQLITE_NULL &&
+	    (size_t)sqlite3_column_bytes(st, 0) < crypto_pwhash_STRBYTES) {
+		snprintf(h, crypto_pwhash_STRBYTES, "%s", (const char *)sqlite3_column_text(st, 0));
+		*has = 1;
+	}
+	done(l, st);
+	return rc;
+}
+
+int
+ledger_account_set(struct ledger *l, const char *user, const char *email,
+    const char *password, const char *current)
+{
+	char h[crypto_pwhash_STRBYTES], old[crypto_pwhash_STRBYTES];
+	int rc, has;
+	jv u;
+
+	if ((rc = ledger_user_get(l, user, &u)) != 0)
+		return rc;
+	jv_free(u);
+	if ((rc = pwhash_of(l, user, old, &has)) != 0)
+		return rc;
+	if (has && (current == NULL ||
+	    crypto_pwhash_str_verify(old, current, strlen(current)) != 0)) {
+		warnx("user %s: the current password does not match", user);
+		return EX_NOPERM;
+	}
+	/* the expensive hash outside any transaction */
+	if (crypto_pwhash_str(h, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+	    crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+		warnx("user %s: password hashing: out of memory", user);
+		return EX_OSERR;
+	}
+	rc = run(l, "UPDATE users SET email = ?2, pwhash = ?3 WHERE id = ?1", "sss", user, email, h);
+	sodium_memzero(h, sizeof h);
+	return rc;
+}
+
+int
+ledger_login(struct ledger *l, const char *email, const char *password, jv *out)
+{
+	/* a valid Argon2id hash of nothing anyone knows: an unknown email
+	 * costs the same time as a wrong password */
+	static const char dummy[crypto_pwhash_STRBYTES] = "$argon2id$v=19$m=65536,t=2,p=1$"
+	    "p9YXA2wICVzoK6cduamqCg$j9U0Hb7p997OG/JGbF65P/YeE5JYxwg/CQkxQu/Cguk";
+	char h[crypto_pwhash_STRBYTES];
+	int rc, has = 0;
+	jv u = jv_invalid();
+
+	*out = jv_invalid();
+	rc = ledger_user_by_email(l, email, &u);
+	if (rc != 0 && rc != EX_NOINPUT)
+		return rc;
+	if (rc == 0 && (rc = pwhash_of(l, json_str(u, "user"), h, &has)) != 0) {
+		jv_free(u);
+		return rc;
+	}
+	if (!has || crypto_pwhash_str_verify(h, password, strlen(password)) != 0) {
+		if (!has && crypto_pwhash_str_verify(dummy, password, strlen(password)) == 0)
+			has = 0;                  /* the same work; the answer is no */
+		jv_free(u);
+		warnx("login: wrong email or password");
+		return EX_NOPERM;
+	}
+	*out = u;
+	return 0;
+}
+
+int
+ledger_limit_key(struct ledger *l, const char *key, double cap, double per_minute,
+    double cost, int *allowed, double *retry)
+{
+	sqlite3_stmt *st = NULL;
+	double t = now(), rate = per_minute / 60.0, tokens = cap;
+	int rc, row = 0;
+
+	*allowed = 0;
+	*retry = 0;
+	if (!(cost > 0) || cost > cap || !(rate > 0)) {
+		warnx("limit %s: cost %g: expected more than 0 and at most %g", key, cost, cap);
+		return EX_SOFTWARE;
+	}
+	if ((rc = begin(l)) != 0)
+		return rc;
+	if ((rc = prep(l, &st, "SELECT tokens, updated FROM limits WHERE key = ?1", "s", key)) != 0 ||
+	    (rc = step(l, st, &row)) != 0)
+		goto fail;
+	if (row) {
+		double el = t - sqlite3_column_double(st, 1);
+		tokens = sqlite3_column_double(st, 0) + (el > 0 ? el : 0) * rate;
+		if (tokens > cap)
+			tokens = cap;
+	}
+	done(l, st);
+	st = NULL;
+	if (tokens + 1e-9 >= cost) {
+		tokens -= cost;
+		*allowed = 1;
+	} else
+		*retry = ceil((cost - tokens) / rate);
+	if ((rc = run(l, "INSERT INTO limits(key, tokens, updated) VALUES (?1, ?2, ?3) "
+	    "ON CONFLICT(key) DO UPDATE SET tokens = ?2, updated = ?3", "sdd", key, tokens, t)) != 0 ||
+	    (rc = commit(l)) != 0)
+		goto fail;
+	return 0;
+fail:
+	done(l, st);
+	rollback(l);
+	return rc;
+}
+
+int
+ledger_job_add(struct ledger *l, const char *id, const char *user)
+{
+	return run(l, "INSERT INTO restorations(id, user, created) VALUES (?1, ?2, ?3) "
+	    "ON CONFLICT(id) DO NOTHING", "ssi", id, user, (int64_t)now());
+}
+
+int
+ledger_job_remove(struct ledger *l, const char *id)
+{
+	return run(l, "DELETE FROM restorations WHERE id = ?1", "s", id);
+}
+
+int
+ledger_job_list(struct ledger *l, const char *user, const char *before, int limit, jv *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, row = 0;
+
+	*out = jv_array();
+	if ((rc = prep(l, &st, "SELECT id FROM restorations WHERE user = ?1 AND id < ?2 "
+	    "ORDER BY id DESC LIMIT ?3", "ssi", user, before != NULL ? before : "~",
+	    (int64_t)limit)) != 0)
+		return rc;
+	while ((rc = step(l, st, &row)) == 0 && row)
+		*out = jv_array_append(*out, jv_string((const char *)sqlite3_column_text(st, 0)));
+	done(l, st);
+	return rc;
 }

@@ -82,6 +82,26 @@ int  ledger_user_subscription(struct ledger *l, const char *user,
 int  ledger_user_past_due(struct ledger *l, const char *user, int past_due,
          const char *plan);                          /* plan NULL: keep */
 
+/* Accounts (rs-serve). ledger_account_get: {"email","has_password"}.
+ * ledger_account_set hashes password with Argon2id; a user who has a
+ * password must give it as current (77 if wrong). ledger_user_by_email
+ * is quiet when there is none (66). ledger_login: the user, or 77 with
+ * the same cost whether the email or the password was wrong. */
+int  ledger_account_get(struct ledger *l, const char *user, jv *out);
+int  ledger_account_set(struct ledger *l, const char *user, const char *email,
+         const char *password, const char *current);
+int  ledger_user_by_email(struct ledger *l, const char *email, jv *out);
+int  ledger_login(struct ledger *l, const char *email, const char *password, jv *out);
+/* A token bucket for any key (a client address, an email): cap tokens,
+ * refilled per_minute; *retry seconds until cost would be allowed. */
+int  ledger_limit_key(struct ledger *l, const char *key, double cap, double per_minute,
+         double cost, int *allowed, double *retry);
+/* The index of each user's restorations (job ids sort by age). */
+int  ledger_job_add(struct ledger *l, const char *id, const char *user);
+int  ledger_job_remove(struct ledger *l, const char *id);
+/* Up to limit ids of user older than before (NULL: the newest), newest first. */
+int  ledger_job_list(struct ledger *l, const char *user, const char *before, int limit, jv *out);
+
 /* Prove the cached balances equal the ledger sums; *out lists any that
  * do not (EX_SOFTWARE then). */
 int  ledger_check(struct ledger *l, jv *out);
