@@ -190,6 +190,22 @@ rising() {
 	failed_with 65 rs-classify
 }
 
+@test "rs-classify: over the byte limit is a data error, before decoding" {
+	img a jpeg:200x200
+	RS_MAX_BYTES=1000 run --separate-stderr rs-classify "$T/a.jpeg"
+	failed_with 65 rs-classify
+	[[ "$stderr" == *"exceeds limit 1000"* ]]
+}
+
+@test "rs-classify: a directory is status 66, another format status 65" {
+	run --separate-stderr rs-classify "$T"
+	failed_with 66 rs-classify
+	printf 'GIF89a\1\0\1\0\0\0\0;' >"$T/x.gif"
+	run --separate-stderr rs-classify "$T/x.gif"
+	failed_with 65 rs-classify
+	[[ "$stderr" == "rs-classify: $T/x.gif: unsupported format GIF"* ]]
+}
+
 @test "rs-classify: a bad option is a usage error" {
 	run --separate-stderr rs-classify --bogus
 	[ "$status" -eq 64 ]
