@@ -21,7 +21,9 @@ teardown() {
 	[ -n "${KEY:-}" ] || return 0          # skipped before setup was done
 	# the key is in no file a test left (records, objects, the fake's log)
 	# but the key file itself, nor in the last run's output
-	[ -z "$(grep -rlF -- "$KEY" "$T" --exclude=key)" ]
+	local leaked
+	leaked=$(grep -rlF --exclude=key -- "$KEY" "$T" || true)
+	[ -z "$leaked" ] || { echo "the key is in $leaked" >&2; return 1; }
 	no_key
 }
 
@@ -265,6 +267,27 @@ size() { imgcmp -s "$1" | cut -d' ' -f1,2 | tr ' ' x; }
 	[[ "$stderr" == "rs-restore: $T/in.jpeg: the model changed the photo's content (fidelity 0."* ]]
 	[ ! -e "$T/out.png" ]
 	RS_FIDELITY_MIN=-1 run -0 rs-restore --backend gemini -o "$T/out.png" "$T/in.jpeg"
+}
+
+@test "gemini: odd answer shapes are refused cleanly" {
+	nb=0
+	for body in '[]' '{}' '{"candidates":{}}' '{"candidates":[1]}' \
+	    '{"candidates":[{"content":{"parts":"x"}}]}' \
+	    '{"candidates":[{"content":{"parts":[7,{"text":5},{"inlineData":3}]}}]}' \
+	    '{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":5,"data":"x"}}]}}]}' \
+	    '{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"!!"}}]}}]}' \
+	    '{"candidates":[{"finishReason":"NO_IMAGE","content":{"parts":[{"thought":true,"inlineData":{"mimeType":"image/png","data":"AA=="}}]}}]}' \
+	    '{"promptFeedback":{"blockReason":7},"candidates":[]}'; do
+		nb=$((nb + 1))
+		printf '%s' "$body" >"$T/b$nb"
+		set -- "$@" "raw:$T/b$nb"
+	done
+	fake "$@"
+	for _ in $(seq "$nb"); do
+		run --separate-stderr rs-restore --backend gemini -o "$T/out.png" "$T/in.jpeg"
+		failed_with 69 rs-restore
+	done
+	[ "$(requests)" -eq "$nb" ]
 }
 
 @test "gemini: an oversized answer is refused" {
