@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "conf.h"
 #include "job.h"
 #include "json.h"
@@ -98,27 +99,30 @@ conf_seconds(struct conf *c, const char *key, double def, double *v)
 	return 0;
 }
 
+static const char *
+backend_spec(struct conf *c)
+{
+	return opt.backend != NULL ? opt.backend : conf_str(c, "RS_BACKEND", "auto");
+}
+
 static int
 setup(struct conf *c, struct job_ctx *jc, double *lease)
 {
 	unsigned long long att, bytes, px, side, q;
+	const char *spec = backend_spec(c);
 	int rc;
 
 	job_ctx_default(jc);
-	jc->backend = opt.backend != NULL ? opt.backend : conf_str(c, "RS_BACKEND", "local");
-	if (!job_backend_valid(jc->backend)) {
-		warnx("backend %s: not local, none or exec:PROGRAM", jc->backend);
-		return EX_USAGE;
-	}
 	if ((rc = conf_seconds(c, "RS_RUN_LEASE", 300, lease)) != 0 ||
 	    (rc = conf_seconds(c, "RS_RUN_BACKOFF", 10, &jc->backoff)) != 0 ||
 	    (rc = conf_seconds(c, "RS_RUN_BACKOFF_MAX", 3600, &jc->backoff_max)) != 0 ||
-	    (rc = conf_seconds(c, "RS_EXEC_TIMEOUT", 600, &jc->exec_timeout)) != 0 ||
 	    (rc = conf_size(c, "RS_RUN_ATTEMPTS", 5, &att)) != 0 ||
 	    (rc = conf_size(c, "RS_RUN_QUALITY", 0, &q)) != 0 ||
 	    (rc = conf_size(c, "RS_MAX_BYTES", IMG_MAX_BYTES, &bytes)) != 0 ||
 	    (rc = conf_size(c, "RS_MAX_PIXELS", IMG_MAX_PIXELS, &px)) != 0 ||
 	    (rc = conf_size(c, "RS_MAX_SIDE", IMG_MAX_SIDE, &side)) != 0)
+		return rc;
+	if (strcmp(spec, "none") != 0 && (rc = backend_open(spec, c, &jc->b)) != 0)
 		return rc;
 	jc->max_attempts = att < 1 ? 1 : att > 100 ? 100 : (int)att;
 	jc->quality = q > 100 ? 100 : (int)q;
@@ -133,7 +137,7 @@ setup(struct conf *c, struct job_ctx *jc, double *lease)
 static int
 worker(struct conf *c, double deadline, struct counts *n)
 {
-	struct job_ctx jc;
+	struct job_ctx jc = { .b = NULL };
 	struct spool *sp = NULL;
 	struct store *st = NULL;
 	struct ledger *lg = NULL;
@@ -154,7 +158,6 @@ worker(struct conf *c, double deadline, struct counts *n)
 	jc.st = st;
 	jc.sp = sp;
 	jc.lg = lg;
-	jc.tmpdir = spool_tmp(sp);
 	if (cr.step != NULL) {
 		jc.hook = crash_hook;
 		jc.hook_arg = &cr;
@@ -184,6 +187,7 @@ worker(struct conf *c, double deadline, struct counts *n)
 		spool_watch_drain(sp);
 	}
 out:
+	backend_close(jc.b);
 	ledger_close(lg);
 	store_close(st);
 	spool_close(sp);
@@ -441,22 +445,23 @@ main(int argc, char *argv[])
 		case 'V': puts("rs-run " RS_VERSION); return util_stdout_status(0);
 		default: fputs(USAGE, stderr); return EX_USAGE;
 		}
-	if (opt.backend != NULL && !job_backend_valid(opt.backend)) {
-		warnx("backend %s: not local, none or exec:PROGRAM", opt.backend);
-		return EX_USAGE;
-	}
 	if (optind < argc && (strcmp(argv[optind], "status") != 0 || argc - optind > 2)) {
 		warnx("%s: unknown command or extra argument", argv[argc - 1]);
 		fputs(USAGE, stderr);
 		return EX_USAGE;
 	}
 	if ((rc = conf_load(&c)) == 0) {
-		if (optind < argc)
+		struct backend *b = NULL;
+		if (optind == argc && !opt.gc && strcmp(backend_spec(c), "none") != 0 &&
+		    (rc = backend_open(backend_spec(c), c, &b)) != 0)
+			;                 /* a bad backend or its settings: before any claim */
+		else if (optind < argc)
 			rc = status(c, optind + 1 < argc ? argv[optind + 1] : NULL);
 		else if (opt.gc)
 			rc = gc(c);
 		else
 			rc = run(c);
+		backend_close(b);
 	}
 	conf_free(c);
 	return util_stdout_status(rc);

@@ -1,14 +1,15 @@
 /* job.c: run one job in-process, and take a claimed job to its end.
  *
- * The work (job_run): the inputs are read from the object store; the
- * "local" backend decodes the photo, classifies it (classify.h), plans
- * and runs the classical engine (restore.h) and encodes the result in
- * PNG (JPEG with RS_RUN_QUALITY); "exec:PROGRAM" runs `PROGRAM IN... OUT` under
- * /bin/sh with RS_JOB and RS_PROMPT set (exit 75: try again; any other
- * failure is final) and checks that OUT is a sound image; "none" stores
- * the first input again as the output (the queue's own cost, for
- * bench/queue). Diagnostics printed meanwhile still reach stderr, and the
- * last one becomes the record's "error.message".
+ * The work (job_run): the inputs are read from the object store and
+ * decoded; the first is classified (classify.h) unless the record
+ * already carries a classification; the backend (backend.h: local,
+ * gemini or exec:PROGRAM; for local, the plan comes from the
+ * classification's operations) makes the output, which is encoded as PNG
+ * (JPEG when a quality is set) and stored. With no backend ("none") the
+ * first input is stored again as the output: the queue's own cost, for
+ * bench/queue. Diagnostics printed meanwhile still reach stderr; the
+ * record's "error" takes the backend's code and message when it gave
+ * them, else the last diagnostic.
  *
  * The end (job_process), in an order that charges exactly once whatever
  * instant the process dies at:
@@ -26,13 +27,10 @@
  * its credits stay held. */
 #define _GNU_SOURCE
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <err.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +38,7 @@
 #include <unistd.h>
 #include <sodium.h>
 
+#include "backend.h"
 #include "classify.h"
 #include "job.h"
 #include "json.h"
@@ -53,19 +52,10 @@ void
 job_ctx_default(struct job_ctx *c)
 {
 	memset(c, 0, sizeof *c);
-	c->backend = "local";
 	img_limits_default(&c->lim);
 	c->max_attempts = 5;
 	c->backoff = 10;
 	c->backoff_max = 3600;
-	c->exec_timeout = 600;
-}
-
-int
-job_backend_valid(const char *b)
-{
-	return strcmp(b, "local") == 0 || strcmp(b, "none") == 0 ||
-	    (strncmp(b, "exec:", 5) == 0 && b[5] != '\0');
 }
 
 static void
@@ -81,6 +71,7 @@ job_error(int rc, const char *message)
 	const char *code;
 
 	switch (rc) {
+	case EX_USAGE: code = "unsupported"; break;
 	case EX_DATAERR: code = "bad_input"; break;
 	case EX_NOINPUT: code = "no_input"; break;
 	case EX_UNAVAILABLE: code = "unavailable"; break;
@@ -141,7 +132,7 @@ diag_end(struct diag *d)
 	return msg;
 }
 
-/* ---- backends ---- */
+/* ---- the work ---- */
 
 static jv
 output(const char *object, enum img_type type, int w, int h, size_t bytes)
@@ -151,22 +142,7 @@ output(const char *object, enum img_type type, int w, int h, size_t bytes)
 	    jv_number(h), jv_string("bytes"), jv_number((double)bytes));
 }
 
-static int
-input_path(struct job_ctx *c, jv in, char path[PATH_MAX])
-{
-	const char *obj = json_str(in, "object");
-
-	if (obj == NULL || !store_valid_id(obj)) {
-		warnx("input without a valid object");
-		return EX_DATAERR;
-	}
-	if (!store_has(c->st, obj)) {
-		warnx("object %s: not in the store", obj);
-		return EX_NOINPUT;
-	}
-	return store_path(c->st, obj, path, PATH_MAX);
-}
-
+/* none: the first input again, as the output */
 static int
 run_none(struct job_ctx *c, jv *job, jv inputs)
 {
@@ -197,188 +173,112 @@ run_none(struct job_ctx *c, jv *job, jv inputs)
 	return rc;
 }
 
-/* Store the image file at path as the output. */
-static int
-store_file(struct job_ctx *c, jv *job, const char *path)
-{
-	unsigned char *buf = NULL;
-	size_t len = 0;
-	struct img im;
-	char id[STORE_ID_LEN + 1];
-	int rc;
+struct inputs {
+	int n;
+	char path[BACKEND_MAX_INPUTS][PATH_MAX];
+	unsigned char *buf[BACKEND_MAX_INPUTS];
+	size_t len[BACKEND_MAX_INPUTS];
+	struct img im[BACKEND_MAX_INPUTS];
+};
 
-	memset(&im, 0, sizeof im);
-	if ((rc = util_slurp(path, c->lim.max_bytes, &buf, &len)) == 0 &&
-	    (rc = img_decode(path, buf, len, &c->lim, IMG_VALIDATE, 1, &im)) == 0 &&
-	    (rc = store_put(c->st, buf, len, id)) == 0)
-		*job = jv_object_set(*job, jv_string("output"), output(id, im.type, im.w, im.h, len));
-	img_free(&im);
-	free(buf);
-	return rc;
-}
-
-/* Pass on what the program said on stderr; said gets ": " and its last
- * line, or "" (at most size bytes). The file is removed. */
 static void
-last_line(const char *path, char *said, size_t size)
+inputs_free(struct inputs *in)
 {
-	unsigned char *buf = NULL;
-	size_t len = 0;
-	char *p, *line;
-
-	said[0] = '\0';
-	if (util_slurp(path, 1 << 20, &buf, &len) != 0) {
-		unlink(path);
-		return;
+	for (int i = 0; i < BACKEND_MAX_INPUTS; i++) {
+		free(in->buf[i]);
+		img_free(&in->im[i]);
 	}
-	unlink(path);
-	fwrite(buf, 1, len, stderr);
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-		buf[--len] = '\0';
-	line = (p = strrchr((char *)buf, '\n')) != NULL ? p + 1 : (char *)buf;
-	if (*line != '\0')
-		snprintf(said, size, ": %s", line);
-	free(buf);
 }
 
+/* Read and decode every input of the job. */
 static int
-run_exec(struct job_ctx *c, jv *job, jv inputs)
+inputs_load(struct job_ctx *c, jv inputs, const char *id, struct inputs *in)
 {
-	const char *prog = c->backend + 5, *id = json_str(*job, "id"), *prompt = json_str(*job, "prompt");
-	char paths[3][PATH_MAX], out[PATH_MAX], errpath[PATH_MAX], script[PATH_MAX + 16];
-	char said[512];
-	char *argv[3 + 3 + 2];
-	int n = jv_array_length(jv_copy(inputs)), rc = 0, st, argc = 0;
-	double until;
-	pid_t pid, w;
+	int rc = 0;
 
-	if ((size_t)snprintf(out, sizeof out, "%s/%s.out", c->tmpdir, id) >= sizeof out ||
-	    (size_t)snprintf(errpath, sizeof errpath, "%s/%s.err", c->tmpdir, id) >= sizeof errpath ||
-	    (size_t)snprintf(script, sizeof script, "%s \"$@\"", prog) >= sizeof script) {
-		warnx("%s: path too long", c->tmpdir);
-		return EX_SOFTWARE;
+	in->n = jv_array_length(jv_copy(inputs));
+	for (int i = 0; i < in->n && rc == 0; i++) {
+		jv x = jv_array_get(jv_copy(inputs), i);
+		const char *obj = json_str(x, "object");
+		if (obj == NULL || !store_valid_id(obj)) {
+			warnx("job %s: input %d has no valid object", id, i + 1);
+			rc = EX_DATAERR;
+		} else if (!store_has(c->st, obj)) {
+			warnx("job %s: object %s: not in the store", id, obj);
+			rc = EX_NOINPUT;
+		} else if ((rc = store_path(c->st, obj, in->path[i], PATH_MAX)) == 0 &&
+		    (rc = util_slurp(in->path[i], c->lim.max_bytes, &in->buf[i], &in->len[i])) == 0)
+			rc = img_decode(in->path[i], in->buf[i], in->len[i], &c->lim, 0, 1, &in->im[i]);
+		jv_free(x);
 	}
-	for (int i = 0; i < n && i < 3 && rc == 0; i++) {
-		jv in = jv_array_get(jv_copy(inputs), i);
-		rc = input_path(c, in, paths[i]);
-		jv_free(in);
-	}
-	if (rc != 0)
-		return rc;
-	argv[argc++] = "/bin/sh";
-	argv[argc++] = "-c";
-	argv[argc++] = script;
-	argv[argc++] = "sh";
-	for (int i = 0; i < n && i < 3; i++)
-		argv[argc++] = paths[i];
-	argv[argc++] = out;
-	argv[argc] = NULL;
-	unlink(out);
-	unlink(errpath);
-	fflush(NULL);
-	if ((pid = fork()) < 0) {
-		warn("fork");
-		return EX_TEMPFAIL;
-	}
-	if (pid == 0) {
-		int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		setenv("RS_JOB", id, 1);
-		setenv("RS_PROMPT", prompt != NULL ? prompt : "", 1);
-		if (fd >= 0)
-			dup2(fd, STDERR_FILENO);     /* kept for the record, then passed on */
-		dup2(STDERR_FILENO, STDOUT_FILENO);     /* stdout carries JSON only */
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	until = spool_now() + c->exec_timeout;
-	while ((w = waitpid(pid, &st, WNOHANG)) == 0 || (w < 0 && errno == EINTR)) {
-		struct timespec ts = { 0, 2 * 1000 * 1000 };
-		if (w == 0 && spool_now() > until) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			last_line(errpath, said, sizeof said);
-			warnx("%s: timed out after %.0f s%s", prog, c->exec_timeout, said);
-			unlink(out);
-			return EX_TEMPFAIL;
-		}
-		nanosleep(&ts, NULL);
-	}
-	if (w < 0) {
-		warn("wait %s", prog);
-		return EX_OSERR;
-	}
-	last_line(errpath, said, sizeof said);
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-		hook(c, "restore");
-		rc = store_file(c, job, out);
-		*job = jv_object_set(*job, jv_string("restore"), JV_OBJECT(jv_string("backend"),
-		    jv_string(c->backend)));
-	} else if (WIFEXITED(st)) {
-		warnx("%s: exit %d%s", prog, WEXITSTATUS(st), said);
-		rc = WEXITSTATUS(st) == EX_TEMPFAIL ? EX_TEMPFAIL :
-		    WEXITSTATUS(st) == EX_DATAERR ? EX_DATAERR : EX_UNAVAILABLE;
-	} else {
-		warnx("%s: killed by signal %d%s", prog, WTERMSIG(st), said);
-		rc = EX_UNAVAILABLE;
-	}
-	unlink(out);
 	return rc;
 }
 
+/* classify → backend (lib/backend.h) → store */
 static int
-run_local(struct job_ctx *c, jv *job, jv inputs)
+run_backend(struct job_ctx *c, jv *job, jv inputs)
 {
+	struct backend_req r;
 	struct restore_opts o;
-	struct img im;
+	struct inputs in;
+	struct img out;
 	enum img_type type = c->quality > 0 ? IMG_JPEG : IMG_PNG;
-	char path[PATH_MAX], id[STORE_ID_LEN + 1];
+	const char *id = json_str(*job, "id");
+	char oid[STORE_ID_LEN + 1];
 	unsigned char *buf = NULL;
 	size_t len = 0;
-	jv in = jv_array_get(jv_copy(inputs), 0), cls = json_get(*job, "classify"),
-	    ops = jv_invalid(), plan = jv_invalid(), used = jv_invalid();
+	jv cls = json_get(*job, "classify"), ops = jv_invalid(), plan = jv_null(), rec = jv_invalid();
 	int rc;
 
-	memset(&im, 0, sizeof im);
+	memset(&in, 0, sizeof in);
+	memset(&out, 0, sizeof out);
+	memset(&r, 0, sizeof r);
 	restore_opts_default(&o);
-	if (jv_array_length(jv_copy(inputs)) != 1) {
-		warnx("fusion needs a model backend (exec:PROGRAM), not the local engine");
-		rc = EX_DATAERR;
-		goto out;
-	}
-	if ((rc = input_path(c, in, path)) != 0 ||
-	    (rc = img_load(path, &c->lim, 0, 1, &im)) != 0)
+	if ((rc = inputs_load(c, inputs, id, &in)) != 0)
 		goto out;
 	/* a record classified upstream (rs-classify) keeps its classification */
 	if (jv_get_kind(cls) != JV_KIND_OBJECT) {
 		jv_free(cls);
-		if ((rc = classify_image(path, &im, &cls)) != 0)
+		if ((rc = classify_image(id, &in.im[0], &cls)) != 0)
 			goto out;
 		*job = jv_object_set(*job, jv_string("classify"), jv_copy(cls));
 	}
 	hook(c, "classify");
-	if (jv_get_kind(ops = json_get(cls, "ops")) != JV_KIND_ARRAY) {
-		jv_free(ops);
-		if ((rc = restore_guess(path, &im, &ops)) != 0)
+	if (backend_is_local(c->b)) {
+		if (jv_get_kind(ops = json_get(cls, "ops")) != JV_KIND_ARRAY) {
+			jv_free(ops);
+			if ((rc = restore_guess(id, &in.im[0], &ops)) != 0)
+				goto out;
+		}
+		jv_free(plan);
+		if ((rc = restore_plan(id, ops, &o, &plan)) != 0)
 			goto out;
 	}
-	if ((rc = restore_plan(path, ops, &o, &plan)) != 0 ||
-	    (rc = restore_run(path, &im, plan, &o, &used)) != 0)
+	r.n = in.n;
+	for (int i = 0; i < in.n; i++)
+		r.in[i] = (struct backend_input){ id, in.path[i], in.buf[i], in.len[i], &in.im[i] };
+	r.prompt = json_str(*job, "prompt");
+	r.classify = cls;
+	r.plan = plan;
+	r.ro = &o;
+	r.job = *job;
+	r.lim = &c->lim;
+	rc = backend_run(c->b, &r, &out, &rec);
+	if (jv_is_valid(rec))
+		*job = jv_object_set(*job, jv_string("restore"), rec);
+	if (rc != 0)
 		goto out;
 	hook(c, "restore");
-	*job = jv_object_set(*job, jv_string("restore"), JV_OBJECT(jv_string("backend"),
-	    jv_string("local"), jv_string("ops"), used));
-	used = jv_invalid();
-	if ((rc = img_encode(path, &im, type, c->quality, &buf, &len)) != 0 ||
-	    (rc = store_put(c->st, buf, len, id)) != 0)
+	if ((rc = img_encode(id, &out, type, c->quality, &buf, &len)) != 0 ||
+	    (rc = store_put(c->st, buf, len, oid)) != 0)
 		goto out;
-	*job = jv_object_set(*job, jv_string("output"), output(id, type, im.w, im.h, len));
+	*job = jv_object_set(*job, jv_string("output"), output(oid, type, out.w, out.h, len));
 out:
 	free(buf);
-	img_free(&im);
-	jv_free(in);
+	img_free(&out);
+	inputs_free(&in);
 	jv_free(cls);
 	jv_free(plan);
-	jv_free(used);
 	return rc;
 }
 
@@ -386,20 +286,18 @@ int
 job_run(struct job_ctx *c, jv *job)
 {
 	struct diag d;
-	jv inputs = json_get(*job, "inputs"), msg;
+	jv inputs = json_get(*job, "inputs"), msg, err;
 	int rc, n;
 
 	diag_begin(&d);
 	if (jv_get_kind(inputs) != JV_KIND_ARRAY || (n = jv_array_length(jv_copy(inputs))) < 1 ||
-	    n > 3) {
-		warnx("job %s: needs 1 to 3 inputs", json_str(*job, "id"));
+	    n > BACKEND_MAX_INPUTS) {
+		warnx("job %s: needs 1 to %d inputs", json_str(*job, "id"), BACKEND_MAX_INPUTS);
 		rc = EX_DATAERR;
-	} else if (strcmp(c->backend, "none") == 0)
+	} else if (c->b == NULL)
 		rc = run_none(c, job, inputs);
-	else if (strncmp(c->backend, "exec:", 5) == 0)
-		rc = run_exec(c, job, inputs);
 	else
-		rc = run_local(c, job, inputs);
+		rc = run_backend(c, job, inputs);
 	jv_free(inputs);
 	msg = diag_end(&d);
 	if (rc == 0) {
@@ -407,12 +305,22 @@ job_run(struct job_ctx *c, jv *job)
 		*job = jv_object_set(*job, jv_string("status"), jv_string("done"));
 		*job = jv_object_delete(*job, jv_string("error"));
 		jv_free(msg);
-	} else {
-		*job = jv_object_set(*job, jv_string("status"), jv_string("failed"));
-		*job = jv_object_set(*job, jv_string("error"), job_error(rc,
-		    jv_string_value(msg)));
-		jv_free(msg);
+		return 0;
 	}
+	/* the backend's own account of the failure, when it gave one */
+	err = job_error(rc, jv_string_value(msg));
+	jv_free(msg);
+	if (jv_get_kind(msg = json_get(*job, "restore")) == JV_KIND_OBJECT) {
+		jv e = json_get(msg, "error");
+		if (jv_get_kind(e) == JV_KIND_OBJECT) {
+			jv_object_foreach(e, k, v)
+				err = jv_object_set(err, k, v);
+		}
+		jv_free(e);
+	}
+	jv_free(msg);
+	*job = jv_object_set(*job, jv_string("status"), jv_string("failed"));
+	*job = jv_object_set(*job, jv_string("error"), err);
 	return rc;
 }
 

@@ -1,5 +1,5 @@
 /* job.h: one job, in-process. job_run does the work of a job record
- * (classify → restore by the configured backend → store the output) and
+ * (classify → restore by a backend of backend.h → store the output) and
  * fills its "classify", "restore", "output", "status" and "error" keys;
  * job_process takes a job claimed from the spool through to its end:
  * decided in cur/, credits captured (done) or released (failed), moved
@@ -13,6 +13,7 @@
 
 #include "img.h"
 
+struct backend;
 struct store;
 struct spool;
 struct ledger;
@@ -21,13 +22,11 @@ struct job_ctx {
 	struct store *st;
 	struct spool *sp;             /* job_process only */
 	struct ledger *lg;            /* NULL: jobs with a "cost" cannot settle */
-	const char *backend;          /* "local", "none" or "exec:PROGRAM" */
-	const char *tmpdir;           /* scratch directory for exec backends */
+	struct backend *b;            /* NULL: "none", the input is the output */
 	struct img_limits lim;
 	int max_attempts;             /* a job runs at most this often */
 	double backoff, backoff_max;  /* seconds: first retry delay, cap */
-	double exec_timeout;          /* seconds an exec backend may run */
-	int quality;                  /* local output: 0 PNG, else JPEG of this quality */
+	int quality;                  /* output: 0 PNG, else JPEG of this quality */
 	/* test hook, called with the name of each step once it is done */
 	void (*hook)(const char *step, void *arg);
 	void *hook_arg;
@@ -36,7 +35,6 @@ struct job_ctx {
 enum job_outcome { JOB_DONE, JOB_FAILED, JOB_RETRY, JOB_UNSETTLED };
 
 void job_ctx_default(struct job_ctx *c);
-int  job_backend_valid(const char *backend);       /* 1 if known */
 /* Run the work of *job (owned; replaced by the filled record). Returns
  * its status: 0 done, 75 worth another try, else failed. The status and
  * the last diagnostic are recorded under "error". */

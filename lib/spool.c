@@ -5,7 +5,6 @@
  * jobs/done/ID, jobs/failed/ID   finished
  * jobs/run/RID    one per live runner, flocked while it lives; its mtime
  *                 is the runner's heartbeat
- * jobs/tmp/       scratch files of backends
  * A job file is written as a dot-file beside its final name and renamed
  * into place (util_write_atomic), so a reader never sees half a job. Ids
  * begin with the creation time in milliseconds, so ls sorts them FIFO.
@@ -56,12 +55,11 @@
 #include "util.h"
 
 #define RUN_DIR 4
-#define TMP_DIR 5
-#define NDIRS 6
+#define NDIRS 5
 #define JOB_MAX (1 << 20)         /* bytes of one job record */
 #define RESCAN 0.5                /* seconds between scans of a busy new/ */
 
-static const char *const dirs[NDIRS] = { "new", "cur", "done", "failed", "run", "tmp" };
+static const char *const dirs[NDIRS] = { "new", "cur", "done", "failed", "run" };
 
 struct cand {
 	char id[SPOOL_ID_LEN + 1];
@@ -184,7 +182,7 @@ spool_open(const char *root, int create, struct spool **sp)
 			rc = EX_CANTCREAT;
 			break;
 		}
-		/* run/ and tmp/ came later: make them even when not creating */
+		/* run/ came later: make it even when not creating */
 		rc = util_open_dir(s->path[i], create || (i >= RUN_DIR && s->fd[0] >= 0), &s->fd[i]);
 	}
 	if (rc == 0)
@@ -264,12 +262,6 @@ spool_state_name(enum spool_state st)
 	static const char *const n[] = { "queued", "running", "done", "failed" };
 
 	return st < SPOOL_NSTATES ? n[st] : "unknown";
-}
-
-const char *
-spool_tmp(struct spool *s)
-{
-	return s->path[TMP_DIR];
 }
 
 /* Like util_write_atomic without the fsyncs: a rename still makes the
@@ -518,7 +510,7 @@ hook(struct spool *s, const char *step)
 		s->hook(step, s->hook_arg);
 }
 
-/* Is the runner of this lease alive? */
+/* Is the runner of this lease alive? Borrows lease. */
 static int
 lease_alive(struct spool *s, jv lease)
 {
@@ -617,7 +609,7 @@ recover(struct spool *s, const char *name, jv *job)
 		goto out;
 	}
 	lease = json_get(rec, "lease");
-	if (jv_get_kind(lease) == JV_KIND_OBJECT && lease_alive(s, jv_copy(lease))) {
+	if (jv_get_kind(lease) == JV_KIND_OBJECT && lease_alive(s, lease)) {
 		jv_free(lease);
 		goto out;
 	}

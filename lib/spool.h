@@ -65,7 +65,6 @@ int  spool_stats(struct spool *sp, jv *out);
 int  spool_each(struct spool *sp, enum spool_state s,
          int (*fn)(const char *id, jv job, time_t mtime, void *arg), void *arg);
 int  spool_remove(struct spool *sp, enum spool_state s, const char *id);
-const char *spool_tmp(struct spool *sp);             /* jobs/tmp: scratch files */
 
 /* Times in records are RFC 3339 UTC with milliseconds. */
 double spool_now(void);                              /* seconds since the epoch */

@@ -18,6 +18,7 @@ account() {
 balance() { rs-credit balance "$1" | jq -r '"\(.balance) \(.held)"'; }
 captures() { rs-credit ledger "$1" --limit 100000 | jq '[.[] | select(.kind == "capture")] | length'; }
 only() { jq -r "$2" "$RS_SPOOL/jobs/$1"/*; }   # only STATE FILTER: of the one job there
+teardown() { [ -z "${FAKE:-}" ] || kill "$FAKE" 2>/dev/null || true; }
 # script NAME BODY: an executable sh script $T/NAME
 script() { printf '#!/bin/sh\n%s\n' "$2" >"$T/$1" && chmod +x "$T/$1"; }
 
@@ -103,16 +104,17 @@ script() { printf '#!/bin/sh\n%s\n' "$2" >"$T/$1" && chmod +x "$T/$1"; }
 	[ "$(jq -c '[.done, .failed]' <<<"$output")" = "[0,1]" ]
 	[[ "$stderr" == *"model: bad request"* ]]
 	[ "$(jobs_in failed)" = 1 ]
-	[ "$(only failed '"\(.status) \(.attempts) \(.error.code)"')" = "failed 1 unavailable" ]
-	[ "$(only failed .error.message)" = "$T/bad: exit 2: model: bad request" ]
+	[ "$(only failed '"\(.status) \(.attempts) \(.error.code) \(.restore.backend)"')" = \
+	  "failed 1 failed exec:$T/bad" ]
+	[ "$(only failed .error.message)" = "exec:$T/bad: exit 2: model: bad request" ]
 	[ "$(balance alice)" = "1 0" ]
 }
 
-@test "rs-run: an exec backend that writes no image fails the job as bad input" {
+@test "rs-run: an exec backend whose output is not an image fails the job" {
 	enqueue alice 1
 	script junk 'echo junk >"$2"'
 	run -0 rs-run -b "exec:$T/junk"
-	[ "$(only failed .error.code)" = bad_input ]
+	[ "$(only failed .error.code)" = not_an_image ]
 }
 
 @test "rs-run: a temporary failure is retried with exponential backoff, then done" {
@@ -134,6 +136,23 @@ cp "$1" "$2"'
 	[ "$(captures alice)" = 1 ]
 }
 
+@test "rs-run: retries a model server answering 503, with backoff, until it answers" {
+	img a jpeg:320x240
+	account alice 1
+	enqueue alice 1 "$T/a.jpeg"
+	export GEMINI_API_KEY="sk-test-$RANDOM" RS_GEMINI_ATTEMPTS=1 RS_GEMINI_BACKOFF=0.01
+	fake-gemini -p "$T/port" -l "$T/log" -k "$GEMINI_API_KEY" 503 503 "image:$T/a.jpeg" 3>&- &
+	FAKE=$!
+	for _ in $(seq 200); do [ -s "$T/port" ] && break; sleep 0.05; done
+	export RS_GEMINI_ENDPOINT="http://127.0.0.1:$(cat "$T/port")"
+	RS_RUN_BACKOFF=0.2 run -0 --separate-stderr rs-run -b gemini
+	[ "$(jq -c '[.done, .retried]' <<<"$output")" = "[1,2]" ]
+	[ "$(only done '"\(.attempts) \(.restore.backend) \(.error)"')" = "3 gemini null" ]
+	[ "$(wc -l <"$T/log")" = 3 ]
+	[[ "$stderr" != *"$GEMINI_API_KEY"* ]]
+	[ "$(balance alice)" = "0 0" ]
+}
+
 @test "rs-run: a retry not due before --max-time waits in the queue for a later run" {
 	enqueue alice 1
 	script flaky 'n=$(cat "$0.n" 2>/dev/null || echo 0); echo $((n + 1)) >"$0.n"
@@ -144,7 +163,7 @@ cp "$1" "$2"'
 	run -0 rs-run status
 	[ "$(jq -c '[.queued, .waiting_retry]' <<<"$output")" = "[1,1]" ]
 	[ "$(jq -r '"\(.status) \(.error.code) \(.next_attempt | type)"' "$RS_SPOOL"/jobs/new/*)" = \
-	  "queued tempfail string" ]
+	  "queued unavailable string" ]
 }
 
 @test "rs-run: dead-letters a job after RS_RUN_ATTEMPTS temporary failures" {
@@ -154,7 +173,7 @@ cp "$1" "$2"'
 	RS_RUN_ATTEMPTS=3 RS_RUN_BACKOFF=0.05 run -0 --separate-stderr rs-run -b "exec:$T/down"
 	[ "$(jq -c '[.done, .failed, .retried]' <<<"$output")" = "[0,1,2]" ]
 	[ "$(only failed '"\(.attempts) \(.error.code) \(.error.message)"')" = \
-	  "3 tempfail $T/down: exit 75: model: 503 unavailable" ]
+	  "3 unavailable exec:$T/down: exit 75: model: 503 unavailable" ]
 	[ "$(balance alice)" = "1 0" ]
 }
 
@@ -206,20 +225,24 @@ cp "$1" "$2"'
 
 @test "rs-run: SIGKILL at random moments over 200 jobs; each ends once, charged once" {
 	n=200
+	export RS_RUN_ATTEMPTS=1000        # a job killed again and again is not given up
 	account alice $n
 	img a jpeg:32x24
 	seq $n | xargs -P 2 -I{} rs-upload -e -u alice "$T/a.jpeg" >/dev/null
 	[ "$(jobs_in new)" = $n ]
 	for ((k = 0; k < 100; k++)); do
-		rs-run -j 2 -b none >/dev/null 2>&1 3>&- &
+		# the runner and its workers in a process group of their own, all
+		# killed at once; wait until every one of them is gone
+		setsid rs-run -j 2 -b none >/dev/null 2>&1 3>&- &
 		pid=$!
 		sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"
-		kill -9 $pid 2>/dev/null || true
-		wait $pid || true
+		kill -9 -- -$pid 2>/dev/null || true
+		wait $pid 2>/dev/null || true
+		while kill -0 -- -$pid 2>/dev/null; do sleep 0.01; done
 		[ "$(jobs_in new)$(jobs_in cur)" != 00 ] || break
 	done
 	run -0 rs-run -b none         # whatever the kills left
-	[ "$(jobs_in done)" = $n ]
+	[ "$(jobs_in done)" = $n ] || { echo "$output"; rs-run status; ls "$RS_SPOOL"/jobs/*; } >&2
 	[ "$(jobs_in new)$(jobs_in cur)$(jobs_in failed)" = 000 ]
 	[ "$(balance alice)" = "0 0" ]
 	[ "$(captures alice)" = $n ]
@@ -293,7 +316,7 @@ lease() {
 	enqueue alice 4
 	enqueue bob 1
 	enqueue carol 1
-	script log 'echo "$RS_JOB" >>"$0.order"; cp "$1" "$2"'
+	script log 'jq -r .id >>"$0.order"; cp "$1" "$2"'
 	run -0 rs-run -b "exec:$T/log"
 	run -0 sh -c 'while read -r id; do jq -r .user "$RS_SPOOL/jobs/done/$id"; done <"$0"' "$T/log.order"
 	[ "$(echo $output)" = "carol alice bob alice alice alice" ]
@@ -309,8 +332,8 @@ lease() {
 	[ "$(jobs_in done)" = 1 ]
 	rs-upload -e -u alice "$T/a.jpeg" "$T/b.jpeg" >/dev/null
 	run -0 rs-run
-	[ "$(only failed .error.code)" = bad_input ]
-	[[ "$(only failed .error.message)" == "fusion needs a model backend"* ]]
+	[ "$(only failed .error.code)" = unsupported ]
+	[[ "$(only failed .error.message)" == *"fusion of 2 photos needs a model backend"* ]]
 }
 
 @test "rs-run: --watch starts a new job within a second and stops on SIGTERM" {
