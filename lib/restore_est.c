@@ -275,9 +275,10 @@ est_jpeg_quality(const struct img *im, uint16_t q[64], int *from_file)
 }
 
 void
-est_levels(const struct img *im, float *black, float *white, float *sat)
+est_levels(const struct img *im, float *black, float *white, float *sat, float tint[3])
 {
 	long hlo[256] = { 0 }, hhi[256] = { 0 }, n = 0;
+	double t[3] = { 0 }, tt = 0;
 	long step = (long)im->w * im->h > 4000000 ? ((long)im->w * im->h) / 4000000 + 1 : 1;
 
 	for (long i = 0; i < (long)im->w * im->h; i += step) {
@@ -287,13 +288,33 @@ est_levels(const struct img *im, float *black, float *white, float *sat)
 		hlo[(int)lo]++;
 		hhi[(int)hi]++;
 		n++;
+		float l = 0.299f * v[0] + 0.587f * v[1] + 0.114f * v[2];
+		for (int c = 0; c < 3; c++) {
+			t[c] += v[c] - l;
+			tt += (double)(v[c] - l) * (v[c] - l);
+		}
 	}
-	long c = 0, t = n / 500;
+	long c = 0, cut = n / 500;
 	int b = 0, w = 255;
-	for (b = 0; b < 255 && (c += hlo[b]) <= t; b++)
+	/* A tint shared by all pixels (toning) is protected from the
+	 * saturation gain, in the measure that it dominates the colour: a
+	 * warm scene varies around its mean, a sepia print hardly does. */
+	double T = 0, V;
+	for (int k = 0; k < 3; k++) {
+		t[k] = n > 0 ? t[k] / n : 0;
+		T += t[k] * t[k];
+	}
+	V = n > 0 ? tt / n - T : 0;
+	double f = T + V > 1e-9 ? T / (T + V) : 0;
+	f = f * f;
+	if (getenv("RS_NOTINT"))
+		f = 0;
+	for (int k = 0; k < 3; k++)
+		tint[k] = (float)(t[k] * f);
+	for (b = 0; b < 255 && (c += hlo[b]) <= cut; b++)
 		;
 	c = 0;
-	for (w = 255; w > 0 && (c += hhi[w]) <= t; w--)
+	for (w = 255; w > 0 && (c += hhi[w]) <= cut; w--)
 		;
 	*black = 0;
 	*white = 255;
@@ -315,68 +336,88 @@ float
 est_white_balance(const struct img *im, float gain[3], int *toned)
 {
 	long step = (long)im->w * im->h > 2000000 ? ((long)im->w * im->h) / 2000000 + 1 : 1;
-	double m[3], sy = 0, syy = 0, sc[2] = { 0 }, scy[2] = { 0 }, scc[2] = { 0 };
-	double e[3] = { 1, 1, 1 };
-	long n;
+	double m[3] = { 0 }, ge[3] = { 0 }, nn[3] = { 0 }, sy = 0, syy = 0;
+	double sc[2] = { 0 }, scy[2] = { 0 }, scc[2] = { 0 }, e[3];
+	long n = 0, nne = 0;
+	const char *mode = getenv("RS_WB");
 
 	gain[0] = gain[1] = gain[2] = 1;
 	*toned = 0;
-	if (im->ch < 3)
+	if (im->ch < 3 || im->w < 2 || im->h < 2)
 		return 0;
-	for (int pass = 0; pass < 3; pass++) {
-		m[0] = m[1] = m[2] = 0;
-		n = 0;
-		for (long i = 0; i < (long)im->w * im->h; i += step) {
-			float v[3];
-			pix(im, (int)(i % im->w), (int)(i / im->w), v);
-			float lo = fminf(v[0], fminf(v[1], v[2])), hi = fmaxf(v[0], fmaxf(v[1], v[2]));
-			if (lo < 12 || hi > 243)
-				continue;
-			if (pass > 0) {        /* near-neutral once corrected */
-				float r = (float)(v[0] / e[0]), g = (float)(v[1] / e[1]), b = (float)(v[2] / e[2]);
-				float l = (r + g + b) / 3;
-				if (fabsf(r - l) > 0.15f * l || fabsf(b - l) > 0.15f * l || fabsf(g - l) > 0.15f * l)
-					continue;
-			}
-			for (int c = 0; c < 3; c++)
-				m[c] += v[c];
-			n++;
-			if (pass == 0) {
-				float y = 0.299f * v[0] + 0.587f * v[1] + 0.114f * v[2];
-				float c1 = v[0] - v[1], c2 = v[2] - v[1];
-				sy += y;
-				syy += (double)y * y;
-				sc[0] += c1;
-				sc[1] += c2;
-				scy[0] += (double)c1 * y;
-				scy[1] += (double)c2 * y;
-				scc[0] += (double)c1 * c1;
-				scc[1] += (double)c2 * c2;
-			}
+	for (long i = 0; i < (long)im->w * im->h; i += step) {
+		int x = (int)(i % im->w), y = (int)(i / im->w);
+		float v[3], a[3], c[3];
+		if (x + 1 >= im->w || y + 1 >= im->h)
+			continue;
+		pix(im, x, y, v);
+		float lo = fminf(v[0], fminf(v[1], v[2])), hi = fmaxf(v[0], fmaxf(v[1], v[2]));
+		if (lo < 12 || hi > 243)
+			continue;
+		pix(im, x + 1, y, a);
+		pix(im, x, y + 1, c);
+		for (int k = 0; k < 3; k++) {
+			m[k] += v[k];
+			ge[k] += fabsf(a[k] - v[k]) + fabsf(c[k] - v[k]);
 		}
-		if (n < 100)
-			break;
-		if (pass == 0) {
-			/* toned: chroma a linear function of luma, little else */
-			double vy = syy / n - (sy / n) * (sy / n), res = 0, tint = 0;
-			for (int k = 0; k < 2; k++) {
-				double cov = scy[k] / n - (sc[k] / n) * (sy / n);
-				double vc = scc[k] / n - (sc[k] / n) * (sc[k] / n);
-				double a = vy > 1e-6 ? cov / vy : 0;
-				res += vc - a * cov;
-				tint += (sc[k] / n) * (sc[k] / n);
-			}
-			if (sqrt(res > 0 ? res : 0) < 4.0 && sqrt(tint) > 6)
-				*toned = 1;
+		n++;
+		float l = 0.299f * v[0] + 0.587f * v[1] + 0.114f * v[2];
+		float c1 = v[0] - v[1], c2 = v[2] - v[1];
+		sy += l;
+		syy += (double)l * l;
+		sc[0] += c1;
+		sc[1] += c2;
+		scy[0] += (double)c1 * l;
+		scy[1] += (double)c2 * l;
+		scc[0] += (double)c1 * c1;
+		scc[1] += (double)c2 * c2;
+	}
+	if (n < 100)
+		return 0;
+	{	/* toned: chroma a linear function of luma, little else, and warm */
+		double vy = syy / n - (sy / n) * (sy / n), res = 0, tint = 0;
+		for (int k = 0; k < 2; k++) {
+			double cov = scy[k] / n - (sc[k] / n) * (sy / n);
+			double vc = scc[k] / n - (sc[k] / n) * (sc[k] / n);
+			double a = vy > 1e-6 ? cov / vy : 0;
+			res += vc - a * cov;
+			tint += (sc[k] / n) * (sc[k] / n);
 		}
-		double l = (m[0] + m[1] + m[2]) / 3;
-		for (int c = 0; c < 3; c++)
-			e[c] = m[c] / l;
+		if (sqrt(res > 0 ? res : 0) < 4.0 && sqrt(tint) > 6 && sc[0] > 0 && sc[1] < 0)
+			*toned = 1;
+	}
+	/* grey world and grey edge, geometric mean: a large coloured area
+	 * fools the first, contributes little to the second */
+	double lm = (m[0] + m[1] + m[2]) / 3, lg = (ge[0] + ge[1] + ge[2]) / 3;
+	for (int k = 0; k < 3; k++) {
+		double gw = m[k] / lm, gd = lg > 0 ? ge[k] / lg : 1;
+		e[k] = mode && !strcmp(mode, "gw") ? gw : mode && !strcmp(mode, "ge") ? gd : sqrt(gw * gd);
+	}
+	/* refine on pixels that this estimate makes near-neutral */
+	for (long i = 0; i < (long)im->w * im->h; i += step) {
+		float v[3];
+		pix(im, (int)(i % im->w), (int)(i / im->w), v);
+		float lo = fminf(v[0], fminf(v[1], v[2])), hi = fmaxf(v[0], fmaxf(v[1], v[2]));
+		if (lo < 12 || hi > 243)
+			continue;
+		float r = (float)(v[0] / e[0]), g = (float)(v[1] / e[1]), b = (float)(v[2] / e[2]);
+		float l = (r + g + b) / 3;
+		if (fabsf(r - l) > 0.12f * l || fabsf(b - l) > 0.12f * l || fabsf(g - l) > 0.12f * l)
+			continue;
+		for (int k = 0; k < 3; k++)
+			nn[k] += v[k];
+		nne++;
+	}
+	if (nne > n / 20 && !(mode && strcmp(mode, "nn") != 0)) {
+		double ln = (nn[0] + nn[1] + nn[2]) / 3;
+		for (int k = 0; k < 3; k++)
+			e[k] = sqrt(e[k] * nn[k] / ln);
 	}
 	double ly = 0.299 / e[0] + 0.587 / e[1] + 0.114 / e[2];
 	float strength = 0;
 	for (int c = 0; c < 3; c++) {
 		gain[c] = (float)(1 / e[c] / ly);
+		gain[c] = gain[c] < 0.6f ? 0.6f : gain[c] > 1.7f ? 1.7f : gain[c];
 		strength = fmaxf(strength, fabsf(gain[c] - 1));
 	}
 	return strength;

@@ -29,7 +29,7 @@ struct step {
 	int quality;         /* deblock: JPEG quality */
 	int grid;            /* deblock: 8x8 grid starts at (0,0) */
 	uint16_t q[64];      /* deblock: luma quantisation table */
-	float black, white, sat, contrast;   /* levels */
+	float black, white, sat, tint[3];    /* levels */
 	float gain[3];       /* white_balance */
 	int keep_tone;       /* white_balance: toned image left alone */
 	int iters;           /* deblur: iterations */
@@ -52,7 +52,10 @@ int  flt_margin(const struct step *st);   /* rows of margin a filter needs */
 float est_noise(const struct img *im, float nsig[3]);  /* RGB-scale sigma */
 float est_blur(const struct img *im);                   /* Gaussian sigma */
 int   est_jpeg_quality(const struct img *im, uint16_t q[64], int *from_file);
-void  est_levels(const struct img *im, float *black, float *white, float *sat);
+/* Black and white points, a saturation gain, and the mean tint (per
+ * channel, value minus luma) that the gain must not amplify. */
+void  est_levels(const struct img *im, float *black, float *white, float *sat,
+          float tint[3]);
 /* Gains that neutralise a cast (luma kept); returns the cast strength
  * (0 none). *toned: 1 sepia-like toning of a monochrome picture. */
 float est_white_balance(const struct img *im, float gain[3], int *toned);

@@ -26,15 +26,19 @@
  *           the local range of the input so edges get no halos.
  * upscale   bicubic, then back-projection: the estimate's box-downscale
  *           is compared with the input and the error fed back. */
+/* The filters' inner loops are plain float arithmetic over rows, which
+ * GCC vectorises only at -O3; the rest of rs stays at the Makefile's -O2. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
 #include "restore.h"
 #include "restore_int.h"
-
-#define LUTN 4096
 
 static int
 refl(int i, int n)
@@ -48,6 +52,13 @@ static float
 clampf(float v, float lo, float hi)
 {
 	return v < lo ? lo : v > hi ? hi : v;
+}
+
+static float
+envf(const char *name, float def)
+{
+	const char *s = getenv(name);      /* tuning knobs for bench/, undocumented */
+	return s != NULL && *s != '\0' ? (float)atof(s) : def;
 }
 
 /* ---- colour spaces (in place) ---- */
@@ -107,51 +118,54 @@ ycc_to_rgb(struct band *b)
 /* ---- non-local means ---- */
 
 /* Filter the core rows of np planes in place. var[k]: noise variance of
- * plane k; sr: search radius; pr: patch radius; hf: h over sigma. */
+ * plane k; sr: search radius; pr: patch radius; hf: h over sigma.
+ * The weight of a pair of pixels is symmetric, so each offset d and its
+ * opposite share one pass: the weights are computed on a grid a little
+ * larger than the core (p and p-d both), and each feeds both pixels. */
 static int
 nlm(struct band *b, int np, float *pl[], const float var[], int sr, int pr, float hf)
 {
-	int P = sr + pr, w = b->w, R = b->c1 - b->c0, pw = w + 2 * P, ph = R + 2 * P;
-	int dw = w + 2 * pr, dh = R + 2 * pr, np2 = (2 * pr + 1) * (2 * pr + 1);
+	int w = b->w, R = b->c1 - b->c0, Py = sr + pr, Px = 2 * sr + pr;
+	int pw = w + 2 * Px, ph = R + 2 * Py, gw = w + 2 * sr, gh = R + sr;
+	int dw = gw + 2 * pr, dh = gh + 2 * pr, np2 = (2 * pr + 1) * (2 * pr + 1);
 	float *pad[3] = { NULL }, *acc[3] = { NULL }, *D = NULL, *H = NULL, *S = NULL,
-	    *W = NULL, lut[LUTN], inv[3];
-	float dmax = 2.0f + hf * hf * 9.0f, lscale;
+	    *W = NULL, *G = NULL, inv[3], ih2 = 1.0f / (hf * hf);
 	int rc = EX_OSERR;
 
 	if (R <= 0)
 		return 0;
 	for (int k = 0; k < np; k++) {
 		if ((pad[k] = malloc(sizeof(float) * (size_t)pw * (size_t)ph)) == NULL ||
-		    (acc[k] = calloc((size_t)w * (size_t)R, sizeof(float))) == NULL)
+		    (acc[k] = malloc(sizeof(float) * (size_t)w * (size_t)R)) == NULL)
 			goto out;
 		for (int y = 0; y < ph; y++) {
-			const float *src = pl[k] + (size_t)refl(b->c0 - P + y, b->h) * (size_t)w;
+			const float *src = pl[k] + (size_t)refl(b->c0 - Py + y, b->h) * (size_t)w;
 			float *d = pad[k] + (size_t)y * (size_t)pw;
 			for (int x = 0; x < pw; x++)
-				d[x] = src[refl(x - P, w)];
+				d[x] = src[refl(x - Px, w)];
 		}
+		for (int y = 0; y < R; y++)       /* the pixel itself, weight 1 */
+			memcpy(acc[k] + (size_t)y * w, pad[k] + (size_t)(y + Py) * pw + Px,
+			    sizeof(float) * (size_t)w);
 		inv[k] = 1.0f / (var[k] * (float)np2 * (float)np);
 	}
 	if ((D = malloc(sizeof(float) * (size_t)dw * (size_t)dh)) == NULL ||
-	    (H = malloc(sizeof(float) * (size_t)w * (size_t)dh)) == NULL ||
-	    (S = malloc(sizeof(float) * (size_t)w)) == NULL ||
-	    (W = calloc((size_t)w * (size_t)R, sizeof(float))) == NULL)
+	    (H = malloc(sizeof(float) * (size_t)gw * (size_t)dh)) == NULL ||
+	    (S = malloc(sizeof(float) * (size_t)gw)) == NULL ||
+	    (G = malloc(sizeof(float) * (size_t)gw * (size_t)gh)) == NULL ||
+	    (W = malloc(sizeof(float) * (size_t)w * (size_t)R)) == NULL)
 		goto out;
-	lscale = (float)(LUTN - 1) / dmax;
-	for (int i = 0; i < LUTN; i++) {
-		float d = (float)i / lscale - 2.0f;
-		lut[i] = expf(-(d > 0 ? d : 0) / (hf * hf));
-	}
-	lut[LUTN - 1] = 0;
-	for (int dy = -sr; dy <= sr; dy++)
-		for (int dx = -sr; dx <= sr; dx++) {
-			/* squared differences, normalised, over the patch area */
+	for (size_t i = 0; i < (size_t)w * R; i++)
+		W[i] = 1;
+	for (int dy = 0; dy <= sr; dy++)
+		for (int dx = dy == 0 ? 1 : -sr; dx <= sr; dx++) {
+			/* squared differences, normalised, then a horizontal box sum */
 			for (int y = 0; y < dh; y++) {
 				float *d = D + (size_t)y * (size_t)dw;
 				for (int x = 0; x < dw; x++)
 					d[x] = 0;
 				for (int k = 0; k < np; k++) {
-					const float *a = pad[k] + (size_t)(y + P - pr) * (size_t)pw + (P - pr);
+					const float *a = pad[k] + (size_t)y * (size_t)pw + sr;
 					const float *c = a + (ptrdiff_t)dy * pw + dx;
 					float s = inv[k];
 					for (int x = 0; x < dw; x++) {
@@ -159,35 +173,50 @@ nlm(struct band *b, int np, float *pl[], const float var[], int sr, int pr, floa
 						d[x] += t * t * s;
 					}
 				}
-				/* horizontal box sum */
-				float *h = H + (size_t)y * (size_t)w, run = 0;
+				float *h = H + (size_t)y * (size_t)gw, run = 0;
 				for (int x = 0; x < 2 * pr; x++)
 					run += d[x];
-				for (int x = 0; x < w; x++) {
+				for (int x = 0; x < gw; x++) {
 					run += d[x + 2 * pr];
 					h[x] = run;
 					run -= d[x];
 				}
 			}
-			/* vertical box sum, row by row, then weights */
-			for (int x = 0; x < w; x++)
+			/* vertical box sum, then the weight grid G */
+			for (int x = 0; x < gw; x++)
 				S[x] = 0;
 			for (int i = 0; i < 2 * pr; i++)
-				for (int x = 0; x < w; x++)
-					S[x] += H[(size_t)i * (size_t)w + x];
-			for (int y = 0; y < R; y++) {
-				const float *add = H + (size_t)(y + 2 * pr) * (size_t)w;
-				const float *sub = H + (size_t)y * (size_t)w;
-				float *wr = W + (size_t)y * (size_t)w;
-				for (int x = 0; x < w; x++) {
+				for (int x = 0; x < gw; x++)
+					S[x] += H[(size_t)i * (size_t)gw + x];
+			for (int y = 0; y < gh; y++) {
+				const float *add = H + (size_t)(y + 2 * pr) * (size_t)gw;
+				const float *sub = H + (size_t)y * (size_t)gw;
+				float *g = G + (size_t)y * (size_t)gw;
+				/* exp(-t) as (1 - t/8)^8: close enough, and vectorises */
+				for (int x = 0; x < gw; x++) {
 					float s = S[x] + add[x];
-					int li = (int)(s * lscale);
-					float wt = lut[li < LUTN - 1 ? li : LUTN - 1];
 					S[x] = s - sub[x];
-					wr[x] += wt;
-					for (int k = 0; k < np; k++)
-						acc[k][(size_t)y * (size_t)w + x] += wt *
-						    pad[k][(size_t)(y + P + dy) * (size_t)pw + P + x + dx];
+					float t = (s - 2.0f) * ih2;
+					float u = 1.0f - (t > 0 ? t : 0) * 0.125f;
+					u = u > 0 ? u : 0;
+					u *= u;
+					u *= u;
+					g[x] = u * u;
+				}
+			}
+			/* p gets p+d with G(p); q gets q-d with G(q-d) */
+			for (int y = 0; y < R; y++) {
+				const float *g1 = G + (size_t)(y + sr) * gw + sr;
+				const float *g2 = G + (size_t)(y - dy + sr) * gw + sr - dx;
+				float *wr = W + (size_t)y * (size_t)w;
+				for (int x = 0; x < w; x++)
+					wr[x] += g1[x] + g2[x];
+				for (int k = 0; k < np; k++) {
+					float *a = acc[k] + (size_t)y * (size_t)w;
+					const float *s1 = pad[k] + (size_t)(y + Py + dy) * pw + Px + dx;
+					const float *s2 = pad[k] + (size_t)(y + Py - dy) * pw + Px - dx;
+					for (int x = 0; x < w; x++)
+						a[x] += g1[x] * s1[x] + g2[x] * s2[x];
 				}
 			}
 		}
@@ -207,25 +236,22 @@ out:
 	free(D);
 	free(H);
 	free(S);
+	free(G);
 	free(W);
 	return rc;
-}
-
-static float
-envf(const char *name, float def)
-{
-	const char *s = getenv(name);      /* tuning knobs for bench/, undocumented */
-	return s != NULL && *s != '\0' ? (float)atof(s) : def;
 }
 
 /* NLM settings for noise sigma s (8-bit scale). */
 static void
 nlm_params(float s, int *sr, int *pr, float *hf)
 {
-	*pr = s < 12 ? 1 : 2;
-	*sr = s < 25 ? 5 : 6;
-	*hf = s < 12 ? 0.55f : 0.45f;
+	(void)s;        /* tuned on bench/: from sigma 10 to 30 the same do */
+	*pr = 1;
+	*sr = 3;
+	*hf = 1.1f;
 	*hf = envf("RS_NLM_HF", *hf);
+	*sr = (int)envf("RS_NLM_SR", (float)*sr);
+	*pr = (int)envf("RS_NLM_PR", (float)*pr);
 }
 
 int
@@ -345,7 +371,7 @@ flt_deblock(const struct step *st, struct band *b)
 	int rc;
 
 	qs = (st->q[0] + st->q[1] + st->q[8]) / 3.0f;
-	sy = envf("RS_DB_KY", 0.12f) * qs;
+	sy = envf("RS_DB_KY", 0.2f) * qs;
 	sc = envf("RS_DB_KC", 2.0f) * sy;
 	if (sy < 0.3f)
 		return 0;
@@ -355,14 +381,26 @@ flt_deblock(const struct step *st, struct band *b)
 		rgb_to_ycc(b);
 	if (y0 != NULL)
 		memcpy(y0, b->p[0], sizeof(float) * n);
-	var[0] = sy * sy;
-	rc = nlm(b, 1, b->p, var, 5, 1, 0.6f);
-	if (rc == 0 && b->nc == 3) {
-		var[0] = var[1] = sc * sc;
-		rc = nlm(b, 2, b->p + 1, var, 5, 2, 0.6f);
+	/* a few rounds of smoothing and projection (POCS), the later ones
+	 * gentler; all but the last over the whole band, for the next */
+	int iters = (int)envf("RS_DB_IT", 1);
+	rc = 0;
+	for (int it = 0; it < iters && rc == 0; it++) {
+		struct band whole = *b;
+		float f = it == 0 ? 1.0f : envf("RS_DB_F2", 0.5f);
+		if (it < iters - 1) {
+			whole.c0 = 0;
+			whole.c1 = b->h;
+		}
+		var[0] = sy * sy * f * f;
+		rc = nlm(&whole, 1, whole.p, var, 3, 1, envf("RS_DB_HF", 1.1f));
+		if (rc == 0 && b->nc == 3 && it == 0) {
+			var[0] = var[1] = sc * sc;
+			rc = nlm(&whole, 2, whole.p + 1, var, 3, 1, envf("RS_DB_HF", 1.1f));
+		}
+		if (rc == 0 && y0 != NULL && !getenv("RS_DB_NOQCS"))
+			qcs_project(&whole, whole.p[0], y0, st->q);
 	}
-	if (rc == 0 && y0 != NULL)
-		qcs_project(b, b->p[0], y0, st->q);
 	if (b->nc == 3)
 		ycc_to_rgb(b);
 	free(y0);
@@ -421,6 +459,62 @@ cmpf(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* How far pixel i (luma y) stands out of its surroundings as a thin
+ * line or speck of sign sg (+1 bright, -1 dark): the best, over four
+ * directions and two distances, of its margin over the nearer-valued of
+ * the two pixels on either side. A step edge has one side level with it
+ * and scores nothing. Also returns those side pixels' mean chroma. */
+static float
+ridge(const struct band *b, const float *y, int xx, int yy, float sg, float *side_chroma)
+{
+	static const int dir[4][2] = { { 1, 0 }, { 0, 1 }, { 1, 1 }, { 1, -1 } };
+	size_t i = (size_t)yy * b->w + xx;
+	float best = -1e30f;
+	size_t bj = i, bk = i;
+
+	for (int d = 0; d < 4; d++)
+		for (int dist = 2; dist <= 4; dist += 2) {
+			int ax = refl(xx + dir[d][0] * dist, b->w), ay = refl(yy + dir[d][1] * dist, b->h);
+			int cx = refl(xx - dir[d][0] * dist, b->w), cy = refl(yy - dir[d][1] * dist, b->h);
+			size_t j = (size_t)ay * b->w + ax, k = (size_t)cy * b->w + cx;
+			float a = sg * y[j], c = sg * y[k], m = sg * y[i] - (a > c ? a : c);
+			if (m > best) {
+				best = m;
+				bj = j;
+				bk = k;
+			}
+		}
+	*side_chroma = 0;
+	if (b->nc == 3)
+		for (int t = 0; t < 2; t++) {
+			size_t j = t ? bk : bj;
+			float mx = fmaxf(b->p[0][j], fmaxf(b->p[1][j], b->p[2][j]));
+			float mn = fminf(b->p[0][j], fminf(b->p[1][j], b->p[2][j]));
+			*side_chroma += 0.5f * (mx - mn);
+		}
+	return best;
+}
+
+/* A candidate of residual r passes if it is a ridge of at least want and,
+ * in colour, no more colourful than its surroundings: dust and scratches
+ * are grey, the edges of coloured things are not. */
+static int
+scratch_like(const struct band *b, const float *y, int xx, int yy, float r, float want)
+{
+	float sc, g = ridge(b, y, xx, yy, r > 0 ? 1.0f : -1.0f, &sc);
+	size_t i = (size_t)yy * b->w + xx;
+
+	if (g < want)
+		return 0;
+	if (b->nc == 3) {
+		float mx = fmaxf(b->p[0][i], fmaxf(b->p[1][i], b->p[2][i]));
+		float mn = fminf(b->p[0][i], fminf(b->p[1][i], b->p[2][i]));
+		if (mx - mn > 0.6f * sc + 12)
+			return 0;
+	}
+	return 1;
+}
+
 int
 flt_descratch(const struct step *st, struct band *b, long *flagged)
 {
@@ -458,43 +552,61 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 				}
 			lv[ty * tw + tx] = (float)(s / (c ? c : 1));
 		}
-	/* seeds, then hysteresis growth along pixels of the same sign */
-	int sp = 0;
+	/* Seeds, grown by hysteresis along pixels of the same sign; each
+	 * component is kept only if it is shaped like damage: a long thin
+	 * line, or a small speck of strong contrast. Texture (grass, gravel)
+	 * gives short irregular pieces, which are dropped (marked 3). */
 	for (int yy = 0; yy < h; yy++)
 		for (int xx = 0; xx < w; xx++) {
-			size_t i = (size_t)yy * w + xx;
-			float r = y[i] - med[i], l = lv[(yy / tile) * tw + xx / tile];
-			float hi = k * (28 + 4.5f * l);
-			if (fabsf(r) > hi) {
-				m[i] = r > 0 ? 1 : 2;
-				stack[sp++] = (int)i;
+			size_t i0 = (size_t)yy * w + xx;
+			float r0 = y[i0] - med[i0], l0 = lv[(yy / tile) * tw + xx / tile];
+			float hi = k * (28 + 4.5f * l0);
+			if (m[i0] || fabsf(r0) <= hi || !scratch_like(b, y, xx, yy, r0, 0.7f * hi))
+				continue;
+			int sp = 0, n = 0, x0 = xx, x1 = xx, y0 = yy, y1 = yy;
+			unsigned char sg = r0 > 0 ? 1 : 2;
+			double sr = 0;
+			m[i0] = sg;
+			stack[sp++] = (int)i0;
+			while (sp > n) {          /* stack[0..sp) is the component, BFS order */
+				int i = stack[n++], cy = i / w, cx = i % w;
+				sr += fabsf(y[i] - med[i]);
+				x0 = cx < x0 ? cx : x0; x1 = cx > x1 ? cx : x1;
+				y0 = cy < y0 ? cy : y0; y1 = cy > y1 ? cy : y1;
+				for (int dy = -1; dy <= 1; dy++)
+					for (int dx = -1; dx <= 1; dx++) {
+						int ny = cy + dy, nx = cx + dx;
+						if (ny < 0 || ny >= h || nx < 0 || nx >= w)
+							continue;
+						size_t j = (size_t)ny * w + nx;
+						if (m[j])
+							continue;
+						float r = y[j] - med[j], l = lv[(ny / tile) * tw + nx / tile];
+						float lo = k * (14 + 2.5f * l);
+						if ((sg == 1 ? r : -r) > lo &&
+						    scratch_like(b, y, nx, ny, r, 0.5f * lo)) {
+							m[j] = sg;
+							stack[sp++] = (int)j;
+						}
+					}
 			}
+			float len = hypotf((float)(x1 - x0 + 1), (float)(y1 - y0 + 1));
+			int strong = sr / n >= 1.3 * hi;
+			int line = n <= 3 * len && (len >= 12 || strong);
+			int speck = len <= 7 && n <= 30 && strong;
+			if (getenv("RS_DEBUG"))
+				fprintf(stderr, "comp y0=%d at %d,%d sg=%d n=%d len=%.0f mean=%.1f hi=%.1f keep=%d\n", b->y0, xx, yy + b->y0, sg, n, len, sr / n, hi, line || speck);
+			if (!line && !speck)
+				for (int t = 0; t < n; t++)
+					m[stack[t]] = 3;
 		}
-	while (sp > 0) {
-		int i = stack[--sp], yy = i / w, xx = i % w;
-		for (int dy = -1; dy <= 1; dy++)
-			for (int dx = -1; dx <= 1; dx++) {
-				int ny = yy + dy, nx = xx + dx;
-				if (ny < 0 || ny >= h || nx < 0 || nx >= w)
-					continue;
-				size_t j = (size_t)ny * w + nx;
-				if (m[j])
-					continue;
-				float r = y[j] - med[j], l = lv[(ny / tile) * tw + nx / tile];
-				float lo = k * (14 + 2.5f * l);
-				if ((m[i] == 1 ? r : -r) > lo) {
-					m[j] = m[i];
-					stack[sp++] = (int)j;
-				}
-			}
-	}
 	/* fill flagged core pixels: median of the unflagged nearby */
 	long cnt = 0;
 	float vals[225];
 	for (int yy = b->c0; yy < b->c1; yy++)
 		for (int xx = 0; xx < w; xx++) {
 			size_t i = (size_t)yy * w + xx;
-			if (!m[i])
+			if (m[i] == 0 || m[i] == 3)
 				continue;
 			cnt++;
 			for (int r = 3; r <= 7; r += 2) {
@@ -507,7 +619,7 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 							if (ny < 0 || ny >= h || nx < 0 || nx >= w)
 								continue;
 							size_t j = (size_t)ny * w + nx;
-							if (!m[j])
+							if (m[j] == 0 || m[j] == 3)
 								vals[nv++] = b->p[c][j];
 						}
 					if (nv < 4)
@@ -548,9 +660,12 @@ flt_levels(const struct step *st, struct band *b)
 		for (int c = 0; c < b->nc; c++)
 			v[c] = (b->p[c][i] - st->black) * k;
 		if (b->nc == 3 && st->sat != 1) {
+			/* more colour, but not more of the overall tint (sepia) */
 			float l = 0.299f * v[0] + 0.587f * v[1] + 0.114f * v[2];
-			for (int c = 0; c < 3; c++)
-				v[c] = l + st->sat * (v[c] - l);
+			for (int c = 0; c < 3; c++) {
+				float t = st->tint[c] * k;
+				v[c] = l + t + st->sat * (v[c] - l - t);
+			}
 		}
 		for (int c = 0; c < b->nc; c++)
 			b->p[c][i] = v[c];
@@ -660,7 +775,11 @@ flt_deblur(const struct step *st, struct band *b)
 	    (tmp = malloc(sizeof(float) * n)) == NULL || (mn = malloc(sizeof(float) * n)) == NULL ||
 	    (mx = malloc(sizeof(float) * n)) == NULL)
 		goto out;
-	for (int c = 0; c < b->nc; c++) {
+	/* luma only: blur hides little colour, and it costs a third */
+	int np = b->nc == 3 && !getenv("RS_RL_RGB") ? 1 : b->nc;
+	if (np != b->nc)
+		rgb_to_ycc(b);
+	for (int c = 0; c < np; c++) {
 		float *obs = b->p[c];
 		for (size_t i = 0; i < n; i++)
 			est[i] = obs[i] = clampf(obs[i], 0, 255) + 1;
@@ -677,6 +796,8 @@ flt_deblur(const struct step *st, struct band *b)
 		for (size_t i = 0; i < n; i++)
 			obs[i] = clampf(est[i], mn[i], mx[i]) - 1;
 	}
+	if (np != b->nc)
+		ycc_to_rgb(b);
 	rc = 0;
 out:
 	free(est);
