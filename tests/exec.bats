@@ -18,7 +18,8 @@ size() { imgcmp -s "$1" | cut -d' ' -f1,2 | tr ' ' x; }
 	export EXEC_LOG="$T/log"
 	run -0 --separate-stderr rs-restore --backend "exec:$M" --prompt 'make it "nice"' \
 	    -o "$T/out.png" "$T/in.jpeg"
-	[ -z "$output" ] && [ -z "$stderr" ]
+	[ -z "$output" ]
+	[ -z "$stderr" ]
 	[ "$(size "$T/out.png")" = 320x240 ]
 	[ "$(grep -c '^arg:' "$T/log")" -eq 2 ]
 	[ "$(sed -n 1p "$T/log")" = "arg:$T/in.jpeg" ]

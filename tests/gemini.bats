@@ -50,7 +50,9 @@ size() { imgcmp -s "$1" | cut -d' ' -f1,2 | tr ' ' x; }
 	gemini-fixture "$T/in.jpeg" 1184x864 "$T/ans.png" "$T/exp.png"
 	fake -e "$T/in.jpeg" "image:$T/ans.png"
 	run -0 --separate-stderr rs-restore --backend gemini -o "$T/out.png" "$T/in.jpeg"
-	[ -z "$output" ] && [ -z "$stderr" ] && no_key
+	[ -z "$output" ]
+	[ -z "$stderr" ]
+	no_key
 	[ "$(size "$T/out.png")" = 640x480 ]
 	[ "$(requests)" -eq 1 ]
 	[ "$(logged 1 .key)" = true ]
@@ -89,7 +91,8 @@ size() { imgcmp -s "$1" | cut -d' ' -f1,2 | tr ' ' x; }
 	[ "$(size "$T/out.png")" = 1600x1200 ]
 	t=$(psnr "$T/exp.png" "$T/out.png") p=$(psnr "$T/exp.png" "$T/plain.png")
 	echo "transfer $t dB, plain resize $p dB" >&3
-	[ "$t" -ge 38 ] && [ "$t" -ge $((p + 5)) ]
+	[ "$t" -ge 38 ]
+	[ "$t" -ge $((p + 5)) ]
 }
 
 @test "gemini: a shifted answer is aligned before the transfer" {
@@ -157,15 +160,18 @@ size() { imgcmp -s "$1" | cut -d' ' -f1,2 | tr ' ' x; }
 @test "gemini: a text-only answer is a permanent failure naming no image" {
 	fake text
 	run --separate-stderr rs-restore --backend gemini -o "$T/out.png" "$T/in.jpeg"
-	failed_with 69 rs-restore && no_key
+	failed_with 69 rs-restore
+	no_key
 	[[ "$stderr" == *"no image in the answer"*"the model said: I cannot restore"* ]]
-	[ ! -e "$T/out.png" ] && [ "$(requests)" -eq 1 ]
+	[ ! -e "$T/out.png" ]
+	[ "$(requests)" -eq 1 ]
 }
 
 @test "gemini: a safety block and a blocked prompt are permanent failures" {
 	fake safety
 	run --separate-stderr rs-restore --backend gemini -o "$T/out.png" "$T/in.jpeg"
-	failed_with 69 rs-restore && no_key
+	failed_with 69 rs-restore
+	no_key
 	[[ "$stderr" == *"safety block"*"IMAGE_SAFETY"* ]]
 	kill "$FAKE_PID"; rm "$T/port" "$T/log"
 	fake blocked
@@ -180,7 +186,8 @@ size() { imgcmp -s "$1" | cut -d' ' -f1,2 | tr ' ' x; }
 	fake 429:0.4s "image:$T/in.jpeg"
 	rs-upload "$T/in.jpeg" >"$T/job"
 	run -0 --separate-stderr rs-restore --backend gemini <"$T/job"
-	[ "$(requests)" -eq 2 ] && no_key
+	[ "$(requests)" -eq 2 ]
+	no_key
 	[ "$(jq -r .restore.attempts <<<"$output")" = 2 ]
 	[ "$(jq -n "$(logged 2 .t) - $(logged 1 .t) >= 0.4")" = true ]
 }
@@ -202,7 +209,8 @@ size() { imgcmp -s "$1" | cut -d' ' -f1,2 | tr ' ' x; }
 	export RS_GEMINI_ATTEMPTS=3
 	fake 429
 	run --separate-stderr rs-restore --backend gemini -o "$T/out.png" "$T/in.jpeg"
-	failed_with 75 rs-restore && no_key
+	failed_with 75 rs-restore
+	no_key
 	[[ "$stderr" == *"HTTP 429 RESOURCE_EXHAUSTED"*"gave up after 3 attempts"* ]]
 	[ "$(requests)" -eq 3 ]
 }
@@ -323,7 +331,8 @@ size() { imgcmp -s "$1" | cut -d' ' -f1,2 | tr ' ' x; }
 	printf 'RS_GEMINI_KEY_FILE=%s\nRS_GEMINI_ENDPOINT=%s\n' "$T/key" "$RS_GEMINI_ENDPOINT" >"$T/rs.conf"
 	unset GEMINI_API_KEY RS_GEMINI_ENDPOINT
 	RS_CONF="$T/rs.conf" run -0 --separate-stderr rs-restore -o "$T/out.png" "$T/in.jpeg"
-	[ "$(logged 1 .key)" = true ] && no_key
+	[ "$(logged 1 .key)" = true ]
+	no_key
 }
 
 @test "gemini: without a key, --backend gemini is a configuration error; auto is local" {
