@@ -20,6 +20,7 @@ setup_file() {
 	[ -n "$WEB_SKIP" ] || [ -d "$top/tests/js/node_modules/playwright-core" ] ||
 		WEB_SKIP="no playwright-core in tests/js (contrib/install-deps)"
 	[ -z "$WEB_SKIP" ] || return 0
+	rm -f "$top"/tests/web/screenshots/*.png	# only this run's, for a person to look at
 	# Stripe's stand-in, for the upgrade button
 	"$top/tests/fake-stripe" "$d/stripe.port" "$d/stripe.log" 3>&- &
 	echo $! >"$d/stripe.pid"
@@ -133,6 +134,14 @@ browser() {	# browser SCENARIO: run one scenario of tests/web/e2e.mjs
 
 @test "web: offline the app opens from the cache, says so and shows the history it has seen" {
 	browser offline
+}
+
+@test "web: an email and password keep the photos: a second device signs in and sees them; delete removes them" {
+	browser devices
+}
+
+@test "web: a refused or failed restoration, a rate limit, a busy server, offline: each in plain words with a next step" {
+	browser job-errors
 }
 
 @test "web: out of credits says so in plain words; Upgrade goes to Stripe Checkout" {

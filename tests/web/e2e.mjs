@@ -150,6 +150,7 @@ S.restore = async () => {
 	await shot(page, '02-chosen');
 	await page.click('#submit');
 	await page.waitForSelector('#job:not([hidden])');
+	await page.screenshot({ path: path.join(args.shots, '03-progress.png') });	// whatever step it is at
 	await page.waitForSelector('#result:not([hidden])', { timeout: 60000 });
 	const said = await page.evaluate(() => window.__said);
 	note('progress said: ' + said.join(' | '));
@@ -157,14 +158,14 @@ S.restore = async () => {
 	check(said.some((s) => /^Done/.test(s)), 'the end was not announced');
 	const dims = await page.evaluate(() => ['before', 'after'].map((id) => document.getElementById(id).naturalWidth));
 	check(dims[0] > 0 && dims[1] > 0, `the before/after images did not load (${dims})`);
-	await shot(page, '03-result');
+	await shot(page, '04-result');
 	// the slider, by keyboard
 	await page.focus('#slider');
 	for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowLeft');
 	const pos = await page.evaluate(() => document.getElementById('compare').style.getPropertyValue('--pos'));
 	check(pos === '45%', `the slider moved the divider to ${pos}, not 45%`);
 	await page.keyboard.press('Home');
-	await shot(page, '04-result-all-after');
+	await shot(page, '05-result-all-after');
 	// download and check the file decodes
 	const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
 	const file = await dl.path();
@@ -188,7 +189,7 @@ S.restore = async () => {
 	const after = await credits(page);
 	note(`credits ${before} → ${after}`);
 	check(before !== null && after === before - 1, `credits went from ${before} to ${after}, not down by one`);
-	await shot(page, '05-history');
+	await shot(page, '06-history');
 	await axe(page, 'result');
 	noErrors(errors);
 	await done();
@@ -241,7 +242,7 @@ S.offline = async () => {
 	check(await page.isDisabled('#submit'), 'submit is enabled offline');
 	await page.setInputFiles('#file', SAMPLE);
 	check(await page.isDisabled('#submit'), 'submit is enabled offline with a photo chosen');
-	await shot(page, '06-offline');
+	await shot(page, '07-offline');
 	await axe(page, 'offline');
 	await ctx.setOffline(false);
 	await page.waitForSelector('#offline', { state: 'hidden' });
@@ -270,7 +271,7 @@ S['out-of-credits'] = async () => {
 	note('message: ' + text);
 	check(/out of credits/i.test(text), 'no "out of credits" message');
 	check(await page.isVisible('#form-msg button:has-text("Upgrade")'), 'no Upgrade button next to the message');
-	await shot(page, '07-out-of-credits');
+	await shot(page, '08-out-of-credits');
 	await axe(page, 'out of credits');
 	// Upgrade: rs-serve opens a Checkout Session (tests/fake-stripe stands in
 	// for Stripe) and the app goes to its URL, answered here by a stub page
@@ -284,7 +285,7 @@ S['out-of-credits'] = async () => {
 	await page.goto(args.base + '/#/billing?session=cs_test_fake');
 	await page.waitForFunction(() => /Thank you/.test(document.getElementById('account-msg').textContent));
 	check(!/#/.test(page.url()), 'the billing fragment stays in the address bar');
-	await shot(page, '08-back-from-checkout');
+	await shot(page, '09-back-from-checkout');
 	noErrors(errors, [/status of 402/]);
 	await done();
 };
@@ -304,13 +305,13 @@ S['bad-files'] = async () => {
 	note('too large: ' + text);
 	check(/too large/.test(text) && /limit of/.test(text), 'no "too large" message');
 	check(await page.isDisabled('#submit'), 'submit enabled for a refused file');
-	await shot(page, '09-too-large');
+	await shot(page, '10-too-large');
 	await page.setInputFiles('#file', { name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('these are not pixels\n') });
 	await page.waitForFunction(() => /not a JPEG or PNG/.test(document.getElementById('form-msg').textContent));
 	text = await page.textContent('#form-msg');
 	note('not a photo: ' + text);
 	check(await page.isDisabled('#submit'), 'submit enabled for a refused file');
-	await shot(page, '10-not-a-photo');
+	await shot(page, '11-not-a-photo');
 	await axe(page, 'refused file');
 	noErrors(errors);
 	await done();
@@ -325,8 +326,120 @@ S.desktop = async () => {
 	check(w[0] <= 1280, `the page is ${w[0]} px wide`);
 	check(w[1] <= 760, `the column is ${w[1]} px wide`);
 	check(!await page.isVisible('#camera-label'), 'a "Take a photo" button on a desktop');
-	await shot(page, '11-desktop');
+	await shot(page, '12-desktop');
 	noErrors(errors);
+	await done();
+};
+
+// Keep the photos on other devices: the first visitor sets an email and
+// password; a second device signs in with them and sees the same history
+// and credits, then signs out; the first deletes the restoration for good.
+S.devices = async () => {
+	const email = `web-${Date.now()}@example.org`, pw = 'correct horse battery';
+	const a = await open();
+	await ready(a.page);
+	await a.page.waitForSelector('#history-list li');
+	const id = await a.page.evaluate(async () => (await (await fetch('/v1/restorations', { headers: { Authorization: 'Bearer ' + localStorage.getItem('rs.token') } })).json()).restorations[0].id);
+	const credits1 = await credits(a.page);
+	await a.page.fill('#keep-email', email);
+	await a.page.fill('#keep-password', pw);
+	await a.page.click('#keep button[type=submit]');
+	await a.page.waitForFunction(() => /Saved/.test(document.getElementById('account-msg').textContent));
+	await a.page.waitForSelector('#keep-box', { state: 'hidden' });
+	check(await a.page.isVisible('#logout'), 'no Sign out button once the account has a password');
+	check((await a.page.textContent('#plan-line')).includes(email), 'the account line does not name the email');
+	await shot(a.page, '13-kept');
+
+	const b = await open({ profile: null });
+	await ready(b.page);
+	await b.page.waitForFunction(() => /\d+ credits? ·/.test(document.getElementById('credits').textContent));
+	check(await b.page.$$eval('#history-list li', (l) => l.length) === 0, 'a new device starts with history');
+	await b.page.click('#signin-box summary');
+	await b.page.fill('#signin-email', email);
+	await b.page.fill('#signin-password', 'wrong password');
+	await b.page.click('#signin button[type=submit]');
+	await b.page.waitForFunction(() => /wrong/.test(document.getElementById('account-msg').textContent));
+	await b.page.fill('#signin-password', pw);
+	await b.page.click('#signin button[type=submit]');
+	await b.page.waitForFunction(() => /Signed in as/.test(document.getElementById('account-msg').textContent));
+	await b.page.waitForSelector('#history-list li');
+	await b.page.waitForFunction(() => document.querySelector('#history-list li img.thumb').naturalWidth > 0);
+	check(await credits(b.page) === credits1, `the second device shows ${await credits(b.page)} credits, the first ${credits1}`);
+	await shot(b.page, '14-second-device');
+	await axe(b.page, 'second device');
+	b.page.on('dialog', (d) => d.accept());
+	await b.page.click('#logout');
+	await b.page.waitForFunction(() => /Signed out/.test(document.getElementById('account-msg').textContent));
+	check(await b.page.$$eval('#history-list li', (l) => l.length) === 0, 'history stays after signing out');
+	noErrors(b.errors, [/status of 401/]);	// the wrong password
+	await b.done();
+
+	a.page.on('dialog', (d) => d.accept());
+	await a.page.click('#history-list li button:has-text("Delete")');
+	await a.page.waitForFunction(() => document.querySelectorAll('#history-list li').length === 0);
+	const gone = await a.page.evaluate(async (id) => (await fetch('/v1/restorations/' + id, { headers: { Authorization: 'Bearer ' + localStorage.getItem('rs.token') } })).status, id);
+	check(gone === 404, `the deleted restoration answers ${gone}`);
+	await a.page.reload();
+	await a.page.waitForSelector('html[data-ready="1"]');
+	check(await a.page.$$eval('#history-list li', (l) => l.length) === 0, 'the deleted restoration is back after a reload');
+	noErrors(a.errors, [/status of 404/]);
+	await a.done();
+};
+
+// How each way a restoration can go wrong reads. rs-serve is real; the
+// answers to this one job are stood in for in the browser (page.route),
+// since the local engine neither refuses nor changes content.
+S['job-errors'] = async () => {
+	const { page, errors, done } = await open({ profile: null });
+	await ready(page);
+	await page.waitForFunction(() => /\d+ credits? ·/.test(document.getElementById('credits').textContent));
+	const rec = { id: '01fakefakefakefakefakefake', status: 'queued', created: new Date().toISOString(), inputs: [{ mime: 'image/jpeg' }] };
+	let post = null, final = null;
+	await page.route('**/v1/restorations', (r) => r.request().method() === 'POST' ? post(r) : r.continue());
+	await page.route(`**/v1/restorations/${rec.id}/events`, (r) => r.fulfill({ status: 200, contentType: 'text/event-stream',
+		body: `retry: 1000\n\nid: running.1\nevent: status\ndata: ${JSON.stringify({ ...rec, status: 'running' })}\n\n` +
+		    `id: failed.1\nevent: status\ndata: ${JSON.stringify(final)}\n\n` }));
+	await page.route(`**/v1/restorations/${rec.id}`, (r) => r.fulfill({ json: final }));
+	const accepted = (r) => r.fulfill({ status: 202, json: rec, headers: { Location: `/v1/restorations/${rec.id}` } });
+	const cases = [
+		['safety_block', /safety rules/, /not charged/],
+		['content_changed', /changed what is in the photo/, /simpler prompt/],
+		['failed', /did not succeed|failed/, /Try again/],
+	];
+	for (const [code, want, next] of cases) {
+		post = accepted;
+		final = { ...rec, status: 'failed', error: { code, message: 'x' } };
+		await page.setInputFiles('#file', SAMPLE);
+		await page.click('#submit');
+		await page.waitForSelector('#job-msg:not([hidden])');
+		const t = await page.textContent('#job-msg');
+		note(`${code}: ${t}`);
+		check(want.test(t) && next.test(t), `${code}: the message does not say what happened and what next`);
+		if (code === 'safety_block') await shot(page, '15-refused');
+		await page.click('#job-msg button:has-text("Choose another photo")');
+		await page.waitForSelector('#new:not([hidden])');
+	}
+	const refused = [
+		[{ status: 429, headers: { 'Retry-After': '42' }, json: { error: { code: 'rate_limited', message: 'too many' } } }, /wait 42 seconds/],
+		[{ status: 413, json: { error: { code: 'too_large', message: 'too large' } } }, /too large/],
+		[{ status: 503, headers: { 'Retry-After': '5' }, json: { error: { code: 'busy', message: 'busy' } } }, /busy.*5 seconds/s],
+		['internetdisconnected', /offline/],
+	];
+	for (const [answer, want] of refused) {
+		post = (r) => typeof answer === 'string' ? r.abort(answer) : r.fulfill(answer);
+		await page.setInputFiles('#file', SAMPLE);
+		await page.waitForSelector('#submit:enabled');
+		await page.click('#submit');
+		await page.waitForFunction((re) => new RegExp(re[0], re[1]).test(document.getElementById('form-msg').textContent), [want.source, want.flags]);
+		note(`${answer.status || answer}: ${await page.textContent('#form-msg')}`);
+		if (answer.status === 429) {
+			await shot(page, '16-rate-limited');
+			check(await page.isDisabled('#submit'), 'submit is enabled while told to wait');
+		}
+		await page.reload();	// afresh: no hold on the button, no offline notice
+		await page.waitForSelector('html[data-ready="1"]');
+	}
+	noErrors(errors, [/status of (413|429|503)/, /ERR_INTERNET_DISCONNECTED/]);
 	await done();
 };
 

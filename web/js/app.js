@@ -271,10 +271,15 @@ function showFiles() {
 	updateSubmit();
 }
 
-let holdUntil = 0;
+// told to wait (429): the button counts down, then comes back
+let holdUntil = 0, holdTimer = 0;
 function holdSubmit(s) {
 	holdUntil = Date.now() + s * 1000;
-	setTimeout(updateSubmit, s * 1000 + 50);
+	clearInterval(holdTimer);
+	holdTimer = setInterval(() => {
+		updateSubmit();
+		if (Date.now() >= holdUntil) clearInterval(holdTimer);
+	}, 1000);
 	updateSubmit();
 }
 
@@ -282,8 +287,9 @@ function updateSubmit() {
 	const b = $('submit');
 	const n = state.files.length;
 	const cost = state.me ? (n > 1 ? state.me.costFusion : state.me.cost) : 1;
-	b.disabled = n === 0 || state.offline || Date.now() < holdUntil || !!state.watch;
-	b.textContent = n > 1 ? `Restore and combine ${n} photos (${plural(cost, 'credit')})` : `Restore (${plural(cost, 'credit')})`;
+	const hold = Math.ceil((holdUntil - Date.now()) / 1000);
+	b.disabled = n === 0 || state.offline || hold > 0 || !!state.watch;
+	b.textContent = hold > 0 ? `Wait ${hold} s` : n > 1 ? `Restore and combine ${n} photos (${plural(cost, 'credit')})` : `Restore (${plural(cost, 'credit')})`;
 }
 
 // ---- a restoration: submit, follow, show ----
@@ -299,7 +305,7 @@ function progress(status) {
 	const [v, text] = STEPS[status] || [1, 'Working…'];
 	$('progress').value = v;
 	if ($('progress-text').textContent !== text) $('progress-text').textContent = text;
-	$('progress-box').hidden = status === 'done';
+	$('progress-box').hidden = status === 'done' || status === 'failed';
 }
 
 function freeUrls() {
@@ -610,6 +616,7 @@ async function billingReturn() {
 	history.replaceState(null, '', location.pathname + location.search);
 	if (!/session=/.test(m[2] || '')) return;
 	msg($('account-msg'), ['Thank you! Your purchase is being applied; your credits update in a moment.'], { ok: true });
+	$('account-msg').scrollIntoView({ block: 'center' });
 	for (let i = 0; i < 5; i++) {
 		await new Promise((r) => setTimeout(r, 2000));
 		await refreshMe().catch(() => {});
