@@ -21,10 +21,10 @@
 
 #include "classify.h"
 #include "classify_priv.h"
+#include "img_codec.h"
 #include "util.h"
 
 #define CL_MEM_BUDGET  (48u << 20)   /* whole-image buffers we accept */
-#define CL_MAX_SCANS   300
 #define CL_CHUNK_MAX   (8u << 20)
 
 /* ---- a byte source: memory, or a stream with a sniffed prefix ---- */
@@ -72,62 +72,6 @@ rd_read(struct rd *r, unsigned char *dst, size_t n)
 	return got;
 }
 
-/* ---- EXIF orientation (IFD0 tag 0x0112), for the reported size ---- */
-
-static int
-exif_orientation(const unsigned char *t, size_t n)
-{
-	int le;
-	size_t ifd, cnt;
-
-	if (n < 8)
-		return 1;
-	if (memcmp(t, "II*\0", 4) == 0)
-		le = 1;
-	else if (memcmp(t, "MM\0*", 4) == 0)
-		le = 0;
-	else
-		return 1;
-#define U16(p) (le ? (unsigned)(p)[0] | (unsigned)(p)[1] << 8 : (unsigned)(p)[0] << 8 | (unsigned)(p)[1])
-#define U32(p) (le ? (size_t)(p)[0] | (size_t)(p)[1] << 8 | (size_t)(p)[2] << 16 | (size_t)(p)[3] << 24 \
-                   : (size_t)(p)[0] << 24 | (size_t)(p)[1] << 16 | (size_t)(p)[2] << 8 | (size_t)(p)[3])
-	ifd = U32(t + 4);
-	if (ifd > n - 2)
-		return 1;
-	cnt = U16(t + ifd);
-	for (size_t i = 0; i < cnt; i++) {
-		size_t e = ifd + 2 + 12 * i;
-		if (e > n - 12)
-			return 1;
-		if (U16(t + e) == 0x0112 && U16(t + e + 2) == 3) {
-			unsigned v = U16(t + e + 8);
-			return v >= 1 && v <= 8 ? (int)v : 1;
-		}
-	}
-	return 1;
-#undef U16
-#undef U32
-}
-
-static int
-check_limits(const char *name, unsigned long long w, unsigned long long h,
-    const struct img_limits *lim)
-{
-	if (w == 0 || h == 0) {
-		warnx("%s: empty image (%llux%llu)", name, w, h);
-		return EX_DATAERR;
-	}
-	if (w > lim->max_side || h > lim->max_side) {
-		warnx("%s: %llux%llu pixels: side exceeds limit %llu", name, w, h, lim->max_side);
-		return EX_DATAERR;
-	}
-	if (w * h > lim->max_pixels) {
-		warnx("%s: %llux%llu pixels exceeds limit %llu", name, w, h, lim->max_pixels);
-		return EX_DATAERR;
-	}
-	return 0;
-}
-
 /* A read error or the byte limit, found while decoding: its status and
  * message (the codec's own message would only say "truncated"). */
 static int
@@ -166,7 +110,7 @@ js_fill(j_decompress_ptr d)
 	size_t n = rd_read(s->rd, s->rd->buf, sizeof s->rd->buf);
 
 	if (n == 0) {
-		WARNMS(d, JWRN_JPEG_EOF);          /* fatal: see jemit */
+		WARNMS(d, JWRN_JPEG_EOF);          /* fatal: see img_jpeg_errors */
 		s->pub.next_input_byte = eoi;
 		s->pub.bytes_in_buffer = 2;
 		return TRUE;
@@ -195,56 +139,19 @@ js_term(j_decompress_ptr d)
 	(void)d;
 }
 
-struct jerr {
-	struct jpeg_error_mgr pub;
-	jmp_buf jb;
-	char msg[JMSG_LENGTH_MAX];
-};
-
-static void
-jexit(j_common_ptr c)
-{
-	struct jerr *e = (struct jerr *)c->err;
-
-	(*c->err->format_message)(c, e->msg);
-	longjmp(e->jb, 1);
-}
-
-static void
-jemit(j_common_ptr c, int level)
-{
-	if (level < 0 && c->err->msg_code != JWRN_JFIF_MAJOR &&
-	    c->err->msg_code != JWRN_ADOBE_XFORM && c->err->msg_code != JWRN_BOGUS_ICC)
-		jexit(c);
-}
-
-static void
-jprogress(j_common_ptr c)
-{
-	j_decompress_ptr d = (j_decompress_ptr)c;
-
-	if (c->is_decompressor && d->input_scan_number > CL_MAX_SCANS) {
-		struct jerr *e = (struct jerr *)c->err;
-		snprintf(e->msg, sizeof e->msg, "more than %d progressive scans", CL_MAX_SCANS);
-		longjmp(e->jb, 1);
-	}
-}
-
 static int
 load_jpeg(struct rd *r, const struct img_limits *lim, struct cl *c)
 {
 	struct jpeg_decompress_struct ci;
-	struct jpeg_progress_mgr prog = { .progress_monitor = jprogress };
+	struct jpeg_progress_mgr prog = { .progress_monitor = img_jpeg_progress };
 	struct jsrc src;
-	struct jerr je;
+	struct img_jerr je;
 	uint8_t *volatile row = NULL, *volatile rgb = NULL;
 	volatile int rc = EX_DATAERR, begun = 0;
 	const char *name = r->name;
 
 	memset(&ci, 0, sizeof ci);
-	ci.err = jpeg_std_error(&je.pub);
-	je.pub.error_exit = jexit;
-	je.pub.emit_message = jemit;
+	img_jpeg_errors((j_common_ptr)&ci, &je);
 	if (setjmp(je.jb)) {
 		if (rc == EX_DATAERR && (rc = rd_status(r)) == 0) {
 			rc = EX_DATAERR;
@@ -264,7 +171,7 @@ load_jpeg(struct rd *r, const struct img_limits *lim, struct cl *c)
 	ci.src = &src.pub;
 	jpeg_save_markers(&ci, JPEG_APP0 + 1, 0xFFFF);
 	jpeg_read_header(&ci, TRUE);
-	if ((rc = check_limits(name, ci.image_width, ci.image_height, lim)) != 0)
+	if ((rc = img_check_limits(name, ci.image_width, ci.image_height, lim)) != 0)
 		goto out;
 	rc = EX_DATAERR;
 	if (ci.progressive_mode) {
@@ -290,7 +197,7 @@ load_jpeg(struct rd *r, const struct img_limits *lim, struct cl *c)
 	for (jpeg_saved_marker_ptr m = ci.marker_list; m != NULL; m = m->next)
 		if (m->marker == JPEG_APP0 + 1 && m->data_length > 6 &&
 		    memcmp(m->data, "Exif\0\0", 6) == 0) {
-			c->orientation = exif_orientation(m->data + 6, m->data_length - 6);
+			c->orientation = img_exif_orientation(m->data + 6, m->data_length - 6, 0);
 			break;
 		}
 	int cmyk = ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK;
@@ -411,7 +318,7 @@ load_png(struct rd *r, const struct img_limits *lim, struct cl *c)
 	png_set_chunk_malloc_max(p, CL_CHUNK_MAX);
 	png_read_info(p, info);
 	png_get_IHDR(p, info, &w, &h, &depth, &ctype, &interlace, NULL, NULL);
-	if ((rc = check_limits(name, w, h, lim)) != 0)
+	if ((rc = img_check_limits(name, w, h, lim)) != 0)
 		goto out;
 	rc = EX_DATAERR;
 	png_set_expand(p);
@@ -461,7 +368,7 @@ load_png(struct rd *r, const struct img_limits *lim, struct cl *c)
 		png_bytep ex;
 		c->orientation = 1;
 		if (png_get_eXIf_1(p, info, &elen, &ex) && elen > 0)
-			c->orientation = exif_orientation(ex, elen);
+			c->orientation = img_exif_orientation(ex, elen, 0);
 	}
 	rc = 0;
 out:

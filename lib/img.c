@@ -24,9 +24,9 @@
 #include <png.h>
 
 #include "img.h"
+#include "img_codec.h"
 #include "util.h"
 
-#define JPEG_MAX_SCANS 300         /* libjpeg-turbo's own tools suggest 500 */
 #define PNG_CHUNK_MAX (8u << 20)   /* decompressed ancillary chunk (iCCP, zTXt) */
 
 enum img_type
@@ -143,8 +143,8 @@ img_copy_meta(struct img *dst, const struct img *src)
 	return 0;
 }
 
-static int
-check_limits(const char *name, unsigned long long w, unsigned long long h,
+int
+img_check_limits(const char *name, unsigned long long w, unsigned long long h,
     const struct img_limits *lim)
 {
 	if (w == 0 || h == 0) {
@@ -164,10 +164,8 @@ check_limits(const char *name, unsigned long long w, unsigned long long h,
 	return 0;
 }
 
-/* EXIF: find IFD0's orientation tag (0x0112). Returns its value (1..8,
- * 1 when absent or malformed) and, when reset, rewrites it to 1. */
-static int
-exif_orientation(unsigned char *t, size_t n, int reset)
+int
+img_exif_orientation(unsigned char *t, size_t n, int reset)
 {
 	int le;
 	size_t ifd, cnt;
@@ -253,16 +251,10 @@ orient(const char *name, struct img *im, int o)
 
 /* ---- JPEG ---- */
 
-struct jerr {
-	struct jpeg_error_mgr pub;
-	jmp_buf jb;
-	char msg[JMSG_LENGTH_MAX];
-};
-
 static void
 jerr_exit(j_common_ptr c)
 {
-	struct jerr *e = (struct jerr *)c->err;
+	struct img_jerr *e = (struct img_jerr *)c->err;
 
 	(*c->err->format_message)(c, e->msg);
 	longjmp(e->jb, 1);
@@ -277,14 +269,23 @@ jerr_emit(j_common_ptr c, int level)
 		jerr_exit(c);
 }
 
-static void
-jprogress(j_common_ptr c)
+void
+img_jpeg_errors(j_common_ptr ci, struct img_jerr *e)
+{
+	ci->err = jpeg_std_error(&e->pub);
+	e->pub.error_exit = jerr_exit;
+	e->pub.emit_message = jerr_emit;
+	e->msg[0] = '\0';
+}
+
+void
+img_jpeg_progress(j_common_ptr c)
 {
 	j_decompress_ptr d = (j_decompress_ptr)c;
 
-	if (c->is_decompressor && d->input_scan_number > JPEG_MAX_SCANS) {
-		struct jerr *e = (struct jerr *)c->err;
-		snprintf(e->msg, sizeof e->msg, "more than %d progressive scans", JPEG_MAX_SCANS);
+	if (c->is_decompressor && d->input_scan_number > IMG_JPEG_MAX_SCANS) {
+		struct img_jerr *e = (struct img_jerr *)c->err;
+		snprintf(e->msg, sizeof e->msg, "more than %d progressive scans", IMG_JPEG_MAX_SCANS);
 		longjmp(e->jb, 1);
 	}
 }
@@ -294,16 +295,14 @@ decode_jpeg(const char *name, const unsigned char *buf, size_t len,
     const struct img_limits *lim, int flags, int scale, struct img *im)
 {
 	struct jpeg_decompress_struct ci;
-	struct jpeg_progress_mgr prog = { .progress_monitor = jprogress };
-	struct jerr je;
+	struct jpeg_progress_mgr prog = { .progress_monitor = img_jpeg_progress };
+	struct img_jerr je;
 	uint8_t *volatile row = NULL;
 	volatile int rc = EX_DATAERR;
 	int ch, comps;
 
 	memset(&ci, 0, sizeof ci);
-	ci.err = jpeg_std_error(&je.pub);
-	je.pub.error_exit = jerr_exit;
-	je.pub.emit_message = jerr_emit;
+	img_jpeg_errors((j_common_ptr)&ci, &je);
 	if (setjmp(je.jb)) {
 		if (rc == EX_DATAERR)
 			warnx("%s: JPEG: %s", name, je.msg);
@@ -315,7 +314,7 @@ decode_jpeg(const char *name, const unsigned char *buf, size_t len,
 	jpeg_save_markers(&ci, JPEG_APP0 + 1, 0xFFFF);
 	jpeg_save_markers(&ci, JPEG_APP0 + 2, 0xFFFF);
 	jpeg_read_header(&ci, TRUE);
-	if ((rc = check_limits(name, ci.image_width, ci.image_height, lim)) != 0)
+	if ((rc = img_check_limits(name, ci.image_width, ci.image_height, lim)) != 0)
 		goto out;
 	rc = EX_DATAERR;
 	comps = ci.num_components;
@@ -478,7 +477,7 @@ decode_png(const char *name, const unsigned char *buf, size_t len,
 	png_set_chunk_malloc_max(p, PNG_CHUNK_MAX);
 	png_read_info(p, info);
 	png_get_IHDR(p, info, &w, &h, &depth, &ctype, &interlace, NULL, NULL);
-	if ((rc = check_limits(name, w, h, lim)) != 0)
+	if ((rc = img_check_limits(name, w, h, lim)) != 0)
 		goto out;
 	rc = EX_DATAERR;
 	im->type = IMG_PNG;
@@ -580,7 +579,7 @@ img_decode(const char *name, const unsigned char *buf, size_t len,
 		return EX_DATAERR;
 	}
 	if (rc == 0 && im->exif != NULL &&
-	    (o = exif_orientation(im->exif, im->exif_len, 1)) > 1) {
+	    (o = img_exif_orientation(im->exif, im->exif_len, 1)) > 1) {
 		rc = orient(name, im, o);
 		im->orientation = o;
 	}
@@ -691,15 +690,14 @@ encode_jpeg(const char *name, const struct img *im, int quality,
     unsigned char **out, size_t *outlen)
 {
 	struct jpeg_compress_struct ci;
-	struct jerr je;
+	struct img_jerr je;
 	unsigned char *jm = NULL;
 	unsigned long memlen = 0;
 	uint8_t *volatile row = NULL;
 	int outch = im->ch >= 3 ? 3 : 1;
 
 	memset(&ci, 0, sizeof ci);
-	ci.err = jpeg_std_error(&je.pub);
-	je.pub.error_exit = jerr_exit;
+	img_jpeg_errors((j_common_ptr)&ci, &je);
 	if (setjmp(je.jb)) {
 		warnx("%s: JPEG: %s", name, je.msg);
 		jpeg_destroy_compress(&ci);
