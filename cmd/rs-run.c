@@ -28,6 +28,7 @@
 #include "job.h"
 #include "json.h"
 #include "ledger.h"
+#include "notify.h"
 #include "spool.h"
 #include "store.h"
 #include "util.h"
@@ -122,7 +123,8 @@ setup(struct conf *c, struct job_ctx *jc, double *lease)
 	    (rc = conf_size(c, "RS_MAX_PIXELS", IMG_MAX_PIXELS, &px)) != 0 ||
 	    (rc = conf_size(c, "RS_MAX_SIDE", IMG_MAX_SIDE, &side)) != 0)
 		return rc;
-	if (strcmp(spec, "none") != 0 && (rc = backend_open(spec, c, &jc->b)) != 0)
+	if ((strcmp(spec, "none") != 0 && (rc = backend_open(spec, c, &jc->b)) != 0) ||
+	    (rc = notify_open(c, &jc->nt)) != 0)
 		return rc;
 	jc->max_attempts = att < 1 ? 1 : att > 100 ? 100 : (int)att;
 	jc->quality = q > 100 ? 100 : (int)q;
@@ -137,7 +139,7 @@ setup(struct conf *c, struct job_ctx *jc, double *lease)
 static int
 worker(struct conf *c, double deadline, struct counts *n)
 {
-	struct job_ctx jc = { .b = NULL };
+	struct job_ctx jc = { .b = NULL, .nt = NULL };
 	struct spool *sp = NULL;
 	struct store *st = NULL;
 	struct ledger *lg = NULL;
@@ -187,6 +189,7 @@ worker(struct conf *c, double deadline, struct counts *n)
 		spool_watch_drain(sp);
 	}
 out:
+	notify_close(jc.nt);
 	backend_close(jc.b);
 	ledger_close(lg);
 	store_close(st);

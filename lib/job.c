@@ -16,9 +16,11 @@
  *   1. the outcome is decided: the record in cur/ is rewritten with
  *      "status" "done" (and "output") or "failed" (and "error");
  *   2. the credits held under the job id are captured or released;
- *   3. cur/ID is renamed into done/ or failed/.
+ *   3. the job's callback, if any, is sent the record (a failure to
+ *      deliver is only reported);
+ *   4. cur/ID is renamed into done/ or failed/.
  * A runner that takes over an orphan in cur/ whose status is already
- * "done" or "failed" does only 2 and 3, and capture and release are
+ * "done" or "failed" does only 2 to 4, and capture and release are
  * idempotent by job id, so a repeat after a crash changes nothing. Before
  * step 1 nothing has been charged and the work is simply redone; a job
  * whose runner died max_attempts times is failed (dead-lettered) rather
@@ -43,6 +45,7 @@
 #include "job.h"
 #include "json.h"
 #include "ledger.h"
+#include "notify.h"
 #include "restore.h"
 #include "spool.h"
 #include "store.h"
@@ -407,6 +410,8 @@ job_process(struct job_ctx *c, jv job, enum job_outcome *out)
 	if ((rc = settle(c, job, done)) != 0)
 		goto out;
 	hook(c, "charge");
+	if (c->nt != NULL && notify_job(c->nt, job) == 0 && json_str(job, "callback") != NULL)
+		hook(c, "notify");        /* at least once: a receiver dedupes */
 	if ((rc = spool_finish(c->sp, json_str(job, "id"), done ? SPOOL_DONE : SPOOL_FAILED)) != 0)
 		goto out;
 	hook(c, "finish");

@@ -2,9 +2,10 @@
  * (classify → restore by a backend of backend.h → store the output) and
  * fills its "classify", "restore", "output", "status" and "error" keys;
  * job_process takes a job claimed from the spool through to its end:
- * decided in cur/, credits captured (done) or released (failed), moved
- * to done/ or failed/ — or, after a temporary failure, back to new/ with
- * a next attempt time. The order makes charging exactly-once (job.c).
+ * decided in cur/, credits captured (done) or released (failed), its
+ * callback notified (notify.h), moved to done/ or failed/ — or, after a
+ * temporary failure, back to new/ with a next attempt time. The order
+ * makes charging exactly-once (job.c).
  * Functions return 0 or an EX_* status, having printed one diagnostic. */
 #ifndef RS_JOB_H
 #define RS_JOB_H
@@ -14,6 +15,7 @@
 #include "img.h"
 
 struct backend;
+struct notify;
 struct store;
 struct spool;
 struct ledger;
@@ -23,6 +25,7 @@ struct job_ctx {
 	struct spool *sp;             /* job_process only */
 	struct ledger *lg;            /* NULL: jobs with a "cost" cannot settle */
 	struct backend *b;            /* NULL: "none", the input is the output */
+	struct notify *nt;            /* NULL: callbacks are not sent */
 	struct img_limits lim;
 	int max_attempts;             /* a job runs at most this often */
 	double backoff, backoff_max;  /* seconds: first retry delay, cap */

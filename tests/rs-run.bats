@@ -36,7 +36,7 @@ script() { printf '#!/bin/sh\n%s\n' "$2" >"$T/$1" && chmod +x "$T/$1"; }
 	done
 	[ -z "$(find "$RS_SPOOL/jobs" -name '.*')" ]
 	# nothing left: a second run does nothing
-	run -0 rs-run -b none
+	run --separate-stderr rs-run -b none; echo "$status $stderr" >&3
 	[ "$(jq -r .done <<<"$output")" = 0 ]
 }
 
@@ -72,7 +72,7 @@ script() { printf '#!/bin/sh\n%s\n' "$2" >"$T/$1" && chmod +x "$T/$1"; }
 	enqueue alice 2
 	[ "$(balance alice)" = "1 2" ]
 	[ "$(jq -r '"\(.cost) \(.plan) \(.priority)"' "$RS_SPOOL"/jobs/new/* | sort -u)" = "1 free 0" ]
-	run -0 rs-run -b none
+	run --separate-stderr rs-run -b none; echo "$status $stderr" >&3
 	[ "$(balance alice)" = "1 0" ]
 	[ "$(captures alice)" = 2 ]
 }
@@ -92,7 +92,7 @@ script() { printf '#!/bin/sh\n%s\n' "$2" >"$T/$1" && chmod +x "$T/$1"; }
 	run -0 --separate-stderr rs-upload -e -u nobody "$T/a.jpeg"
 	[ -z "$stderr" ]
 	[ "$(jq -r '"\(.cost) \(.status)"' <<<"$output")" = "null queued" ]
-	run -0 rs-run -b none
+	run --separate-stderr rs-run -b none; echo "$status $stderr" >&3
 	[ "$(jobs_in done)" = 1 ]
 }
 
@@ -242,7 +242,7 @@ cp "$1" "$2"'
 		[ "$(jobs_in new)$(jobs_in cur)" != 00 ] || break
 	done
 	run -0 rs-run -b none         # whatever the kills left
-	[ "$(jobs_in done)" = $n ] || { echo "$output"; rs-run status; ls "$RS_SPOOL"/jobs/*; } >&2
+	[ "$(jobs_in done)" = $n ] || { echo "$output"; rs-run status; ls "$RS_SPOOL"/jobs/*; false; } >&2
 	[ "$(jobs_in new)$(jobs_in cur)$(jobs_in failed)" = 000 ]
 	[ "$(balance alice)" = "0 0" ]
 	[ "$(captures alice)" = $n ]
@@ -265,6 +265,63 @@ cp "$1" "$2"'
 	echo "# runners did $(cat "$T"/r1 "$T"/r2 "$T"/r3 | jq -s -c 'map(.done)')" >&3
 }
 
+# callback: start tests/fake-callback answering CODE...; $URL is its address
+callback() {
+	fake-callback -p "$T/cbport" -l "$T/cblog" -k "$CBKEY" "$@" 3>&- &
+	FAKE=$!
+	for _ in $(seq 200); do [ -s "$T/cbport" ] && break; sleep 0.05; done
+	URL="http://127.0.0.1:$(cat "$T/cbport")/hook"
+}
+# with_callback URL: give every queued job a callback (as the web API will)
+with_callback() {
+	for f in "$RS_SPOOL"/jobs/new/*; do
+		jq -c --arg u "$1" '.callback = $u' "$f" >"$T/rec" && mv "$T/rec" "$f"
+	done
+}
+CBKEY="cb-secret-$RANDOM"
+
+@test "rs-run: a job's callback gets its final record, signed; a 503 is retried" {
+	enqueue alice 1
+	callback 503 200
+	with_callback "$URL"
+	enqueue alice 1                              # no callback
+	RS_CALLBACK_KEY=$CBKEY RS_CALLBACK_BACKOFF=0.1 run -0 --separate-stderr rs-run -b none
+	[ "$(jq -r .done <<<"$output")" = 2 ]
+	[ "$(jq -c '[.n, .status, .valid, .path, .job.status]' "$T/cblog")" = \
+	  "$(printf '%s\n' '[1,503,true,"/hook","done"]' '[2,200,true,"/hook","done"]')" ]
+	id=$(jq -r .job.id "$T/cblog" | sort -u)
+	[ -f "$RS_SPOOL/jobs/done/$id" ]
+	[[ "$stderr" == *"job $id: callback: HTTP 503"* ]]
+	[[ "$stderr" != *"$CBKEY"* ]]
+}
+
+@test "rs-run: a job is done even when its callback fails; at least once after a crash" {
+	enqueue alice 1
+	callback 404
+	with_callback "$URL"
+	RS_CALLBACK_KEY=$CBKEY run -0 --separate-stderr rs-run -b none
+	[ "$(jobs_in done)" = 1 ]
+	[[ "$stderr" == *"callback: HTTP 404"* ]]
+	# without a key nothing is sent
+	enqueue alice 1
+	with_callback "$URL"
+	run -0 --separate-stderr rs-run -b none
+	[ "$(jobs_in done)" = 2 ]
+	[[ "$stderr" == *"callback: no key"* ]]
+	[ "$(wc -l <"$T/cblog")" = 1 ]
+	# killed once the callback is delivered: the next run sends it again
+	kill "$FAKE"
+	rm "$T/cbport"
+	callback 200
+	enqueue alice 1
+	with_callback "$URL"
+	RS_CALLBACK_KEY=$CBKEY RS_RUN_CRASH_AT=notify run rs-run -b none
+	[ "$status" -eq 137 ]
+	RS_CALLBACK_KEY=$CBKEY run -0 rs-run -b none
+	[ "$(jobs_in done)" = 3 ]
+	[ "$(tail -n 2 "$T/cblog" | jq -r '"\(.valid) \(.job.id)"' | uniq -c | awk '{ print $1, $2 }')" = "2 true" ]
+}
+
 # lease JOBFILE HOST RUNNER EXPIRES: move a queued job into cur/ as if claimed
 lease() {
 	local id
@@ -280,7 +337,7 @@ lease() {
 	set -- "$RS_SPOOL"/jobs/new/*
 	lease "$1" elsewhere 0123456789abcdef 2000-01-01T00:00:00.000Z
 	lease "$2" elsewhere fedcba9876543210 2100-01-01T00:00:00.000Z
-	run -0 rs-run -b none
+	run --separate-stderr rs-run -b none; echo "$status $stderr" >&3
 	[ "$(jq -c '[.done, .recovered]' <<<"$output")" = "[1,1]" ]
 	[ -f "$RS_SPOOL/jobs/done/$(basename "$1")" ]
 	[ -f "$RS_SPOOL/jobs/cur/$(basename "$2")" ]
@@ -290,7 +347,7 @@ lease() {
 @test "rs-run: a job of a dead runner on this host is taken over at once" {
 	enqueue alice 1
 	lease "$RS_SPOOL"/jobs/new/* "$(hostname)" 0123456789abcdef 2100-01-01T00:00:00.000Z
-	run -0 rs-run -b none
+	run --separate-stderr rs-run -b none; echo "$status $stderr" >&3
 	[ "$(jq -c '[.done, .recovered]' <<<"$output")" = "[1,1]" ]
 }
 
@@ -301,7 +358,9 @@ lease() {
 	while flock -n "$RS_SPOOL/jobs/cron.lock" true; do sleep 0.05; done
 	SECONDS=0
 	run -0 --separate-stderr rs-run -b none
-	[ -z "$output" ] && [ -z "$stderr" ] && [ "$SECONDS" -le 1 ]
+	[ -z "$output" ]
+	[ -z "$stderr" ]
+	[ "$SECONDS" -le 1 ]
 	[ "$(jobs_in new)" = 1 ]
 	run -0 --separate-stderr rs-run -v -b none
 	[[ "$stderr" == "rs-run: another rs-run holds "* ]]
@@ -371,7 +430,8 @@ lease() {
 	find "$RS_SPOOL/objects" -type f -exec touch -d '10 days ago' {} +
 	run -0 --separate-stderr rs-run --gc
 	[ "$(jq -c '[.jobs_removed, .objects_removed, .objects_kept]' <<<"$output")" = "[1,2,2]" ]
-	[ "$(jobs_in done)" = 1 ] && [ "$(jobs_in new)" = 1 ]
+	[ "$(jobs_in done)" = 1 ]
+	[ "$(jobs_in new)" = 1 ]
 	for f in b d; do
 		o=$(b2sum -l 256 <"$T/$f.jpeg" | cut -c1-64)
 		[ -f "$RS_SPOOL/objects/${o:0:2}/${o:2}" ]
