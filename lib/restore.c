@@ -109,7 +109,14 @@ restore_plan(const char *name, jv ops, const struct restore_opts *o, jv *plan)
 	}
 	jv_free(ops);
 	if (rc == 0) {
-		/* the output keeps the input's size unless --scale says otherwise */
+		/* the output keeps the input's size unless --scale says otherwise;
+		 * a low-resolution picture kept at its size is sharpened instead */
+		if (o->scale <= 1 && jv_get_kind(slot[RESTORE_UPSCALE]) == JV_KIND_OBJECT &&
+		    jv_get_kind(slot[RESTORE_DEBLUR]) != JV_KIND_OBJECT) {
+			jv_free(slot[RESTORE_DEBLUR]);
+			slot[RESTORE_DEBLUR] = JV_OBJECT(jv_string("op"), jv_string("deblur"),
+			    jv_string("strength"), jv_number(num(slot[RESTORE_UPSCALE], "strength", 1)));
+		}
 		jv_free(slot[RESTORE_UPSCALE]);
 		slot[RESTORE_UPSCALE] = o->scale > 1 ? JV_OBJECT(jv_string("op"), jv_string("upscale"),
 		    jv_string("strength"), jv_number(1), jv_string("scale"), jv_number(o->scale)) :
@@ -369,20 +376,6 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 		break;
 	case RESTORE_LEVELS:
 		est_levels(im, &st->black, &st->white, &st->sat, st->tint);
-		if (has(e, "black") && has(e, "white") && !getenv("RS_OWN_LEVELS")) {
-			float b = (float)num(e, "black", 0), w = (float)num(e, "white", 255);
-			float k = 247.0f / (w - b > 16 ? w - b : 16);
-			if (k > 1.02f) {
-				st->black = fmaxf(0, b - 4 / k);
-				st->white = fminf(255, st->black + 255 / k);
-				k = 255 / (st->white - st->black);
-				st->sat = im->ch >= 3 ? fminf(1.5f, powf(k, 0.4f)) : 1;
-			} else {
-				st->black = 0;
-				st->white = 255;
-				st->sat = 1;
-			}
-		}
 		r = jv_object_set(r, jv_string("black"), rnd(st->black, 0.1));
 		r = jv_object_set(r, jv_string("white"), rnd(st->white, 0.1));
 		r = jv_object_set(r, jv_string("saturation"), rnd(st->sat, 0.01));
@@ -391,13 +384,6 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 		int toned;
 		jv kt = json_get(e, "keep_tone");
 		est_white_balance(im, st->gain, &toned);
-		if (has(e, "r") && has(e, "g") && has(e, "b") && !getenv("RS_OWN_WB")) {
-			/* the classifier's gains, luma kept */
-			float g[3] = { (float)num(e, "r", 1), (float)num(e, "g", 1), (float)num(e, "b", 1) };
-			float l = 0.299f * g[0] + 0.587f * g[1] + 0.114f * g[2];
-			for (int c = 0; c < 3; c++)
-				st->gain[c] = l > 0 ? g[c] / l : 1;
-		}
 		st->keep_tone = jv_get_kind(kt) == JV_KIND_TRUE ? 1 :
 		    jv_get_kind(kt) == JV_KIND_FALSE ? 0 : toned && o->keep_sepia;
 		if (!o->keep_sepia)
@@ -413,11 +399,9 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 	}
 	case RESTORE_DEBLUR:
 		st->sigma = has(e, "sigma") ? (float)num(e, "sigma", 0) : est_blur(im);
-		if (getenv("RS_DEBUG"))
-			fprintf(stderr, "deblur sigma %.2f\n", st->sigma);
 		if (st->sigma > 4)
 			st->sigma = 4;
-		st->iters = (int)num(e, "iterations", getenv("RS_RL_IT") ? atoi(getenv("RS_RL_IT")) : 20);
+		st->iters = (int)num(e, "iterations", 20);
 		r = jv_object_set(r, jv_string("sigma"), rnd(st->sigma, 0.01));
 		r = jv_object_set(r, jv_string("iterations"), jv_number(st->iters));
 		break;

@@ -32,7 +32,6 @@
 #pragma GCC optimize("O3")
 #endif
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
@@ -52,13 +51,6 @@ static float
 clampf(float v, float lo, float hi)
 {
 	return v < lo ? lo : v > hi ? hi : v;
-}
-
-static float
-envf(const char *name, float def)
-{
-	const char *s = getenv(name);      /* tuning knobs for bench/, undocumented */
-	return s != NULL && *s != '\0' ? (float)atof(s) : def;
 }
 
 /* ---- colour spaces (in place) ---- */
@@ -249,9 +241,6 @@ nlm_params(float s, int *sr, int *pr, float *hf)
 	*pr = 1;
 	*sr = 3;
 	*hf = 1.1f;
-	*hf = envf("RS_NLM_HF", *hf);
-	*sr = (int)envf("RS_NLM_SR", (float)*sr);
-	*pr = (int)envf("RS_NLM_PR", (float)*pr);
 }
 
 int
@@ -371,8 +360,8 @@ flt_deblock(const struct step *st, struct band *b)
 	int rc;
 
 	qs = (st->q[0] + st->q[1] + st->q[8]) / 3.0f;
-	sy = envf("RS_DB_KY", 0.2f) * qs;
-	sc = envf("RS_DB_KC", 2.0f) * sy;
+	sy = 0.2f * qs;
+	sc = 2.0f * sy;
 	if (sy < 0.3f)
 		return 0;
 	if (st->grid && (y0 = malloc(sizeof(float) * n)) == NULL)
@@ -381,26 +370,16 @@ flt_deblock(const struct step *st, struct band *b)
 		rgb_to_ycc(b);
 	if (y0 != NULL)
 		memcpy(y0, b->p[0], sizeof(float) * n);
-	/* a few rounds of smoothing and projection (POCS), the later ones
-	 * gentler; all but the last over the whole band, for the next */
-	int iters = (int)envf("RS_DB_IT", 1);
-	rc = 0;
-	for (int it = 0; it < iters && rc == 0; it++) {
-		struct band whole = *b;
-		float f = it == 0 ? 1.0f : envf("RS_DB_F2", 0.5f);
-		if (it < iters - 1) {
-			whole.c0 = 0;
-			whole.c1 = b->h;
-		}
-		var[0] = sy * sy * f * f;
-		rc = nlm(&whole, 1, whole.p, var, 3, 1, envf("RS_DB_HF", 1.1f));
-		if (rc == 0 && b->nc == 3 && it == 0) {
-			var[0] = var[1] = sc * sc;
-			rc = nlm(&whole, 2, whole.p + 1, var, 3, 1, envf("RS_DB_HF", 1.1f));
-		}
-		if (rc == 0 && y0 != NULL && !getenv("RS_DB_NOQCS"))
-			qcs_project(&whole, whole.p[0], y0, st->q);
+	/* one round of smoothing and projection: more rounds (POCS) did not
+	 * pay on bench/ */
+	var[0] = sy * sy;
+	rc = nlm(b, 1, b->p, var, 3, 1, 1.1f);
+	if (rc == 0 && b->nc == 3) {
+		var[0] = var[1] = sc * sc;
+		rc = nlm(b, 2, b->p + 1, var, 3, 1, 1.1f);
 	}
+	if (rc == 0 && y0 != NULL)
+		qcs_project(b, b->p[0], y0, st->q);
 	if (b->nc == 3)
 		ycc_to_rgb(b);
 	free(y0);
@@ -594,8 +573,6 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 			int strong = sr / n >= 1.3 * hi;
 			int line = n <= 3 * len && (len >= 12 || strong);
 			int speck = len <= 7 && n <= 30 && strong;
-			if (getenv("RS_DEBUG"))
-				fprintf(stderr, "comp y0=%d at %d,%d sg=%d n=%d len=%.0f mean=%.1f hi=%.1f keep=%d\n", b->y0, xx, yy + b->y0, sg, n, len, sr / n, hi, line || speck);
 			if (!line && !speck)
 				for (int t = 0; t < n; t++)
 					m[stack[t]] = 3;
@@ -776,7 +753,7 @@ flt_deblur(const struct step *st, struct band *b)
 	    (mx = malloc(sizeof(float) * n)) == NULL)
 		goto out;
 	/* luma only: blur hides little colour, and it costs a third */
-	int np = b->nc == 3 && !getenv("RS_RL_RGB") ? 1 : b->nc;
+	int np = b->nc == 3 ? 1 : b->nc;
 	if (np != b->nc)
 		rgb_to_ycc(b);
 	for (int c = 0; c < np; c++) {
