@@ -315,3 +315,46 @@ log() { cat "$T/out/.rs-batch/log.jsonl"; }
 	[ "$(log | jq -r 'select(.path == "noisy.jpg") | .restore.backend')" = "exec:$BATS_TEST_DIRNAME/exec-model" ]
 	[ -f "$T/out/noisy.png" ]
 }
+
+@test "rs-batch: SIGTERM lets the photos started finish, then stops with 75; a rerun finishes" {
+	tree
+	for i in 1 2 3 4 5 6; do mkimg jpeg:600x400 noise=12 seed=$i >"$T/in/sub/k$i.jpg"; done
+	rs-batch -j 1 "$T/in" "$T/out" >"$T/sum" 2>"$T/err" &
+	pid=$!
+	for ((i = 0; i < 600; i++)); do
+		[ "$(cat "$T/out/.rs-batch/log.jsonl" 2>/dev/null | wc -l)" -ge 1 ] && break
+		sleep 0.02
+	done
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 75 ]
+	[ "$(jq .interrupted "$T/sum")" = true ]
+	grep -q "rs-batch: stopped after" "$T/err"
+	[ -z "$(ls -A "$T/out/.rs-batch/tmp")" ]
+	run -0 --separate-stderr rs-batch "$T/in" "$T/out"
+	[ "$(outputs "$T/out" | wc -l)" -eq 13 ]
+}
+
+@test "rs-batch: --backend gemini with --rate spaces the requests of all workers" {
+	KEY="sk-test-$RANDOM-NEVER-PRINT-ME"
+	export GEMINI_API_KEY="$KEY" RS_GEMINI_BACKOFF=0.01 RS_GEMINI_TIMEOUT=20
+	unset RS_GEMINI_ENDPOINT RS_GEMINI_MODEL RS_GEMINI_KEY_FILE RS_FIDELITY_MIN RS_PROMPTS
+	mkdir -p "$T/in/a" "$T/in/b" "$T/in/c"
+	mkimg jpeg:640x480 noise=12 >"$T/in/a/p.jpg"
+	gemini-fixture "$T/in/a/p.jpg" 1184x864 "$T/ans.png" "$T/exp.png"
+	cp "$T/in/a/p.jpg" "$T/in/b/"
+	cp "$T/in/a/p.jpg" "$T/in/c/"
+	fake-gemini -p "$T/port" -l "$T/log" -k "$KEY" "image:$T/ans.png" 3>&- &
+	fpid=$!
+	for _ in $(seq 200); do [ -s "$T/port" ] && break; sleep 0.05; done
+	export RS_GEMINI_ENDPOINT="http://127.0.0.1:$(cat "$T/port")"
+	run -0 --separate-stderr rs-batch -j 3 -b gemini --rate 120 "$T/in" "$T/out"
+	kill "$fpid"
+	[ "$(echo "$output" | jq .restored)" -eq 3 ]
+	[ "$(wc -l <"$T/log")" -eq 3 ]
+	# 120 a minute: the three requests start at least 0.5 s apart
+	jq -s -e '[.[].t] | sort | (.[1] - .[0] >= 0.45) and (.[2] - .[1] >= 0.45)' "$T/log"
+	[ "$(jq -r .restore.backend "$T/out/.rs-batch/log.jsonl" | sort -u)" = gemini ]
+	! grep -rqF -- "$KEY" "$T/out"
+}
