@@ -4,9 +4,11 @@
  * stays idle, or a response ends the connection. The routes are
  * lib/api.c, HTTP itself lib/http.c; see rs-serve(8). */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <err.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -62,6 +64,28 @@ peer(char *out, size_t size)
 		snprintf(out, size, "unknown");
 }
 
+/* inetd and xinetd hand the socket over as standard error too: the log
+ * must not go to the client. It goes to $RS_LOG then, else nowhere. */
+static void
+log_away_from_socket(void)
+{
+	struct stat s0, s2;
+	const char *path = getenv("RS_LOG");
+	int fd;
+
+	if (path != NULL && *path != '\0')
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	else if (fstat(0, &s0) == 0 && fstat(2, &s2) == 0 && S_ISSOCK(s2.st_mode) &&
+	    s0.st_dev == s2.st_dev && s0.st_ino == s2.st_ino)
+		fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	else
+		return;
+	if (fd >= 0 && fd != 2) {
+		dup2(fd, 2);
+		close(fd);
+	}
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -85,6 +109,7 @@ main(int argc, char *argv[])
 		fputs(USAGE, stderr);
 		return EX_USAGE;
 	}
+	log_away_from_socket();
 	signal(SIGPIPE, SIG_IGN);         /* a vanished client is a write error */
 	signal(SIGCHLD, SIG_DFL);
 	peer(addr, sizeof addr);
@@ -103,8 +128,10 @@ main(int argc, char *argv[])
 		if (!http_keep(c))
 			break;
 	}
+	/* the database is let go before the client sees the end of the last
+	 * response: its next connection's process must not wait on our close */
+	api_close(a);
 	http_linger(c);
 	http_conn_free(c);
-	api_close(a);
 	return 0;
 }

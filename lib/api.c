@@ -51,7 +51,6 @@
 #include "ledger.h"
 #include "spool.h"
 #include "store.h"
-#include "stripe.h"
 #include "upload.h"
 #include "util.h"
 
@@ -73,10 +72,11 @@ struct api {
 	struct store *st;
 	struct spool *sp;
 	struct ledger *lg;
-	struct stripe *stripe;
 	struct img_limits lim;
 	struct http_timeouts t;
-	char peer[64];
+	char peer[64];                /* the client: the socket's peer, or a proxy's word */
+	char conn_peer[64];           /* the socket's peer */
+	int trust_proxy;
 	char self[PATH_MAX];          /* the directory of the executable */
 	char web[PATH_MAX];
 	char fixed[2048];
@@ -298,24 +298,12 @@ need_spool(struct api *a)
 	return 0;
 }
 
-static int
-need_stripe(struct api *a)
-{
-	int rc;
-
-	if (a->stripe == NULL && (rc = stripe_open(&a->stripe)) != 0) {
-		fail(a, HTTP_UNAVAILABLE, "billing_unavailable", "billing is not configured");
-		return -1;
-	}
-	return 0;
-}
-
 int
 api_open(const char *peer, const char *argv0, struct api **ap)
 {
 	struct api *a;
 	char exe[PATH_MAX], *p;
-	const char *csp, *web;
+	const char *csp;
 	ssize_t n;
 	int rc;
 
@@ -335,26 +323,14 @@ api_open(const char *peer, const char *argv0, struct api **ap)
 	}
 	a->spool_dir = conf_spool(a->conf);
 	snprintf(a->peer, sizeof a->peer, "%s", peer != NULL ? peer : "unknown");
+	snprintf(a->conn_peer, sizeof a->conn_peer, "%s", a->peer);
+	a->trust_proxy = strcmp(conf_str(a->conf, "RS_TRUST_PROXY", "0"), "1") == 0;
 	a->devnull = fopen("/dev/null", "we");
 	if ((n = readlink("/proc/self/exe", exe, sizeof exe - 1)) > 0) {
 		exe[n] = '\0';
 		if ((p = strrchr(exe, '/')) != NULL)
 			*p = '\0';
 		snprintf(a->self, sizeof a->self, "%s", exe);
-	}
-	/* the web root: RS_WEB_ROOT; else web/ of the checkout this binary
-	 * was built in (bin/../web); else the installed DATADIR/web */
-	if ((web = conf_str(a->conf, "RS_WEB_ROOT", NULL)) != NULL && *web != '\0')
-		snprintf(a->web, sizeof a->web, "%s", web);
-	else {
-		struct stat sb;
-		char cand[PATH_MAX + 16];
-		snprintf(cand, sizeof cand, "%s/../web", a->self);
-		if (a->self[0] != '\0' && stat(cand, &sb) == 0 && S_ISDIR(sb.st_mode) &&
-		    realpath(cand, a->web) != NULL)
-			;
-		else
-			snprintf(a->web, sizeof a->web, "%s/web", DATADIR);
 	}
 	a->t.idle = conf_num(a->conf, "RS_IDLE_TIMEOUT", 15);
 	a->t.head = conf_num(a->conf, "RS_HEAD_TIMEOUT", 10);
@@ -384,7 +360,6 @@ api_close(struct api *a)
 {
 	if (a == NULL)
 		return;
-	stripe_close(a->stripe);
 	ledger_close(a->lg);
 	spool_close(a->sp);
 	store_close(a->st);
@@ -424,8 +399,21 @@ access_log(struct api *a)
 	    jv_string("ms"), jv_number(round((now_mono() - a->t0) * 10000) / 10));
 	if (a->user[0] != '\0')
 		line = jv_object_set(line, jv_string("user"), jv_string(a->user));
-	json_write(stderr, line);
-	fflush(stderr);
+	/* one write per line: stderr is unbuffered, and lines from several
+	 * processes must not interleave */
+	{
+		jv s = jv_dump_string(line, 0);
+		size_t n = strlen(jv_string_value(s));
+		char *b = malloc(n + 1);
+		if (b != NULL) {
+			memcpy(b, jv_string_value(s), n);
+			b[n] = '\n';
+			fflush(stderr);
+			(void)!util_write_all(2, b, n + 1);   /* nowhere to say it failed */
+			free(b);
+		}
+		jv_free(s);
+	}
 }
 
 void
@@ -1017,10 +1005,12 @@ up_begin_image(struct up *u, const char *name)
 	const char *b = strrchr(name, '/');
 
 	if (u->n == u->max_images) {
+		/* read on (the body is bounded) and refuse at its end, so the
+		 * client gets the answer on a connection in good order */
 		u->too_many = 1;
-		snprintf(u->msg, sizeof u->msg, "at most %d image%s per restoration on this plan",
-		    u->max_images, u->max_images == 1 ? "" : "s");
-		return HTTP_PAYLOAD_TOO_LARGE;
+		u->skip = 1;
+		u->cur = -1;
+		return 0;
 	}
 	if ((u->fd[u->n] = tmpfile_in(u->a)) < 0) {
 		snprintf(u->msg, sizeof u->msg, "cannot store the upload");
@@ -1131,6 +1121,12 @@ up_read(struct api *a, struct up *u, const char *ctype)
 			have = 0;                 /* the epilogue */
 		if (k == 0)
 			break;
+	}
+	if (u->too_many) {
+		rc = HTTP_PAYLOAD_TOO_LARGE;
+		snprintf(u->msg, sizeof u->msg, "at most %d image%s per restoration on this plan",
+		    u->max_images, u->max_images == 1 ? "" : "s");
+		goto out;
 	}
 	if (multipart && !fin) {
 		rc = HTTP_BAD_REQUEST;
@@ -1622,35 +1618,112 @@ out:
 	jv_free(job);
 }
 
-/* ---- billing ---- */
+/* ---- billing ----
+ * Stripe is reached through rs-webhook(1), which runs lib/stripe.c: the
+ * webhook's raw body goes to its standard input byte for byte, and its
+ * JSON and exit status come back. Billing requests are rare and wait on
+ * a remote service anyway, while linking libcurl (and its thirty shared
+ * objects) into rs-serve would cost every connection its exec. */
+
+/* Run rs-webhook with args, body (may be NULL) on its stdin; *out its
+ * JSON (owned; invalid if none). Returns its exit status, or -1. */
+static int
+webhook(struct api *a, char *const args[], const unsigned char *body, size_t len, jv *out)
+{
+	char path[PATH_MAX + 16], buf[65536];
+	int in[2] = { -1, -1 }, op[2] = { -1, -1 }, st = 0;
+	size_t n = 0;
+	ssize_t k;
+	pid_t pid;
+
+	*out = jv_invalid();
+	snprintf(path, sizeof path, "%s/rs-webhook", a->self);
+	if (a->self[0] == '\0' || access(path, X_OK) != 0)
+		snprintf(path, sizeof path, "rs-webhook");
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(op, O_CLOEXEC) < 0) {
+		warn("rs-webhook: pipe");
+		goto fail;
+	}
+	fflush(stderr);
+	if ((pid = fork()) < 0) {
+		warn("rs-webhook: fork");
+		goto fail;
+	}
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(op[1], 1);
+		execvp(path, args);
+		warn("%s", path);
+		_exit(127);
+	}
+	close(in[0]);
+	close(op[1]);
+	in[0] = op[1] = -1;
+	/* rs-webhook reads all of its input before it writes anything */
+	if (body != NULL && len > 0 && util_write_all(in[1], body, len) < 0)
+		warn("rs-webhook: write");
+	close(in[1]);
+	in[1] = -1;
+	while (n < sizeof buf - 1 && (k = read(op[0], buf + n, sizeof buf - 1 - n)) != 0) {
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			break;
+		n += (size_t)k;
+	}
+	close(op[0]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (n > 0)
+		*out = jv_parse_sized(buf, (int)n);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0)
+			close(in[i]);
+		if (op[i] >= 0)
+			close(op[i]);
+	}
+	return -1;
+}
 
 static void
 billing(struct api *a, int checkout)
 {
-	jv tok, body = jv_invalid(), out;
+	jv tok, body = jv_invalid(), out = jv_invalid();
+	char *args[6];
 	int rc;
 
 	if (auth(a, &tok) != 0)
 		return;
 	jv_free(tok);
-	if (body_json(a, &body) != 0 || need_stripe(a) != 0)
+	if (body_json(a, &body) != 0)
 		goto done;
+	args[0] = "rs-webhook";
+	args[1] = checkout ? "checkout" : "portal";
+	args[2] = a->user;
+	args[3] = args[4] = args[5] = NULL;
 	if (checkout) {
 		const char *plan = json_str(body, "plan"), *pack = json_str(body, "pack");
 		if ((plan == NULL) == (pack == NULL)) {
 			fail(a, HTTP_UNPROCESSABLE, NULL, "give either plan or pack");
 			goto done;
 		}
-		rc = stripe_checkout(a->stripe, a->lg, a->user, plan, pack, &out);
-	} else
-		rc = stripe_portal(a->stripe, a->lg, a->user, &out);
-	if (rc == 0)
+		args[3] = plan != NULL ? "--plan" : "--pack";
+		args[4] = (char *)(plan != NULL ? plan : pack);
+	}
+	rc = webhook(a, args, NULL, 0, &out);
+	if (rc == 0 && jv_get_kind(out) == JV_KIND_OBJECT) {
 		reply(a, HTTP_OK, out, NULL, NULL);
-	else if (rc == EX_CONFIG)
+		out = jv_invalid();
+	} else if (rc == EX_CONFIG)
 		fail(a, HTTP_UNAVAILABLE, "billing_unavailable", "billing is not configured");
+	else if (rc == 0 || rc < 0)
+		fail(a, HTTP_INTERNAL, NULL, "internal error");
 	else
 		fail_ex(a, rc, checkout ? "no such plan or pack" : "no billing account yet");
 done:
+	jv_free(out);
 	jv_free(body);
 }
 
@@ -1659,17 +1732,16 @@ stripe_webhook(struct api *a)
 {
 	const char *sig = http_header(a->r, "Stripe-Signature");
 	unsigned char *body = NULL;
+	char *args[] = { "rs-webhook", "--signature", (char *)(sig != NULL ? sig : ""), NULL };
 	size_t len = 0;
 	ssize_t k;
-	jv ev, out;
+	jv out = jv_invalid();
 	int rc;
 
 	if (a->r->length > WEBHOOK_MAX) {
 		fail(a, HTTP_PAYLOAD_TOO_LARGE, NULL, "too large for an event");
 		return;
 	}
-	if (need_stripe(a) != 0 || need_ledger(a) != 0)
-		return;
 	if ((body = malloc(WEBHOOK_MAX + 1)) == NULL) {
 		fail(a, HTTP_INTERNAL, NULL, "out of memory");
 		return;
@@ -1682,24 +1754,22 @@ stripe_webhook(struct api *a)
 		goto out;
 	}
 	/* the raw bytes, exactly as received, are what Stripe signed */
-	if ((rc = stripe_verify(a->stripe, sig, body, len, (long long)time(NULL))) != 0) {
-		if (rc == EX_CONFIG)
-			fail(a, HTTP_UNAVAILABLE, "billing_unavailable", "webhooks are not configured");
-		else
-			fail(a, HTTP_BAD_REQUEST, "bad_signature", "the Stripe signature does not verify");
-		goto out;
-	}
-	ev = jv_parse_sized((const char *)body, (int)len);
-	if (jv_get_kind(ev) != JV_KIND_OBJECT) {
-		jv_free(ev);
-		fail(a, HTTP_BAD_REQUEST, "bad_json", "the event is not a JSON object");
-		goto out;
-	}
-	if ((rc = stripe_apply(a->stripe, a->lg, ev, &out)) == 0)
+	rc = webhook(a, args, body, len, &out);
+	if (rc == 0 && jv_get_kind(out) == JV_KIND_OBJECT) {
 		reply(a, HTTP_OK, out, NULL, NULL);
+		out = jv_invalid();
+	} else if (rc >= 10 && rc <= 14)     /* the STRIPE_* verification failures */
+		fail(a, HTTP_BAD_REQUEST, "bad_signature", "the Stripe signature does not verify");
+	else if (rc == EX_CONFIG)
+		fail(a, HTTP_UNAVAILABLE, "billing_unavailable", "webhooks are not configured");
+	else if (rc == EX_DATAERR)
+		fail(a, HTTP_BAD_REQUEST, "bad_event", "the event is not acceptable");
+	else if (rc == 0 || rc < 0)
+		fail(a, HTTP_INTERNAL, NULL, "internal error");
 	else
 		fail_ex(a, rc, "the event cannot be applied yet");
 out:
+	jv_free(out);
 	free(body);
 }
 
@@ -1748,6 +1818,28 @@ mime_of(const char *path)
 
 /* Static files of the web app under the web root. The path is decoded,
  * and a segment that begins with a dot (.., .git, .env) is refused. */
+/* The web root, found on first use: RS_WEB_ROOT; else web/ of the
+ * checkout this binary was built in (bin/../web); else DATADIR/web, where
+ * make install puts it. */
+static const char *
+web_root(struct api *a)
+{
+	const char *web;
+	struct stat sb;
+	char cand[PATH_MAX + 16];
+
+	if (a->web[0] != '\0')
+		return a->web;
+	if ((web = conf_str(a->conf, "RS_WEB_ROOT", NULL)) != NULL && *web != '\0')
+		snprintf(a->web, sizeof a->web, "%s", web);
+	else if (snprintf(cand, sizeof cand, "%s/../web", a->self) > 0 && a->self[0] != '\0' &&
+	    stat(cand, &sb) == 0 && S_ISDIR(sb.st_mode) && realpath(cand, a->web) != NULL)
+		;
+	else
+		snprintf(a->web, sizeof a->web, "%s/web", DATADIR);
+	return a->web;
+}
+
 static void
 static_file(struct api *a)
 {
@@ -1782,7 +1874,7 @@ static_file(struct api *a)
 		goto nf;
 	if (rel[n - 1] == '/')
 		memcpy(rel + n, "index.html", 11);
-	snprintf(path, sizeof path, "%s%s", a->web, rel);
+	snprintf(path, sizeof path, "%s%s", web_root(a), rel);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) < 0)
 		goto nf_fd;
 	if (S_ISDIR(sb.st_mode)) {
@@ -1917,6 +2009,16 @@ api_handle(struct api *a, struct http_conn *c, struct http_req *r)
 	a->t0 = now_mono();
 	a->user[0] = '\0';
 	a->retry = 0;
+	/* behind a reverse proxy on this host, the client is the proxy's
+	 * X-Real-IP (rate limits are per client address) */
+	snprintf(a->peer, sizeof a->peer, "%s", a->conn_peer);
+	if (a->trust_proxy && (strcmp(a->conn_peer, "127.0.0.1") == 0 ||
+	    strcmp(a->conn_peer, "::1") == 0 || strcmp(a->conn_peer, "local") == 0)) {
+		const char *x = http_header(r, "X-Real-IP");
+		if (x != NULL && *x != '\0' && strlen(x) < sizeof a->peer &&
+		    strspn(x, "0123456789abcdefABCDEF.:") == strlen(x))
+			snprintf(a->peer, sizeof a->peer, "%s", x);
+	}
 	cors(a);
 	if (strcmp(r->method, "OPTIONS") == 0)
 		preflight(a);

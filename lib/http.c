@@ -285,7 +285,7 @@ http_chunked_feed(struct http_chunked *c, const unsigned char *in, size_t n,
 	size_t i = 0;
 	int h;
 
-	*doff = *dlen = 0;
+	*doff = *dlen = *used = 0;
 	while (i < n) {
 		unsigned char b = in[i];
 		switch (c->state) {
@@ -492,22 +492,25 @@ http_mp_feed(struct http_mp *m, const unsigned char *buf, size_t n, size_t *used
 	const unsigned char *p;
 	int rc;
 
+	*used = 0;                   /* on an error too */
 	for (;;) {
 		switch (m->state) {
 		case MP_PREAMBLE:
 			/* the first delimiter may open the body without its CRLF */
-			if (i == 0 && n >= m->dlen - 2 && memcmp(buf, m->delim + 2, m->dlen - 2) == 0) {
+			if (!m->pre && n >= m->dlen - 2 && memcmp(buf, m->delim + 2, m->dlen - 2) == 0) {
 				i = m->dlen - 2;
 				m->state = MP_AFTER;
 				break;
 			}
-			if (i == 0 && n < m->dlen - 2 && memcmp(buf, m->delim + 2, n) == 0)
+			if (!m->pre && n < m->dlen - 2 && memcmp(buf, m->delim + 2, n) == 0)
 				goto more;
-			p = memmem(buf + i, n - i, m->delim, m->dlen);
+			p = memmem(buf, n, m->delim, m->dlen);
 			if (p == NULL) {
 				/* keep what could begin a delimiter */
-				if (n - i > m->dlen)
+				if (n > m->dlen) {
 					i = n - m->dlen;
+					m->pre = 1;
+				}
 				goto more;
 			}
 			i = (size_t)(p - buf) + m->dlen;

@@ -70,6 +70,7 @@ struct http_mp {
 	char delim[80];              /* "\r\n--" boundary */
 	size_t dlen;
 	int state, parts;
+	int pre;                     /* preamble bytes consumed: no CRLF-less start now */
 	char name[64], filename[256], type[128];   /* of the current part */
 };
 /* From a Content-Type value: 0, or 415 (not multipart/form-data) or 400

@@ -484,6 +484,14 @@ ledger_open(const char *spool, int create, struct ledger **lp)
 		goto fail;
 	}
 	sqlite3_busy_timeout(l->db, timeout > INT_MAX ? INT_MAX : (int)timeout);
+	/* Short-lived processes (rs-serve runs one per connection) must not
+	 * checkpoint and delete the WAL each time the last one closes: keep
+	 * it, and leave checkpoints to the automatic ones on commit. */
+	{
+		int one = 1;
+		sqlite3_db_config(l->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+		sqlite3_file_control(l->db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
+	}
 	if ((rc = exec(l, "PRAGMA foreign_keys = ON")) != 0 ||
 	    (rc = migrate(l)) != 0 ||
 	    (rc = exec(l, "PRAGMA journal_mode = WAL")) != 0 ||

@@ -231,8 +231,10 @@ bal() { rs-credit balance "$1" | jq -r .balance; }
 @test "rs-credit: a version 1 database is migrated forward, keeping its data" {
 	rs-credit user add old >/dev/null
 	rs-credit grant old 7 --id g >/dev/null
-	# take the file back to schema 1: drop what migration 2 added
-	sqlite3 "$(db)" "DROP TABLE stripe_events; DROP INDEX users_customer;
+	# take the file back to schema 1: drop what migrations 3 and 2 added
+	sqlite3 "$(db)" "DROP TABLE restorations; DROP TABLE limits; DROP INDEX users_email;
+	  ALTER TABLE users DROP COLUMN email; ALTER TABLE users DROP COLUMN pwhash;
+	  DROP TABLE stripe_events; DROP INDEX users_customer;
 	  ALTER TABLE users DROP COLUMN stripe_customer; ALTER TABLE users DROP COLUMN stripe_subscription;
 	  ALTER TABLE users DROP COLUMN sub_status; ALTER TABLE users DROP COLUMN sub_plan;
 	  ALTER TABLE users DROP COLUMN sub_period_end; ALTER TABLE users DROP COLUMN sub_cancel;
@@ -240,8 +242,9 @@ bal() { rs-credit balance "$1" | jq -r .balance; }
 	  PRAGMA user_version = 1;"
 	run -0 rs-credit balance old
 	[ "$(jq -r .balance <<<"$output")" = 7 ]
-	[ "$(sqlite3 "$(db)" "PRAGMA user_version")" = 2 ]
+	[ "$(sqlite3 "$(db)" "PRAGMA user_version")" = 3 ]
 	[ "$(sqlite3 "$(db)" "SELECT count(*) FROM stripe_events")" = 0 ]
+	[ "$(sqlite3 "$(db)" "SELECT count(*) FROM restorations")" = 0 ]
 }
 
 @test "rs-credit: rate limit: a bucket drains, says when to retry, and refills" {

@@ -591,3 +591,36 @@ raw() { printf "$1" | socat -t 3 - "TCP:$HOSTPORT"; }
 	for i in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >"$T/h" && break; sleep 0.05; done
 	[ "$(jq -r .ok "$T/h")" = true ]
 }
+
+@test "rs-serve: contrib/rs-serve.xinetd works as shipped (port, path, user and spool replaced)" {
+	command -v xinetd >/dev/null || skip "xinetd is missing"
+	[ "$(id -u)" = 0 ] || skip "xinetd needs root"
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	sed -e "s|= 8080|= $port|; s|/usr/local/bin/rs-serve|$(cd "$BATS_TEST_DIRNAME/.." && pwd)/bin/rs-serve|" \
+	    -e "s|= rs$|= root|; s|RS_SPOOL=/var/spool/rs|RS_SPOOL=$RS_SPOOL RS_CONF=/dev/null|; s|/var/log/rs/serve.log|$T/access.log|" \
+	    "$BATS_TEST_DIRNAME/../contrib/rs-serve.xinetd" >"$T/xinetd.conf"
+	xinetd -dontfork -f "$T/xinetd.conf" -pidfile "$T/xinetd.pid" 2>"$T/xinetd.log" 3>&- &
+	SERVER=$!
+	for i in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >"$T/h" && break; sleep 0.05; done
+	[ "$(jq -r .ok "$T/h")" = true ]
+	tok=$(curl -sf -X POST "http://127.0.0.1:$port/v1/session" | jq -r .token)
+	[ -n "$tok" ]
+	# the log went to RS_LOG, not into the responses
+	grep -q '"path":"/v1/session"' "$T/access.log"
+}
+
+@test "rs-serve: the fuzzers' crash inputs (tests/data/http) get an answer, not a crash" {
+	serve
+	tok=$(session)
+	for f in "$DATA"/http/head-*; do
+		run -0 --separate-stderr rs-serve <"$f"
+		[[ "$output" == HTTP/1.* ]]
+	done
+	for f in "$DATA"/http/mp-*; do
+		ct=$(head -1 "$f")
+		tail -n +2 "$f" >"$T/body"
+		req POST /v1/restorations "$tok" -H "Content-Type: $ct" --data-binary @"$T/body"
+		[[ "$code" == 4?? ]] || { echo "$f: $code"; false; }
+	done
+	! grep -q 'AddressSanitizer\|runtime error' "$T/serve.log"
+}
