@@ -138,6 +138,29 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	[ "$(jq -r '.restore.ops[0].strength' <<<"$output")" = 0.5 ]
 }
 
+@test "rs-restore: a classified upscale without --scale sharpens at the same size" {
+	img c png:96x64
+	rs-upload "$T/c.png" |
+	    jq -c '. + {"classify": {"ops": [{"op": "upscale", "strength": 1, "scale": 4}]}}' >"$T/job.json"
+	run -0 --separate-stderr rs-restore <"$T/job.json"
+	[ "$(jq -c '[.restore.ops[].op]' <<<"$output")" = '["deblur"]' ]
+	[ "$(jq -r '.output.width' <<<"$output")" = 96 ]
+	run -0 --separate-stderr rs-restore --scale 2 <"$T/job.json"
+	[ "$(jq -c '[.restore.ops[].op]' <<<"$output")" = '["upscale"]' ]
+	[ "$(jq -r '.output.width' <<<"$output")" = 192 ]
+}
+
+@test "rs-restore: the record gives the parameters used" {
+	img c png:96x64
+	imgcmp -d noise=12 "$T/c.png" "$T/n.png"
+	rs-upload "$T/n.png" >"$T/job.json"
+	run -0 --separate-stderr rs-restore --ops denoise,descratch,levels,white_balance <"$T/job.json"
+	jq -e '.restore.ops[0].sigma > 8 and .restore.ops[0].sigma < 16' <<<"$output"
+	jq -e '.restore.ops[1].flagged >= 0' <<<"$output"
+	jq -e '.restore.ops[2] | has("black") and has("white") and has("saturation")' <<<"$output"
+	jq -e '.restore.ops[3] | has("r") and has("g") and has("b") and has("keep_tone")' <<<"$output"
+}
+
 @test "rs-restore: a job whose object is missing fails with 66" {
 	echo '{"id":"x","inputs":[{"object":"'"$(printf '%064d' 0)"'"}]}' >"$T/job.json"
 	run -66 --separate-stderr rs-restore <"$T/job.json"
