@@ -9,12 +9,10 @@
 #define _GNU_SOURCE
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -142,7 +140,6 @@ worker(struct conf *c, double deadline, struct counts *n)
 	struct job_ctx jc = { .b = NULL, .nt = NULL };
 	struct spool *sp = NULL;
 	struct store *st = NULL;
-	struct ledger *lg = NULL;
 	struct crash cr = { conf_str(c, "RS_RUN_CRASH_AT", NULL), 1 };
 	const char *spool = conf_spool(c), *colon;
 	double lease, wait;
@@ -150,8 +147,7 @@ worker(struct conf *c, double deadline, struct counts *n)
 	jv job;
 
 	if ((rc = setup(c, &jc, &lease)) != 0 ||
-	    (rc = spool_open(spool, 1, &sp)) != 0 || (rc = store_open(spool, 1, &st)) != 0 ||
-	    (rc = ledger_open(spool, 1, &lg)) != 0)
+	    (rc = spool_open(spool, 1, &sp)) != 0 || (rc = store_open(spool, 1, &st)) != 0)
 		goto out;
 	if (cr.step != NULL && (colon = strchr(cr.step, ':')) != NULL)
 		cr.left = atol(colon + 1);
@@ -159,7 +155,7 @@ worker(struct conf *c, double deadline, struct counts *n)
 		goto out;
 	jc.st = st;
 	jc.sp = sp;
-	jc.lg = lg;
+	jc.spool = spool;
 	if (cr.step != NULL) {
 		jc.hook = crash_hook;
 		jc.hook_arg = &cr;
@@ -191,9 +187,53 @@ worker(struct conf *c, double deadline, struct counts *n)
 out:
 	notify_close(jc.nt);
 	backend_close(jc.b);
-	ledger_close(lg);
+	ledger_close(jc.lg);
 	store_close(st);
 	spool_close(sp);
+	return rc;
+}
+
+/* -j N: N worker processes, each a runner of its own; a signal to this
+ * one is passed on to them all. */
+static int
+workers(struct conf *c, double deadline, struct counts *n)
+{
+	pid_t pids[64] = { 0 }, parent = getpid(), w;
+	int started = 0, rc = 0, st, passed = 0;
+
+	fflush(NULL);
+	for (int i = 0; i < opt.jobs; i++) {
+		if ((pids[i] = fork()) < 0) {
+			warn("fork");
+			rc = EX_OSERR;
+			break;
+		}
+		if (pids[i] == 0) {
+			/* die with the parent: a SIGKILLed runner leaves no worker */
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent)
+				_exit(0);
+			_exit(worker(c, deadline, n));
+		}
+		started++;
+	}
+	while (started > 0) {
+		if ((w = waitpid(-1, &st, 0)) < 0) {
+			if (errno != EINTR)
+				break;
+			if (stop && !passed) {
+				for (int i = 0; i < opt.jobs && pids[i] > 0; i++)
+					kill(pids[i], SIGTERM);
+				passed = 1;
+			}
+			continue;
+		}
+		started--;
+		if (WIFEXITED(st) && WEXITSTATUS(st) != 0 && rc == 0)
+			rc = WEXITSTATUS(st);
+		else if (WIFSIGNALED(st) && rc == 0)
+			rc = EX_SOFTWARE;
+	}
 	return rc;
 }
 
@@ -204,8 +244,7 @@ run(struct conf *c)
 	struct sigaction sa;
 	struct spool *sp = NULL;
 	double t0 = spool_now(), deadline = opt.max_time > 0 ? t0 + opt.max_time : 0;
-	pid_t pids[64];
-	int rc = 0, lock = -1, st;
+	int rc = 0, lock = -1;
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
@@ -228,31 +267,8 @@ run(struct conf *c)
 	for (;;) {
 		if (opt.jobs == 1)
 			rc = worker(c, deadline, n);
-		else {
-			int started = 0;
-			fflush(NULL);
-			for (int i = 0; i < opt.jobs; i++) {
-				if ((pids[i] = fork()) < 0) {
-					warn("fork");
-					rc = EX_OSERR;
-					break;
-				}
-				if (pids[i] == 0) {
-					prctl(PR_SET_PDEATHSIG, SIGKILL);
-					_exit(worker(c, deadline, n));
-				}
-				started++;
-			}
-			for (int i = 0; i < started; i++) {
-				while (waitpid(pids[i], &st, 0) < 0 && errno == EINTR)
-					if (stop)
-						kill(pids[i], SIGTERM);
-				if (WIFEXITED(st) && WEXITSTATUS(st) != 0 && rc == 0)
-					rc = WEXITSTATUS(st);
-				else if (WIFSIGNALED(st) && rc == 0)
-					rc = EX_SOFTWARE;
-			}
-		}
+		else
+			rc = workers(c, deadline, n);
 		if (rc != 0 || stop || opt.watch || (deadline > 0 && spool_now() >= deadline))
 			break;
 		/* a job queued as we finished might wait for the next cron run: let
@@ -293,116 +309,23 @@ status(struct conf *c, const char *id)
 	return rc != 0 ? rc : json_write(stdout, v);
 }
 
-/* ---- gc: expired finished jobs, then objects nothing references ---- */
-
-struct gc {
-	struct spool *sp;
-	double cutoff;
-	char (*refs)[STORE_ID_LEN + 1];
-	size_t nrefs, cap;
-	long jobs, objects, kept;
-	struct store *st;
-};
-
-static int
-ref_add(struct gc *g, jv obj)
-{
-	const char *id = json_str(obj, "object");
-	void *t;
-
-	if (id == NULL || !store_valid_id(id))
-		return 0;
-	if (g->nrefs == g->cap) {
-		g->cap = g->cap ? 2 * g->cap : 1024;
-		if ((t = realloc(g->refs, g->cap * sizeof *g->refs)) == NULL) {
-			warn("gc");
-			return EX_OSERR;
-		}
-		g->refs = t;
-	}
-	memcpy(g->refs[g->nrefs++], id, STORE_ID_LEN + 1);
-	return 0;
-}
-
-static int
-gc_job(const char *id, jv job, time_t mtime, void *arg)
-{
-	struct gc *g = arg;
-	jv in = json_get(job, "inputs"), o = json_get(job, "output");
-	int rc = 0;
-	const char *s = json_str(job, "status");
-	enum spool_state state = s != NULL && strcmp(s, "failed") == 0 ? SPOOL_FAILED : SPOOL_DONE;
-
-	if (g->cutoff > 0 && (double)mtime < g->cutoff) {
-		if ((rc = spool_remove(g->sp, state, id)) == 0)
-			g->jobs++;
-		goto out;
-	}
-	if (jv_get_kind(in) == JV_KIND_ARRAY)
-		jv_array_foreach(in, i, x) {
-			if (rc == 0)
-				rc = ref_add(g, x);
-			jv_free(x);
-		}
-	if (rc == 0 && jv_get_kind(o) == JV_KIND_OBJECT)
-		rc = ref_add(g, o);
-out:
-	jv_free(in);
-	jv_free(o);
-	jv_free(job);
-	return rc;
-}
-
-static int
-gc_object(const char *id, void *arg)
-{
-	struct gc *g = arg;
-	char path[PATH_MAX];
-	struct stat st;
-
-	if (bsearch(id, g->refs, g->nrefs, sizeof *g->refs, (int (*)(const void *,
-	    const void *))strcmp) != NULL || store_path(g->st, id, path, sizeof path) != 0 ||
-	    stat(path, &st) < 0 || (double)st.st_mtime >= g->cutoff) {
-		g->kept++;
-		return 0;
-	}
-	g->objects++;
-	return store_unlink(g->st, id);
-}
-
+/* --gc: expired finished jobs, then objects nothing references */
 static int
 gc(struct conf *c)
 {
-	struct gc g = { 0 };
+	struct spool *sp = NULL;
+	struct store *st = NULL;
 	double expire;
 	int rc;
+	jv out;
 
-	if ((rc = conf_seconds(c, "RS_RUN_EXPIRE", 7 * 86400, &expire)) != 0 ||
-	    (rc = spool_open(conf_spool(c), 1, &g.sp)) != 0 ||
-	    (rc = store_open(conf_spool(c), 1, &g.st)) != 0)
-		goto out;
-	g.cutoff = spool_now() - expire;
-	/* finished jobs expire; live ones only hold their objects */
-	if ((rc = spool_each(g.sp, SPOOL_DONE, gc_job, &g)) != 0 ||
-	    (rc = spool_each(g.sp, SPOOL_FAILED, gc_job, &g)) != 0)
-		goto out;
-	g.cutoff = -1;
-	if ((rc = spool_each(g.sp, SPOOL_NEW, gc_job, &g)) != 0 ||
-	    (rc = spool_each(g.sp, SPOOL_CUR, gc_job, &g)) != 0)
-		goto out;
-	/* an object younger than the expiry may belong to an upload whose
-	 * job is not queued yet: keep it */
-	g.cutoff = spool_now() - expire;
-	qsort(g.refs, g.nrefs, sizeof *g.refs, (int (*)(const void *, const void *))strcmp);
-	if ((rc = store_each(g.st, gc_object, &g)) != 0)
-		goto out;
-	rc = json_write(stdout, JV_OBJECT(jv_string("jobs_removed"), jv_number(g.jobs),
-	    jv_string("objects_removed"), jv_number(g.objects),
-	    jv_string("objects_kept"), jv_number(g.kept)));
-out:
-	free(g.refs);
-	store_close(g.st);
-	spool_close(g.sp);
+	if ((rc = conf_seconds(c, "RS_RUN_EXPIRE", 7 * 86400, &expire)) == 0 &&
+	    (rc = spool_open(conf_spool(c), 1, &sp)) == 0 &&
+	    (rc = store_open(conf_spool(c), 1, &st)) == 0 &&
+	    (rc = job_gc(sp, st, expire, &out)) == 0)
+		rc = json_write(stdout, out);
+	store_close(st);
+	spool_close(sp);
 	return rc;
 }
 

@@ -359,10 +359,9 @@ settle(struct job_ctx *c, jv job, int done)
 	jv_free(cost);
 	if (!has)
 		return 0;
-	if (c->lg == NULL) {
-		warnx("job %s: holds credits but the ledger is not open", id);
-		return EX_SOFTWARE;
-	}
+	/* opened only now: jobs that hold no credits run without a database */
+	if (c->lg == NULL && (c->spool == NULL || (rc = ledger_open(c->spool, 1, &c->lg)) != 0))
+		return c->spool == NULL ? EX_SOFTWARE : rc;
 	rc = done ? ledger_capture(c->lg, id, &hold) : ledger_release(c->lg, id, &hold);
 	jv_free(hold);
 	/* no hold (66) or already settled the other way (65): the ledger is
@@ -418,5 +417,109 @@ job_process(struct job_ctx *c, jv job, enum job_outcome *out)
 	*out = done ? JOB_DONE : JOB_FAILED;
 out:
 	jv_free(job);
+	return rc;
+}
+
+/* ---- clean-up ---- */
+
+struct gc {
+	struct spool *sp;
+	enum spool_state state;       /* of the jobs being looked at */
+	double cutoff;
+	char (*refs)[STORE_ID_LEN + 1];
+	size_t nrefs, cap;
+	long jobs, objects, kept;
+	struct store *st;
+};
+
+static int
+ref_add(struct gc *g, jv obj)
+{
+	const char *id = json_str(obj, "object");
+	void *t;
+
+	if (id == NULL || !store_valid_id(id))
+		return 0;
+	if (g->nrefs == g->cap) {
+		g->cap = g->cap ? 2 * g->cap : 1024;
+		if ((t = realloc(g->refs, g->cap * sizeof *g->refs)) == NULL) {
+			warn("gc");
+			return EX_OSERR;
+		}
+		g->refs = t;
+	}
+	memcpy(g->refs[g->nrefs++], id, STORE_ID_LEN + 1);
+	return 0;
+}
+
+static int
+gc_job(const char *id, jv job, time_t mtime, void *arg)
+{
+	struct gc *g = arg;
+	jv in = json_get(job, "inputs"), o = json_get(job, "output");
+	int rc = 0;
+
+	if (g->cutoff > 0 && (double)mtime < g->cutoff) {
+		if ((rc = spool_remove(g->sp, g->state, id)) == 0)
+			g->jobs++;
+		goto out;
+	}
+	if (jv_get_kind(in) == JV_KIND_ARRAY)
+		jv_array_foreach(in, i, x) {
+			if (rc == 0)
+				rc = ref_add(g, x);
+			jv_free(x);
+		}
+	if (rc == 0 && jv_get_kind(o) == JV_KIND_OBJECT)
+		rc = ref_add(g, o);
+out:
+	jv_free(in);
+	jv_free(o);
+	jv_free(job);
+	return rc;
+}
+
+static int
+gc_object(const char *id, void *arg)
+{
+	struct gc *g = arg;
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (bsearch(id, g->refs, g->nrefs, sizeof *g->refs, (int (*)(const void *,
+	    const void *))strcmp) != NULL || store_path(g->st, id, path, sizeof path) != 0 ||
+	    stat(path, &st) < 0 || (double)st.st_mtime >= g->cutoff) {
+		g->kept++;
+		return 0;
+	}
+	g->objects++;
+	return store_unlink(g->st, id);
+}
+
+int
+job_gc(struct spool *sp, struct store *st, double expire, jv *out)
+{
+	struct gc g = { .sp = sp, .st = st };
+	int rc;
+
+	*out = jv_invalid();
+	/* finished jobs expire; live ones only hold their objects */
+	for (int s = 0; s < SPOOL_NSTATES; s++) {
+		g.state = (enum spool_state)s;
+		g.cutoff = s == SPOOL_DONE || s == SPOOL_FAILED ? spool_now() - expire : -1;
+		if ((rc = spool_each(sp, g.state, gc_job, &g)) != 0)
+			goto out;
+	}
+	/* an object younger than the expiry may belong to an upload whose
+	 * job is not queued yet: keep it */
+	g.cutoff = spool_now() - expire;
+	qsort(g.refs, g.nrefs, sizeof *g.refs, (int (*)(const void *, const void *))strcmp);
+	if ((rc = store_each(st, gc_object, &g)) != 0)
+		goto out;
+	*out = JV_OBJECT(jv_string("jobs_removed"), jv_number(g.jobs),
+	    jv_string("objects_removed"), jv_number(g.objects),
+	    jv_string("objects_kept"), jv_number(g.kept));
+out:
+	free(g.refs);
 	return rc;
 }

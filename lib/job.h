@@ -23,7 +23,8 @@ struct ledger;
 struct job_ctx {
 	struct store *st;
 	struct spool *sp;             /* job_process only */
-	struct ledger *lg;            /* NULL: jobs with a "cost" cannot settle */
+	struct ledger *lg;            /* NULL: opened in spool when a job holds credits */
+	const char *spool;
 	struct backend *b;            /* NULL: "none", the input is the output */
 	struct notify *nt;            /* NULL: callbacks are not sent */
 	struct img_limits lim;
@@ -46,6 +47,11 @@ int  job_run(struct job_ctx *c, jv *job);
  * when the spool or the ledger failed: the job then stays in cur/ and is
  * settled when it is next recovered. */
 int  job_process(struct job_ctx *c, jv job, enum job_outcome *out);
+/* Remove finished jobs last written more than expire seconds ago, then
+ * the objects no job left names (as an input or the output) that are
+ * older than that too. *out: {"jobs_removed","objects_removed",
+ * "objects_kept"}. */
+int  job_gc(struct spool *sp, struct store *st, double expire, jv *out);
 /* The "error" object for status rc and message. */
 jv   job_error(int rc, const char *message);
 

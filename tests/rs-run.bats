@@ -36,7 +36,7 @@ script() { printf '#!/bin/sh\n%s\n' "$2" >"$T/$1" && chmod +x "$T/$1"; }
 	done
 	[ -z "$(find "$RS_SPOOL/jobs" -name '.*')" ]
 	# nothing left: a second run does nothing
-	run --separate-stderr rs-run -b none; echo "$status $stderr" >&3
+	run -0 rs-run -b none
 	[ "$(jq -r .done <<<"$output")" = 0 ]
 }
 
@@ -72,7 +72,7 @@ script() { printf '#!/bin/sh\n%s\n' "$2" >"$T/$1" && chmod +x "$T/$1"; }
 	enqueue alice 2
 	[ "$(balance alice)" = "1 2" ]
 	[ "$(jq -r '"\(.cost) \(.plan) \(.priority)"' "$RS_SPOOL"/jobs/new/* | sort -u)" = "1 free 0" ]
-	run --separate-stderr rs-run -b none; echo "$status $stderr" >&3
+	run -0 rs-run -b none
 	[ "$(balance alice)" = "1 0" ]
 	[ "$(captures alice)" = 2 ]
 }
@@ -92,7 +92,7 @@ script() { printf '#!/bin/sh\n%s\n' "$2" >"$T/$1" && chmod +x "$T/$1"; }
 	run -0 --separate-stderr rs-upload -e -u nobody "$T/a.jpeg"
 	[ -z "$stderr" ]
 	[ "$(jq -r '"\(.cost) \(.status)"' <<<"$output")" = "null queued" ]
-	run --separate-stderr rs-run -b none; echo "$status $stderr" >&3
+	run -0 rs-run -b none
 	[ "$(jobs_in done)" = 1 ]
 }
 
@@ -337,7 +337,7 @@ lease() {
 	set -- "$RS_SPOOL"/jobs/new/*
 	lease "$1" elsewhere 0123456789abcdef 2000-01-01T00:00:00.000Z
 	lease "$2" elsewhere fedcba9876543210 2100-01-01T00:00:00.000Z
-	run --separate-stderr rs-run -b none; echo "$status $stderr" >&3
+	run -0 rs-run -b none
 	[ "$(jq -c '[.done, .recovered]' <<<"$output")" = "[1,1]" ]
 	[ -f "$RS_SPOOL/jobs/done/$(basename "$1")" ]
 	[ -f "$RS_SPOOL/jobs/cur/$(basename "$2")" ]
@@ -347,7 +347,7 @@ lease() {
 @test "rs-run: a job of a dead runner on this host is taken over at once" {
 	enqueue alice 1
 	lease "$RS_SPOOL"/jobs/new/* "$(hostname)" 0123456789abcdef 2100-01-01T00:00:00.000Z
-	run --separate-stderr rs-run -b none; echo "$status $stderr" >&3
+	run -0 rs-run -b none
 	[ "$(jq -c '[.done, .recovered]' <<<"$output")" = "[1,1]" ]
 }
 
@@ -412,6 +412,17 @@ lease() {
 	wait $pid
 	[ "$(jq -r .done "$T/out")" = 1 ]
 	[ -z "$(ls "$RS_SPOOL/jobs/run")" ]
+	# with workers: the signal reaches every one of them
+	rs-run --watch -j 2 -b none >"$T/out" 2>"$T/err" 3>&- &
+	pid=$!
+	while [ "$(ls "$RS_SPOOL/jobs/run" | wc -l)" -lt 2 ]; do sleep 0.05; done
+	enqueue alice 3
+	while [ "$(jobs_in done)" -lt 4 ]; do sleep 0.05; done
+	kill -TERM $pid
+	wait $pid
+	[ "$(jq -r .done "$T/out")" = 3 ]
+	[ -z "$(ls "$RS_SPOOL/jobs/run")" ]
+	[ ! -s "$T/err" ]
 }
 
 @test "rs-run: --gc removes expired jobs and unreferenced objects, keeps what is referenced" {
