@@ -679,22 +679,25 @@ gauss_kernel(float s, float *k, int maxr)
 	return r;
 }
 
-/* out = in blurred by kernel k (radius r), mirrored edges; tmp: w*h. */
+/* out = in blurred by kernel k (radius r), mirrored edges; tmp: w*h.
+ * Both passes loop over taps outside and pixels inside, so they vectorise. */
 static void
 blur_sep(const float *in, float *out, float *tmp, int w, int h, const float *k, int r)
 {
+	float row[w + 2 * r];
+
 	for (int y = 0; y < h; y++) {
 		const float *s = in + (size_t)y * w;
 		float *d = tmp + (size_t)y * w;
-		for (int x = 0; x < w; x++) {
-			float a = 0;
-			if (x >= r && x + r < w)
-				for (int i = -r; i <= r; i++)
-					a += k[i + r] * s[x + i];
-			else
-				for (int i = -r; i <= r; i++)
-					a += k[i + r] * s[refl(x + i, w)];
-			d[x] = a;
+		for (int x = -r; x < w + r; x++)
+			row[x + r] = s[refl(x, w)];
+		for (int x = 0; x < w; x++)
+			d[x] = 0;
+		for (int i = 0; i <= 2 * r; i++) {
+			const float *src = row + i;
+			float kk = k[i];
+			for (int x = 0; x < w; x++)
+				d[x] += kk * src[x];
 		}
 	}
 	for (int y = 0; y < h; y++) {
