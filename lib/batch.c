@@ -21,6 +21,7 @@
  *   tmp/          outputs are written here, fsynced, then renamed into
  *                 the mirrored tree; emptied when a run starts
  *   thumbs/       KEY-b.jpg and KEY-a.jpg, the report's before and after
+ *                 (renamed from tmp/ but not fsynced: only the report needs them)
  *   log.jsonl     one line per file per run, appended
  *   report.html   the report of the last run
  * A crash at any instant leaves each output either absent or whole (the
@@ -859,18 +860,26 @@ rate_wait(struct batch *b)
 	}
 }
 
+/* Thumbnails are written through tmp/ and renamed, but not fsynced:
+ * the report can do without one, and a photo would pay four more fsyncs. */
 static void
-thumb_put(struct batch *b, const char *key, const char *which, const struct img *im)
+thumb_put(struct worker *w, const char *key, const char *which, const struct img *im)
 {
-	char name[128], p[PATH_MAX];
+	struct batch *b = w->b;
+	char name[128], tmp[64];
 	unsigned char *jpg = NULL;
 	size_t len = 0;
+	int fd;
 
 	if (batch_thumb(key, im, &jpg, &len) != 0)
 		return;
 	snprintf(name, sizeof name, "%s-%s.jpg", key, which);
-	snprintf(p, sizeof p, "%s/thumbs", b->sdir);
-	util_write_atomic(b->thumbfd, p, name, jpg, len, 0644);
+	snprintf(tmp, sizeof tmp, "%ld-%d-%lu", (long)getpid(), w->id, w->seq++);
+	if ((fd = openat(b->tmpfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) >= 0) {
+		int bad = util_write_all(fd, jpg, len) < 0;
+		if (close(fd) < 0 || bad || renameat(b->tmpfd, tmp, b->thumbfd, name) < 0)
+			unlinkat(b->tmpfd, tmp, 0);
+	}
 	free(jpg);
 }
 
@@ -964,7 +973,7 @@ restore_one(struct worker *w, struct batch_item *it, const unsigned char *buf, s
 		goto out;
 	*rec = jv_object_set(*rec, jv_string("out_width"), jv_number(res.w));
 	*rec = jv_object_set(*rec, jv_string("out_height"), jv_number(res.h));
-	thumb_put(b, it->key, "a", &res);
+	thumb_put(w, it->key, "a", &res);
 out:
 	img_free(&res);
 	return rc;
@@ -1058,7 +1067,7 @@ process(struct worker *w, struct batch_item *it)
 	}
 	if (!needs) {
 		if (img_decode(it->file, buf, len, &b->lim, 0, 8, &im) == 0)
-			thumb_put(b, it->key, "b", &im);
+			thumb_put(w, it->key, "b", &im);
 		if ((rc = put_output(w, it->rel, buf, len, &mtime)) != 0) {
 			rec = failed(it, rec, rc, NULL);
 			goto done;
@@ -1070,7 +1079,7 @@ process(struct worker *w, struct batch_item *it)
 			rec = failed(it, rec, rc, NULL);
 			goto done;
 		}
-		thumb_put(b, it->key, "b", &im);
+		thumb_put(w, it->key, "b", &im);
 		if ((rc = restore_one(w, it, buf, len, cls, &im, &out, &outlen, &rec)) != 0 ||
 		    (rc = put_output(w, it->outrel, out, outlen, &mtime)) != 0) {
 			if (it->outcome != BO_FAILED)
