@@ -2,7 +2,8 @@
 # files; the rest drive headless Chromium (Debian's chromium through
 # playwright-core, tests/web/e2e.mjs) against a real rs-serve under
 # tcpserver on a free loopback port, with rs-run --watch and the local
-# engine on a spool of this file's own. Screenshots of each step land in
+# engine on a spool of this file's own, and tests/fake-stripe standing in
+# for Stripe (the upgrade button). About a minute. Screenshots land in
 # tests/web/screenshots/. The browser tests skip, saying why, when
 # rs-serve, chromium, tcpserver or the npm packages (contrib/install-deps)
 # are missing.
@@ -118,13 +119,28 @@ browser() {	# browser SCENARIO: run one scenario of tests/web/e2e.mjs
 	run -0 node --check "$BATS_TEST_DIRNAME/web/e2e.mjs"
 }
 
+@test "web: rs-serve serves the app at / with the right types and its security headers" {
+	[ -z "$WEB_SKIP" ] || skip "$WEB_SKIP"
+	run -0 curl -fsS -D "$T/h" "$WEB_BASE/"
+	grep -q '<link rel="manifest" href="manifest.webmanifest">' <<<"$output"
+	grep -qi '^content-type: text/html' "$T/h"
+	grep -qi '^content-security-policy: .*img-src[^;]*blob:' "$T/h"	# the before/after images
+	for f in manifest.webmanifest:application/manifest+json sw.js:text/javascript js/app.js:text/javascript \
+	    app.css:text/css icons/icon-192.png:image/png icons/maskable-512.png:image/png; do
+		run -0 curl -fsS -o /dev/null -w '%{content_type}' "$WEB_BASE/${f%%:*}"
+		[[ "$output" == "${f#*:}"* ]] || { echo "${f%%:*}: $output"; return 1; }
+	done
+	run -0 curl -fsS "$WEB_BASE/manifest.webmanifest"
+	[ "$(jq -r '.start_url' <<<"$output")" = ./ ]
+}
+
 # ---- in the browser, in this order: one visitor's profile carries over ----
 
 @test "web: a first visit on a 360 px phone gets an account and shows its credits; axe finds nothing serious" {
 	browser first-visit
 }
 
-@test "web: restore the sample photo: progress, before/after slider, a download that decodes, history" {
+@test "web: restore the sample photo by keyboard alone: progress, before/after slider, a download that decodes, history" {
 	browser restore
 }
 
@@ -142,6 +158,10 @@ browser() {	# browser SCENARIO: run one scenario of tests/web/e2e.mjs
 
 @test "web: a refused or failed restoration, a rate limit, a busy server, offline: each in plain words with a next step" {
 	browser job-errors
+}
+
+@test "web: a fusion plan takes two photos, refuses a third, sends both; the failed fusion costs nothing" {
+	browser fusion
 }
 
 @test "web: out of credits says so in plain words; Upgrade goes to Stripe Checkout" {

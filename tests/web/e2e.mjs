@@ -142,13 +142,26 @@ S.restore = async () => {
 	await ready(page);
 	await page.waitForFunction(() => /\d+ credits? ·/.test(document.getElementById('credits').textContent));
 	const before = await credits(page);
-	await page.setInputFiles('#file', SAMPLE);
+	// by keyboard alone: Tab to the chooser, Space opens it, Tab on to the
+	// prompt and the button, Enter sends
+	const tabTo = async (id) => {
+		for (let i = 0; i < 8; i++) {
+			await page.keyboard.press('Tab');
+			if (await page.evaluate((id) => document.activeElement.id === id, id)) return;
+		}
+		throw new Fail(`Tab does not reach #${id}`);
+	};
+	await tabTo('file');
+	const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Space')]);
+	await chooser.setFiles(SAMPLE);
 	await page.waitForSelector('#previews img');
 	check(await page.evaluate(() => document.querySelector('#previews img').naturalWidth) > 0, 'the preview did not load');
-	await page.fill('#prompt', 'remove the scratches');
+	await tabTo('prompt');
+	await page.keyboard.type('remove the scratches');
+	await tabTo('submit');
 	check(await page.isEnabled('#submit'), 'submit stays disabled with a photo chosen');
 	await shot(page, '02-chosen');
-	await page.click('#submit');
+	await page.keyboard.press('Enter');
 	await page.waitForSelector('#job:not([hidden])');
 	await page.screenshot({ path: path.join(args.shots, '03-progress.png') });	// whatever step it is at
 	await page.waitForSelector('#result:not([hidden])', { timeout: 60000 });
@@ -186,6 +199,8 @@ S.restore = async () => {
 	await page.waitForSelector('#history-list li');
 	await page.waitForFunction(() => /Restored/.test(document.querySelector('#history-list li').textContent));
 	await page.waitForFunction(() => document.querySelector('#history-list li img.thumb').naturalWidth > 0);
+	await page.waitForFunction((n) => new RegExp(`^${n} credits? ·`).test(document.getElementById('credits').textContent), before - 1)
+	    .catch(() => {});
 	const after = await credits(page);
 	note(`credits ${before} → ${after}`);
 	check(before !== null && after === before - 1, `credits went from ${before} to ${after}, not down by one`);
@@ -440,6 +455,40 @@ S['job-errors'] = async () => {
 		await page.waitForSelector('html[data-ready="1"]');
 	}
 	noErrors(errors, [/status of (413|429|503)/, /ERR_INTERNET_DISCONNECTED/]);
+	await done();
+};
+
+// A plan with fusion (pro: two photos): the chooser takes two, refuses a
+// third, and sends both as image fields; the local engine cannot fuse, so
+// the job fails, says so, and costs nothing.
+S.fusion = async () => {
+	const { page, errors, done } = await open({ profile: null });
+	await ready(page);
+	await page.waitForFunction(() => /\d+ credits? ·/.test(document.getElementById('credits').textContent));
+	const me = await page.evaluate(async () => (await fetch('/v1/me', { headers: { Authorization: 'Bearer ' + localStorage.getItem('rs.token') } })).json());
+	execFileSync('rs-credit', ['user', 'plan', me.user, 'pro']);
+	await page.reload();
+	await page.waitForSelector('html[data-ready="1"]');
+	await page.waitForFunction(() => /Pro$/.test(document.getElementById('credits').textContent));
+	check(await page.evaluate(() => document.getElementById('file').multiple), 'the chooser takes one photo on a fusion plan');
+	const before = await credits(page);
+	const photo = fs.readFileSync(SAMPLE);
+	const three = ['left.jpg', 'right.jpg', 'third.jpg'].map((name) => ({ name, mimeType: 'image/jpeg', buffer: photo }));
+	await page.setInputFiles('#file', three);
+	await page.waitForFunction(() => document.querySelectorAll('#previews li').length === 2);
+	check(/Up to 2 photos/.test(await page.textContent('#form-msg')), 'a third photo is not refused on a two-photo plan');
+	check(/combine 2 photos \(2 credits\)/.test(await page.textContent('#submit')), 'the button does not say it combines two photos for 2 credits');
+	await shot(page, '17-fusion-chosen');
+	await page.click('#submit');
+	await page.waitForSelector('#job-msg:not([hidden])', { timeout: 60000 });
+	const t = await page.textContent('#job-msg');
+	note('fusion: ' + t);
+	check(/Combining several photos/.test(t) && /not charged/.test(t), 'the failed fusion is not explained');
+	const id = await page.evaluate(async () => (await (await fetch('/v1/restorations', { headers: { Authorization: 'Bearer ' + localStorage.getItem('rs.token') } })).json()).restorations[0]);
+	check(id.inputs.length === 2, `the job has ${id.inputs.length} inputs`);
+	await page.waitForFunction((n) => new RegExp(`^${n} credits? ·`).test(document.getElementById('credits').textContent), before).catch(() => {});
+	check(await credits(page) === before, `a failed fusion cost ${before - await credits(page)} credits`);
+	noErrors(errors);
 	await done();
 };
 

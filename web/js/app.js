@@ -97,6 +97,7 @@ function showMe() {
 	$('limits').textContent = `JPEG or PNG, up to ${size(m.maxBytes)}` +
 	    (m.perRequest > 1 ? `; up to ${m.perRequest} photos of one scene are combined into one.` : '.');
 	$('file').multiple = m.perRequest > 1;
+	$('choose-label').querySelector('span').textContent = m.perRequest > 1 ? 'Choose photos' : 'Choose a photo';
 	$('upgrade').textContent = m.plan === 'premium' ? 'Buy 250 credits' : m.plan === 'pro' ? 'Upgrade to Premium' : 'Upgrade to Pro';
 	$('manage').hidden = !m.subscribed;
 	$('keep-box').hidden = m.hasPassword;
@@ -185,6 +186,9 @@ function explainJob(rec, box) {
 	case 'not_an_image':
 	case 'bad_input':
 		return msg(box, ['The photo could not be read.', free, 'Choose a JPEG or PNG photo.'], { actions: pick });
+	case 'unsupported':
+		return msg(box, [rec.inputs && rec.inputs.length > 1 ? 'Combining several photos is not available on this server yet.'
+		    : 'This server cannot do that kind of restoration yet.', free, 'Restore the photos one at a time.'], { actions: pick });
 	case 'timeout':
 	case 'tempfail':
 	case 'unavailable':
@@ -267,7 +271,9 @@ function showFiles() {
 	});
 	$('drop-text').textContent = state.files.length ? 'Drop another photo here to replace it, or' : 'Drop a photo here, or';
 	if (state.me && state.me.perRequest > 1 && state.files.length)
-		$('drop-text').textContent = `${plural(state.files.length, 'photo')} chosen (up to ${state.me.perRequest}). Add more, or`;
+		$('drop-text').textContent = state.files.length >= state.me.perRequest
+		    ? `${plural(state.files.length, 'photo')} chosen, the most at a time. Remove one to add another.`
+		    : `${plural(state.files.length, 'photo')} chosen (up to ${state.me.perRequest}). Add more, or`;
 	updateSubmit();
 }
 
