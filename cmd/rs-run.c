@@ -265,12 +265,14 @@ run(struct conf *c)
 		goto out;
 	}
 	for (;;) {
+		long before = n->done + n->failed + n->retried;
 		if (opt.jobs == 1)
 			rc = worker(c, deadline, n);
 		else
 			rc = workers(c, deadline, n);
-		if (rc != 0 || stop || opt.watch || (deadline > 0 && spool_now() >= deadline))
-			break;
+		if (rc != 0 || stop || opt.watch || (deadline > 0 && spool_now() >= deadline) ||
+		    n->done + n->failed + n->retried == before)
+			break;            /* (a round that did nothing: what is left is not ours) */
 		/* a job queued as we finished might wait for the next cron run: let
 		 * go of the lock, look again, and go on if nobody else took over */
 		spool_unlock(lock);

@@ -967,7 +967,7 @@ spool_pending(struct spool *s)
 		return 0;
 	}
 	while (!found && (e = readdir(d)) != NULL)
-		found = e->d_name[0] != '.';
+		found = spool_valid_id(e->d_name);
 	closedir(d);
 	return found;
 }

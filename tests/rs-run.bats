@@ -381,6 +381,21 @@ lease() {
 	[ "$(echo $output)" = "carol alice bob alice alice alice" ]
 }
 
+@test "rs-run: a user's single photo is not held up by another user's running batch" {
+	img a jpeg:32x24
+	enqueue alice 20
+	script slow 'sleep 0.1; jq -r .id >>"$0.order"; cp "$1" "$2"'
+	rs-run -b "exec:$T/slow" >/dev/null 2>&1 3>&- &
+	pid=$!
+	while [ "$(jobs_in done)" -lt 3 ]; do sleep 0.02; done
+	enqueue bob 1
+	wait $pid
+	[ "$(jobs_in done)" = 21 ]
+	pos=$(jq -r .user $(sed "s|^|$RS_SPOOL/jobs/done/|" "$T/slow.order") | grep -n bob | cut -d: -f1)
+	echo "# bob's photo queued after alice's 3rd, ran $pos-th of 21" >&3
+	[ "$pos" -le 12 ]
+}
+
 @test "rs-run: exec gets every input of a fusion job; the local engine refuses fusion" {
 	img a jpeg:32x24 seed=1
 	img b jpeg:32x24 seed=2
