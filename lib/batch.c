@@ -543,11 +543,12 @@ relative(struct batch *b, const char *path, int isdir, char *rel, size_t size)
 		base = slash != NULL ? slash + 1 : path;
 		if (realpath(dir, abs) == NULL)
 			goto bad;
-		if (strlen(abs) + strlen(base) + 2 > sizeof abs) {
+		size_t n = strlen(abs);
+		if ((size_t)snprintf(abs + n, sizeof abs - n, "%s%s", strcmp(abs, "/") == 0 ? "" : "/",
+		    base) >= sizeof abs - n) {
 			warnx("%s: name too long", path);
 			return EX_DATAERR;
 		}
-		strcat(strcmp(abs, "/") == 0 ? abs : strcat(abs, "/"), base);
 	}
 	if (strcmp(b->root, "/") == 0)
 		snprintf(rel, size, "%s", abs + 1);
@@ -614,9 +615,11 @@ batch_add(struct batch *b, const char *path)
 			free(b->dc.dir);
 			b->dc.names = NULL;
 			b->dc.n = 0;
-			if ((b->dc.dir = strdup(dir)) == NULL ||
-			    (rc = list_dir(dir, &b->dc.names, &b->dc.n)) != 0) {
-				note(b, rc = EX_OSERR);
+			if ((b->dc.dir = strdup(dir)) == NULL)
+				warnx("%s: out of memory", dir);
+			if ((rc = b->dc.dir == NULL ? EX_OSERR :
+			    list_dir(dir, &b->dc.names, &b->dc.n)) != 0) {
+				note(b, rc);
 				return rc;
 			}
 		}
