@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <sodium.h>
 #include <sqlite3.h>
 
@@ -109,9 +110,28 @@ struct ledger {
 	jv plans;
 	struct { const char *sql; sqlite3_stmt *st; } cache[STMT_CACHE];
 	int outer;            /* inside ledger_tx_begin: functions join it */
+	int busy_ms;          /* RS_DB_TIMEOUT */
 };
 
 /* ---- plumbing ---- */
+
+/* SQLITE_BUSY: wait and retry, up to busy_ms in all. SQLite's own
+ * handler sleeps 1, 2, 5, 10 ... ms; locks here are held for
+ * microseconds (short-lived processes opening the WAL, small
+ * transactions), so 0.2 ms steps, growing to 5 ms, waste far less. */
+static int
+busy_wait(void *arg, int n)
+{
+	struct ledger *l = arg;
+	long us = n < 20 ? 200 : n < 60 ? 1000 : 5000;
+	long waited = n < 20 ? n * 200L : n < 60 ? 4000 + (n - 20) * 1000L : 44000 + (n - 60) * 5000L;
+	struct timespec ts = { 0, us * 1000 };
+
+	if (waited / 1000 >= l->busy_ms)
+		return 0;
+	nanosleep(&ts, NULL);
+	return 1;
+}
 
 static double
 now(void)
@@ -483,7 +503,8 @@ ledger_open(const char *spool, int create, struct ledger **lp)
 			rc = EX_NOINPUT;
 		goto fail;
 	}
-	sqlite3_busy_timeout(l->db, timeout > INT_MAX ? INT_MAX : (int)timeout);
+	l->busy_ms = timeout > INT_MAX / 10 ? INT_MAX / 10 : (int)timeout;
+	sqlite3_busy_handler(l->db, busy_wait, l);
 	/* Short-lived processes (rs-serve runs one per connection) must not
 	 * checkpoint and delete the WAL each time the last one closes: keep
 	 * it, and leave checkpoints to the automatic ones on commit. */

@@ -17,6 +17,7 @@ teardown() {
 
 # serve: start rs-serve under tcpserver; sets URL, HOSTPORT
 serve() {
+	rm -f "$T/port"
 	tcpserver -1 -HRl0 127.0.0.1 0 rs-serve >"$T/port" 2>"$T/serve.log" 3>&- &
 	SERVER=$!
 	while [ ! -s "$T/port" ]; do kill -0 "$SERVER" || return 1; sleep 0.02; done
@@ -346,7 +347,7 @@ raw() { printf "$1" | socat -t 3 - "TCP:$HOSTPORT"; }
 	[ "$code" = 413 ] || [ "$code" = 000 ]
 	img b jpeg:40x30 seed=2
 	req POST /v1/restorations "$tok" -F "image=@$T/b.jpeg" -F "image=@$T/b.jpeg" -F "image=@$T/b.jpeg"
-	[ "$code" = 413 ]
+	[ "$code" = 413 ] || { echo "3 images: $code $body"; tail -3 "$T/serve.log"; false; }
 	[[ "$(jq -r .error.message <<<"$body")" == *"at most 2 images"* ]]
 	printf 'GIF89a\1\0\1\0\0\0\0;' >"$T/x.gif"
 	req POST /v1/restorations "$tok" -F "image=@$T/x.gif"
@@ -382,7 +383,7 @@ raw() { printf "$1" | socat -t 3 - "TCP:$HOSTPORT"; }
 	rs-credit grant "$(user_of "$tok")" 50 --id g1 >/dev/null
 	for i in 1 2 3 4 5; do
 		upload "$tok"
-		[ "$code" = 202 ]
+		[ "$code" = 202 ] || { echo "upload $i: $code $body"; tail -3 "$T/serve.log"; false; }
 	done
 	upload "$tok"
 	[ "$code" = 429 ]
