@@ -712,7 +712,7 @@ stripe_checkout(struct stripe *s, struct ledger *l, const char *user, const char
 	if ((rc = ledger_user_get(l, user, &u)) != 0)
 		goto out;
 	if (plan != NULL && jv_get_kind(prices) == JV_KIND_OBJECT) {
-		jv_object_foreach(jv_copy(prices), k, v) {
+		jv_object_foreach(prices, k, v) {
 			if (price == NULL && jv_get_kind(v) == JV_KIND_STRING &&
 			    strcmp(jv_string_value(v), plan) == 0 &&
 			    (size_t)snprintf(pbuf, sizeof pbuf, "%s", jv_string_value(k)) < sizeof pbuf)

@@ -137,7 +137,8 @@ damage(struct img *im, const char *spec, uint8_t *mask)
 int
 main(int argc, char *argv[])
 {
-	struct img a, b;
+	struct img a = { 0 }, b = { 0 };
+	int rc = 0;
 
 	if (argc == 3 && argv[1][0] != '-') {
 		load(argv[1], &a);
@@ -163,11 +164,14 @@ main(int argc, char *argv[])
 			damage(&a, argv[2], mask);
 			memcpy(b.px, mask, (size_t)a.w * a.h);
 			free(mask);
-			return img_save(argv[4], &b, IMG_PNG, 0) != 0;
+			rc = img_save(argv[4], &b, IMG_PNG, 0) != 0;
+		} else {
+			damage(&a, argv[2], NULL);
+			rc = img_save(argv[4], &a, IMG_PNG, 0) != 0;
 		}
-		damage(&a, argv[2], NULL);
-		return img_save(argv[4], &a, IMG_PNG, 0) != 0;
 	} else
 		errx(1, "usage: imgcmp A B | -s A | -d SPEC IN OUT | -m SPEC IN MASK");
-	return 0;
+	img_free(&a);
+	img_free(&b);
+	return rc;
 }
