@@ -106,6 +106,7 @@ main(int argc, char *argv[])
 		default: fputs(USAGE, stderr); return EX_USAGE;
 		}
 	if (optind != argc) {
+		warnx("%s: no arguments: the connection is standard input and output", argv[optind]);
 		fputs(USAGE, stderr);
 		return EX_USAGE;
 	}

@@ -625,3 +625,16 @@ raw() { printf "$1" | socat -t 3 - "TCP:$HOSTPORT"; }
 	done
 	! grep -q 'AddressSanitizer\|runtime error' "$T/serve.log"
 }
+
+@test "rs-serve: --help, --version, usage errors" {
+	run -0 rs-serve --help
+	[[ "$output" == usage:* ]]
+	run -0 rs-serve --version
+	[[ "$output" == "rs-serve "* ]]
+	run -64 --separate-stderr rs-serve --bogus
+	[ -z "$output" ]
+	[[ "$stderr" == "rs-serve: "* ]]
+	run -64 --separate-stderr rs-serve extra
+	[ -z "$output" ]
+	[[ "$stderr" == "rs-serve: extra: "* ]]
+}
