@@ -330,10 +330,10 @@ rnd(double v, double unit)     /* unit 0.1, 0.01…: divide, so 0.29 prints as 0
 }
 
 /* Fill st from the op object e and measurements of im; the used-op
- * record goes to *rec. */
+ * record goes to *rec. cleaned: noise or scratches were removed before. */
 static int
 resolve(const char *name, jv e, const struct img *im, const struct restore_opts *o,
-    struct step *st, jv *rec, long *flagged)
+    int cleaned, struct step *st, jv *rec, long *flagged)
 {
 	const char *n = json_str(e, "op");
 	jv r;
@@ -375,7 +375,7 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 		*flagged = 1;
 		break;
 	case RESTORE_LEVELS:
-		est_levels(im, &st->black, &st->white, &st->sat, st->tint);
+		est_levels(im, cleaned, &st->black, &st->white, &st->sat, st->tint);
 		r = jv_object_set(r, jv_string("black"), rnd(st->black, 0.1));
 		r = jv_object_set(r, jv_string("white"), rnd(st->white, 0.1));
 		r = jv_object_set(r, jv_string("saturation"), rnd(st->sat, 0.01));
@@ -427,7 +427,7 @@ int
 restore_run(const char *name, struct img *im, jv plan, const struct restore_opts *o, jv *used)
 {
 	struct img tmp;
-	int rc = 0;
+	int rc = 0, cleaned = 0;
 
 	*used = jv_array();
 	memset(&tmp, 0, sizeof tmp);
@@ -440,7 +440,7 @@ restore_run(const char *name, struct img *im, jv plan, const struct restore_opts
 		jv rec = jv_null();
 		long flagged = 0;
 
-		if (rc == 0 && (rc = resolve(name, e, im, o, &st, &rec, &flagged)) == 0 &&
+		if (rc == 0 && (rc = resolve(name, e, im, o, cleaned, &st, &rec, &flagged)) == 0 &&
 		    st.strength > 0) {
 			if (st.op == RESTORE_UPSCALE) {
 				unsigned long long px = (unsigned long long)im->w * st.scale *
@@ -461,6 +461,8 @@ restore_run(const char *name, struct img *im, jv plan, const struct restore_opts
 				im->w = tmp.w;
 				im->h = tmp.h;
 				tmp.px = NULL;
+				if (st.op <= RESTORE_DESCRATCH)
+					cleaned = 1;
 				if (st.op == RESTORE_DESCRATCH)
 					rec = jv_object_set(rec, jv_string("flagged"),
 					    rnd((double)flagged / ((double)im->w * im->h), 0.00001));
@@ -506,7 +508,7 @@ restore_guess(const char *name, const struct img *im, jv *ops)
 	    flagged > (long)(0.003 * im->w * im->h))
 		*ops = jv_array_append(*ops, JV_OBJECT(jv_string("op"), jv_string("descratch"),
 		    jv_string("strength"), jv_number(1)));
-	est_levels(im, &black, &white, &sat, gain);
+	est_levels(im, sigma > 4, &black, &white, &sat, gain);
 	if (white - black < 190)
 		*ops = jv_array_append(*ops, JV_OBJECT(jv_string("op"), jv_string("levels"),
 		    jv_string("strength"), jv_number(1)));

@@ -11,9 +11,10 @@
  *        when blurred again by r, so the ratio tells s.
  * jpeg   the file's own luma table when there is one; otherwise a
  *        table for the quality that the 8x8 boundary steps suggest.
- * levels black and white points: the 0.02 and 99.98 percentiles of the
- *        darkest and brightest channel (after denoising and descratching,
- *        outliers are few; wider cuts lost 2 to 5 dB on bench/).
+ * levels black and white points: the extremes of the darkest and
+ *        brightest channel, or their 0.02 and 99.98 percentiles after
+ *        denoising or descratching, whose leftovers would pass for them
+ *        (wider cuts lost 2 to 5 dB on bench/'s faded photos).
  * cast   grey-world over mid-tone pixels, refined on the pixels that
  *        the first estimate makes near-neutral; a picture whose colour
  *        is one tint proportional to luma is toned, not cast. */
@@ -276,7 +277,8 @@ est_jpeg_quality(const struct img *im, uint16_t q[64], int *from_file)
 }
 
 void
-est_levels(const struct img *im, float *black, float *white, float *sat, float tint[3])
+est_levels(const struct img *im, int robust, float *black, float *white, float *sat,
+    float tint[3])
 {
 	long hlo[256] = { 0 }, hhi[256] = { 0 }, n = 0;
 	double t[3] = { 0 }, tt = 0;
@@ -295,7 +297,7 @@ est_levels(const struct img *im, float *black, float *white, float *sat, float t
 			tt += (double)(v[c] - l) * (v[c] - l);
 		}
 	}
-	long c = 0, cut = n / 5000;
+	long c = 0, cut = robust ? n / 5000 : 0;
 	int b = 0, w = 255;
 	/* A tint shared by all pixels (toning) is protected from the
 	 * saturation gain, in the measure that it dominates the colour: a

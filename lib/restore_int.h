@@ -53,9 +53,10 @@ float est_noise(const struct img *im, float nsig[3]);  /* RGB-scale sigma */
 float est_blur(const struct img *im);                   /* Gaussian sigma */
 int   est_jpeg_quality(const struct img *im, uint16_t q[64], int *from_file);
 /* Black and white points, a saturation gain, and the mean tint (per
- * channel, value minus luma) that the gain must not amplify. */
-void  est_levels(const struct img *im, float *black, float *white, float *sat,
-          float tint[3]);
+ * channel, value minus luma) that the gain must not amplify. robust:
+ * ignore the outermost 0.02% (the image had noise or scratches). */
+void  est_levels(const struct img *im, int robust, float *black, float *white,
+          float *sat, float tint[3]);
 /* Gains that neutralise a cast (luma kept); returns the cast strength
  * (0 none). *toned: 1 sepia-like toning of a monochrome picture. */
 float est_white_balance(const struct img *im, float gain[3], int *toned);
