@@ -19,7 +19,17 @@
  * flocked, is still the file at cur/ID, and either has no lease or names
  * a runner that is dead: on this host, run/RID is missing or unlocked; on
  * another host, neither the lease nor the runner's heartbeat is younger
- * than ttl. An orphan is claimed like a new job.
+ * than ttl. An orphan is claimed like a new job. A runner's own file
+ * appears (by rename) only once it is locked, so a runner starting up is
+ * never taken for a dead one; the files of dead runners are swept when a
+ * runner starts.
+ *
+ * Durability. Only the decision (spool_update) and a requeue are
+ * fsynced. The claim's rename and lease and the final move into done/ or
+ * failed/ are not: a power loss that undoes one leaves the job in a state
+ * that recovery handles anyway (back in new/, an orphan in cur/, or
+ * decided in cur/ and settled again, idempotently). This halves the
+ * fsyncs per job (bench/queue).
  *
  * Order. A scan reads new/ once and remembers each job's user, priority
  * and next attempt by (name, inode), so only files that changed are read
@@ -810,7 +820,7 @@ claim_one(struct spool *s, struct cand *c, jv *job)
 		goto out;
 	}
 	hook(s, "claim");
-	rec = take(s, rec, 1);
+	rec = take(s, jv_object_delete(rec, jv_string("recovered")), 1);
 	if ((rc = write_job(s, SPOOL_CUR, rec, 0)) == 0) {
 		*job = rec;
 		rec = jv_invalid();
