@@ -102,6 +102,7 @@ function showMe() {
 	$('manage').hidden = !m.subscribed;
 	$('keep-box').hidden = m.hasPassword;
 	$('logout').hidden = !m.hasPassword;
+	$('signin-summary').textContent = m.hasPassword ? 'Sign in to another account' : 'I already have an account: sign in';
 	updateSubmit();
 }
 
