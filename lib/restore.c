@@ -253,7 +253,7 @@ drive(const char *name, const struct step *st, const struct img *src, struct img
 	j.margin = flt_margin(st);
 	/* strip height depends on the filter and the width only, never on
 	 * the threads, so that results are the same for any thread count */
-	j.rows = j.margin * 2 > 64 ? j.margin * 2 : 64;
+	j.rows = j.margin * 4 > 64 ? j.margin * 4 : 64;
 	if (src->w > 6000 && j.rows > 32 && j.margin <= 16)
 		j.rows = 32;
 	j.nstrips = (src->h + j.rows - 1) / j.rows;
@@ -401,7 +401,7 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 		st->sigma = has(e, "sigma") ? (float)num(e, "sigma", 0) : est_blur(im);
 		if (st->sigma > 4)
 			st->sigma = 4;
-		st->iters = (int)num(e, "iterations", 20);
+		st->iters = (int)num(e, "iterations", 10);
 		r = jv_object_set(r, jv_string("sigma"), rnd(st->sigma, 0.01));
 		r = jv_object_set(r, jv_string("iterations"), jv_number(st->iters));
 		break;

@@ -870,7 +870,7 @@ flt_margin(const struct step *st)
 	case RESTORE_DENOISE: m = 16; break;
 	case RESTORE_DEBLOCK: m = 16; break;
 	case RESTORE_DESCRATCH: m = 24; break;
-	case RESTORE_DEBLUR: m = (int)ceilf(3 * st->sigma) * 4 + 8; break;
+	case RESTORE_DEBLUR: m = (int)ceilf(3 * st->sigma) * 2 + 8; break;
 	case RESTORE_UPSCALE: m = 16; break;
 	default: m = 0;
 	}
