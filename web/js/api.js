@@ -107,11 +107,33 @@ export const checkout = (what) => json('POST', '/v1/billing/checkout', { json: w
 export const portal = () => json('POST', '/v1/billing/portal', { json: {} });
 
 // ---- restorations ----
-export function submit(files, prompt) {
+// Sent with XMLHttpRequest, the one API that reports upload progress:
+// onProgress(fraction) as the photos go up (a phone on a slow network
+// may take a while over 10 MB).
+export async function submit(files, prompt, onProgress = () => {}) {
 	const fd = new FormData();
 	for (const f of files) fd.append('image', f, f.name || 'photo');
 	if (prompt) fd.append('prompt', prompt);
-	return json('POST', '/v1/restorations', { body: fd });
+	const send = () => new Promise((resolve, reject) => {
+		const x = new XMLHttpRequest();
+		x.open('POST', '/v1/restorations');
+		const t = token.get();
+		if (t) x.setRequestHeader('Authorization', 'Bearer ' + t);
+		x.upload.onprogress = (e) => { if (e.lengthComputable && e.total) onProgress(e.loaded / e.total); };
+		x.onload = () => resolve(x);
+		x.onerror = x.ontimeout = () => reject(new OfflineError());
+		x.send(fd);
+	});
+	let x = await send();
+	if (x.status === 401 && token.get() && await onUnauthorized())
+		x = await send();
+	let j = null;
+	try { j = JSON.parse(x.responseText); } catch { /* not JSON */ }
+	if (x.status < 200 || x.status > 299) {
+		const e = j && j.error ? j.error : {};
+		throw new ApiError(x.status, e.code, e.message, retryAfterSeconds(x.getResponseHeader('Retry-After')));
+	}
+	return j;
 }
 export const get = (id) => json('GET', `/v1/restorations/${encodeURIComponent(id)}`);
 export const remove = (id) => request('DELETE', `/v1/restorations/${encodeURIComponent(id)}`);

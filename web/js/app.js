@@ -301,7 +301,7 @@ function updateSubmit() {
 
 // ---- a restoration: submit, follow, show ----
 const STEPS = {
-	sending: [0.4, 'Uploading your photo…'],
+	sending: [0, 'Uploading your photo…'],
 	queued: [1, 'Waiting for its turn…'],
 	running: [2, 'Restoring: finding the damage and repairing it…'],
 	done: [3, 'Done. Your restored photo is below.'],
@@ -333,9 +333,14 @@ async function submit(ev) {
 	let rec;
 	try {
 		await ensureSession();
-		rec = await api.submit(files, prompt);
+		rec = await api.submit(files, prompt, (f) => {
+			$('progress').value = 0.9 * f;
+			$('progress').setAttribute('aria-valuetext', `Uploading: ${Math.round(100 * f)}%`);
+		});
+		$('progress').removeAttribute('aria-valuetext');
 	} catch (e) {
 		state.watch = null;
+		$('progress').removeAttribute('aria-valuetext');
 		$('job').hidden = true;
 		$('new').hidden = false;
 		updateSubmit();
