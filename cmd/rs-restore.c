@@ -5,13 +5,16 @@
  * stored, and the record comes out with "restore" and "output" added and
  * every other key untouched. The operations follow the classification
  * (the record's, or rs-classify's own when there is none) unless --ops
- * names them. Backends other than "local" are not built yet. */
+ * names them. --backend picks who restores (backend.h): the built-in
+ * engine, the Gemini API, or an external program; 2 or 3 files (or job
+ * inputs) make a fusion, which needs a model backend. */
 #include <err.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "conf.h"
 #include "img.h"
 #include "json.h"
@@ -25,22 +28,27 @@
 #endif
 #endif
 
-#define USAGE "usage: rs-restore [--backend local] [--ops list] [--strength s] " \
-	"[--scale 2|4]\n                  [--keep-sepia | --neutralise-sepia] " \
-	"[--quality n] [--print-ops] [-o out] [file]\n"
+#define USAGE "usage: rs-restore [--backend auto|local|gemini|exec:PROG] [--prompt text]\n" \
+	"                  [--colourise] [--ops list] [--strength s] [--scale 2|4]\n" \
+	"                  [--keep-sepia | --neutralise-sepia] [--quality n]\n" \
+	"                  [--print-ops | --print-prompt] [-o out] [file [file2 [file3]]]\n"
 
 static struct {
-	const char *out, *ops;
-	int quality, print_ops;
+	const char *out, *ops, *backend, *prompt;
+	int quality, print_ops, print_prompt, colourise;
 	struct restore_opts ro;
-} opt;
+} opt = { .backend = "auto" };
 
 static void
 help(void)
 {
 	fputs(USAGE
-	    "Restore a photo with the built-in classical engine.\n"
-	    "  -b, --backend NAME      local (the only one built so far)\n"
+	    "Restore a photo; 2 or 3 photos of one scene are fused into one.\n"
+	    "  -b, --backend NAME      auto (gemini with a key, else local), local,\n"
+	    "                          gemini, or exec:PROGRAM (see rs-backends(7))\n"
+	    "  -p, --prompt TEXT       the user's wish, for model backends\n"
+	    "      --colourise         let the model colourise a black-and-white photo\n"
+	    "  -P, --print-prompt      print the prompt a model would get, call nothing\n"
 	    "      --ops LIST          comma-separated: deblock,denoise,descratch,levels,\n"
 	    "                          white_balance,deblur,upscale (default: classify)\n"
 	    "  -s, --strength S        0..1 for every operation\n"
@@ -54,7 +62,8 @@ help(void)
 	    "  -h, --help              show this help\n"
 	    "  -V, --version           show the version\n"
 	    "With no file, read job records on stdin and store each output in the spool.\n"
-	    "Environment: RS_SPOOL, RS_CONF, RS_MAX_BYTES, RS_MAX_PIXELS, RS_MAX_SIDE.\n",
+	    "Environment: RS_SPOOL, RS_CONF, RS_MAX_BYTES, RS_MAX_PIXELS, RS_MAX_SIDE,\n"
+	    "GEMINI_API_KEY, RS_GEMINI_* and RS_FIDELITY_MIN (rs-backends(7)).\n",
 	    stdout);
 }
 
@@ -118,13 +127,6 @@ choose(const char *name, const struct img *im, jv cls, jv *plan)
 	return restore_plan(name, ops, &opt.ro, plan);
 }
 
-static jv
-restore_obj(jv ops)
-{
-	return JV_OBJECT(jv_string("backend"), jv_string("local"), jv_string("ops"), ops,
-	    jv_string("strength"), opt.ro.strength >= 0 ? jv_number(opt.ro.strength) : jv_null());
-}
-
 static enum img_type
 out_type(const char *path)
 {
@@ -138,73 +140,181 @@ out_type(const char *path)
 	return IMG_PNG;
 }
 
-static int
-restore_file(const char *path, const struct img_limits *lim)
+/* The "restore" record of a backend run: strength added for local. */
+static jv
+restore_obj(jv rec)
 {
-	const char *name = strcmp(path, "-") == 0 ? "stdin" : path;
+	jv ops = json_get(rec, "ops");
+
+	if (jv_get_kind(ops) == JV_KIND_ARRAY)
+		rec = jv_object_set(rec, jv_string("strength"),
+		    opt.ro.strength >= 0 ? jv_number(opt.ro.strength) : jv_null());
+	jv_free(ops);
+	return rec;
+}
+
+struct input {
+	char name[160];
+	unsigned char *buf;
+	size_t len;
 	struct img im;
-	jv plan = jv_invalid(), used = jv_invalid();
+	char path[4096];
+};
+
+static void
+inputs_free(struct input *in, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(in[i].buf);
+		img_free(&in[i].im);
+	}
+}
+
+/* Restore (or fuse) the decoded inputs; cls and job borrowed. *out and
+ * *rec on success; with --print-ops *rec is the plan's record and *out
+ * empty; --print-prompt prints the prompt and leaves *rec invalid. */
+static int
+restore_inputs(struct backend *b, struct input *in, int n, jv cls, jv job,
+    const char *prompt, int colourise, const struct img_limits *lim, struct img *out, jv *rec)
+{
+	struct backend_req r = { .n = n, .prompt = prompt, .colourise = colourise,
+		.classify = cls, .plan = jv_null(), .ro = &opt.ro, .job = job, .lim = lim };
+	char *text = NULL;
 	int rc;
 
-	if ((rc = img_load(path, lim, 0, 1, &im)) != 0)
-		return rc;
-	if ((rc = choose(name, &im, jv_null(), &plan)) != 0)
-		goto out;
-	if (opt.print_ops) {
-		rc = json_write(stdout, restore_obj(jv_copy(plan)));
+	*rec = jv_invalid();
+	memset(out, 0, sizeof *out);
+	for (int i = 0; i < n; i++)
+		r.in[i] = (struct backend_input){ .name = in[i].name,
+		    .path = in[i].path[0] ? in[i].path : NULL, .buf = in[i].buf,
+		    .len = in[i].len, .im = &in[i].im };
+	if (opt.print_ops || (backend_is_local(b) && !opt.print_prompt)) {
+		if ((rc = choose(in[0].name, &in[0].im, cls, &r.plan)) != 0)
+			goto out;
+		if (opt.print_ops) {
+			*rec = restore_obj(JV_OBJECT(jv_string("backend"), jv_string("local"),
+			    jv_string("ops"), jv_copy(r.plan)));
+			goto out;
+		}
+	}
+	if (opt.print_prompt) {
+		if ((rc = backend_prompt(b, &r, &text)) == 0 && puts(text) == EOF)
+			rc = EX_IOERR;
 		goto out;
 	}
-	if ((rc = restore_run(name, &im, plan, &opt.ro, &used)) == 0)
-		rc = img_save(opt.out, &im, out_type(opt.out), opt.quality > 0 ? opt.quality : 92);
+	if ((rc = backend_run(b, &r, out, rec)) == 0)
+		*rec = restore_obj(*rec);
 out:
-	jv_free(plan);
-	jv_free(used);
-	img_free(&im);
+	free(text);
+	jv_free(r.plan);
 	return rc;
 }
 
-/* One job record: restore inputs[0], store the output, print the record. */
 static int
-restore_job(jv job, struct store *st, const struct img_limits *lim)
+restore_files(char **paths, int n, const struct img_limits *lim, struct backend *b)
 {
+	struct input in[BACKEND_MAX_INPUTS];
+	struct img out;
+	jv rec = jv_invalid();
+	int rc = 0;
+
+	memset(in, 0, sizeof in);
+	memset(&out, 0, sizeof out);
+	for (int i = 0; i < n && rc == 0; i++) {
+		snprintf(in[i].name, sizeof in[i].name, "%s",
+		    strcmp(paths[i], "-") == 0 ? "stdin" : paths[i]);
+		snprintf(in[i].path, sizeof in[i].path, "%s", paths[i]);
+		if ((rc = util_slurp(paths[i], lim->max_bytes, &in[i].buf, &in[i].len)) == 0)
+			rc = img_decode(in[i].name, in[i].buf, in[i].len, lim, 0, 1, &in[i].im);
+	}
+	if (rc == 0 && n == 0) {          /* --print-prompt alone */
+		struct backend_req r = { .n = 1, .prompt = opt.prompt, .colourise = opt.colourise,
+			.classify = jv_null() };
+		char *text = NULL;
+		if ((rc = backend_prompt(b, &r, &text)) == 0 && puts(text) == EOF)
+			rc = EX_IOERR;
+		free(text);
+	} else if (rc == 0 && (rc = restore_inputs(b, in, n, jv_null(), jv_null(), opt.prompt,
+	    opt.colourise, lim, &out, &rec)) == 0 && jv_is_valid(rec)) {
+		if (opt.print_ops)
+			rc = json_write(stdout, jv_copy(rec));
+		else
+			rc = img_save(opt.out, &out, out_type(opt.out),
+			    opt.quality > 0 ? opt.quality : 92);
+	}
+	jv_free(rec);
+	img_free(&out);
+	inputs_free(in, n);
+	return rc;
+}
+
+/* One job record: restore its inputs, store the output, print the record. */
+static int
+restore_job(jv job, struct store *st, const struct img_limits *lim, struct backend *b)
+{
+	struct input in[BACKEND_MAX_INPUTS];
 	char name[128], object[STORE_ID_LEN + 1];
-	const char *id = json_str(job, "id"), *obj;
-	jv in = jv_invalid(), cls = jv_invalid(), plan = jv_invalid(), used = jv_invalid();
-	unsigned char *buf = NULL, *out = NULL;
-	size_t len = 0, outlen = 0;
+	const char *id = json_str(job, "id"), *prompt;
+	jv ins = jv_invalid(), cls = jv_invalid(), rec = jv_invalid(), col = jv_invalid();
+	unsigned char *out = NULL;
+	size_t outlen = 0;
 	struct img im;
 	enum img_type type = out_type(NULL);
-	int rc;
+	int rc = 0, n = 0;
 
+	memset(in, 0, sizeof in);
 	memset(&im, 0, sizeof im);
 	snprintf(name, sizeof name, "%s", id != NULL ? id : "job");
 	if (jv_get_kind(job) != JV_KIND_OBJECT ||
-	    jv_get_kind(in = json_get(job, "inputs")) != JV_KIND_ARRAY ||
-	    jv_get_kind(in = jv_array_get(in, 0)) != JV_KIND_OBJECT ||
-	    (obj = json_str(in, "object")) == NULL || !store_valid_id(obj)) {
+	    jv_get_kind(ins = json_get(job, "inputs")) != JV_KIND_ARRAY ||
+	    (n = jv_array_length(jv_copy(ins))) < 1) {
 		warnx("%s: no inputs[0].object in the record", name);
 		rc = EX_DATAERR;
 		goto out;
 	}
-	if ((rc = store_get(st, obj, lim->max_bytes, &buf, &len)) != 0 ||
-	    (rc = img_decode(name, buf, len, lim, 0, 1, &im)) != 0)
+	if (n > BACKEND_MAX_INPUTS) {
+		warnx("%s: %d inputs: a job takes 1 to %d", name, n, BACKEND_MAX_INPUTS);
+		n = 0;
+		rc = EX_DATAERR;
+		goto out;
+	}
+	for (int i = 0; i < n && rc == 0; i++) {
+		jv x = jv_array_get(jv_copy(ins), i);
+		const char *obj = jv_get_kind(x) == JV_KIND_OBJECT ? json_str(x, "object") : NULL;
+		snprintf(in[i].name, sizeof in[i].name, i == 0 ? "%s" : "%s: input %d", name, i + 1);
+		if (obj == NULL || !store_valid_id(obj)) {
+			warnx("%s: no inputs[%d].object in the record", name, i);
+			rc = EX_DATAERR;
+		} else if ((rc = store_get(st, obj, lim->max_bytes, &in[i].buf, &in[i].len)) == 0 &&
+		    (rc = img_decode(in[i].name, in[i].buf, in[i].len, lim, 0, 1, &in[i].im)) == 0 &&
+		    (rc = store_path(st, obj, in[i].path, sizeof in[i].path)) != 0)
+			in[i].path[0] = '\0';
+		jv_free(x);
+	}
+	if (rc != 0)
 		goto out;
 	if (jv_get_kind(cls = json_get(job, "classify")) != JV_KIND_OBJECT) {
+		jv x = jv_array_get(jv_copy(ins), 0);
 		jv_free(cls);
-		cls = json_get(in, "classify");
+		cls = json_get(x, "classify");
+		jv_free(x);
 	}
-	if ((rc = choose(name, &im, cls, &plan)) != 0)
+	prompt = opt.prompt != NULL ? opt.prompt : json_str(job, "prompt");
+	col = json_get(job, "colourise");
+	if ((rc = restore_inputs(b, in, n, cls, job, prompt,
+	    opt.colourise || jv_get_kind(col) == JV_KIND_TRUE, lim, &im, &rec)) != 0)
 		goto out;
 	if (opt.print_ops) {
 		rc = json_write(stdout, jv_object_set(jv_copy(job), jv_string("restore"),
-		    restore_obj(jv_copy(plan))));
+		    jv_copy(rec)));
 		goto out;
 	}
-	if ((rc = restore_run(name, &im, plan, &opt.ro, &used)) != 0 ||
-	    (rc = img_encode(name, &im, type, opt.quality > 0 ? opt.quality : 92, &out, &outlen)) != 0 ||
+	if (!jv_is_valid(rec))            /* --print-prompt */
+		goto out;
+	if ((rc = img_encode(name, &im, type, opt.quality > 0 ? opt.quality : 92, &out, &outlen)) != 0 ||
 	    (rc = store_put(st, out, outlen, object)) != 0)
 		goto out;
-	job = jv_object_set(job, jv_string("restore"), restore_obj(jv_copy(used)));
+	job = jv_object_set(job, jv_string("restore"), jv_copy(rec));
 	job = jv_object_set(job, jv_string("output"), JV_OBJECT(
 	    jv_string("object"), jv_string(object), jv_string("mime"), jv_string(img_mime(type)),
 	    jv_string("width"), jv_number(im.w), jv_string("height"), jv_number(im.h),
@@ -212,29 +322,34 @@ restore_job(jv job, struct store *st, const struct img_limits *lim)
 	rc = json_write(stdout, jv_copy(job));
 out:
 	jv_free(job);
-	jv_free(in);
+	jv_free(ins);
 	jv_free(cls);
-	jv_free(plan);
-	jv_free(used);
-	free(buf);
+	jv_free(rec);
+	jv_free(col);
 	free(out);
 	img_free(&im);
+	inputs_free(in, n);
 	return rc;
 }
 
 static int
-run(const char *path)
+run(char **paths, int n)
 {
 	struct img_limits lim;
 	struct conf *c = NULL;
 	struct store *st = NULL;
 	struct json_reader *r = NULL;
+	struct backend *b = NULL;
 	int rc, first = 0;
 
 	if ((rc = conf_load(&c)) != 0 || (rc = load_limits(c, &lim)) != 0)
 		goto out;
-	if (path != NULL) {
-		rc = restore_file(path, &lim);
+	/* printing the plan or the prompt calls no model and needs no key */
+	if ((rc = backend_open(opt.print_ops || opt.print_prompt ? "local" : opt.backend,
+	    c, &b)) != 0)
+		goto out;
+	if (n > 0 || opt.print_prompt) {
+		rc = restore_files(paths, n, &lim, b);
 		goto out;
 	}
 	if ((rc = store_open(conf_spool(c), 1, &st)) != 0 ||
@@ -246,7 +361,7 @@ run(const char *path)
 			jv_free(job);
 			break;
 		}
-		if ((rc = restore_job(job, st, &lim)) != 0 && first == 0)
+		if ((rc = restore_job(job, st, &lim, b)) != 0 && first == 0)
 			first = rc;
 		fflush(stdout);
 	}
@@ -255,6 +370,7 @@ run(const char *path)
 out:
 	json_reader_close(r);
 	store_close(st);
+	backend_close(b);
 	conf_free(c);
 	return rc;
 }
@@ -286,6 +402,10 @@ main(int argc, char *argv[])
 		{ "quality", required_argument, NULL, 'q' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "print-ops", no_argument, NULL, 'n' },
+		{ "prompt", required_argument, NULL, 'p' },
+		{ "print-prompt", no_argument, NULL, 'P' },
+		{ "colourise", no_argument, NULL, 'C' },
+		{ "colorize", no_argument, NULL, 'C' },
 		{ "threads", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -294,16 +414,12 @@ main(int argc, char *argv[])
 	int c;
 
 	restore_opts_default(&opt.ro);
-	while ((c = getopt_long(argc, argv, "b:hj:no:q:s:V", lo, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "b:hj:no:Pp:q:s:V", lo, NULL)) != -1)
 		switch (c) {
-		case 'b':
-			if (strcmp(optarg, "local") == 0)
-				break;
-			if (strcmp(optarg, "gemini") == 0 || strncmp(optarg, "exec:", 5) == 0)
-				warnx("--backend %s: not built yet (only \"local\" is)", optarg);
-			else
-				warnx("--backend %s: unknown backend (only \"local\" is built)", optarg);
-			return EX_USAGE;
+		case 'b': opt.backend = optarg; break;
+		case 'p': opt.prompt = optarg; break;
+		case 'P': opt.print_prompt = 1; break;
+		case 'C': opt.colourise = 1; break;
 		case 'O': opt.ops = optarg; break;
 		case 's':
 			if (number("--strength", optarg, 0, 1, &opt.ro.strength) != 0)
@@ -354,11 +470,16 @@ main(int argc, char *argv[])
 		if (bad)
 			return EX_USAGE;
 	}
-	if (argc - optind > 1) {
-		warnx("%d files: give one file (or job records on stdin)", argc - optind);
+	if (argc - optind > BACKEND_MAX_INPUTS) {
+		warnx("%d files: give 1 to %d (2 or 3 are fused), or job records on stdin",
+		    argc - optind, BACKEND_MAX_INPUTS);
 		return EX_USAGE;
 	}
-	if (argc - optind == 1 && opt.out == NULL && !opt.print_ops) {
+	if (opt.print_ops && opt.print_prompt) {
+		warnx("--print-ops and --print-prompt: choose one");
+		return EX_USAGE;
+	}
+	if (argc > optind && opt.out == NULL && !opt.print_ops && !opt.print_prompt) {
 		warnx("%s: no output: give -o FILE (\"-o -\" for stdout)", argv[optind]);
 		return EX_USAGE;
 	}
@@ -366,5 +487,5 @@ main(int argc, char *argv[])
 		warnx("-o: only with a file; job outputs go to the object store");
 		return EX_USAGE;
 	}
-	return util_stdout_status(run(optind < argc ? argv[optind] : NULL));
+	return util_stdout_status(run(argv + optind, argc - optind));
 }

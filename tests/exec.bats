@@ -4,8 +4,6 @@ load helper
 eval "helper_$(declare -f setup)"
 setup() {
 	helper_setup
-	# until rs-restore calls lib/backend.h (issue 6), nothing to test
-	rs-restore --help | grep -q -- --print-prompt || skip "rs-restore has no --backend gemini yet"
 	unset EXEC_MODEL EXEC_LOG RS_EXEC_TIMEOUT RS_FIDELITY_MIN
 	export GEMINI_API_KEY=sk-exec-NEVER-PASS-ON
 	M="$BATS_TEST_DIRNAME/exec-model"

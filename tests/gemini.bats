@@ -5,8 +5,6 @@ load helper
 eval "helper_$(declare -f setup)"
 setup() {
 	helper_setup
-	# until rs-restore calls lib/backend.h (issue 6), nothing to test
-	rs-restore --help | grep -q -- --print-prompt || skip "rs-restore has no --backend gemini yet"
 	KEY="sk-test-$RANDOM-NEVER-PRINT-ME"
 	export GEMINI_API_KEY="$KEY" RS_GEMINI_BACKOFF=0.01 RS_GEMINI_TIMEOUT=20
 	unset RS_GEMINI_ENDPOINT RS_GEMINI_MODEL RS_GEMINI_KEY_FILE RS_FIDELITY_MIN \
