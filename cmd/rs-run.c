@@ -317,6 +317,7 @@ gc(struct conf *c)
 {
 	struct spool *sp = NULL;
 	struct store *st = NULL;
+	struct ledger *lg = NULL;
 	double expire;
 	int rc;
 	jv out;
@@ -324,8 +325,10 @@ gc(struct conf *c)
 	if ((rc = conf_seconds(c, "RS_RUN_EXPIRE", 7 * 86400, &expire)) == 0 &&
 	    (rc = spool_open(conf_spool(c), 1, &sp)) == 0 &&
 	    (rc = store_open(conf_spool(c), 1, &st)) == 0 &&
-	    (rc = job_gc(sp, st, expire, &out)) == 0)
+	    (rc = ledger_open(conf_spool(c), 1, &lg)) == 0 &&
+	    (rc = job_gc(sp, st, lg, expire, &out)) == 0)
 		rc = json_write(stdout, out);
+	ledger_close(lg);
 	store_close(st);
 	spool_close(sp);
 	return rc;

@@ -48,6 +48,8 @@
 #include "notify.h"
 #include "restore.h"
 #include "spool.h"
+
+#define HOLD_GRACE 3600   /* seconds an open hold may wait for its job to appear */
 #include "store.h"
 #include "util.h"
 
@@ -430,7 +432,65 @@ struct gc {
 	size_t nrefs, cap;
 	long jobs, objects, kept;
 	struct store *st;
+	char **ids;                   /* every job still in the spool */
+	size_t nids, idcap;
 };
+
+static int
+id_add(struct gc *g, const char *id)
+{
+	void *t;
+
+	if (g->nids == g->idcap) {
+		g->idcap = g->idcap ? 2 * g->idcap : 1024;
+		if ((t = realloc(g->ids, g->idcap * sizeof *g->ids)) == NULL) {
+			warn("gc");
+			return EX_OSERR;
+		}
+		g->ids = t;
+	}
+	if ((g->ids[g->nids] = strdup(id)) == NULL) {
+		warn("gc");
+		return EX_OSERR;
+	}
+	g->nids++;
+	return 0;
+}
+
+static int
+cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Release the holds of jobs that never reached the spool (an upload that
+ * died between reserving and queueing): open, older than HOLD_GRACE, and
+ * no job of that id in any state. */
+static int
+gc_holds(struct gc *g, struct ledger *lg, long *released)
+{
+	jv holds, r;
+	int rc;
+
+	*released = 0;
+	qsort(g->ids, g->nids, sizeof *g->ids, cmpstr);
+	if ((rc = ledger_holds_open(lg, (int64_t)(spool_now() - HOLD_GRACE), &holds)) != 0) {
+		jv_free(holds);
+		return rc;
+	}
+	jv_array_foreach(holds, i, h) {
+		const char *job = json_str(h, "job");
+		if (rc == 0 && job != NULL &&
+		    bsearch(&job, g->ids, g->nids, sizeof *g->ids, cmpstr) == NULL &&
+		    (rc = ledger_release(lg, job, &r)) == 0) {
+			jv_free(r);
+			(*released)++;
+		}
+		jv_free(h);
+	}
+	jv_free(holds);
+	return rc;
+}
 
 static int
 ref_add(struct gc *g, jv obj)
@@ -464,6 +524,8 @@ gc_job(const char *id, jv job, time_t mtime, void *arg)
 			g->jobs++;
 		goto out;
 	}
+	if ((rc = id_add(g, id)) != 0)
+		goto out;
 	if (jv_get_kind(in) == JV_KIND_ARRAY)
 		jv_array_foreach(in, i, x) {
 			if (rc == 0)
@@ -497,9 +559,10 @@ gc_object(const char *id, void *arg)
 }
 
 int
-job_gc(struct spool *sp, struct store *st, double expire, jv *out)
+job_gc(struct spool *sp, struct store *st, struct ledger *lg, double expire, jv *out)
 {
 	struct gc g = { .sp = sp, .st = st };
+	long released = 0;
 	int rc;
 
 	*out = jv_invalid();
@@ -514,12 +577,17 @@ job_gc(struct spool *sp, struct store *st, double expire, jv *out)
 	 * job is not queued yet: keep it */
 	g.cutoff = spool_now() - expire;
 	qsort(g.refs, g.nrefs, sizeof *g.refs, (int (*)(const void *, const void *))strcmp);
-	if ((rc = store_each(st, gc_object, &g)) != 0)
+	if ((rc = store_each(st, gc_object, &g)) != 0 ||
+	    (rc = gc_holds(&g, lg, &released)) != 0)
 		goto out;
 	*out = JV_OBJECT(jv_string("jobs_removed"), jv_number(g.jobs),
 	    jv_string("objects_removed"), jv_number(g.objects),
-	    jv_string("objects_kept"), jv_number(g.kept));
+	    jv_string("objects_kept"), jv_number(g.kept),
+	    jv_string("holds_released"), jv_number(released));
 out:
+	for (size_t i = 0; i < g.nids; i++)
+		free(g.ids[i]);
+	free(g.ids);
 	free(g.refs);
 	return rc;
 }

@@ -51,7 +51,7 @@ int  job_process(struct job_ctx *c, jv job, enum job_outcome *out);
  * the objects no job left names (as an input or the output) that are
  * older than that too. *out: {"jobs_removed","objects_removed",
  * "objects_kept"}. */
-int  job_gc(struct spool *sp, struct store *st, double expire, jv *out);
+int  job_gc(struct spool *sp, struct store *st, struct ledger *lg, double expire, jv *out);
 /* The "error" object for status rc and message. */
 jv   job_error(int rc, const char *message);
 

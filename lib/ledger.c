@@ -1518,3 +1518,20 @@ ledger_job_list(struct ledger *l, const char *user, const char *before, int limi
 	done(l, st);
 	return rc;
 }
+
+int
+ledger_holds_open(struct ledger *l, int64_t before, jv *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, row = 0;
+
+	*out = jv_array();
+	if ((rc = prep(l, &st, "SELECT job, user, amount FROM holds WHERE state = 'held' AND at < ?1 "
+	    "ORDER BY at", "i", before)) != 0)
+		return rc;
+	while ((rc = step(l, st, &row)) == 0 && row)
+		*out = jv_array_append(*out, hold_obj((const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2), "held"));
+	done(l, st);
+	return rc;
+}

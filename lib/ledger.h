@@ -42,6 +42,10 @@ int  ledger_reserve(struct ledger *l, const char *user, int64_t amount,
          const char *job, jv *out);
 int  ledger_capture(struct ledger *l, const char *job, jv *out);
 int  ledger_release(struct ledger *l, const char *job, jv *out);
+/* Holds still open (state held) that were reserved before the time: an
+ * array of {"job","user","amount","state"}; for sweeping the holds of
+ * uploads that died before their job was queued. */
+int  ledger_holds_open(struct ledger *l, int64_t before, jv *out);
 /* The monthly allowance of period "YYYY-MM" for user (NULL: everyone). */
 int  ledger_allowance(struct ledger *l, const char *user, const char *period, jv *out);
 

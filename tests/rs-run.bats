@@ -440,6 +440,21 @@ lease() {
 	[ ! -s "$T/err" ]
 }
 
+@test "rs-run: --gc releases the credits of an upload that died before queueing its job" {
+	account alice 5
+	enqueue alice 1                                # a live job keeps its hold
+	rs-credit reserve alice 1 --job orphan >/dev/null   # as rs-upload does, then it died
+	[ "$(balance alice)" = "3 2" ]
+	run -0 rs-run --gc                             # too young: kept
+	[ "$(jq -r .holds_released <<<"$output")" = 0 ]
+	sqlite3 "$RS_SPOOL/rs.db" "UPDATE holds SET at = at - 7200"
+	run -0 rs-run --gc
+	[ "$(jq -r .holds_released <<<"$output")" = 1 ]
+	[ "$(balance alice)" = "4 1" ]
+	run -0 rs-credit capture --job "$(ls "$RS_SPOOL/jobs/new")"   # the live job's hold is intact
+	run -0 rs-credit check
+}
+
 @test "rs-run: --gc removes expired jobs and unreferenced objects, keeps what is referenced" {
 	img a jpeg:32x24 seed=1
 	img b jpeg:32x24 seed=2
@@ -455,7 +470,7 @@ lease() {
 	touch -d '10 days ago' "$RS_SPOOL/jobs/done/$a"
 	find "$RS_SPOOL/objects" -type f -exec touch -d '10 days ago' {} +
 	run -0 --separate-stderr rs-run --gc
-	[ "$(jq -c '[.jobs_removed, .objects_removed, .objects_kept]' <<<"$output")" = "[1,2,2]" ]
+	[ "$(jq -c '[.jobs_removed, .objects_removed, .objects_kept, .holds_released]' <<<"$output")" = "[1,2,2,0]" ]
 	[ "$(jobs_in done)" = 1 ]
 	[ "$(jobs_in new)" = 1 ]
 	for f in b d; do
