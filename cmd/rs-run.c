@@ -64,40 +64,6 @@ crash_hook(const char *step, void *arg)
 		kill(getpid(), SIGKILL);
 }
 
-/* "90", "1.5", "10s", "5m", "2h", "7d" → seconds; -1 if malformed */
-static double
-seconds(const char *s)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || v < 0)
-		return -1;
-	switch (*end) {
-	case '\0': case 's': break;
-	case 'm': v *= 60; break;
-	case 'h': v *= 3600; break;
-	case 'd': v *= 86400; break;
-	default: return -1;
-	}
-	return *end == '\0' || end[1] == '\0' ? v : -1;
-}
-
-static int
-conf_seconds(struct conf *c, const char *key, double def, double *v)
-{
-	const char *s = conf_str(c, key, NULL);
-
-	*v = s == NULL ? def : seconds(s);
-	if (*v < 0) {
-		warnx("%s: %s: not a duration", key, s);
-		return EX_CONFIG;
-	}
-	return 0;
-}
-
 static const char *
 backend_spec(struct conf *c)
 {
@@ -362,7 +328,7 @@ main(int argc, char *argv[])
 			}
 			break;
 		case 't':
-			if ((opt.max_time = seconds(optarg)) <= 0) {
+			if ((opt.max_time = conf_parse_seconds(optarg)) <= 0) {
 				warnx("--max-time %s: not a duration", optarg);
 				return EX_USAGE;
 			}

@@ -181,3 +181,37 @@ conf_spool(struct conf *c)
 		snprintf(c->spool, sizeof c->spool, "/var/spool/rs");
 	return c->spool;
 }
+
+/* "90", "1.5", "10s", "5m", "2h", "7d" → seconds; -1 if malformed */
+double
+conf_parse_seconds(const char *s)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || v < 0)
+		return -1;
+	switch (*end) {
+	case '\0': case 's': break;
+	case 'm': v *= 60; break;
+	case 'h': v *= 3600; break;
+	case 'd': v *= 86400; break;
+	default: return -1;
+	}
+	return *end == '\0' || end[1] == '\0' ? v : -1;
+}
+
+int
+conf_seconds(const struct conf *c, const char *key, double def, double *v)
+{
+	const char *s = conf_str(c, key, NULL);
+
+	*v = s == NULL ? def : conf_parse_seconds(s);
+	if (*v < 0) {
+		warnx("%s: %s: not a duration", key, s);
+		return EX_CONFIG;
+	}
+	return 0;
+}

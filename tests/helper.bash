@@ -1,6 +1,8 @@
 # tests/helper.bash: loaded by every tests/*.bats
 bats_require_minimum_version 1.5.0
 PATH="$BATS_TEST_DIRNAME/../bin:$BATS_TEST_DIRNAME:$PATH"
+# never reach a real service from a test, whatever the machine has set
+unset GEMINI_API_KEY RS_GEMINI_KEY_FILE RS_STRIPE_SECRET_KEY RS_STRIPE_SECRET_KEY_FILE
 DATA="$BATS_TEST_DIRNAME/data"
 
 setup() {
