@@ -75,8 +75,8 @@ fuzz/fuzz-http: fuzz/fuzz-http.c lib/http.c lib/http.h lib/util.c lib/util.h
 	clang $(FUZZ_CFLAGS) -o $@ fuzz/fuzz-http.c lib/http.c lib/util.c $(LDLIBS)
 fuzz/fuzz-multipart: fuzz/fuzz-http.c lib/http.c lib/http.h lib/util.c lib/util.h
 	clang $(FUZZ_CFLAGS) -DFUZZ_MULTIPART -o $@ fuzz/fuzz-http.c lib/http.c lib/util.c $(LDLIBS)
-fuzz/fuzz-img: fuzz/fuzz-img.c lib/img.c lib/img.h lib/util.c lib/util.h
-	clang $(FUZZ_CFLAGS) -o $@ fuzz/fuzz-img.c lib/img.c lib/util.c $(LDLIBS)
+fuzz/fuzz-img: fuzz/fuzz-img.c lib/img.c lib/img.h lib/util.c lib/util.h lib/conf.c
+	clang $(FUZZ_CFLAGS) -o $@ fuzz/fuzz-img.c lib/img.c lib/util.c lib/conf.c $(LDLIBS)
 
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8 \

@@ -48,11 +48,7 @@ load_limits(void)
 
 	if ((rc = conf_load(&ctx.conf)) != 0)
 		return rc;
-	if ((rc = conf_size(ctx.conf, "RS_MAX_BYTES", IMG_MAX_BYTES, &ctx.lim.max_bytes)) != 0 ||
-	    (rc = conf_size(ctx.conf, "RS_MAX_PIXELS", IMG_MAX_PIXELS, &ctx.lim.max_pixels)) != 0 ||
-	    (rc = conf_size(ctx.conf, "RS_MAX_SIDE", IMG_MAX_SIDE, &ctx.lim.max_side)) != 0)
-		return rc;
-	return 0;
+	return img_limits_conf(ctx.conf, &ctx.lim);
 }
 
 /* One image file: the classify object with the file's facts in front. */

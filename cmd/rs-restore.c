@@ -67,18 +67,6 @@ help(void)
 	    stdout);
 }
 
-static int
-load_limits(struct conf *c, struct img_limits *lim)
-{
-	int rc;
-
-	if ((rc = conf_size(c, "RS_MAX_BYTES", IMG_MAX_BYTES, &lim->max_bytes)) != 0 ||
-	    (rc = conf_size(c, "RS_MAX_PIXELS", IMG_MAX_PIXELS, &lim->max_pixels)) != 0 ||
-	    (rc = conf_size(c, "RS_MAX_SIDE", IMG_MAX_SIDE, &lim->max_side)) != 0)
-		return rc;
-	return 0;
-}
-
 /* --ops as an array of names; checked in main */
 static jv
 ops_list(const char *s)
@@ -342,7 +330,7 @@ run(char **paths, int n)
 	struct backend *b = NULL;
 	int rc, first = 0;
 
-	if ((rc = conf_load(&c)) != 0 || (rc = load_limits(c, &lim)) != 0)
+	if ((rc = conf_load(&c)) != 0 || (rc = img_limits_conf(c, &lim)) != 0)
 		goto out;
 	/* printing the plan or the prompt calls no model and needs no key */
 	if ((rc = backend_open(opt.print_ops || opt.print_prompt ? "local" : opt.backend,

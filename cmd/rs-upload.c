@@ -105,7 +105,7 @@ upload(char **paths, int n)
 
 	memset(in, 0, sizeof in);
 	memset(up, 0, sizeof up);
-	if ((rc = conf_load(&c)) != 0 || (rc = upload_limits(c, &lim)) != 0)
+	if ((rc = conf_load(&c)) != 0 || (rc = img_limits_conf(c, &lim)) != 0)
 		goto out;
 	/* prove every file before storing any */
 	for (int i = 0; i < n; i++) {

@@ -317,7 +317,7 @@ api_open(const char *peer, const char *argv0, struct api **ap)
 		warn("api");
 		return EX_OSERR;
 	}
-	if ((rc = conf_load(&a->conf)) != 0 || (rc = upload_limits(a->conf, &a->lim)) != 0) {
+	if ((rc = conf_load(&a->conf)) != 0 || (rc = img_limits_conf(a->conf, &a->lim)) != 0) {
 		api_close(a);
 		return rc;
 	}

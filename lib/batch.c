@@ -90,18 +90,6 @@ batch_now(void)
 /* ---- opening ---- */
 
 static int
-load_limits(struct conf *c, struct img_limits *lim)
-{
-	int rc;
-
-	if ((rc = conf_size(c, "RS_MAX_BYTES", IMG_MAX_BYTES, &lim->max_bytes)) != 0 ||
-	    (rc = conf_size(c, "RS_MAX_PIXELS", IMG_MAX_PIXELS, &lim->max_pixels)) != 0 ||
-	    (rc = conf_size(c, "RS_MAX_SIDE", IMG_MAX_SIDE, &lim->max_side)) != 0)
-		return rc;
-	return 0;
-}
-
-static int
 subdir(struct batch *b, const char *name, int create, int *fd)
 {
 	char p[PATH_MAX];
@@ -261,7 +249,7 @@ batch_open(const struct batch_opts *o, struct conf *c, struct batch **bp)
 	}
 	if (b->o.jobs > BATCH_MAX_JOBS)
 		b->o.jobs = BATCH_MAX_JOBS;
-	if ((rc = load_limits(c, &b->lim)) != 0)
+	if ((rc = img_limits_conf(c, &b->lim)) != 0)
 		goto out;
 	restore_opts_default(&b->ro);
 	b->ro.threads = 1;          /* the workers use the cores; -j 1 is one core */

@@ -23,6 +23,7 @@
 #include <jerror.h>
 #include <png.h>
 
+#include "conf.h"
 #include "img.h"
 #include "img_codec.h"
 #include "util.h"
@@ -84,6 +85,18 @@ img_limits_default(struct img_limits *l)
 	l->max_bytes = IMG_MAX_BYTES;
 	l->max_pixels = IMG_MAX_PIXELS;
 	l->max_side = IMG_MAX_SIDE;
+}
+
+int
+img_limits_conf(const struct conf *c, struct img_limits *l)
+{
+	int rc;
+
+	if ((rc = conf_size(c, "RS_MAX_BYTES", IMG_MAX_BYTES, &l->max_bytes)) != 0 ||
+	    (rc = conf_size(c, "RS_MAX_PIXELS", IMG_MAX_PIXELS, &l->max_pixels)) != 0 ||
+	    (rc = conf_size(c, "RS_MAX_SIDE", IMG_MAX_SIDE, &l->max_side)) != 0)
+		return rc;
+	return 0;
 }
 
 void

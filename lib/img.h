@@ -53,6 +53,10 @@ enum img_type img_sniff(const unsigned char *buf, size_t len);
 const char   *img_mime(enum img_type t);       /* "image/jpeg" … */
 const char   *img_type_name(enum img_type t);  /* "JPEG" … */
 void          img_limits_default(struct img_limits *l);
+struct conf;
+/* The limits from RS_MAX_BYTES, RS_MAX_PIXELS, RS_MAX_SIDE (defaults above);
+ * EX_CONFIG with a message when one is malformed. */
+int           img_limits_conf(const struct conf *c, struct img_limits *l);
 /* Decode buf. scale_denom 1, 2, 4 or 8 decodes a JPEG at that fraction in
  * the DCT domain (PNG ignores it). EX_DATAERR for bad or unsupported
  * data or exceeded limits. */

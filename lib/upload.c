@@ -20,18 +20,6 @@
 #include "util.h"
 
 int
-upload_limits(struct conf *c, struct img_limits *lim)
-{
-	int rc;
-
-	if ((rc = conf_size(c, "RS_MAX_BYTES", IMG_MAX_BYTES, &lim->max_bytes)) != 0 ||
-	    (rc = conf_size(c, "RS_MAX_PIXELS", IMG_MAX_PIXELS, &lim->max_pixels)) != 0 ||
-	    (rc = conf_size(c, "RS_MAX_SIDE", IMG_MAX_SIDE, &lim->max_side)) != 0)
-		return rc;
-	return 0;
-}
-
-int
 upload_check(const char *name, const unsigned char *buf, size_t len,
     const struct img_limits *lim, struct upload_input *in)
 {

@@ -25,8 +25,6 @@ struct upload_input {
 	char name[256];               /* shown to the user: a base name */
 };
 
-/* RS_MAX_BYTES, RS_MAX_PIXELS, RS_MAX_SIDE (EX_CONFIG if malformed). */
-int  upload_limits(struct conf *c, struct img_limits *lim);
 /* Decode buf completely (keeping no pixels) and fill in type, w, h,
  * bytes. name begins the diagnostics. */
 int  upload_check(const char *name, const unsigned char *buf, size_t len,
