@@ -1050,12 +1050,59 @@ ledger_allowance(struct ledger *l, const char *user, const char *period, jv *out
 
 /* ---- rate limits ---- */
 
+/* Take cost tokens from a bucket of cap refilling at rate a second, in
+ * one transaction: the user's bucket (keyed 0: buckets) or another key's
+ * (keyed 1: limits, e.g. a client address). *left: tokens left. */
+static int
+bucket_take(struct ledger *l, int keyed, const char *key, double cap, double rate, double cost,
+    int *allowed, double *left, double *retry)
+{
+	static const char *const sel[] = {
+		"SELECT tokens, updated FROM buckets WHERE user = ?1",
+		"SELECT tokens, updated FROM limits WHERE key = ?1" };
+	static const char *const put[] = {
+		"INSERT INTO buckets(user, tokens, updated) VALUES (?1, ?2, ?3) "
+		"ON CONFLICT(user) DO UPDATE SET tokens = ?2, updated = ?3",
+		"INSERT INTO limits(key, tokens, updated) VALUES (?1, ?2, ?3) "
+		"ON CONFLICT(key) DO UPDATE SET tokens = ?2, updated = ?3" };
+	sqlite3_stmt *st = NULL;
+	double t = now(), tokens = cap;
+	int rc, row = 0;
+
+	*allowed = 0;
+	*retry = 0;
+	if ((rc = begin(l)) != 0)
+		return rc;
+	if ((rc = prep(l, &st, sel[keyed], "s", key)) != 0 || (rc = step(l, st, &row)) != 0)
+		goto fail;
+	if (row) {
+		double el = t - sqlite3_column_double(st, 1);
+		tokens = sqlite3_column_double(st, 0) + (el > 0 ? el : 0) * rate;
+		if (tokens > cap)
+			tokens = cap;
+	}
+	done(l, st);
+	st = NULL;
+	if (tokens + 1e-9 >= cost) {
+		tokens -= cost;
+		*allowed = 1;
+	} else
+		*retry = ceil((cost - tokens) / rate);
+	if ((rc = run(l, put[keyed], "sdd", key, tokens, t)) != 0 || (rc = commit(l)) != 0)
+		goto fail;
+	*left = tokens;
+	return 0;
+fail:
+	done(l, st);
+	rollback(l);
+	return rc;
+}
+
 int
 ledger_limit(struct ledger *l, const char *user, double cost, int *allowed, jv *out)
 {
-	sqlite3_stmt *st = NULL;
-	double t = now(), cap, rate, tokens, retry = 0;
-	int rc, row = 0;
+	double cap, rate, tokens, retry;
+	int rc;
 	jv u;
 
 	*out = jv_invalid();
@@ -1069,37 +1116,12 @@ ledger_limit(struct ledger *l, const char *user, double cost, int *allowed, jv *
 		warnx("user %s: cost %g: expected more than 0 and at most the bucket's %g", user, cost, cap);
 		return EX_DATAERR;
 	}
-	if ((rc = begin(l)) != 0)
+	if ((rc = bucket_take(l, 0, user, cap, rate, cost, allowed, &tokens, &retry)) != 0)
 		return rc;
-	if ((rc = prep(l, &st, "SELECT tokens, updated FROM buckets WHERE user = ?1", "s", user)) != 0 ||
-	    (rc = step(l, st, &row)) != 0)
-		goto fail;
-	tokens = cap;
-	if (row) {
-		double el = t - sqlite3_column_double(st, 1);
-		tokens = sqlite3_column_double(st, 0) + (el > 0 ? el : 0) * rate;
-		if (tokens > cap)
-			tokens = cap;
-	}
-	done(l, st);
-	st = NULL;
-	if (tokens + 1e-9 >= cost) {
-		tokens -= cost;
-		*allowed = 1;
-	} else
-		retry = ceil((cost - tokens) / rate);
-	if ((rc = run(l, "INSERT INTO buckets(user, tokens, updated) VALUES (?1, ?2, ?3) "
-	    "ON CONFLICT(user) DO UPDATE SET tokens = ?2, updated = ?3", "sdd", user, tokens, t)) != 0 ||
-	    (rc = commit(l)) != 0)
-		goto fail;
 	*out = JV_OBJECT(jv_string("user"), jv_string(user), jv_string("allowed"), jv_bool(*allowed),
 	    jv_string("tokens"), jv_number(floor(tokens * 1000) / 1000),
 	    jv_string("capacity"), jv_number(cap), jv_string("retry_after"), jv_number(retry));
 	return 0;
-fail:
-	done(l, st);
-	rollback(l);
-	return rc;
 }
 
 /* ---- tokens ---- */
@@ -1450,9 +1472,7 @@ int
 ledger_limit_key(struct ledger *l, const char *key, double cap, double per_minute,
     double cost, int *allowed, double *retry)
 {
-	sqlite3_stmt *st = NULL;
-	double t = now(), rate = per_minute / 60.0, tokens = cap;
-	int rc, row = 0;
+	double rate = per_minute / 60.0, left;
 
 	*allowed = 0;
 	*retry = 0;
@@ -1460,33 +1480,7 @@ ledger_limit_key(struct ledger *l, const char *key, double cap, double per_minut
 		warnx("limit %s: cost %g: expected more than 0 and at most %g", key, cost, cap);
 		return EX_SOFTWARE;
 	}
-	if ((rc = begin(l)) != 0)
-		return rc;
-	if ((rc = prep(l, &st, "SELECT tokens, updated FROM limits WHERE key = ?1", "s", key)) != 0 ||
-	    (rc = step(l, st, &row)) != 0)
-		goto fail;
-	if (row) {
-		double el = t - sqlite3_column_double(st, 1);
-		tokens = sqlite3_column_double(st, 0) + (el > 0 ? el : 0) * rate;
-		if (tokens > cap)
-			tokens = cap;
-	}
-	done(l, st);
-	st = NULL;
-	if (tokens + 1e-9 >= cost) {
-		tokens -= cost;
-		*allowed = 1;
-	} else
-		*retry = ceil((cost - tokens) / rate);
-	if ((rc = run(l, "INSERT INTO limits(key, tokens, updated) VALUES (?1, ?2, ?3) "
-	    "ON CONFLICT(key) DO UPDATE SET tokens = ?2, updated = ?3", "sdd", key, tokens, t)) != 0 ||
-	    (rc = commit(l)) != 0)
-		goto fail;
-	return 0;
-fail:
-	done(l, st);
-	rollback(l);
-	return rc;
+	return bucket_take(l, 1, key, cap, rate, cost, allowed, &left, retry);
 }
 
 int

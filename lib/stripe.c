@@ -683,6 +683,21 @@ api_post(struct stripe *s, const char *path, const char *form, jv *out)
 	return rc;
 }
 
+/* POST a session request; *out: {"user","id","url"} for the browser */
+static int
+session_post(struct stripe *s, const char *path, const char *form, const char *user, jv *out)
+{
+	jv res;
+	int rc;
+
+	if ((rc = api_post(s, path, form, &res)) != 0)
+		return rc;
+	*out = JV_OBJECT(jv_string("user"), jv_string(user), jv_string("id"), json_get(res, "id"),
+	    jv_string("url"), json_get(res, "url"));
+	jv_free(res);
+	return 0;
+}
+
 static int
 public_url(struct stripe *s, const char *which, char *buf, size_t size)
 {
@@ -705,7 +720,7 @@ stripe_checkout(struct stripe *s, struct ledger *l, const char *user, const char
 	char *form = NULL;
 	CURL *cu = NULL;
 	jv u = jv_invalid(), prices = json_get(s->conf, "prices"), packs = json_get(s->conf, "packs");
-	jv pk = jv_invalid(), billing = jv_invalid(), res;
+	jv pk = jv_invalid(), billing = jv_invalid();
 	int rc, bad = 0;
 
 	*out = jv_invalid();
@@ -756,11 +771,7 @@ stripe_checkout(struct stripe *s, struct ledger *l, const char *user, const char
 		rc = EX_OSERR;
 		goto out;
 	}
-	if ((rc = api_post(s, "/v1/checkout/sessions", form, &res)) != 0)
-		goto out;
-	*out = JV_OBJECT(jv_string("user"), jv_string(user), jv_string("id"), json_get(res, "id"),
-	    jv_string("url"), json_get(res, "url"));
-	jv_free(res);
+	rc = session_post(s, "/v1/checkout/sessions", form, user, out);
 out:
 	if (cu != NULL)
 		curl_easy_cleanup(cu);
@@ -780,7 +791,7 @@ stripe_portal(struct stripe *s, struct ledger *l, const char *user, jv *out)
 	const char *cus;
 	char *form = NULL;
 	CURL *cu = NULL;
-	jv u = jv_invalid(), billing = jv_invalid(), res;
+	jv u = jv_invalid(), billing = jv_invalid();
 	int rc, bad = 0;
 
 	*out = jv_invalid();
@@ -802,11 +813,7 @@ stripe_portal(struct stripe *s, struct ledger *l, const char *user, jv *out)
 		rc = EX_OSERR;
 		goto out;
 	}
-	if ((rc = api_post(s, "/v1/billing_portal/sessions", form, &res)) != 0)
-		goto out;
-	*out = JV_OBJECT(jv_string("user"), jv_string(user), jv_string("id"), json_get(res, "id"),
-	    jv_string("url"), json_get(res, "url"));
-	jv_free(res);
+	rc = session_post(s, "/v1/billing_portal/sessions", form, user, out);
 out:
 	if (cu != NULL)
 		curl_easy_cleanup(cu);
