@@ -62,7 +62,7 @@ $(LIBO) $(patsubst %.c,%.o,$(wildcard cmd/*.c tests/*.c bench/*.c)): $(wildcard 
 
 # Runs the whole suite; its last line is "N passed, N failed".
 check: all $(TESTPROGS)
-	tests/run
+	RS_SANITIZE=$(SANITIZE) tests/run
 
 bench/ledger: bench/ledger.o lib/librs.a
 	$(CC) $(LDFLAGS) -o $@ $< lib/librs.a $(LDLIBS)

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 #include <time.h>
 #include <sodium.h>
 #include <sqlite3.h>
@@ -468,6 +469,31 @@ fail:
 	return rc;
 }
 
+/* Put the database in WAL mode unless it is already (the mode persists).
+ * Changing it needs an exclusive lock that SQLite does not wait for, so
+ * when two processes create the database at once one of them retries. */
+static int
+wal(struct ledger *l)
+{
+	for (int ms = 0; ; ms += 2) {
+		sqlite3_stmt *st = NULL;
+		int rc, is_wal = 0;
+
+		if (sqlite3_prepare_v2(l->db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+		    sqlite3_step(st) == SQLITE_ROW)
+			is_wal = sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+		sqlite3_finalize(st);
+		if (is_wal)
+			return 0;
+		rc = sqlite3_exec(l->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			return 0;
+		if (((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) || ms >= l->busy_ms)
+			return dberr(l, rc, "PRAGMA journal_mode = WAL");
+		usleep(2000);
+	}
+}
+
 int
 ledger_open(const char *spool, int create, struct ledger **lp)
 {
@@ -515,7 +541,7 @@ ledger_open(const char *spool, int create, struct ledger **lp)
 	}
 	if ((rc = exec(l, "PRAGMA foreign_keys = ON")) != 0 ||
 	    (rc = migrate(l)) != 0 ||
-	    (rc = exec(l, "PRAGMA journal_mode = WAL")) != 0 ||
+	    (rc = wal(l)) != 0 ||
 	    (rc = exec(l, "PRAGMA synchronous = FULL")) != 0 ||
 	    (rc = load_plans(l)) != 0)
 		goto fail;
