@@ -23,7 +23,12 @@ TESTPROGS = tests/mkimg tests/imgcmp
 
 all: $(PROGS)
 
-bin/%: cmd/%.o lib/librs.a
+# program objects live under bin/.o, so cmd/ holds only the sources
+bin/.o/%.o: cmd/%.c
+	@mkdir -p bin/.o
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+bin/%: bin/.o/%.o lib/librs.a
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $< lib/librs.a $(LDLIBS)
 
@@ -34,7 +39,7 @@ bin/%: cmd/%.o lib/librs.a
 SERVE_A   = sodium sqlite3 png16 jpeg z
 SERVE_LIB = $(if $(strip $(foreach l,$(SERVE_A),$(if $(filter /%,$(shell $(CC) -print-file-name=lib$(l).a)),,x))), \
 	$(LDLIBS), -Wl,-Bstatic $(addprefix -l,$(SERVE_A)) -Wl,-Bdynamic -ljq -lonig -lm -lpthread -ldl)
-bin/rs-serve: cmd/rs-serve.o lib/librs.a
+bin/rs-serve: bin/.o/rs-serve.o lib/librs.a
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -no-pie -o $@ $< lib/librs.a $(SERVE_LIB)
 
@@ -55,7 +60,7 @@ lib/api.o: CFLAGS += -DDATADIR='"$(DATADIR)"'
 lib/librs.a: $(LIBO)
 	$(AR) rcs $@ $(LIBO)
 
-$(LIBO) $(patsubst %.c,%.o,$(wildcard cmd/*.c tests/*.c bench/*.c)): $(wildcard lib/*.h) Makefile .cflags
+$(LIBO) $(patsubst cmd/%.c,bin/.o/%.o,$(wildcard cmd/*.c)) $(patsubst %.c,%.o,$(wildcard tests/*.c bench/*.c)): $(wildcard lib/*.h) Makefile .cflags
 
 .cflags: FORCE
 	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' >$@
@@ -93,7 +98,7 @@ lint:
 	mandoc -Tlint -Wwarning man/*.1 man/*.7 man/*.8
 
 clean:
-	rm -rf .cflags bin cmd/*.o lib/*.o lib/*.inc lib/librs.a tests/*.o bench/*.o bench/ledger $(TESTPROGS) fuzz/fuzz-img fuzz/fuzz-http fuzz/fuzz-multipart
+	rm -rf .cflags bin lib/*.o lib/*.inc lib/librs.a tests/*.o bench/*.o bench/ledger $(TESTPROGS) fuzz/fuzz-img fuzz/fuzz-http fuzz/fuzz-multipart
 
 .PHONY: all check fuzz install lint clean FORCE
-.PRECIOUS: cmd/%.o tests/%.o
+.PRECIOUS: bin/.o/%.o tests/%.o
