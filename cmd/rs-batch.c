@@ -55,19 +55,6 @@ on_signal(int sig)
 	stop = 1;
 }
 
-static int
-number(const char *what, const char *s, double lo, double hi, double *v)
-{
-	char *end;
-
-	*v = strtod(s, &end);
-	if (*s == '\0' || *end != '\0' || !(*v >= lo && *v <= hi)) {
-		warnx("%s: %s: want a number from %g to %g", what, s, lo, hi);
-		return EX_USAGE;
-	}
-	return 0;
-}
-
 /* Add the NUL-separated names on stdin. */
 static int
 add_stdin(struct batch *b)
@@ -147,13 +134,13 @@ main(int argc, char *argv[])
 	while ((c = getopt_long(argc, argv, "0b:C:hj:no:q:tV", lo, NULL)) != -1)
 		switch (c) {
 		case 'j':
-			if (number("--jobs", optarg, 1, 64, &v) != 0)
+			if (util_number("--jobs", optarg, 1, 64, &v) != 0)
 				return EX_USAGE;
 			opt.jobs = (int)v;
 			break;
 		case 'b': opt.backend = optarg; break;
 		case 'q':
-			if (number("--quality", optarg, 1, 100, &v) != 0)
+			if (util_number("--quality", optarg, 1, 100, &v) != 0)
 				return EX_USAGE;
 			opt.quality = (int)v;
 			break;
@@ -163,7 +150,7 @@ main(int argc, char *argv[])
 		case 'C': root = optarg; break;
 		case '0': null = 1; break;
 		case 'r':
-			if (number("--rate", optarg, 0, 1e6, &opt.rate) != 0)
+			if (util_number("--rate", optarg, 0, 1e6, &opt.rate) != 0)
 				return EX_USAGE;
 			break;
 		case 'L': opt.log = optarg; break;

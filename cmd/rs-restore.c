@@ -363,19 +363,6 @@ out:
 	return rc;
 }
 
-static int
-number(const char *what, const char *s, double lo, double hi, double *v)
-{
-	char *end;
-
-	*v = strtod(s, &end);
-	if (*s == '\0' || *end != '\0' || !(*v >= lo && *v <= hi)) {
-		warnx("%s: %s: want a number from %g to %g", what, s, lo, hi);
-		return EX_USAGE;
-	}
-	return 0;
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -410,11 +397,11 @@ main(int argc, char *argv[])
 		case 'C': opt.colourise = 1; break;
 		case 'O': opt.ops = optarg; break;
 		case 's':
-			if (number("--strength", optarg, 0, 1, &opt.ro.strength) != 0)
+			if (util_number("--strength", optarg, 0, 1, &opt.ro.strength) != 0)
 				return EX_USAGE;
 			break;
 		case 'S':
-			if (number("--scale", optarg, 1, 4, &v) != 0)
+			if (util_number("--scale", optarg, 1, 4, &v) != 0)
 				return EX_USAGE;
 			if (v != 1 && v != 2 && v != 4) {
 				warnx("--scale: %s: must be 2 or 4", optarg);
@@ -425,14 +412,14 @@ main(int argc, char *argv[])
 		case 'k': opt.ro.keep_sepia = 1; break;
 		case 'N': opt.ro.keep_sepia = 0; break;
 		case 'q':
-			if (number("--quality", optarg, 1, 100, &v) != 0)
+			if (util_number("--quality", optarg, 1, 100, &v) != 0)
 				return EX_USAGE;
 			opt.quality = (int)v;
 			break;
 		case 'o': opt.out = optarg; break;
 		case 'n': opt.print_ops = 1; break;
 		case 'j':
-			if (number("--threads", optarg, 1, 8, &v) != 0)
+			if (util_number("--threads", optarg, 1, 8, &v) != 0)
 				return EX_USAGE;
 			opt.ro.threads = (int)v;
 			break;

@@ -347,3 +347,16 @@ util_crashpoint(const char *name)
 	if (at != NULL && strcmp(at, name) == 0)
 		raise(SIGKILL);
 }
+
+int
+util_number(const char *what, const char *s, double lo, double hi, double *v)
+{
+	char *end;
+
+	*v = strtod(s, &end);
+	if (*s == '\0' || *end != '\0' || !(*v >= lo && *v <= hi)) {
+		warnx("%s: %s: want a number from %g to %g", what, s, lo, hi);
+		return EX_USAGE;
+	}
+	return 0;
+}

@@ -29,6 +29,8 @@ int  util_open_dir(const char *path, int create, int *fd); /* O_DIRECTORY|O_CLOE
 int  util_stdout_status(int rc);      /* flush stdout; EX_IOERR if that fails */
 void util_hex(const unsigned char *in, size_t n, char *out); /* out: 2n+1 */
 void util_rfc3339(char out[32]);      /* now, UTC, "2026-11-25T19:31:16Z" */
+/* s as a number from lo to hi into *v; EX_USAGE with "what: s: ..." if not */
+int  util_number(const char *what, const char *s, double lo, double hi, double *v);
 int  util_parse_size(const char *s, unsigned long long *v); /* "50M", "1G"; 0/-1 */
 /* Test hook for crash tests: SIGKILL this process when $RS_CRASH_AT
  * equals name (a documented step such as "ledger-reserve"). */
