@@ -10,8 +10,10 @@ PKGS     = libcurl libsodium libjpeg libpng zlib sqlite3
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
            -Wall -Wextra -Werror -Ilib -DSYSCONFDIR='"$(SYSCONFDIR)"' \
-           $(shell pkg-config --cflags $(PKGS))
-LDLIBS  += $(shell pkg-config --libs $(PKGS)) -ljq -lonig -lm -lpthread
+           $(shell pkg-config --cflags $(PKGS)) $(shell pkg-config --cflags libpq)
+# libpq's header only: lib/pg.c loads the library with dlopen when
+# RS_DATABASE asks for PostgreSQL, so no program links it
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -ljq -lonig -lm -lpthread -ldl
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined

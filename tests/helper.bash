@@ -23,3 +23,20 @@ failed_with() {	# failed_with STATUS PROG
 	[ -z "$output" ] || { echo "stdout not empty: $output" >&2; return 1; }
 	[[ "$stderr" == "$2: "* ]] || { echo "stderr: $stderr" >&2; return 1; }
 }
+
+# Scale-out backends: with RS_TEST_DATABASE (a postgresql:// URL, e.g.
+# from tests/scale/pg-up) every test gets a schema of its own in that
+# database as RS_DATABASE, so the same suites run on PostgreSQL.
+if [ -n "${RS_TEST_DATABASE:-}" ]; then
+	eval "_rs_setup_sqlite() $(declare -f setup | sed 1d)"
+	setup() {
+		_rs_setup_sqlite
+		local schema="t_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+		psql -qX "$RS_TEST_DATABASE" -c "CREATE SCHEMA $schema" >/dev/null
+		case $RS_TEST_DATABASE in
+		*\?*) RS_DATABASE="$RS_TEST_DATABASE&options=-csearch_path%3D$schema" ;;
+		*) RS_DATABASE="$RS_TEST_DATABASE?options=-csearch_path%3D$schema" ;;
+		esac
+		export RS_DATABASE
+	}
+fi
