@@ -9,6 +9,7 @@ setup() {
 	export RS_SPOOL="$BATS_TEST_TMPDIR/spool" RS_CONF=/dev/null
 	unset RS_MAX_BYTES RS_MAX_PIXELS RS_MAX_SIDE
 	T="$BATS_TEST_TMPDIR"
+	scale_setup
 }
 
 # img NAME SPEC [option ...]: write $T/NAME.jpeg or $T/NAME.png with mkimg
@@ -26,11 +27,10 @@ failed_with() {	# failed_with STATUS PROG
 
 # Scale-out backends: with RS_TEST_DATABASE (a postgresql:// URL, e.g.
 # from tests/scale/pg-up) every test gets a schema of its own in that
-# database as RS_DATABASE, so the same suites run on PostgreSQL.
-if [ -n "${RS_TEST_DATABASE:-}" ]; then
-	eval "_rs_setup_sqlite() $(declare -f setup | sed 1d)"
-	setup() {
-		_rs_setup_sqlite
+# database as RS_DATABASE, so the same suites run on PostgreSQL. Every
+# setup() calls this last.
+scale_setup() {
+	if [ -n "${RS_TEST_DATABASE:-}" ]; then
 		local schema="t_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
 		psql -qX "$RS_TEST_DATABASE" -c "CREATE SCHEMA $schema" >/dev/null
 		case $RS_TEST_DATABASE in
@@ -38,5 +38,7 @@ if [ -n "${RS_TEST_DATABASE:-}" ]; then
 		*) RS_DATABASE="$RS_TEST_DATABASE?options=-csearch_path%3D$schema" ;;
 		esac
 		export RS_DATABASE
-	}
-fi
+	else
+		unset RS_DATABASE
+	fi
+}

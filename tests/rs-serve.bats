@@ -8,6 +8,7 @@ setup() {
 	unset RS_MAX_BYTES RS_MAX_PIXELS RS_MAX_SIDE RS_CORS_ORIGINS RS_WEB_ROOT RS_HSTS
 	unset RS_STRIPE_WEBHOOK_SECRET RS_STRIPE_SECRET_KEY RS_STRIPE_API RS_FREE_ALLOWANCE
 	T="$BATS_TEST_TMPDIR"
+	scale_setup
 	command -v tcpserver >/dev/null || skip "tcpserver (ucspi-tcp) is missing: run contrib/install-deps"
 }
 

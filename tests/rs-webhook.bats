@@ -7,6 +7,7 @@ setup() {
 	export RS_STRIPE_WEBHOOK_SECRET=$SECRET
 	unset RS_STRIPE_WEBHOOK_SECRET_OLD RS_STRIPE_SECRET_KEY RS_STRIPE_API
 	T="$BATS_TEST_TMPDIR"
+	scale_setup
 	[ -d "$BATS_TEST_DIRNAME/js/node_modules/stripe" ] ||
 		skip "the stripe npm package is missing: run contrib/install-deps"
 }
