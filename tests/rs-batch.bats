@@ -360,3 +360,50 @@ log() { cat "$T/out/.rs-batch/log.jsonl"; }
 	[ "$(jq -r .restore.backend "$T/out/.rs-batch/log.jsonl" | sort -u)" = gemini ]
 	! grep -rqF -- "$KEY" "$T/out"
 }
+
+# Several machines: GNU parallel with tests/fake-ssh as ssh, each "host"
+# a directory of its own ($FAKE_HOSTS/HOST), as the manual and
+# contrib/batch-parallel describe.
+machines() {
+	command -v parallel >/dev/null || skip "GNU parallel is missing: run contrib/install-deps"
+	export FAKE_HOSTS="$T/hosts" PARALLEL_SSH="$BATS_TEST_DIRNAME/fake-ssh"
+	export PARALLEL_HOME="$T/parallel"
+	mkdir -p "$FAKE_HOSTS"
+	tree
+}
+
+@test "rs-batch: shards of a find list on two machines into a shared output tree, rerun skips all" {
+	machines
+	(cd "$T/in" && find . -mindepth 1 -maxdepth 1 -type d -printf '%P\0' |
+		parallel -0 -j 1 --sshlogin h1,h2 rs-batch "$T/in/{}" "$T/out/{}" ">/dev/null")
+	[ "$(sort -u "$FAKE_HOSTS/log" | tr '\n' ' ')" = "h1 h2 " ]
+	# every photo of every directory has its output, whichever host did it
+	for f in "sub/faded.png" "sub/looks-like.png" "a b/ünï/photo 1.png" "a b/ünï/photo 1.png.png" "a b/x.png"; do
+		[ -s "$T/out/$f" ] || { echo "missing $f" >&2; return 1; }
+	done
+	[ "$(cat "$T"/out/*/.rs-batch/log.jsonl | jq -s '[.[] | select(.outcome == "failed")] | length')" -eq 0 ]
+	shards() { (cd "$T/out" && find . -name .rs-batch -prune -o -type f -printf '%i %T@ %p\n' | sort -k3); }
+	shards >"$T/before"
+	: >"$FAKE_HOSTS/log"
+	(cd "$T/in" && find . -mindepth 1 -maxdepth 1 -type d -printf '%P\0' |
+		parallel -0 -j 1 --sshlogin h1,h2 rs-batch "$T/in/{}" "$T/out/{}") >"$T/second"
+	[ "$(jq -s 'map(.restored + .copied) | add' "$T/second")" -eq 0 ]
+	[ "$(jq -s 'map(.skipped) | add' "$T/second")" -eq 5 ]
+	shards >"$T/after"
+	diff "$T/before" "$T/after"
+}
+
+@test "rs-batch: contrib/batch-parallel sends each directory to a host and brings the output back" {
+	machines
+	command -v rsync >/dev/null || skip "rsync is missing: run contrib/install-deps"
+	run -0 "$BATS_TEST_DIRNAME/../contrib/batch-parallel" "$T/in" "$T/out" h1,h2
+	[ "$(sort -u "$FAKE_HOSTS/log" | tr '\n' ' ')" = "h1 h2 " ]
+	outputs "$T/out" >"$T/list"
+	for f in "./noisy.png" "./clean.jpg" "./sub/faded.png" "./a b/ünï/photo 1.png" "./a b/x.png"; do
+		grep -qxF "$f" "$T/list" || { echo "missing $f" >&2; return 1; }
+	done
+	cmp "$T/in/clean.jpg" "$T/out/clean.jpg"
+	# the hosts were cleaned up, the input left as it was
+	[ -z "$(find "$FAKE_HOSTS" -name '*.png' -o -name '*.jpg')" ]
+	[ ! -e "$T/in/rs-out" ]
+}
