@@ -22,7 +22,11 @@
  *           scratches()), and are painted over for the blur measure.
  *  blur     re-blurring (after Hu and de Haan): how much gradient energy
  *           a further known blur removes from green (a sharp picture loses
- *           much, a blurred one little), with the noise's share taken out.
+ *           much, a blurred one little), with the noise's share taken out;
+ *           and the spectral slope: detail energy (Immerkaer's mask, the
+ *           noise's and 8-bit rounding's share taken out) at scale 2
+ *           against scale 4, which a scale-invariant picture keeps near
+ *           1 and a blur empties, textures included. The larger says.
  *  low_res  the fingerprint of interpolation: a periodic ripple in the
  *           second differences, at the enlargement factor, along both
  *           axes; and the width of strong edges (contrast over peak
@@ -60,6 +64,9 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define NOISE_SPAN   1.2
 #define BLUR_MID     0.70     /* blur sigma by re-blurring, pixels */
 #define BLUR_SPAN    0.1
+#define SLOPE_MID    0.2      /* band energy ratio, scale 2 over 4 */
+#define SLOPE_SPAN   0.35     /* in log */
+#define SLOPE_SHARP  0.6      /* typical of a sharp picture */
 #define JPEGQ_MID    55.0     /* IJG quality */
 #define JPEGQ_SPAN   9.0
 #define BLOCK_MID    1.32     /* blockiness ratio */
@@ -284,7 +291,47 @@ struct feat {
 	double *px2, *pxn, *py2, *pyn;
 	/* scratches */
 	double dmg, area;
+	/* band energies: squared Immerkaer response at scales 1, 2, 4, 8 */
+	double be[4], bn[4];
 };
+
+static double imk(const float *p, int w);
+
+/* Band energies of a tile: the image halved 2x2 at a time, the squared
+ * Immerkaer response summed at each scale. White noise of variance n^2
+ * contributes 36 n^2 / 4^k at scale 2^k. */
+static int
+bands(struct feat *f, const float *Y, int w, int h)
+{
+	float *a = malloc((size_t)w * h * sizeof *a), *b = NULL;
+	if (a == NULL)
+		return -1;
+	memcpy(a, Y, (size_t)w * h * sizeof *a);
+	for (int k = 0; k < 4 && w >= 8 && h >= 8; k++) {
+		for (int y = 1; y < h - 1; y++)
+			for (int x = 1; x < w - 1; x++) {
+				double v = imk(a + (size_t)y * w + x, w);
+				f->be[k] += v * v;
+				f->bn[k]++;
+			}
+		int w2 = w / 2, h2 = h / 2;
+		if ((b = malloc((size_t)w2 * h2 * sizeof *b)) == NULL) {
+			free(a);
+			return -1;
+		}
+		for (int y = 0; y < h2; y++)
+			for (int x = 0; x < w2; x++) {
+				const float *p = a + (size_t)(2 * y) * w + 2 * x;
+				b[(size_t)y * w2 + x] = (p[0] + p[1] + p[w] + p[w + 1]) * 0.25f;
+			}
+		free(a);
+		a = b;
+		w = w2;
+		h = h2;
+	}
+	free(a);
+	return 0;
+}
 
 static int
 push(double **v, size_t *n, size_t *cap, double x)
@@ -947,7 +994,7 @@ periodicity(const double *p, const double *n, int len, int skip8, double *fpk)
 }
 
 struct meas {
-	double sigma, sigma_lo, edgew, blur_sigma, blur_signed, eff, period, period_x, period_y, pfreq, block;
+	double slope, slope_sigma, band[4], sigma, sigma_lo, edgew, blur_sigma, blur_signed, eff, period, period_x, period_y, pfreq, block;
 	double black, white, lift, lift_min, dr;
 	double castx, casty, cast, tone_u, tone_v, tone_spread;
 	int grayscale, toned_sepia, toned_mono, jq;
@@ -1017,6 +1064,8 @@ measure(const char *name, struct cl *c, struct meas *m)
 		/* scratches first: painted over, they mislead the blur no more */
 		if (scratches(&f, C[i], t->w, t->h, fmax(SCR_CONTRAST, 4.0 * m->sigma), G) < 0)
 			goto out;
+		if (bands(&f, G, t->w, t->h) < 0)
+			goto out;
 		smooth(G, S, tmp, t->w, t->h, BLUR_SP);
 		grad_energy(S, t->w, t->h, mg, &e1, &ne1);
 		/* the further blur, on top of the first: sigmas add in quadrature */
@@ -1041,6 +1090,21 @@ measure(const char *name, struct cl *c, struct meas *m)
 		}
 	}
 	m->edgew = f.nedge >= 8 ? quantile(f.ew, f.nedge, 0.5) : 2.7;
+	for (int k = 0; k < 4; k++) {
+		double e = f.bn[k] > 0 ? f.be[k] / f.bn[k] : 0;
+		/* the noise's share, with 8-bit rounding's (variance 1/12) */
+		m->band[k] = e - 36 * (m->sigma * m->sigma + 1.0 / 12) / pow(4, k);
+	}
+	/* Spectral slope: detail energy at scale 2 over scale 4. Natural
+	 * pictures are close to scale invariant (about 0.3 to 3); a blur
+	 * empties the finer band first. Trusted only where the coarse band
+	 * stands well above the uncertainty of the noise taken out. */
+	m->slope = -1;
+	if (m->band[2] > 2.0 + 12.0 * m->sigma * m->sigma) {
+		m->slope = fmax(m->band[1], 0) / m->band[2];
+		double st = log(SLOPE_SHARP / fmax(m->slope, 1e-4));
+		m->slope_sigma = st > 0 ? sqrt(st) : 0;
+	}
 	{
 		double se = m->edgew / 2.5066;
 		double v = se * se - sg * sg;             /* the smoothing */
@@ -1234,6 +1298,12 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		return rc;
 	sc[T_NOISE] = sigmoid(m.sigma, NOISE_MID, NOISE_SPAN);
 	sc[T_BLUR] = sigmoid(m.blur_signed, BLUR_MID, BLUR_SPAN);
+	if (m.slope >= 0) {
+		double s = sigmoid(-log(fmax(m.slope, 1e-4)), -log(SLOPE_MID), SLOPE_SPAN);
+		sc[T_BLUR] = fmax(sc[T_BLUR], s);
+		if (s >= 0.5)
+			m.blur_sigma = fmax(m.blur_sigma, m.slope_sigma);
+	}
 	sc[T_JPEG] = fmax(m.jq > 0 ? sigmoid(-m.jq, -JPEGQ_MID, JPEGQ_SPAN) : 0,
 	    sigmoid(m.block, BLOCK_MID, BLOCK_SPAN));
 	sc[T_FADED] = sigmoid(m.lift_min, FADE_MID, FADE_SPAN);
@@ -1283,6 +1353,10 @@ cl_finish(const char *name, struct cl *c, jv *out)
 #define RAW(k, v, sc) r = jv_object_set(r, jv_string(k), num(v, sc))
 		RAW("sigma_lo", m.sigma_lo, 100);
 		RAW("edgew", m.edgew, 1000);
+		RAW("slope", m.slope, 1000);
+		RAW("b1", m.band[0], 10);
+		RAW("b2", m.band[1], 10);
+		RAW("b4", m.band[2], 10);
 		RAW("period", m.period, 1000);
 		RAW("pfreq", m.pfreq, 10000);
 		RAW("period_x", m.period_x, 1000);
