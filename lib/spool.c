@@ -39,7 +39,12 @@
  * a second has passed, so a newcomer waits at most that long to be seen.
  *
  * Runners may share one spool across hosts as long as rename(2) is atomic
- * there; flock is then only advisory and the lease expiry decides. */
+ * there; flock is then only advisory and the lease expiry decides.
+ *
+ * With RS_DATABASE set (a postgresql:// URL) the queue lives in
+ * PostgreSQL instead (lib/spool_pg.c): every function below hands over to
+ * it, and only spool_lock stays here, a local flock under jobs/. The ids,
+ * times and the record logic (take, what an orphan asks for) are shared. */
 #define _GNU_SOURCE
 #include <sys/file.h>
 #include <sys/inotify.h>
@@ -61,7 +66,9 @@
 #include <sodium.h>
 
 #include "json.h"
+#include "pg.h"
 #include "spool.h"
+#include "spool_int.h"
 #include "util.h"
 
 #define RUN_DIR 4
@@ -80,6 +87,7 @@ struct cand {
 };
 
 struct spool {
+	struct spool_pg *pg;      /* RS_DATABASE: the queue is there */
 	int fd[NDIRS];
 	char path[NDIRS][PATH_MAX];
 	char jobs[PATH_MAX];
@@ -148,10 +156,19 @@ spool_parse_time(const char *s)
 	return (double)timegm(&tm) + ms / 1000.0;
 }
 
-static double
-rec_time(jv job, const char *key)
+double
+spool_rec_time(jv job, const char *key)
 {
 	return spool_parse_time(json_str(job, key));
+}
+#define rec_time spool_rec_time
+
+void
+spool_hostname(char *host, size_t size)
+{
+	if (gethostname(host, size) < 0)
+		snprintf(host, size, "localhost");
+	host[size - 1] = '\0';
 }
 
 static jv
@@ -167,9 +184,12 @@ int
 spool_open(const char *root, int create, struct spool **sp)
 {
 	struct spool *s;
+	const char *url;
 	int rc = 0;
 
 	*sp = NULL;
+	if ((rc = pg_url(&url)) != 0)
+		return rc;
 	if (sodium_init() < 0) {
 		warnx("libsodium: cannot initialise");
 		return EX_SOFTWARE;
@@ -184,6 +204,16 @@ spool_open(const char *root, int create, struct spool **sp)
 	if ((size_t)snprintf(s->jobs, sizeof s->jobs, "%s/jobs", root) >= sizeof s->jobs - 16) {
 		warnx("%s: path too long", root);
 		rc = EX_CANTCREAT;
+	}
+	if (url != NULL) {        /* the jobs directory only for spool_lock */
+		if (rc == 0)
+			rc = spool_pg_open(root, url, create, &s->pg);
+		if (rc != 0) {
+			spool_close(s);
+			return rc;
+		}
+		*sp = s;
+		return 0;
 	}
 	for (size_t i = 0; i < NDIRS && rc == 0; i++) {
 		if ((size_t)snprintf(s->path[i], sizeof s->path[i], "%s/%s", s->jobs, dirs[i]) >=
@@ -222,6 +252,7 @@ spool_close(struct spool *s)
 {
 	if (s == NULL)
 		return;
+	spool_pg_close(s->pg);
 	if (s->hb_on) {
 		atomic_store(&s->hb_stop, 1);
 		pthread_join(s->hb, NULL);
@@ -336,12 +367,16 @@ write_job(struct spool *s, int dir, jv job, int sync)
 int
 spool_enqueue(struct spool *s, jv job)
 {
+	if (s->pg != NULL)
+		return spool_pg_enqueue(s->pg, job);
 	return write_job(s, SPOOL_NEW, job, 1);
 }
 
 int
 spool_update(struct spool *s, jv job)
 {
+	if (s->pg != NULL)
+		return spool_pg_update(s->pg, job);
 	return write_job(s, SPOOL_CUR, job, 1);
 }
 
@@ -404,6 +439,8 @@ spool_get(struct spool *s, const char *id, jv *job, enum spool_state *state)
 		warnx("%s: not a job id", id);
 		return EX_USAGE;
 	}
+	if (s->pg != NULL)
+		return spool_pg_get(s->pg, id, job, state);
 	/* a job moves forward new → cur → done|failed (or back to new):
 	 * look in that order and once more, so a move between looks is seen */
 	for (int pass = 0; pass < 2; pass++)
@@ -480,12 +517,12 @@ spool_runner(struct spool *s, double lease, void (*hook)(const char *, void *), 
 	char buf[512], tmp[32];
 	int n, e;
 
+	if (s->pg != NULL)
+		return spool_pg_runner(s->pg, lease, hook, arg);
 	s->lease = lease > 0 ? lease : 300;
 	s->hook = hook;
 	s->hook_arg = arg;
-	if (gethostname(s->host, sizeof s->host) < 0)
-		snprintf(s->host, sizeof s->host, "localhost");
-	s->host[sizeof s->host - 1] = '\0';
+	spool_hostname(s->host, sizeof s->host);
 	sweep(s);
 	randombytes_buf(r, sizeof r);
 	util_hex(r, sizeof r, s->runner);
@@ -551,8 +588,8 @@ lease_alive(struct spool *s, jv lease)
 	return spool_now() < expires;
 }
 
-static jv
-take(struct spool *s, jv job, int count)
+jv
+spool_take(jv job, int count, const char *runner, const char *host, double lease)
 {
 	jv att = json_get(job, "attempts");
 	int n = jv_get_kind(att) == JV_KIND_NUMBER ? (int)jv_number_value(att) : 0;
@@ -560,7 +597,7 @@ take(struct spool *s, jv job, int count)
 	char exp[32];
 
 	jv_free(att);
-	spool_time(now + s->lease, exp);
+	spool_time(now + lease, exp);
 	if (count) {
 		job = jv_object_set(job, jv_string("status"), jv_string("running"));
 		job = jv_object_set(job, jv_string("attempts"), jv_number(n + 1));
@@ -568,9 +605,27 @@ take(struct spool *s, jv job, int count)
 		job = jv_object_delete(job, jv_string("next_attempt"));
 	}
 	return jv_object_set(job, jv_string("lease"), JV_OBJECT(
-	    jv_string("runner"), jv_string(s->runner), jv_string("host"), jv_string(s->host),
-	    jv_string("pid"), jv_number(getpid()), jv_string("ttl"), jv_number(s->lease),
+	    jv_string("runner"), jv_string(runner), jv_string("host"), jv_string(host),
+	    jv_string("pid"), jv_number(getpid()), jv_string("ttl"), jv_number(lease),
 	    jv_string("expires"), jv_string(exp)));
+}
+
+static jv
+take(struct spool *s, jv job, int count)
+{
+	return spool_take(job, count, s->runner, s->host, s->lease);
+}
+
+enum spool_orphan
+spool_orphan_kind(jv rec)
+{
+	const char *st = json_str(rec, "status");
+
+	if (st != NULL && strcmp(st, "queued") == 0 && rec_time(rec, "next_attempt") > spool_now())
+		return SPOOL_ORPHAN_REQUEUE;
+	if (st != NULL && (strcmp(st, "done") == 0 || strcmp(st, "failed") == 0))
+		return SPOOL_ORPHAN_SETTLE;
+	return SPOOL_ORPHAN_RUN;
 }
 
 /* Same inode at dir/name as fd? */
@@ -604,9 +659,7 @@ static int
 recover(struct spool *s, const char *name, jv *job)
 {
 	jv rec = jv_invalid(), lease;
-	const char *st;
 	int fd, rc = 0;
-	double na;
 
 	*job = jv_invalid();
 	if ((fd = openat(s->fd[SPOOL_CUR], name, O_RDONLY | O_CLOEXEC)) < 0)
@@ -624,16 +677,17 @@ recover(struct spool *s, const char *name, jv *job)
 		goto out;
 	}
 	jv_free(lease);
-	st = json_str(rec, "status");
-	na = rec_time(rec, "next_attempt");
-	if (st != NULL && strcmp(st, "queued") == 0 && na > spool_now()) {
+	switch (spool_orphan_kind(rec)) {
+	case SPOOL_ORPHAN_REQUEUE:
 		move(s, SPOOL_CUR, SPOOL_NEW, name, 1);   /* a retry half made */
 		goto out;
-	}
-	if (st != NULL && (strcmp(st, "done") == 0 || strcmp(st, "failed") == 0))
+	case SPOOL_ORPHAN_SETTLE:
 		rec = take(s, rec, 0);    /* decided: only the settling is left */
-	else
+		break;
+	case SPOOL_ORPHAN_RUN:
 		rec = take(s, rec, 1);
+		break;
+	}
 	rec = jv_object_set(rec, jv_string("recovered"), jv_true());
 	if ((rc = write_job(s, SPOOL_CUR, rec, 0)) == 0) {
 		*job = rec;
@@ -840,6 +894,8 @@ spool_claim(struct spool *s, jv *job, double *wait)
 
 	*job = jv_invalid();
 	*wait = -1;
+	if (s->pg != NULL)
+		return spool_pg_claim(s->pg, job, wait);
 	if (s->runfd < 0) {
 		warnx("%s: claim before registering as a runner", s->jobs);
 		return EX_SOFTWARE;
@@ -890,8 +946,11 @@ spool_finish(struct spool *s, const char *id, enum spool_state to)
 	/* no fsync: the decision is already durable in cur/ (spool_update);
 	 * should a power loss undo this rename, the job is recovered as
 	 * decided and only settled (idempotently) and moved again */
-	int rc = move(s, SPOOL_CUR, to, id, 0);
+	int rc;
 
+	if (s->pg != NULL)
+		return spool_pg_finish(s->pg, id, to);
+	rc = move(s, SPOOL_CUR, to, id, 0);
 	if (rc == EX_NOINPUT)
 		warnx("%s/%s: gone", s->path[SPOOL_CUR], id);
 	return rc;
@@ -903,6 +962,8 @@ spool_requeue(struct spool *s, jv job)
 	const char *id = json_str(job, "id");
 	int rc;
 
+	if (s->pg != NULL)
+		return spool_pg_requeue(s->pg, job);
 	if ((rc = spool_update(s, job)) != 0)
 		return rc;
 	hook(s, "requeue");
@@ -914,6 +975,8 @@ spool_requeue(struct spool *s, jv job)
 int
 spool_watch_fd(struct spool *s)
 {
+	if (s->pg != NULL)
+		return spool_pg_watch_fd(s->pg);
 	if (s->inotify < 0 && (s->inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) >= 0 &&
 	    inotify_add_watch(s->inotify, s->path[SPOOL_NEW], IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
 		warn("inotify %s", s->path[SPOOL_NEW]);
@@ -928,6 +991,10 @@ spool_watch_drain(struct spool *s)
 {
 	char buf[4096];
 
+	if (s->pg != NULL) {
+		spool_pg_watch_drain(s->pg);
+		return;
+	}
 	if (s->inotify >= 0)
 		while (read(s->inotify, buf, sizeof buf) > 0)
 			;
@@ -939,6 +1006,11 @@ spool_lock(struct spool *s, const char *name, int *fd)
 {
 	int e;
 
+	/* with the queue in PostgreSQL too: a lock of this host (see spool_pg.c) */
+	if (s->jobsfd < 0 && (e = util_open_dir(s->jobs, 1, &s->jobsfd)) != 0) {
+		*fd = -1;
+		return e;
+	}
 	if ((*fd = openat(s->jobsfd, name, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
 		e = errno;
 		warn("%s/%s", s->jobs, name);
@@ -970,6 +1042,8 @@ spool_pending(struct spool *s)
 	struct dirent *e;
 	int dfd, found = 0;
 
+	if (s->pg != NULL)
+		return spool_pg_pending(s->pg);
 	if ((dfd = openat(s->fd[SPOOL_NEW], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    (d = fdopendir(dfd)) == NULL) {
 		if (dfd >= 0)
@@ -992,6 +1066,8 @@ spool_each(struct spool *s, enum spool_state state,
 	int dfd, rc = 0;
 	jv job;
 
+	if (s->pg != NULL)
+		return spool_pg_each(s->pg, state, fn, arg);
 	if ((dfd = openat(s->fd[state], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    (d = fdopendir(dfd)) == NULL) {
 		rc = util_ex_errno(errno);
@@ -1018,6 +1094,8 @@ spool_each(struct spool *s, enum spool_state state,
 int
 spool_remove(struct spool *s, enum spool_state state, const char *id)
 {
+	if (s->pg != NULL)
+		return spool_pg_remove(s->pg, state, id);
 	if (unlinkat(s->fd[state], id, 0) < 0 && errno != ENOENT) {
 		int e = errno;
 		warn("%s/%s", s->path[state], id);
@@ -1078,6 +1156,8 @@ spool_stats(struct spool *s, jv *out)
 	int rc;
 
 	*out = jv_invalid();
+	if (s->pg != NULL)
+		return spool_pg_stats(s->pg, out);
 	if ((rc = spool_each(s, SPOOL_NEW, count, &t)) != 0)
 		return rc;
 	for (int i = 0; i < SPOOL_NSTATES; i++)
