@@ -75,6 +75,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define FADE_SPAN    4.0
 #define CAST_MID     0.09     /* log-chroma distance of the illuminant */
 #define CAST_SPAN    0.02
+#define CAST_COOL    0.07     /* the same, for a cool tint of the whites */
 #define SCR_MID      0.0024   /* damaged pixel fraction */
 #define SCR_SPAN     0.0005
 #define SCR_LEN      30       /* least length of a scratch, pixels */
@@ -1202,6 +1203,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 			m->nwx = log(ns[0] / ns[1]);
 			m->nwy = log(ns[2] / ns[1]);
 		}
+
 		/* The bright pixels tell the illuminant best (a cast tints
 		 * white). A scene's own colour misleads them when it has no
 		 * white: then the less coloured bright pixels, or the grey
@@ -1211,6 +1213,17 @@ measure(const char *name, struct cl *c, struct meas *m)
 		m->castx = wp <= nw ? m->brx : m->nwx;
 		m->casty = wp <= nw ? m->bry : m->nwy;
 		m->cast = fmin(wp, nw) * (agree > 0 ? 1 : 0.5);
+		/* A cool tint of the brightest pixels (less red, more blue:
+		 * away from firelight, tungsten, sunsets and sepia) is rarely
+		 * the scene's own: the bright pixels alone are trusted, on a
+		 * scale where CAST_COOL reads as CAST_MID. (The less coloured
+		 * pixels of a cast picture are those whose own colour cancels
+		 * the cast, and clipped highlights hide part of it.) */
+		if (m->brx - m->bry < 0 && wp * CAST_MID / CAST_COOL > m->cast) {
+			m->cast = wp * CAST_MID / CAST_COOL;
+			m->castx = m->brx;
+			m->casty = m->bry;
+		}
 		if (c->cm[0] > 0) {
 			double n = c->cm[0], mu = c->cm[1] / n, mv = c->cm[2] / n;
 			double vu = c->cm[3] / n - mu * mu, vv = c->cm[4] / n - mv * mv;
@@ -1374,6 +1387,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("br_y", m.bry, 1000);
 		RAW("nw_x", m.nwx, 1000);
 		RAW("nw_y", m.nwy, 1000);
+
 #undef RAW
 		at = jv_object_set(at, jv_string("_raw"), r);
 	}
