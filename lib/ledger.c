@@ -1,11 +1,17 @@
-/* ledger.c: the SQLite ledger.
+/* ledger.c: the ledger, once, on lib/db.h: SQLite in the spool
+ * ($RS_SPOOL/rs.db) or PostgreSQL when RS_DATABASE is set.
  *
- * One connection per process, WAL, synchronous=FULL (credits must survive
- * a power cut), foreign keys on, a busy timeout (RS_DB_TIMEOUT ms, default
- * 5000). Every read-modify-write runs in BEGIN IMMEDIATE, which takes the
- * write lock up front, so two processes never both read a balance and
- * then both spend it. The schema itself refuses what must never happen:
- * CHECK(balance >= 0), one hold per job, one grant per external id.
+ * SQLite: one connection per process, WAL, synchronous=FULL (credits must
+ * survive a power cut), foreign keys on, a busy timeout (RS_DB_TIMEOUT
+ * ms, default 5000). Every read-modify-write runs in BEGIN IMMEDIATE,
+ * which takes the write lock up front, so two processes never both read
+ * a balance and then both spend it. PostgreSQL: the same SQL at READ
+ * COMMITTED, where each such transaction first locks the row it decides
+ * on (the user, the hold, the bucket: SELECT ... FOR UPDATE, which SQLite
+ * drops), waits at most RS_DB_TIMEOUT for it, and runs again after a
+ * deadlock or a lost connection (every one is idempotent or rolled back).
+ * The schema itself refuses what must never happen: CHECK(balance >= 0),
+ * one hold per job, one grant per external id.
  *
  * Balance arithmetic: grant +N, reserve -N (into a hold), release +N
  * (the hold comes back), capture 0 (the hold is spent). So the balance
@@ -13,9 +19,9 @@
  * transaction, as is users.held, the credits in open holds; ledger_check
  * proves both agree with the entries and holds.
  *
- * The schema version lives in PRAGMA user_version and the file is marked
- * with PRAGMA application_id, so a foreign SQLite file is refused rather
- * than "migrated". */
+ * SQLite: the schema version lives in PRAGMA user_version and the file is
+ * marked with PRAGMA application_id, so a foreign SQLite file is refused
+ * rather than "migrated". PostgreSQL: lib/pg.c's versioned migrations. */
 #include <err.h>
 #include <errno.h>
 #include <limits.h>
@@ -28,11 +34,12 @@
 #include <unistd.h>
 #include <time.h>
 #include <sodium.h>
-#include <sqlite3.h>
 
 #include "conf.h"
+#include "db.h"
 #include "json.h"
 #include "ledger.h"
+#include "pg.h"
 #include "util.h"
 
 #define APP_ID 0x72730001               /* "rs", format 1 */
@@ -103,36 +110,68 @@ static const char *const migrations[] = {
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
-#define STMT_CACHE 32
+/* PostgreSQL (RS_DATABASE): the same tables in one step of their own,
+ * kept by lib/pg.c's versioned migrations. Integers are bigint, times
+ * are seconds; keys sort bytewise (COLLATE "C") as in SQLite. */
+static const char *const pg_migrations[] = {
+	/* 1: the schema of SQLite version 3 */
+	"CREATE TABLE users ("
+	"  id text COLLATE \"C\" PRIMARY KEY,"
+	"  plan text NOT NULL,"
+	"  created bigint NOT NULL,"
+	"  balance bigint NOT NULL DEFAULT 0 CHECK (balance >= 0),"
+	"  held bigint NOT NULL DEFAULT 0 CHECK (held >= 0),"
+	"  stripe_customer text, stripe_subscription text, sub_status text, sub_plan text,"
+	"  sub_period_end bigint, sub_cancel integer NOT NULL DEFAULT 0,"
+	"  sub_updated bigint NOT NULL DEFAULT 0, past_due integer NOT NULL DEFAULT 0,"
+	"  email text, pwhash text);"
+	"CREATE UNIQUE INDEX users_customer ON users(stripe_customer) "
+	"  WHERE stripe_customer IS NOT NULL;"
+	"CREATE UNIQUE INDEX users_email ON users(email) WHERE email IS NOT NULL;"
+	"CREATE TABLE ledger ("
+	"  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+	"  \"user\" text COLLATE \"C\" NOT NULL REFERENCES users(id),"
+	"  kind text NOT NULL CHECK (kind IN ('grant','reserve','capture','release','expire')),"
+	"  amount bigint NOT NULL,"
+	"  job text, ext text, note text,"
+	"  at bigint NOT NULL);"
+	"CREATE INDEX ledger_user ON ledger(\"user\");"
+	"CREATE UNIQUE INDEX ledger_ext ON ledger(ext) WHERE ext IS NOT NULL;"
+	"CREATE TABLE holds ("
+	"  job text COLLATE \"C\" PRIMARY KEY,"
+	"  \"user\" text COLLATE \"C\" NOT NULL REFERENCES users(id),"
+	"  amount bigint NOT NULL CHECK (amount > 0),"
+	"  state text NOT NULL CHECK (state IN ('held','captured','released')),"
+	"  at bigint NOT NULL, done bigint);"
+	"CREATE INDEX holds_open ON holds(at) WHERE state = 'held';"
+	"CREATE TABLE tokens ("
+	"  hash bytea PRIMARY KEY,"
+	"  \"user\" text COLLATE \"C\" NOT NULL REFERENCES users(id),"
+	"  created bigint NOT NULL, expires bigint NOT NULL,"
+	"  revoked integer NOT NULL DEFAULT 0);"
+	"CREATE TABLE buckets ("
+	"  \"user\" text COLLATE \"C\" PRIMARY KEY REFERENCES users(id),"
+	"  tokens double precision NOT NULL, updated double precision NOT NULL);"
+	"CREATE TABLE stripe_events ("
+	"  id text PRIMARY KEY, type text NOT NULL, created bigint NOT NULL,"
+	"  applied bigint NOT NULL, result text);"
+	"CREATE TABLE limits ("
+	"  key text COLLATE \"C\" PRIMARY KEY, tokens double precision NOT NULL,"
+	"  updated double precision NOT NULL);"
+	"CREATE TABLE restorations ("
+	"  id text COLLATE \"C\" PRIMARY KEY,"
+	"  \"user\" text COLLATE \"C\" NOT NULL REFERENCES users(id),"
+	"  created bigint NOT NULL);"
+	"CREATE INDEX restorations_user ON restorations(\"user\", id);",
+};
 
 struct ledger {
-	sqlite3 *db;
-	char path[PATH_MAX];
+	struct db *db;
 	jv plans;
-	struct { const char *sql; sqlite3_stmt *st; } cache[STMT_CACHE];
 	int outer;            /* inside ledger_tx_begin: functions join it */
-	int busy_ms;          /* RS_DB_TIMEOUT */
 };
 
 /* ---- plumbing ---- */
-
-/* SQLITE_BUSY: wait and retry, up to busy_ms in all. SQLite's own
- * handler sleeps 1, 2, 5, 10 ... ms; locks here are held for
- * microseconds (short-lived processes opening the WAL, small
- * transactions), so 0.2 ms steps, growing to 5 ms, waste far less. */
-static int
-busy_wait(void *arg, int n)
-{
-	struct ledger *l = arg;
-	long us = n < 20 ? 200 : n < 60 ? 1000 : 5000;
-	long waited = n < 20 ? n * 200L : n < 60 ? 4000 + (n - 20) * 1000L : 44000 + (n - 60) * 5000L;
-	struct timespec ts = { 0, us * 1000 };
-
-	if (waited / 1000 >= l->busy_ms)
-		return 0;
-	nanosleep(&ts, NULL);
-	return 1;
-}
 
 static double
 now(void)
@@ -146,81 +185,37 @@ now(void)
 	return (double)tv.tv_sec + tv.tv_usec / 1e6;
 }
 
-/* Map an SQLite result to an exit status, with one message. */
-static int
-dberr(struct ledger *l, int rc, const char *what)
-{
-	const char *m = sqlite3_errmsg(l->db);
-
-	switch (rc & 0xff) {
-	case SQLITE_BUSY: case SQLITE_LOCKED:
-		warnx("%s: %s: database busy, try again (%s)", l->path, what, m);
-		return EX_TEMPFAIL;
-	case SQLITE_CONSTRAINT:
-		warnx("%s: %s: %s", l->path, what, m);
-		return EX_DATAERR;
-	case SQLITE_FULL: case SQLITE_IOERR:
-		warnx("%s: %s: %s", l->path, what, m);
-		return EX_IOERR;
-	case SQLITE_CANTOPEN:
-		warnx("%s: %s: %s", l->path, what, m);
-		return EX_CANTCREAT;
-	case SQLITE_NOTADB: case SQLITE_CORRUPT:
-		warnx("%s: not an rs database, or corrupt: %s", l->path, m);
-		return EX_DATAERR;
-	case SQLITE_READONLY: case SQLITE_PERM: case SQLITE_AUTH:
-		warnx("%s: %s: %s", l->path, what, m);
-		return EX_NOPERM;
-	default:
-		warnx("%s: %s: %s", l->path, what, m);
-		return EX_SOFTWARE;
-	}
-}
-
-static int
-exec(struct ledger *l, const char *sql)
-{
-	int rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
-
-	return rc == SQLITE_OK ? 0 : dberr(l, rc, sql);
-}
-
-static int run(struct ledger *l, const char *sql, const char *fmt, ...);
-
 /* Each function runs in its own transaction unless the caller holds one
  * (ledger_tx_begin): then begin and commit join it, and a rollback is
  * left to the caller, who sees the failing status. */
 static int
 begin(struct ledger *l)
 {
-	return l->outer ? 0 : run(l, "BEGIN IMMEDIATE", "");
+	return l->outer ? 0 : db_begin(l->db);
 }
 
 static void
 rollback(struct ledger *l)
 {
-	if (!l->outer && !sqlite3_get_autocommit(l->db))
-		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	if (!l->outer)
+		db_rollback(l->db);
 }
 
 static int
 commit(struct ledger *l)
 {
-	int rc;
-
-	if (l->outer)
-		return 0;
-	if ((rc = run(l, "COMMIT", "")) != 0)
-		rollback(l);
-	return rc;
+	return l->outer ? 0 : db_commit(l->db);
 }
 
+/* Inside a transaction spanning several calls a retryable failure is
+ * EX_TEMPFAIL for the caller (rs-webhook answers so, and Stripe sends
+ * the event again). */
 int
 ledger_tx_begin(struct ledger *l)
 {
 	int rc;
 
-	if ((rc = run(l, "BEGIN IMMEDIATE", "")) == 0)
+	if ((rc = db_begin(l->db)) == 0)
 		l->outer = 1;
 	return rc;
 }
@@ -229,125 +224,55 @@ int
 ledger_tx_end(struct ledger *l, int rc)
 {
 	l->outer = 0;
-	if (rc == 0 && (rc = run(l, "COMMIT", "")) == 0)
-		return 0;
-	if (!sqlite3_get_autocommit(l->db))
-		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	if (rc == 0)
+		return db_commit(l->db);
+	db_rollback(l->db);
 	return rc;
 }
 
-/* Give back a statement from prep: cached ones are reset for reuse. */
-static void
-done(struct ledger *l, sqlite3_stmt *st)
-{
-	if (st == NULL)
-		return;
-	for (int k = 0; k < STMT_CACHE && l->cache[k].sql != NULL; k++)
-		if (l->cache[k].st == st) {
-			sqlite3_reset(st);
-			sqlite3_clear_bindings(st);
-			return;
-		}
-	sqlite3_finalize(st);          /* not cached: the cache was full */
-}
-
-/* Prepare sql and bind its parameters from fmt: s text (NULL binds
- * NULL), i int64, d double, b blob (pointer, int length). */
+/* After a transaction of its own failed (rolled back): 1 when it is to
+ * run again (PostgreSQL: a serialization failure, a deadlock or a lost
+ * connection, a bounded number of times), else 0 with the failure's
+ * message printed. Each attempt starts quiet: see try(). Every
+ * transaction that runs again is idempotent or was rolled back. */
 static int
-vprep(struct ledger *l, sqlite3_stmt **st, const char *sql, const char *fmt, va_list ap)
+again(struct ledger *l, int rc, int *attempt)
 {
-	int rc = SQLITE_OK, i = 1, slot = -1;
-
-	/* Statements are prepared once per connection and reused: parsing
-	 * SQL costs more than a small transaction's work. */
-	*st = NULL;
-	for (int k = 0; k < STMT_CACHE; k++) {
-		if (l->cache[k].sql == NULL) {
-			slot = k;
-			break;
-		}
-		if (strcmp(l->cache[k].sql, sql) == 0) {
-			*st = l->cache[k].st;
-			break;
-		}
-	}
-	if (*st == NULL) {
-		if ((rc = sqlite3_prepare_v3(l->db, sql, -1, slot >= 0 ? SQLITE_PREPARE_PERSISTENT : 0,
-		    st, NULL)) != SQLITE_OK)
-			return dberr(l, rc, "prepare");
-		if (slot >= 0) {
-			l->cache[slot].sql = sql;
-			l->cache[slot].st = *st;
-		}
-	}
-	for (const char *f = fmt; *f && rc == SQLITE_OK; f++, i++) {
-		switch (*f) {
-		case 's': {
-			const char *s = va_arg(ap, const char *);
-			rc = s ? sqlite3_bind_text(*st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(*st, i);
-			break;
-		}
-		case 'i': rc = sqlite3_bind_int64(*st, i, va_arg(ap, int64_t)); break;
-		case 'd': rc = sqlite3_bind_double(*st, i, va_arg(ap, double)); break;
-		case 'b': {
-			const void *p = va_arg(ap, const void *);
-			int n = va_arg(ap, int);
-			rc = sqlite3_bind_blob(*st, i, p, n, SQLITE_TRANSIENT);
-			break;
-		}
-		default: rc = SQLITE_MISUSE;
-		}
-	}
-	if (rc != SQLITE_OK) {
-		rc = dberr(l, rc, "bind");
-		done(l, *st);
-		*st = NULL;
-		return rc;
-	}
+	if (rc == EX_TEMPFAIL && !l->outer && db_retry(l->db, attempt))
+		return 1;
+	db_quiet(l->db, 0);
 	return 0;
 }
 
-static int
-prep(struct ledger *l, sqlite3_stmt **st, const char *sql, const char *fmt, ...)
+static void
+try(struct ledger *l)
 {
-	va_list ap;
+	db_quiet(l->db, !l->outer);
+}
+
+/* PostgreSQL runs transactions at READ COMMITTED: a read that decides a
+ * write locks the user's row first (SELECT ... FOR UPDATE), so two
+ * transactions on one user take turns, as BEGIN IMMEDIATE makes all of
+ * them take turns on SQLite. *found 0 when there is no such user. */
+static int
+lock_user(struct ledger *l, const char *user, int64_t *bal, int *found)
+{
+	struct db_stmt *st = NULL;
 	int rc;
 
-	va_start(ap, fmt);
-	rc = vprep(l, st, sql, fmt, ap);
-	va_end(ap);
+	*bal = 0;
+	if ((rc = db_prep(l->db, &st, "SELECT balance FROM users WHERE id = ?1 FOR UPDATE", "s",
+	    user)) == 0 && (rc = db_step(st, found)) == 0 && *found)
+		*bal = db_int(st, 0);
+	db_done(st);
 	return rc;
 }
 
-/* Step once: 0 and *row set (1 row, 0 done), or a status. */
 static int
-step(struct ledger *l, sqlite3_stmt *st, int *row)
+no_user(const char *user)
 {
-	int rc = sqlite3_step(st);
-
-	if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
-		if (row != NULL)
-			*row = rc == SQLITE_ROW;
-		return 0;
-	}
-	return dberr(l, rc, sqlite3_sql(st));
-}
-
-/* Run a statement that returns no rows. */
-static int
-run(struct ledger *l, const char *sql, const char *fmt, ...)
-{
-	sqlite3_stmt *st = NULL;
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = vprep(l, &st, sql, fmt, ap);
-	va_end(ap);
-	if (rc == 0)
-		rc = step(l, st, NULL);
-	done(l, st);
-	return rc;
+	warnx("user %s: no such user", user);
+	return EX_NOINPUT;
 }
 
 static int
@@ -418,12 +343,12 @@ load_plans(struct ledger *l)
 static int
 pragma_int(struct ledger *l, const char *sql, int *v)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc, row = 0;
 
-	if ((rc = prep(l, &st, sql, "")) == 0 && (rc = step(l, st, &row)) == 0)
-		*v = row ? sqlite3_column_int(st, 0) : 0;
-	done(l, st);
+	if ((rc = db_prep(l->db, &st, sql, "")) == 0 && (rc = db_step(st, &row)) == 0)
+		*v = row ? (int)db_int(st, 0) : 0;
+	db_done(st);
 	return rc;
 }
 
@@ -433,6 +358,9 @@ migrate(struct ledger *l)
 	int app, ver, tables, rc;
 	char sql[64];
 
+	if (db_engine(l->db) == DB_PG)
+		return pg_migrate(db_handle(l->db), "ledger", pg_migrations,
+		    (int)(sizeof pg_migrations / sizeof pg_migrations[0]));
 	if ((rc = begin(l)) != 0)
 		return rc;
 	if ((rc = pragma_int(l, "PRAGMA application_id", &app)) != 0 ||
@@ -440,12 +368,12 @@ migrate(struct ledger *l)
 	    (rc = pragma_int(l, "SELECT count(*) FROM sqlite_master", &tables)) != 0)
 		goto fail;
 	if (app != APP_ID && !(app == 0 && ver == 0 && tables == 0)) {
-		warnx("%s: not an rs database (application_id %d); left untouched", l->path, app);
+		warnx("%s: not an rs database (application_id %d); left untouched", db_name(l->db), app);
 		rc = EX_DATAERR;
 		goto fail;
 	}
 	if (ver > SCHEMA_VERSION) {
-		warnx("%s: schema version %d is newer than this program's %d", l->path, ver,
+		warnx("%s: schema version %d is newer than this program's %d", db_name(l->db), ver,
 		    SCHEMA_VERSION);
 		rc = EX_DATAERR;
 		goto fail;
@@ -455,43 +383,18 @@ migrate(struct ledger *l)
 		return 0;
 	}
 	for (; ver < SCHEMA_VERSION; ver++)
-		if ((rc = exec(l, migrations[ver])) != 0)
+		if ((rc = db_exec(l->db, migrations[ver])) != 0)
 			goto fail;
 	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_VERSION);
-	if ((rc = exec(l, sql)) != 0)
+	if ((rc = db_exec(l->db, sql)) != 0)
 		goto fail;
 	snprintf(sql, sizeof sql, "PRAGMA application_id = %d", APP_ID);
-	if ((rc = exec(l, sql)) != 0)
+	if ((rc = db_exec(l->db, sql)) != 0)
 		goto fail;
 	return commit(l);
 fail:
 	rollback(l);
 	return rc;
-}
-
-/* Put the database in WAL mode unless it is already (the mode persists).
- * Changing it needs an exclusive lock that SQLite does not wait for, so
- * when two processes create the database at once one of them retries. */
-static int
-wal(struct ledger *l)
-{
-	for (int ms = 0; ; ms += 2) {
-		sqlite3_stmt *st = NULL;
-		int rc, is_wal = 0;
-
-		if (sqlite3_prepare_v2(l->db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
-		    sqlite3_step(st) == SQLITE_ROW)
-			is_wal = sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
-		sqlite3_finalize(st);
-		if (is_wal)
-			return 0;
-		rc = sqlite3_exec(l->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
-		if (rc == SQLITE_OK)
-			return 0;
-		if (((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) || ms >= l->busy_ms)
-			return dberr(l, rc, "PRAGMA journal_mode = WAL");
-		usleep(2000);
-	}
 }
 
 int
@@ -500,6 +403,8 @@ ledger_open(const char *spool, int create, struct ledger **lp)
 	struct ledger *l;
 	struct conf *c = NULL;
 	unsigned long long timeout = 5000;
+	char path[PATH_MAX];
+	const char *url;
 	int rc;
 
 	*lp = NULL;
@@ -512,37 +417,24 @@ ledger_open(const char *spool, int create, struct ledger **lp)
 		return EX_OSERR;
 	}
 	l->plans = jv_invalid();
-	if ((size_t)snprintf(l->path, sizeof l->path, "%s/rs.db", spool) >= sizeof l->path) {
-		warnx("%s: path too long", spool);
-		free(l);
-		return EX_CANTCREAT;
-	}
-	if ((rc = conf_load(&c)) != 0 ||
+	if ((rc = pg_url(&url)) != 0 ||
+	    (rc = conf_load(&c)) != 0 ||
 	    (rc = conf_size(c, "RS_DB_TIMEOUT", 5000, &timeout)) != 0)
 		goto fail;
-	if (create && (rc = util_mkdir_p(spool, 0755)) != 0)
-		goto fail;
-	if ((rc = sqlite3_open_v2(l->path, &l->db, SQLITE_OPEN_READWRITE |
-	    (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_FULLMUTEX, NULL)) != SQLITE_OK) {
-		rc = l->db != NULL ? dberr(l, rc, "open") : EX_OSERR;
-		if (rc == EX_CANTCREAT && !create)
-			rc = EX_NOINPUT;
-		goto fail;
+	if (timeout > INT_MAX / 10)
+		timeout = INT_MAX / 10;
+	if (url == NULL) {
+		if ((size_t)snprintf(path, sizeof path, "%s/rs.db", spool) >= sizeof path) {
+			warnx("%s: path too long", spool);
+			rc = EX_CANTCREAT;
+			goto fail;
+		}
+		if (create && (rc = util_mkdir_p(spool, 0755)) != 0)
+			goto fail;
 	}
-	l->busy_ms = timeout > INT_MAX / 10 ? INT_MAX / 10 : (int)timeout;
-	sqlite3_busy_handler(l->db, busy_wait, l);
-	/* Short-lived processes (rs-serve runs one per connection) must not
-	 * checkpoint and delete the WAL each time the last one closes: keep
-	 * it, and leave checkpoints to the automatic ones on commit. */
-	{
-		int one = 1;
-		sqlite3_db_config(l->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
-		sqlite3_file_control(l->db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
-	}
-	if ((rc = exec(l, "PRAGMA foreign_keys = ON")) != 0 ||
+	if ((rc = db_open(url != NULL ? url : path, create, (int)timeout, &l->db)) != 0 ||
 	    (rc = migrate(l)) != 0 ||
-	    (rc = wal(l)) != 0 ||
-	    (rc = exec(l, "PRAGMA synchronous = FULL")) != 0 ||
+	    (rc = db_durable(l->db)) != 0 ||
 	    (rc = load_plans(l)) != 0)
 		goto fail;
 	conf_free(c);
@@ -559,9 +451,7 @@ ledger_close(struct ledger *l)
 {
 	if (l == NULL)
 		return;
-	for (int k = 0; k < STMT_CACHE; k++)
-		sqlite3_finalize(l->cache[k].st);
-	sqlite3_close(l->db);
+	db_close(l->db);
 	jv_free(l->plans);
 	free(l);
 }
@@ -610,31 +500,31 @@ plan_known(struct ledger *l, const char *plan)
 /* ---- users ---- */
 
 static jv
-col_text(sqlite3_stmt *st, int c)
+col_text(struct db_stmt *st, int c)
 {
-	return sqlite3_column_type(st, c) == SQLITE_NULL ? jv_null() :
-	    jv_string((const char *)sqlite3_column_text(st, c));
+	return db_null(st, c) ? jv_null() :
+	    jv_string(db_text(st, c));
 }
 
 static jv
-user_row(sqlite3_stmt *st)
+user_row(struct db_stmt *st)
 {
-	jv u = JV_OBJECT(jv_string("user"), jv_string((const char *)sqlite3_column_text(st, 0)),
-	    jv_string("plan"), jv_string((const char *)sqlite3_column_text(st, 1)),
-	    jv_string("created"), jv_number((double)sqlite3_column_int64(st, 2)),
-	    jv_string("balance"), jv_number((double)sqlite3_column_int64(st, 3)),
-	    jv_string("held"), jv_number((double)sqlite3_column_int64(st, 4)));
+	jv u = JV_OBJECT(jv_string("user"), jv_string(db_text(st, 0)),
+	    jv_string("plan"), jv_string(db_text(st, 1)),
+	    jv_string("created"), jv_number((double)db_int(st, 2)),
+	    jv_string("balance"), jv_number((double)db_int(st, 3)),
+	    jv_string("held"), jv_number((double)db_int(st, 4)));
 
-	if (sqlite3_column_type(st, 5) != SQLITE_NULL)
+	if (!db_null(st, 5))
 		u = jv_object_set(u, jv_string("billing"), JV_OBJECT(
 		    jv_string("customer"), col_text(st, 5),
 		    jv_string("subscription"), col_text(st, 6),
 		    jv_string("status"), col_text(st, 7),
 		    jv_string("plan"), col_text(st, 8),
-		    jv_string("period_end"), sqlite3_column_type(st, 9) == SQLITE_NULL ? jv_null() :
-		        jv_number((double)sqlite3_column_int64(st, 9)),
-		    jv_string("cancel_at_period_end"), jv_bool(sqlite3_column_int(st, 10)),
-		    jv_string("past_due"), jv_bool(sqlite3_column_int(st, 11))));
+		    jv_string("period_end"), db_null(st, 9) ? jv_null() :
+		        jv_number((double)db_int(st, 9)),
+		    jv_string("cancel_at_period_end"), jv_bool((int)db_int(st, 10)),
+		    jv_string("past_due"), jv_bool((int)db_int(st, 11))));
 	return u;
 }
 
@@ -645,11 +535,11 @@ user_row(sqlite3_stmt *st)
 static int
 user_find(struct ledger *l, const char *sql, const char *key, const char *what, jv *out)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc, row = 0;
 
 	*out = jv_invalid();
-	if ((rc = prep(l, &st, sql, "s", key)) == 0 && (rc = step(l, st, &row)) == 0) {
+	if ((rc = db_prep(l->db, &st, sql, "s", key)) == 0 && (rc = db_step(st, &row)) == 0) {
 		if (row)
 			*out = user_row(st);
 		else {
@@ -658,7 +548,7 @@ user_find(struct ledger *l, const char *sql, const char *key, const char *what, 
 			rc = EX_NOINPUT;
 		}
 	}
-	done(l, st);
+	db_done(st);
 	return rc;
 }
 
@@ -683,42 +573,33 @@ ledger_user_add(struct ledger *l, const char *user, const char *plan, jv *out)
 		plan = "free";
 	if ((rc = valid_name("user", user, 128)) != 0 || (rc = plan_known(l, plan)) != 0)
 		return rc;
-	if ((rc = begin(l)) != 0)
+	if ((rc = db_run(l->db, "INSERT INTO users(id, plan, created) VALUES (?1, ?2, ?3) "
+	    "ON CONFLICT(id) DO NOTHING", "ssi", user, plan, (int64_t)now())) != 0)
 		return rc;
-	rc = run(l, "INSERT INTO users(id, plan, created) VALUES (?1, ?2, ?3)", "ssi",
-	    user, plan, (int64_t)now());
-	if (rc == EX_DATAERR) {
-		rollback(l);
-		/* an existing user: idempotent when the plan agrees */
-		if ((rc = ledger_user_get(l, user, out)) != 0)
-			return rc;
-		if (strcmp(json_str(*out, "plan"), plan) != 0) {
-			warnx("user %s: exists with plan %s", user, json_str(*out, "plan"));
-			jv_free(*out);
-			*out = jv_invalid();
-			return EX_DATAERR;
-		}
-		return 0;
-	}
-	if (rc != 0 || (rc = commit(l)) != 0) {
-		rollback(l);
+	if ((rc = ledger_user_get(l, user, out)) != 0)
 		return rc;
+	/* an existing user: idempotent when the plan agrees */
+	if (strcmp(json_str(*out, "plan"), plan) != 0) {
+		warnx("user %s: exists with plan %s", user, json_str(*out, "plan"));
+		jv_free(*out);
+		*out = jv_invalid();
+		return EX_DATAERR;
 	}
-	return ledger_user_get(l, user, out);
+	return 0;
 }
 
 int
 ledger_user_list(struct ledger *l, jv *out)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc, row = 0;
 
 	*out = jv_array();
-	if ((rc = prep(l, &st, USER_SELECT "ORDER BY id", "")) != 0)
+	if ((rc = db_prep(l->db, &st, USER_SELECT "ORDER BY id", "")) != 0)
 		return rc;
-	while ((rc = step(l, st, &row)) == 0 && row)
+	while ((rc = db_step(st, &row)) == 0 && row)
 		*out = jv_array_append(*out, user_row(st));
-	done(l, st);
+	db_done(st);
 	return rc;
 }
 
@@ -732,7 +613,7 @@ ledger_user_plan(struct ledger *l, const char *user, const char *plan, jv *out)
 	if ((rc = plan_known(l, plan)) != 0 || (rc = ledger_user_get(l, user, &u)) != 0)
 		return rc;
 	jv_free(u);
-	if ((rc = run(l, "UPDATE users SET plan = ?2 WHERE id = ?1", "ss", user, plan)) != 0)
+	if ((rc = db_run(l->db, "UPDATE users SET plan = ?2 WHERE id = ?1", "ss", user, plan)) != 0)
 		return rc;
 	return ledger_user_get(l, user, out);
 }
@@ -748,7 +629,7 @@ ledger_balance(struct ledger *l, const char *user, jv *out)
 int
 ledger_entries(struct ledger *l, const char *user, int limit, jv *out)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc, row = 0;
 	jv u;
 
@@ -756,22 +637,22 @@ ledger_entries(struct ledger *l, const char *user, int limit, jv *out)
 	if ((rc = ledger_user_get(l, user, &u)) != 0)
 		return rc;
 	jv_free(u);
-	if ((rc = prep(l, &st, "SELECT seq, kind, amount, job, ext, note, at FROM ledger "
-	    "WHERE user = ?1 ORDER BY seq DESC LIMIT ?2", "si", user, (int64_t)limit)) != 0)
+	if ((rc = db_prep(l->db, &st, "SELECT seq, kind, amount, job, ext, note, at FROM ledger "
+	    "WHERE \"user\" = ?1 ORDER BY seq DESC LIMIT ?2", "si", user, (int64_t)limit)) != 0)
 		return rc;
-	while ((rc = step(l, st, &row)) == 0 && row) {
-		jv e = JV_OBJECT(jv_string("seq"), jv_number((double)sqlite3_column_int64(st, 0)),
-		    jv_string("kind"), jv_string((const char *)sqlite3_column_text(st, 1)),
-		    jv_string("amount"), jv_number((double)sqlite3_column_int64(st, 2)),
-		    jv_string("at"), jv_number((double)sqlite3_column_int64(st, 6)));
+	while ((rc = db_step(st, &row)) == 0 && row) {
+		jv e = JV_OBJECT(jv_string("seq"), jv_number((double)db_int(st, 0)),
+		    jv_string("kind"), jv_string(db_text(st, 1)),
+		    jv_string("amount"), jv_number((double)db_int(st, 2)),
+		    jv_string("at"), jv_number((double)db_int(st, 6)));
 		static const char *const opt[] = { NULL, NULL, NULL, "job", "id", "note" };
 		for (int c = 3; c <= 5; c++)
-			if (sqlite3_column_type(st, c) == SQLITE_TEXT)
+			if (!db_null(st, c))
 				e = jv_object_set(e, jv_string(opt[c]),
-				    jv_string((const char *)sqlite3_column_text(st, c)));
+				    jv_string(db_text(st, c)));
 		*out = jv_array_append(*out, e);
 	}
-	done(l, st);
+	db_done(st);
 	return rc;
 }
 
@@ -783,56 +664,36 @@ append(struct ledger *l, const char *user, const char *kind, int64_t delta, int6
 {
 	int rc;
 
-	if ((rc = run(l, "INSERT INTO ledger(user, kind, amount, job, ext, note, at) "
+	if ((rc = db_run(l->db, "INSERT INTO ledger(\"user\", kind, amount, job, ext, note, at) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", "ssisssi", user, kind, delta, job, ext, note,
 	    (int64_t)now())) != 0)
 		return rc;
 	if (delta != 0 || hdelta != 0)
-		rc = run(l, "UPDATE users SET balance = balance + ?2, held = held + ?3 WHERE id = ?1",
+		rc = db_run(l->db, "UPDATE users SET balance = balance + ?2, held = held + ?3 WHERE id = ?1",
 		    "sii", user, delta, hdelta);
 	return rc;
 }
 
 static int
-user_balance(struct ledger *l, const char *user, int64_t *bal)
-{
-	sqlite3_stmt *st = NULL;
-	int rc, row = 0;
-
-	if ((rc = prep(l, &st, "SELECT balance FROM users WHERE id = ?1", "s", user)) == 0 &&
-	    (rc = step(l, st, &row)) == 0) {
-		if (row)
-			*bal = sqlite3_column_int64(st, 0);
-		else {
-			warnx("user %s: no such user", user);
-			rc = EX_NOINPUT;
-		}
-	}
-	done(l, st);
-	return rc;
-}
-
-int
-ledger_grant(struct ledger *l, const char *user, int64_t amount, const char *ext,
+grant(struct ledger *l, const char *user, int64_t amount, const char *ext,
     const char *note, jv *out)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int64_t bal;
-	int rc, row = 0;
+	int rc, row = 0, found;
 
 	*out = jv_invalid();
-	if ((rc = valid_name("user", user, 128)) != 0 || (rc = valid_amount(amount)) != 0 ||
-	    (rc = valid_name("grant id", ext, 255)) != 0)
-		return rc;
 	if ((rc = begin(l)) != 0)
 		return rc;
-	if ((rc = prep(l, &st, "SELECT user, amount FROM ledger WHERE ext = ?1", "s", ext)) != 0 ||
-	    (rc = step(l, st, &row)) != 0)
+	if ((rc = lock_user(l, user, &bal, &found)) != 0)
+		goto fail;
+	if ((rc = db_prep(l->db, &st, "SELECT \"user\", amount FROM ledger WHERE ext = ?1", "s", ext)) != 0 ||
+	    (rc = db_step(st, &row)) != 0)
 		goto fail;
 	if (row) {                       /* a replay: the same answer, nothing changed */
-		int same = strcmp((const char *)sqlite3_column_text(st, 0), user) == 0 &&
-		    sqlite3_column_int64(st, 1) == amount;
-		done(l, st);
+		int same = strcmp(db_text(st, 0), user) == 0 &&
+		    db_int(st, 1) == amount;
+		db_done(st);
 		st = NULL;
 		rollback(l);
 		if (!same) {
@@ -843,18 +704,38 @@ ledger_grant(struct ledger *l, const char *user, int64_t amount, const char *ext
 		    jv_number((double)amount), jv_string("id"), jv_string(ext));
 		return 0;
 	}
-	done(l, st);
+	db_done(st);
 	st = NULL;
-	if ((rc = user_balance(l, user, &bal)) != 0 ||
-	    (rc = append(l, user, "grant", amount, 0, NULL, ext, note)) != 0 ||
+	if (!found) {
+		rc = no_user(user);
+		goto fail;
+	}
+	if ((rc = append(l, user, "grant", amount, 0, NULL, ext, note)) != 0 ||
 	    (rc = commit(l)) != 0)
 		goto fail;
 	*out = JV_OBJECT(jv_string("user"), jv_string(user), jv_string("amount"),
 	    jv_number((double)amount), jv_string("id"), jv_string(ext));
 	return 0;
 fail:
-	done(l, st);
+	db_done(st);
 	rollback(l);
+	return rc;
+}
+
+int
+ledger_grant(struct ledger *l, const char *user, int64_t amount, const char *ext,
+    const char *note, jv *out)
+{
+	int rc, n = 0;
+
+	*out = jv_invalid();
+	if ((rc = valid_name("user", user, 128)) != 0 || (rc = valid_amount(amount)) != 0 ||
+	    (rc = valid_name("grant id", ext, 255)) != 0)
+		return rc;
+	do {
+		try(l);
+		rc = grant(l, user, amount, ext, note, out);
+	} while (again(l, rc, &n));
 	return rc;
 }
 
@@ -870,33 +751,32 @@ static int
 get_hold(struct ledger *l, const char *job, int *found, char user[256], int64_t *amount,
     char state[16])
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc;
 
-	if ((rc = prep(l, &st, "SELECT user, amount, state FROM holds WHERE job = ?1", "s", job)) == 0 &&
-	    (rc = step(l, st, found)) == 0 && *found) {
-		snprintf(user, 256, "%s", (const char *)sqlite3_column_text(st, 0));
-		*amount = sqlite3_column_int64(st, 1);
-		snprintf(state, 16, "%s", (const char *)sqlite3_column_text(st, 2));
+	if ((rc = db_prep(l->db, &st, "SELECT \"user\", amount, state FROM holds WHERE job = ?1 "
+	    "FOR UPDATE", "s", job)) == 0 &&
+	    (rc = db_step(st, found)) == 0 && *found) {
+		snprintf(user, 256, "%s", db_text(st, 0));
+		*amount = db_int(st, 1);
+		snprintf(state, 16, "%s", db_text(st, 2));
 	}
-	done(l, st);
+	db_done(st);
 	return rc;
 }
 
-int
-ledger_reserve(struct ledger *l, const char *user, int64_t amount, const char *job, jv *out)
+static int
+reserve(struct ledger *l, const char *user, int64_t amount, const char *job, jv *out)
 {
 	char huser[256], state[16];
 	int64_t hamount, bal;
-	int rc, found;
+	int rc, found, ufound;
 
 	*out = jv_invalid();
-	if ((rc = valid_name("user", user, 128)) != 0 || (rc = valid_amount(amount)) != 0 ||
-	    (rc = valid_name("job", job, 128)) != 0)
-		return rc;
 	if ((rc = begin(l)) != 0)
 		return rc;
-	if ((rc = get_hold(l, job, &found, huser, &hamount, state)) != 0)
+	if ((rc = lock_user(l, user, &bal, &ufound)) != 0 ||
+	    (rc = get_hold(l, job, &found, huser, &hamount, state)) != 0)
 		goto fail;
 	if (found) {
 		rollback(l);
@@ -907,8 +787,10 @@ ledger_reserve(struct ledger *l, const char *user, int64_t amount, const char *j
 		*out = hold_obj(job, user, amount, state);
 		return 0;
 	}
-	if ((rc = user_balance(l, user, &bal)) != 0)
+	if (!ufound) {
+		rc = no_user(user);
 		goto fail;
+	}
 	if (bal < amount) {
 		warnx("user %s: insufficient credits: balance %lld, job %s needs %lld", user,
 		    (long long)bal, job, (long long)amount);
@@ -916,7 +798,7 @@ ledger_reserve(struct ledger *l, const char *user, int64_t amount, const char *j
 		goto fail;
 	}
 	if ((rc = append(l, user, "reserve", -amount, amount, job, NULL, NULL)) != 0 ||
-	    (rc = run(l, "INSERT INTO holds(job, user, amount, state, at) VALUES (?1, ?2, ?3, 'held', ?4)",
+	    (rc = db_run(l->db, "INSERT INTO holds(job, \"user\", amount, state, at) VALUES (?1, ?2, ?3, 'held', ?4)",
 	    "ssii", job, user, amount, (int64_t)now())) != 0)
 		goto fail;
 	util_crashpoint("ledger-reserve");          /* inside the transaction */
@@ -930,6 +812,22 @@ fail:
 	return rc;
 }
 
+int
+ledger_reserve(struct ledger *l, const char *user, int64_t amount, const char *job, jv *out)
+{
+	int rc, n = 0;
+
+	*out = jv_invalid();
+	if ((rc = valid_name("user", user, 128)) != 0 || (rc = valid_amount(amount)) != 0 ||
+	    (rc = valid_name("job", job, 128)) != 0)
+		return rc;
+	do {
+		try(l);
+		rc = reserve(l, user, amount, job, out);
+	} while (again(l, rc, &n));
+	return rc;
+}
+
 /* capture (spend) or release (give back) job's hold */
 static int
 settle(struct ledger *l, const char *job, int capture, jv *out)
@@ -940,8 +838,6 @@ settle(struct ledger *l, const char *job, int capture, jv *out)
 	int rc, found;
 
 	*out = jv_invalid();
-	if ((rc = valid_name("job", job, 128)) != 0)
-		return rc;
 	if ((rc = begin(l)) != 0)
 		return rc;
 	if ((rc = get_hold(l, job, &found, user, &amount, state)) != 0)
@@ -960,7 +856,7 @@ settle(struct ledger *l, const char *job, int capture, jv *out)
 		*out = hold_obj(job, user, amount, state);
 		return 0;
 	}
-	if ((rc = run(l, "UPDATE holds SET state = ?2, done = ?3 WHERE job = ?1", "ssi",
+	if ((rc = db_run(l->db, "UPDATE holds SET state = ?2, done = ?3 WHERE job = ?1", "ssi",
 	    job, to, (int64_t)now())) != 0 ||
 	    (rc = append(l, user, capture ? "capture" : "release", capture ? 0 : amount,
 	    -amount, job, NULL, NULL)) != 0)
@@ -975,16 +871,31 @@ fail:
 	return rc;
 }
 
+static int
+settled(struct ledger *l, const char *job, int capture, jv *out)
+{
+	int rc, n = 0;
+
+	*out = jv_invalid();
+	if ((rc = valid_name("job", job, 128)) != 0)
+		return rc;
+	do {
+		try(l);
+		rc = settle(l, job, capture, out);
+	} while (again(l, rc, &n));
+	return rc;
+}
+
 int
 ledger_capture(struct ledger *l, const char *job, jv *out)
 {
-	return settle(l, job, 1, out);
+	return settled(l, job, 1, out);
 }
 
 int
 ledger_release(struct ledger *l, const char *job, jv *out)
 {
-	return settle(l, job, 0, out);
+	return settled(l, job, 0, out);
 }
 
 /* One user's allowance for period: with a reset plan, what is left of the
@@ -993,37 +904,41 @@ static int
 allowance_one(struct ledger *l, const char *user, const char *plan, const char *period, jv *out)
 {
 	char ext[400], xext[400];
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int64_t monthly = (int64_t)plan_num(l, plan, "monthly_credits", 0), prev = 0, bal, expire = 0;
-	int rc, row = 0;
+	int rc, row = 0, found;
 
 	snprintf(ext, sizeof ext, "allowance:%s:%s", user, period);
 	snprintf(xext, sizeof xext, "expire:%s:%s", user, period);
 	if ((rc = begin(l)) != 0)
 		return rc;
-	if ((rc = prep(l, &st, "SELECT (SELECT amount FROM ledger WHERE ext = ?1), "
-	    "(SELECT -amount FROM ledger WHERE ext = ?2)", "ss", ext, xext)) != 0 ||
-	    (rc = step(l, st, &row)) != 0)
+	if ((rc = lock_user(l, user, &bal, &found)) != 0)
 		goto fail;
-	if (sqlite3_column_type(st, 0) != SQLITE_NULL) {   /* a replay: the same answer */
-		monthly = sqlite3_column_int64(st, 0);
-		expire = sqlite3_column_int64(st, 1);
-		done(l, st);
+	if (!found) {
+		rc = no_user(user);
+		goto fail;
+	}
+	if ((rc = db_prep(l->db, &st, "SELECT (SELECT amount FROM ledger WHERE ext = ?1), "
+	    "(SELECT -amount FROM ledger WHERE ext = ?2)", "ss", ext, xext)) != 0 ||
+	    (rc = db_step(st, &row)) != 0)
+		goto fail;
+	if (!db_null(st, 0)) {   /* a replay: the same answer */
+		monthly = db_int(st, 0);
+		expire = db_int(st, 1);
+		db_done(st);
 		rollback(l);
 		goto answer;
 	}
-	done(l, st);
+	db_done(st);
 	st = NULL;
 	if (!plan_bool(l, plan, "rollover")) {
-		if ((rc = prep(l, &st, "SELECT amount FROM ledger WHERE user = ?1 AND kind = 'grant' "
+		if ((rc = db_prep(l->db, &st, "SELECT amount FROM ledger WHERE \"user\" = ?1 AND kind = 'grant' "
 		    "AND ext LIKE 'allowance:%' ORDER BY seq DESC LIMIT 1", "s", user)) != 0 ||
-		    (rc = step(l, st, &row)) != 0)
+		    (rc = db_step(st, &row)) != 0)
 			goto fail;
-		prev = row ? sqlite3_column_int64(st, 0) : 0;
-		done(l, st);
+		prev = row ? db_int(st, 0) : 0;
+		db_done(st);
 		st = NULL;
-		if ((rc = user_balance(l, user, &bal)) != 0)
-			goto fail;
 		expire = bal < prev ? bal : prev;
 		if (expire > 0 && (rc = append(l, user, "expire", -expire, 0, NULL, xext,
 		    "unused allowance")) != 0)
@@ -1039,7 +954,7 @@ answer:
 	    jv_number((double)expire));
 	return 0;
 fail:
-	done(l, st);
+	db_done(st);
 	rollback(l);
 	return rc;
 }
@@ -1065,9 +980,15 @@ ledger_allowance(struct ledger *l, const char *user, const char *period, jv *out
 		return rc;
 	jv_array_foreach(users, i, u) {
 		jv r;
-		if (rc == 0 && (rc = allowance_one(l, json_str(u, "user"), json_str(u, "plan"),
-		    period, &r)) == 0)
-			*out = jv_array_append(*out, r);
+		int n = 0;
+		if (rc == 0) {
+			do {
+				try(l);
+				rc = allowance_one(l, json_str(u, "user"), json_str(u, "plan"), period, &r);
+			} while (again(l, rc, &n));
+			if (rc == 0)
+				*out = jv_array_append(*out, r);
+		}
 		jv_free(u);
 	}
 	jv_free(users);
@@ -1078,20 +999,27 @@ ledger_allowance(struct ledger *l, const char *user, const char *period, jv *out
 
 /* Take cost tokens from a bucket of cap refilling at rate a second, in
  * one transaction: the user's bucket (keyed 0: buckets) or another key's
- * (keyed 1: limits, e.g. a client address). *left: tokens left. */
+ * (keyed 1: limits, e.g. a client address). *left: tokens left. A
+ * missing bucket is full: it is stored so, then read with its row
+ * locked (PostgreSQL: two takes never both read the same tokens). */
 static int
 bucket_take(struct ledger *l, int keyed, const char *key, double cap, double rate, double cost,
     int *allowed, double *left, double *retry)
 {
+	static const char *const seed[] = {
+		"INSERT INTO buckets(\"user\", tokens, updated) VALUES (?1, ?2, ?3) "
+		"ON CONFLICT(\"user\") DO NOTHING",
+		"INSERT INTO limits(key, tokens, updated) VALUES (?1, ?2, ?3) "
+		"ON CONFLICT(key) DO NOTHING" };
 	static const char *const sel[] = {
-		"SELECT tokens, updated FROM buckets WHERE user = ?1",
-		"SELECT tokens, updated FROM limits WHERE key = ?1" };
+		"SELECT tokens, updated FROM buckets WHERE \"user\" = ?1 FOR UPDATE",
+		"SELECT tokens, updated FROM limits WHERE key = ?1 FOR UPDATE" };
 	static const char *const put[] = {
-		"INSERT INTO buckets(user, tokens, updated) VALUES (?1, ?2, ?3) "
-		"ON CONFLICT(user) DO UPDATE SET tokens = ?2, updated = ?3",
+		"INSERT INTO buckets(\"user\", tokens, updated) VALUES (?1, ?2, ?3) "
+		"ON CONFLICT(\"user\") DO UPDATE SET tokens = ?2, updated = ?3",
 		"INSERT INTO limits(key, tokens, updated) VALUES (?1, ?2, ?3) "
 		"ON CONFLICT(key) DO UPDATE SET tokens = ?2, updated = ?3" };
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	double t = now(), tokens = cap;
 	int rc, row = 0;
 
@@ -1099,28 +1027,42 @@ bucket_take(struct ledger *l, int keyed, const char *key, double cap, double rat
 	*retry = 0;
 	if ((rc = begin(l)) != 0)
 		return rc;
-	if ((rc = prep(l, &st, sel[keyed], "s", key)) != 0 || (rc = step(l, st, &row)) != 0)
+	if ((rc = db_run(l->db, seed[keyed], "sdd", key, cap, t)) != 0 ||
+	    (rc = db_prep(l->db, &st, sel[keyed], "s", key)) != 0 || (rc = db_step(st, &row)) != 0)
 		goto fail;
 	if (row) {
-		double el = t - sqlite3_column_double(st, 1);
-		tokens = sqlite3_column_double(st, 0) + (el > 0 ? el : 0) * rate;
+		double el = t - db_double(st, 1);
+		tokens = db_double(st, 0) + (el > 0 ? el : 0) * rate;
 		if (tokens > cap)
 			tokens = cap;
 	}
-	done(l, st);
+	db_done(st);
 	st = NULL;
 	if (tokens + 1e-9 >= cost) {
 		tokens -= cost;
 		*allowed = 1;
 	} else
 		*retry = ceil((cost - tokens) / rate);
-	if ((rc = run(l, put[keyed], "sdd", key, tokens, t)) != 0 || (rc = commit(l)) != 0)
+	if ((rc = db_run(l->db, put[keyed], "sdd", key, tokens, t)) != 0 || (rc = commit(l)) != 0)
 		goto fail;
 	*left = tokens;
 	return 0;
 fail:
-	done(l, st);
+	db_done(st);
 	rollback(l);
+	return rc;
+}
+
+static int
+bucket(struct ledger *l, int keyed, const char *key, double cap, double rate, double cost,
+    int *allowed, double *left, double *retry)
+{
+	int rc, n = 0;
+
+	do {
+		try(l);
+		rc = bucket_take(l, keyed, key, cap, rate, cost, allowed, left, retry);
+	} while (again(l, rc, &n));
 	return rc;
 }
 
@@ -1142,7 +1084,7 @@ ledger_limit(struct ledger *l, const char *user, double cost, int *allowed, jv *
 		warnx("user %s: cost %g: expected more than 0 and at most the bucket's %g", user, cost, cap);
 		return EX_DATAERR;
 	}
-	if ((rc = bucket_take(l, 0, user, cap, rate, cost, allowed, &tokens, &retry)) != 0)
+	if ((rc = bucket(l, 0, user, cap, rate, cost, allowed, &tokens, &retry)) != 0)
 		return rc;
 	*out = JV_OBJECT(jv_string("user"), jv_string(user), jv_string("allowed"), jv_bool(*allowed),
 	    jv_string("tokens"), jv_number(floor(tokens * 1000) / 1000),
@@ -1179,7 +1121,7 @@ ledger_token_issue(struct ledger *l, const char *user, long ttl, jv *out)
 	    r, sizeof r, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	token_hash(tok, h);
 	sodium_memzero(r, sizeof r);
-	if ((rc = run(l, "INSERT INTO tokens(hash, user, created, expires) VALUES (?1, ?2, ?3, ?4)",
+	if ((rc = db_run(l->db, "INSERT INTO tokens(hash, \"user\", created, expires) VALUES (?1, ?2, ?3, ?4)",
 	    "bsii", h, 32, user, t, t + (int64_t)ttl)) != 0)
 		return rc;
 	util_hex(h, 8, id);
@@ -1192,7 +1134,7 @@ ledger_token_issue(struct ledger *l, const char *user, long ttl, jv *out)
 int
 ledger_token_verify(struct ledger *l, const char *token, jv *out)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	unsigned char h[32];
 	char id[17];
 	int rc, row = 0, ok = 0;
@@ -1204,29 +1146,31 @@ ledger_token_verify(struct ledger *l, const char *token, jv *out)
 	}
 	token_hash(token, h);
 	util_hex(h, 8, id);
-	if ((rc = prep(l, &st, "SELECT t.hash, t.user, t.expires, t.revoked, u.plan FROM tokens t "
-	    "JOIN users u ON u.id = t.user WHERE t.hash = ?1", "b", h, 32)) != 0 ||
-	    (rc = step(l, st, &row)) != 0)
+	if ((rc = db_prep(l->db, &st, "SELECT t.hash, t.\"user\", t.expires, t.revoked, u.plan FROM tokens t "
+	    "JOIN users u ON u.id = t.\"user\" WHERE t.hash = ?1", "b", h, 32)) != 0 ||
+	    (rc = db_step(st, &row)) != 0)
 		goto out;
-	if (row && sqlite3_column_bytes(st, 0) == 32 &&
-	    sodium_memcmp(sqlite3_column_blob(st, 0), h, 32) == 0)
-		ok = 1;
+	if (row) {
+		size_t n;
+		const void *p = db_blob(st, 0, &n);
+		ok = p != NULL && n == 32 && sodium_memcmp(p, h, 32) == 0;
+	}
 	if (!ok) {
 		warnx("token %s: unknown", id);
 		rc = EX_NOPERM;
-	} else if (sqlite3_column_int(st, 3)) {
+	} else if ((int)db_int(st, 3)) {
 		warnx("token %s: revoked", id);
 		rc = EX_NOPERM;
-	} else if (sqlite3_column_int64(st, 2) <= (int64_t)now()) {
+	} else if (db_int(st, 2) <= (int64_t)now()) {
 		warnx("token %s: expired", id);
 		rc = EX_NOPERM;
 	} else
-		*out = JV_OBJECT(jv_string("user"), jv_string((const char *)sqlite3_column_text(st, 1)),
-		    jv_string("plan"), jv_string((const char *)sqlite3_column_text(st, 4)),
+		*out = JV_OBJECT(jv_string("user"), jv_string(db_text(st, 1)),
+		    jv_string("plan"), jv_string(db_text(st, 4)),
 		    jv_string("id"), jv_string(id),
-		    jv_string("expires"), jv_number((double)sqlite3_column_int64(st, 2)));
+		    jv_string("expires"), jv_number((double)db_int(st, 2)));
 out:
-	done(l, st);
+	db_done(st);
 	return rc;
 }
 
@@ -1241,9 +1185,9 @@ ledger_token_revoke(struct ledger *l, const char *token)
 		return EX_NOPERM;
 	}
 	token_hash(token, h);
-	if ((rc = run(l, "UPDATE tokens SET revoked = 1 WHERE hash = ?1", "b", h, 32)) != 0)
+	if ((rc = db_run(l->db, "UPDATE tokens SET revoked = 1 WHERE hash = ?1", "b", h, 32)) != 0)
 		return rc;
-	if (sqlite3_changes(l->db) == 0) {
+	if (db_changes(l->db) == 0) {
 		warnx("token: unknown");
 		return EX_NOINPUT;
 	}
@@ -1253,28 +1197,28 @@ ledger_token_revoke(struct ledger *l, const char *token)
 int
 ledger_check(struct ledger *l, jv *out)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc, row = 0, bad = 0;
 
 	*out = jv_array();
-	if ((rc = prep(l, &st, "SELECT u.id, u.balance, coalesce((SELECT sum(amount) FROM ledger "
-	    "WHERE user = u.id), 0), u.held, coalesce((SELECT sum(amount) FROM holds "
-	    "WHERE user = u.id AND state = 'held'), 0) FROM users u", "")) != 0)
+	if ((rc = db_prep(l->db, &st, "SELECT u.id, u.balance, coalesce((SELECT sum(amount) FROM ledger "
+	    "WHERE \"user\" = u.id), 0), u.held, coalesce((SELECT sum(amount) FROM holds "
+	    "WHERE \"user\" = u.id AND state = 'held'), 0) FROM users u", "")) != 0)
 		return rc;
-	while ((rc = step(l, st, &row)) == 0 && row)
-		if (sqlite3_column_int64(st, 1) != sqlite3_column_int64(st, 2) ||
-		    sqlite3_column_int64(st, 3) != sqlite3_column_int64(st, 4)) {
+	while ((rc = db_step(st, &row)) == 0 && row)
+		if (db_int(st, 1) != db_int(st, 2) ||
+		    db_int(st, 3) != db_int(st, 4)) {
 			bad++;
 			*out = jv_array_append(*out, JV_OBJECT(
-			    jv_string("user"), jv_string((const char *)sqlite3_column_text(st, 0)),
-			    jv_string("balance"), jv_number((double)sqlite3_column_int64(st, 1)),
-			    jv_string("ledger"), jv_number((double)sqlite3_column_int64(st, 2)),
-			    jv_string("held"), jv_number((double)sqlite3_column_int64(st, 3)),
-			    jv_string("holds"), jv_number((double)sqlite3_column_int64(st, 4))));
+			    jv_string("user"), jv_string(db_text(st, 0)),
+			    jv_string("balance"), jv_number((double)db_int(st, 1)),
+			    jv_string("ledger"), jv_number((double)db_int(st, 2)),
+			    jv_string("held"), jv_number((double)db_int(st, 3)),
+			    jv_string("holds"), jv_number((double)db_int(st, 4))));
 		}
-	done(l, st);
+	db_done(st);
 	if (rc == 0 && bad) {
-		warnx("%s: %d balances disagree with the ledger", l->path, bad);
+		warnx("%s: %d balances disagree with the ledger", db_name(l->db), bad);
 		rc = EX_SOFTWARE;
 	}
 	return rc;
@@ -1286,24 +1230,19 @@ int
 ledger_event_record(struct ledger *l, const char *id, const char *type, int64_t created,
     int *seen)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, row = 0;
+	int rc;
 
 	*seen = 0;
 	if ((rc = valid_name("event", id, 255)) != 0)
 		return rc;
-	if ((rc = prep(l, &st, "SELECT 1 FROM stripe_events WHERE id = ?1", "s", id)) != 0 ||
-	    (rc = step(l, st, &row)) != 0) {
-		done(l, st);
+	/* one statement: a concurrent delivery of the same event waits for
+	 * the first one's transaction, then finds it recorded */
+	if ((rc = db_run(l->db, "INSERT INTO stripe_events(id, type, created, applied) "
+	    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO NOTHING", "ssii", id, type, created,
+	    (int64_t)now())) != 0)
 		return rc;
-	}
-	done(l, st);
-	if (row) {
-		*seen = 1;
-		return 0;
-	}
-	return run(l, "INSERT INTO stripe_events(id, type, created, applied) VALUES (?1, ?2, ?3, ?4)",
-	    "ssii", id, type, created, (int64_t)now());
+	*seen = db_changes(l->db) == 0;
+	return 0;
 }
 
 int
@@ -1324,7 +1263,7 @@ ledger_user_link(struct ledger *l, const char *user, const char *customer,
 	jv_free(u);
 	if ((rc = valid_name("customer", customer, 255)) != 0)
 		return rc;
-	return run(l, "UPDATE users SET stripe_customer = ?2, "
+	return db_run(l->db, "UPDATE users SET stripe_customer = ?2, "
 	    "stripe_subscription = coalesce(?3, stripe_subscription) WHERE id = ?1", "sss",
 	    user, customer, subscription);
 }
@@ -1333,31 +1272,32 @@ int
 ledger_user_subscription(struct ledger *l, const char *user, const struct ledger_sub *s,
     int *applied)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc, row = 0;
 
 	*applied = 0;
-	if ((rc = prep(l, &st, "SELECT sub_updated FROM users WHERE id = ?1", "s", user)) != 0 ||
-	    (rc = step(l, st, &row)) != 0)
+	if ((rc = db_prep(l->db, &st, "SELECT sub_updated FROM users WHERE id = ?1 FOR UPDATE", "s",
+	    user)) != 0 ||
+	    (rc = db_step(st, &row)) != 0)
 		goto out;
 	if (!row) {
 		warnx("user %s: no such user", user);
 		rc = EX_NOINPUT;
 		goto out;
 	}
-	if (s->updated < sqlite3_column_int64(st, 0))   /* older than what we have */
+	if (s->updated < db_int(st, 0))   /* older than what we have */
 		goto out;
-	done(l, st);
+	db_done(st);
 	st = NULL;
 	if (s->plan != NULL && (rc = plan_known(l, s->plan)) != 0)
 		goto out;
-	rc = run(l, "UPDATE users SET stripe_subscription = ?2, sub_status = ?3, "
+	rc = db_run(l->db, "UPDATE users SET stripe_subscription = ?2, sub_status = ?3, "
 	    "sub_plan = coalesce(?4, sub_plan), sub_period_end = ?5, sub_cancel = ?6, sub_updated = ?7, "
 	    "plan = coalesce(?8, plan) WHERE id = ?1", "ssssiiis", user, s->id, s->status,
 	    s->plan, s->period_end, (int64_t)s->cancel_at_period_end, s->updated, s->effective_plan);
 	*applied = rc == 0;
 out:
-	done(l, st);
+	db_done(st);
 	return rc;
 }
 
@@ -1369,7 +1309,7 @@ ledger_user_past_due(struct ledger *l, const char *user, int past_due, const cha
 		if (rc != 0)
 			return rc;
 	}
-	return run(l, "UPDATE users SET past_due = ?2, plan = coalesce(?3, plan) WHERE id = ?1",
+	return db_run(l->db, "UPDATE users SET past_due = ?2, plan = coalesce(?3, plan) WHERE id = ?1",
 	    "sis", user, (int64_t)past_due, plan);
 }
 
@@ -1378,38 +1318,38 @@ ledger_user_past_due(struct ledger *l, const char *user, int past_due, const cha
 int
 ledger_account_get(struct ledger *l, const char *user, jv *out)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc, row = 0;
 
 	*out = jv_invalid();
 	if ((rc = valid_name("user", user, 128)) != 0)
 		return rc;
-	if ((rc = prep(l, &st, "SELECT email, pwhash IS NOT NULL FROM users WHERE id = ?1", "s",
-	    user)) == 0 && (rc = step(l, st, &row)) == 0) {
+	if ((rc = db_prep(l->db, &st, "SELECT email, pwhash IS NOT NULL FROM users WHERE id = ?1", "s",
+	    user)) == 0 && (rc = db_step(st, &row)) == 0) {
 		if (row)
 			*out = JV_OBJECT(jv_string("email"), col_text(st, 0),
-			    jv_string("has_password"), jv_bool(sqlite3_column_int(st, 1)));
+			    jv_string("has_password"), jv_bool((int)db_int(st, 1)));
 		else {
 			warnx("user %s: no such user", user);
 			rc = EX_NOINPUT;
 		}
 	}
-	done(l, st);
+	db_done(st);
 	return rc;
 }
 
 int
 ledger_user_by_email(struct ledger *l, const char *email, jv *out)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc, row = 0;
 	char id[256] = "";
 
 	*out = jv_invalid();
-	if ((rc = prep(l, &st, "SELECT id FROM users WHERE email = ?1", "s", email)) == 0 &&
-	    (rc = step(l, st, &row)) == 0 && row)
-		snprintf(id, sizeof id, "%s", (const char *)sqlite3_column_text(st, 0));
-	done(l, st);
+	if ((rc = db_prep(l->db, &st, "SELECT id FROM users WHERE email = ?1", "s", email)) == 0 &&
+	    (rc = db_step(st, &row)) == 0 && row)
+		snprintf(id, sizeof id, "%s", db_text(st, 0));
+	db_done(st);
 	if (rc != 0)
 		return rc;
 	if (!row)
@@ -1421,17 +1361,17 @@ ledger_user_by_email(struct ledger *l, const char *email, jv *out)
 static int
 pwhash_of(struct ledger *l, const char *user, char h[crypto_pwhash_STRBYTES], int *has)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc, row = 0;
 
 	*has = 0;
-	if ((rc = prep(l, &st, "SELECT pwhash FROM users WHERE id = ?1", "s", user)) == 0 &&
-	    (rc = step(l, st, &row)) == 0 && row && sqlite3_column_type(st, 0) != SQLITE_NULL &&
-	    (size_t)sqlite3_column_bytes(st, 0) < crypto_pwhash_STRBYTES) {
-		snprintf(h, crypto_pwhash_STRBYTES, "%s", (const char *)sqlite3_column_text(st, 0));
+	if ((rc = db_prep(l->db, &st, "SELECT pwhash FROM users WHERE id = ?1", "s", user)) == 0 &&
+	    (rc = db_step(st, &row)) == 0 && row && !db_null(st, 0) &&
+	    strlen(db_text(st, 0)) < crypto_pwhash_STRBYTES) {
+		snprintf(h, crypto_pwhash_STRBYTES, "%s", db_text(st, 0));
 		*has = 1;
 	}
-	done(l, st);
+	db_done(st);
 	return rc;
 }
 
@@ -1459,7 +1399,7 @@ ledger_account_set(struct ledger *l, const char *user, const char *email,
 		warnx("user %s: password hashing: out of memory", user);
 		return EX_OSERR;
 	}
-	rc = run(l, "UPDATE users SET email = ?2, pwhash = ?3 WHERE id = ?1", "sss", user, email, h);
+	rc = db_run(l->db, "UPDATE users SET email = ?2, pwhash = ?3 WHERE id = ?1", "sss", user, email, h);
 	sodium_memzero(h, sizeof h);
 	return rc;
 }
@@ -1506,52 +1446,52 @@ ledger_limit_key(struct ledger *l, const char *key, double cap, double per_minut
 		warnx("limit %s: cost %g: expected more than 0 and at most %g", key, cost, cap);
 		return EX_SOFTWARE;
 	}
-	return bucket_take(l, 1, key, cap, rate, cost, allowed, &left, retry);
+	return bucket(l, 1, key, cap, rate, cost, allowed, &left, retry);
 }
 
 int
 ledger_job_add(struct ledger *l, const char *id, const char *user)
 {
-	return run(l, "INSERT INTO restorations(id, user, created) VALUES (?1, ?2, ?3) "
+	return db_run(l->db, "INSERT INTO restorations(id, \"user\", created) VALUES (?1, ?2, ?3) "
 	    "ON CONFLICT(id) DO NOTHING", "ssi", id, user, (int64_t)now());
 }
 
 int
 ledger_job_remove(struct ledger *l, const char *id)
 {
-	return run(l, "DELETE FROM restorations WHERE id = ?1", "s", id);
+	return db_run(l->db, "DELETE FROM restorations WHERE id = ?1", "s", id);
 }
 
 int
 ledger_job_list(struct ledger *l, const char *user, const char *before, int limit, jv *out)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc, row = 0;
 
 	*out = jv_array();
-	if ((rc = prep(l, &st, "SELECT id FROM restorations WHERE user = ?1 AND id < ?2 "
+	if ((rc = db_prep(l->db, &st, "SELECT id FROM restorations WHERE \"user\" = ?1 AND id < ?2 "
 	    "ORDER BY id DESC LIMIT ?3", "ssi", user, before != NULL ? before : "~",
 	    (int64_t)limit)) != 0)
 		return rc;
-	while ((rc = step(l, st, &row)) == 0 && row)
-		*out = jv_array_append(*out, jv_string((const char *)sqlite3_column_text(st, 0)));
-	done(l, st);
+	while ((rc = db_step(st, &row)) == 0 && row)
+		*out = jv_array_append(*out, jv_string(db_text(st, 0)));
+	db_done(st);
 	return rc;
 }
 
 int
 ledger_holds_open(struct ledger *l, int64_t before, jv *out)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc, row = 0;
 
 	*out = jv_array();
-	if ((rc = prep(l, &st, "SELECT job, user, amount FROM holds WHERE state = 'held' AND at < ?1 "
+	if ((rc = db_prep(l->db, &st, "SELECT job, \"user\", amount FROM holds WHERE state = 'held' AND at < ?1 "
 	    "ORDER BY at", "i", before)) != 0)
 		return rc;
-	while ((rc = step(l, st, &row)) == 0 && row)
-		*out = jv_array_append(*out, hold_obj((const char *)sqlite3_column_text(st, 0),
-		    (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2), "held"));
-	done(l, st);
+	while ((rc = db_step(st, &row)) == 0 && row)
+		*out = jv_array_append(*out, hold_obj(db_text(st, 0),
+		    db_text(st, 1), db_int(st, 2), "held"));
+	db_done(st);
 	return rc;
 }

@@ -145,26 +145,15 @@ pg_retryable(const PGresult *r)
 }
 
 int
-pg_check(PGresult *r, const char *what)
+pg_status(const PGresult *r)
 {
-	const char *st, *msg;
-	char *nl;
-	int n;
+	const char *st;
 
 	if (r != NULL && (PQresultStatus(r) == PGRES_COMMAND_OK ||
 	    PQresultStatus(r) == PGRES_TUPLES_OK))
 		return 0;
-	if (r == NULL) {
-		warnx("%s: out of memory or connection lost", what);
-		return EX_TEMPFAIL;
-	}
-	st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-	msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-	if (msg == NULL)
-		msg = PQresultErrorMessage(r);
-	n = (nl = strchr(msg, '\n')) != NULL ? (int)(nl - msg) : (int)strlen(msg);
-	warnx("%s: %.*s%s%s%s", what, n, msg, st ? " (SQLSTATE " : "", st ? st : "", st ? ")" : "");
-	if (st == NULL || strncmp(st, "08", 2) == 0 || strncmp(st, "40", 2) == 0 ||
+	if (r == NULL || (st = PQresultErrorField(r, PG_DIAG_SQLSTATE)) == NULL ||
+	    strncmp(st, "08", 2) == 0 || strncmp(st, "40", 2) == 0 ||
 	    strncmp(st, "53", 2) == 0 || strncmp(st, "57", 2) == 0 ||
 	    strcmp(st, "55P03") == 0)        /* lock not available */
 		return EX_TEMPFAIL;
@@ -173,6 +162,28 @@ pg_check(PGresult *r, const char *what)
 	if (strcmp(st, "42501") == 0)
 		return EX_NOPERM;
 	return EX_SOFTWARE;
+}
+
+int
+pg_check(PGresult *r, const char *what)
+{
+	const char *st, *msg;
+	char *nl;
+	int n, rc;
+
+	if ((rc = pg_status(r)) == 0)
+		return 0;
+	if (r == NULL) {
+		warnx("%s: out of memory or connection lost", what);
+		return rc;
+	}
+	st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	if (msg == NULL)
+		msg = PQresultErrorMessage(r);
+	n = (nl = strchr(msg, '\n')) != NULL ? (int)(nl - msg) : (int)strlen(msg);
+	warnx("%s: %.*s%s%s%s", what, n, msg, st ? " (SQLSTATE " : "", st ? st : "", st ? ")" : "");
+	return rc;
 }
 
 static int

@@ -77,6 +77,8 @@ int  pg_connect(const char *url, PGconn **cp);
  * integrity violation; EX_NOPERM for a privilege failure; EX_SOFTWARE for
  * the rest (a bug in our SQL). Does not clear r. */
 int  pg_check(PGresult *r, const char *what);
+/* The status pg_check returns, without a message. */
+int  pg_status(const PGresult *r);
 /* 1 if r failed with 40001 (serialization) or 40P01 (deadlock): the
  * whole transaction may be run again. */
 int  pg_retryable(const PGresult *r);
