@@ -2,7 +2,8 @@
  * The file format is deliberately tiny: one KEY=VALUE per line, '#'
  * starts a comment line, blank lines are ignored, no quoting; the value
  * is everything after the first '=' with surrounding blanks trimmed.
- * Keys must look like RS_NAME so a typo is caught, not silently ignored. */
+ * Keys must look like RS_NAME so a typo is caught, not silently ignored
+ * (or AWS_NAME: the AWS SDKs' own settings, for RS_STORE=s3://…). */
 #include <ctype.h>
 #include <err.h>
 #include <errno.h>
@@ -41,7 +42,7 @@ trim(char *s)
 static int
 valid_key(const char *k)
 {
-	if (strncmp(k, "RS_", 3) != 0 || k[3] == '\0')
+	if ((strncmp(k, "RS_", 3) != 0 || k[3] == '\0') && (strncmp(k, "AWS_", 4) != 0 || k[4] == '\0'))
 		return 0;
 	for (; *k; k++)
 		if (!isupper((unsigned char)*k) && !isdigit((unsigned char)*k) && *k != '_')
@@ -95,7 +96,7 @@ conf_load(struct conf **cp)
 		k = trim(s);
 		v = trim(eq + 1);
 		if (!valid_key(k)) {
-			warnx("%s:%d: %s: keys look like RS_NAME", path, lineno, k);
+			warnx("%s:%d: %s: keys look like RS_NAME or AWS_NAME", path, lineno, k);
 			rc = EX_CONFIG;
 			break;
 		}

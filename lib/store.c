@@ -5,7 +5,12 @@
  * (the existing file is trusted: objects are written atomically and are
  * never modified). The first two hex digits name a fan-out directory so
  * no directory grows past a few thousand entries for a million objects.
- * Objects are mode 0444: nothing rewrites them in place. */
+ * Objects are mode 0444: nothing rewrites them in place.
+ *
+ * With RS_STORE=s3://BUCKET/PREFIX (environment or rs.conf) the objects
+ * live in an S3 bucket instead, under the same names: store_s3.c. Every
+ * function here hands over to it; store_get works on both through
+ * store_path. */
 #include <sys/stat.h>
 #include <dirent.h>
 #include <err.h>
@@ -18,13 +23,37 @@
 #include <unistd.h>
 #include <sodium.h>
 
+#include "conf.h"
 #include "store.h"
+#include "store_s3.h"
 #include "util.h"
 
 struct store {
+	struct store_s3 *s3;         /* RS_STORE=s3://…; NULL: the spool */
 	int dfd;                     /* objects/ */
 	char root[PATH_MAX];         /* spool/objects */
 };
+
+/* RS_STORE, when set: the S3 store */
+static int
+open_s3(const char *spool, int create, struct store *st)
+{
+	struct conf *c = NULL;
+	const char *url;
+	int rc;
+
+	if ((rc = conf_load(&c)) != 0)
+		return rc;
+	if ((url = conf_str(c, "RS_STORE", NULL)) != NULL) {
+		if (strncmp(url, "s3://", 5) != 0) {
+			warnx("RS_STORE=%s: expected s3://BUCKET/PREFIX (unset: the spool)", url);
+			rc = EX_CONFIG;
+		} else
+			rc = store_s3_open(c, url, spool, create, &st->s3);
+	}
+	conf_free(c);
+	return rc;
+}
 
 int
 store_open(const char *spool, int create, struct store **sp)
@@ -40,6 +69,14 @@ store_open(const char *spool, int create, struct store **sp)
 	if ((st = calloc(1, sizeof *st)) == NULL) {
 		warn("store");
 		return EX_OSERR;
+	}
+	st->dfd = -1;
+	if ((rc = open_s3(spool, create, st)) != 0 || st->s3 != NULL) {
+		if (rc != 0)
+			free(st);
+		else
+			*sp = st;
+		return rc;
 	}
 	if ((size_t)snprintf(st->root, sizeof st->root, "%s/objects", spool) >= sizeof st->root) {
 		warnx("%s: path too long", spool);
@@ -59,7 +96,9 @@ store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
-	close(st->dfd);
+	store_s3_close(st->s3);
+	if (st->dfd >= 0)
+		close(st->dfd);
 	free(st);
 }
 
@@ -99,6 +138,8 @@ store_put(struct store *st, const void *buf, size_t len, char id[STORE_ID_LEN + 
 
 	crypto_generichash(h, sizeof h, buf, len, NULL, 0);
 	util_hex(h, sizeof h, id);
+	if (st->s3 != NULL)
+		return store_s3_put(st->s3, buf, len, id);
 	relpath(id, rel);
 	if (fstatat(st->dfd, rel, &sb, 0) == 0 && (size_t)sb.st_size == len)
 		return 0;                              /* already stored */
@@ -136,6 +177,8 @@ store_has(struct store *st, const char *id)
 
 	if (!store_valid_id(id))
 		return 0;
+	if (st->s3 != NULL)
+		return store_s3_has(st->s3, id);
 	relpath(id, rel);
 	return faccessat(st->dfd, rel, F_OK, 0) == 0;
 }
@@ -149,6 +192,8 @@ store_stat(struct store *st, const char *id, size_t *len)
 
 	if ((rc = relpath(id, rel)) != 0)
 		return rc;
+	if (st->s3 != NULL)
+		return store_s3_stat(st->s3, id, len);
 	if (fstatat(st->dfd, rel, &sb, 0) < 0) {
 		int e = errno;
 		warn("object %s", id);
@@ -166,6 +211,8 @@ store_path(struct store *st, const char *id, char *buf, size_t size)
 
 	if ((rc = relpath(id, rel)) != 0)
 		return rc;
+	if (st->s3 != NULL)
+		return store_s3_path(st->s3, id, buf, size);
 	if ((size_t)snprintf(buf, size, "%s/%s", st->root, rel) >= size) {
 		warnx("object %s: path too long", id);
 		return EX_SOFTWARE;
@@ -192,6 +239,8 @@ store_unlink(struct store *st, const char *id)
 
 	if ((rc = relpath(id, rel)) != 0)
 		return rc;
+	if (st->s3 != NULL)
+		return store_s3_unlink(st->s3, id);
 	if (unlinkat(st->dfd, rel, 0) < 0 && errno != ENOENT) {
 		int e = errno;
 		warn("unlink object %s", id);
@@ -208,6 +257,8 @@ store_each(struct store *st, int (*fn)(const char *id, void *arg), void *arg)
 	char id[STORE_ID_LEN + 1];
 	int fd, rc = 0;
 
+	if (st->s3 != NULL)
+		return store_s3_each(st->s3, fn, arg);
 	if ((fd = dup(st->dfd)) < 0 || (top = fdopendir(fd)) == NULL) {
 		warn("%s", st->root);
 		if (fd >= 0)
