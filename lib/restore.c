@@ -382,13 +382,15 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 		break;
 	case RESTORE_WHITE_BALANCE: {
 		int toned;
-		jv kt = json_get(e, "keep_tone");
-		est_white_balance(im, st->gain, &toned);
-		st->keep_tone = jv_get_kind(kt) == JV_KIND_TRUE ? 1 :
-		    jv_get_kind(kt) == JV_KIND_FALSE ? 0 : toned && o->keep_sepia;
-		if (!o->keep_sepia)
-			st->keep_tone = 0;
-		jv_free(kt);
+		float cast = est_white_balance(im, st->gain, &toned);
+		/* A warm cast (the correction would cool: less red, more blue)
+		 * is sepia, an aged print's toning or warm light (sunset,
+		 * tungsten, a ginger cat): kept unless --neutralise-sepia. A
+		 * cool cast is removed, on a monochrome print too. A cast too
+		 * weak to see is left as it is. */
+		int warm = st->gain[2] > st->gain[0] * 1.01f;
+		st->keep_tone = (o->keep_sepia && warm) || cast < 0.02f;
+		(void)toned;
 		if (st->keep_tone)
 			st->gain[0] = st->gain[1] = st->gain[2] = 1;
 		r = jv_object_set(r, jv_string("r"), rnd(st->gain[0], 0.001));

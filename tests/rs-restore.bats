@@ -65,6 +65,17 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	[ "$d1" -lt $((d0 / 2)) ]
 }
 
+@test "rs-restore: white_balance keeps a warm cast unless --neutralise-sepia" {
+	img c png:320x240
+	imgcmp -d cast=1.2:1.0:0.8 "$T/c.png" "$T/w.png"
+	rs-restore --ops white_balance -o "$T/r.png" "$T/w.png"
+	[ "$(psnr "$T/w.png" "$T/r.png")" -ge 60 ]
+	rs-restore --ops white_balance --neutralise-sepia -o "$T/n.png" "$T/w.png"
+	d0=$(imgcmp -s "$T/w.png" | awk '{ print int($4 - $6) }')
+	d1=$(imgcmp -s "$T/n.png" | awk '{ print int($4 - $6) }')
+	[ "$d1" -lt $((d0 / 2)) ]
+}
+
 @test "rs-restore: deblur sharpens a blurred photo" {
 	img c png:320x240
 	imgcmp -d blur=2 "$T/c.png" "$T/b.png"
