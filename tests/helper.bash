@@ -4,6 +4,7 @@ PATH="$BATS_TEST_DIRNAME/../bin:$BATS_TEST_DIRNAME:$PATH"
 # never reach a real service from a test, whatever the machine has set
 unset GEMINI_API_KEY RS_GEMINI_KEY_FILE RS_STRIPE_SECRET_KEY RS_STRIPE_SECRET_KEY_FILE
 DATA="$BATS_TEST_DIRNAME/data"
+. "$BATS_TEST_DIRNAME/objects.bash"    # obj_ids obj_has obj_file obj_age: either store
 
 setup() {
 	export RS_SPOOL="$BATS_TEST_TMPDIR/spool" RS_CONF=/dev/null
@@ -40,5 +41,14 @@ scale_setup() {
 		export RS_DATABASE
 	else
 		unset RS_DATABASE
+	fi
+	# S3 (tests/s3.bats, tests/objects.bash): with RS_TEST_S3_ENV (the env
+	# file of tests/scale/s3-up) every test keeps its objects under a
+	# prefix of its own in the bucket rs-test, created by the first upload.
+	if [ -n "${RS_TEST_S3_ENV:-}" ]; then
+		set -a; . "$RS_TEST_S3_ENV"; set +a
+		export RS_STORE="s3://rs-test/t-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')/"
+	else
+		unset RS_STORE
 	fi
 }
