@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <sodium.h>
 
+#include "conf.h"
 #include "s3.h"
 #include "store.h"
 #include "store_s3.h"
@@ -41,6 +42,7 @@
 struct store_s3 {
 	struct s3 *s;
 	int create;
+	unsigned long long list_max;             /* keys per listing page */
 	char cache[PATH_MAX];                    /* spool/s3cache */
 };
 
@@ -75,10 +77,13 @@ store_s3_open(const struct conf *c, const char *url, const char *spool, int crea
 		free(t);
 		return EX_CANTCREAT;
 	}
-	if ((rc = s3_open(c, url, &t->s)) != 0) {
+	if ((rc = conf_size(c, "RS_STORE_LIST_MAX", 1000, &t->list_max)) != 0 ||
+	    (rc = s3_open(c, url, &t->s)) != 0) {
 		free(t);
 		return rc;
 	}
+	if (t->list_max < 1 || t->list_max > 1000)
+		t->list_max = 1000;
 	*tp = t;
 	return 0;
 }
@@ -417,9 +422,10 @@ store_s3_each(struct store_s3 *t, int (*fn)(const char *id, void *arg), void *ar
 			return EX_PROTOCOL;
 		}
 		/* sorted by name, encoded: curl signs the query as it is */
-		snprintf(query, sizeof query, "%s%s%slist-type=2%s%s",
+		snprintf(query, sizeof query, "%s%s%slist-type=2&max-keys=%llu%s%s",
 		    token[0] != '\0' ? "continuation-token=" : "", token[0] != '\0' ? etoken : "",
-		    token[0] != '\0' ? "&" : "", plen > 0 ? "&prefix=" : "", plen > 0 ? eprefix : "");
+		    token[0] != '\0' ? "&" : "", t->list_max,
+		    plen > 0 ? "&prefix=" : "", plen > 0 ? eprefix : "");
 		if ((rc = s3_do(t->s, &q, &r)) != 0)
 			return rc;
 		if (r.status == 404 && strcmp(r.code, "NoSuchBucket") == 0) {
