@@ -133,14 +133,24 @@ restore_plan(const char *name, jv ops, const struct restore_opts *o, jv *plan)
 
 /* ---- the strip driver ---- */
 
+/* A job filters one image in place. Strip i reads its core and margin
+ * rows, filters them and keeps its result (8-bit core rows) until both
+ * neighbours have read the rows they share with it; only then is it
+ * written back, so every strip sees the original pixels and the image
+ * never exists twice. Margins never exceed a strip's height, so only
+ * neighbours overlap. */
 struct job {
 	const struct step *st;
-	const struct img *src;
-	struct img *dst;           /* NULL: measure only (descratch count) */
+	struct img *im;
+	int measure;               /* 1: only count (descratch), write nothing */
 	int nc, rows, margin, nstrips, next, rc;
 	long flagged;
+	unsigned char *state;      /* per strip: LOADED, and DONE or WRITTEN */
+	uint8_t **res;             /* per strip: the result awaiting its write */
 	pthread_mutex_t mu;
 };
+
+enum { LOADED = 1, DONE = 2, WRITTEN = 4 };
 
 static int
 filter(const struct step *st, struct band *b, long *flagged)
@@ -173,15 +183,40 @@ u8(float v)
 	return (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : (int)(v + 0.5f));
 }
 
+static size_t
+row_bytes(const struct img *im)
+{
+	return (size_t)im->w * (size_t)im->ch;
+}
+
+/* Write every finished strip whose neighbours have loaded; j->mu held. */
+static void
+commit(struct job *j)
+{
+	for (int i = 0; i < j->nstrips; i++) {
+		if (!(j->state[i] & DONE) || (i > 0 && !(j->state[i - 1] & LOADED)) ||
+		    (i + 1 < j->nstrips && !(j->state[i + 1] & LOADED)))
+			continue;
+		int c0 = i * j->rows, c1 = c0 + j->rows < j->im->h ? c0 + j->rows : j->im->h;
+		if (j->res[i] != NULL)
+			memcpy(j->im->px + (size_t)c0 * row_bytes(j->im), j->res[i],
+			    (size_t)(c1 - c0) * row_bytes(j->im));
+		free(j->res[i]);
+		j->res[i] = NULL;
+		j->state[i] = LOADED | WRITTEN;
+	}
+}
+
 static int
 strip(struct job *j, int i, long *flagged)
 {
-	const struct img *src = j->src;
+	const struct img *src = j->im;
 	struct band b = { .w = src->w, .nc = j->nc, .img_h = src->h };
 	int c0 = i * j->rows, c1 = c0 + j->rows < src->h ? c0 + j->rows : src->h;
 	int y0 = c0 - j->margin > 0 ? c0 - j->margin : 0;
 	int y1 = c1 + j->margin < src->h ? c1 + j->margin : src->h, rc = EX_OSERR;
 	float s = j->st->strength;
+	uint8_t *res = NULL;
 
 	b.y0 = y0;
 	b.h = y1 - y0;
@@ -190,12 +225,20 @@ strip(struct job *j, int i, long *flagged)
 	for (int c = 0; c < j->nc; c++)
 		if ((b.p[c] = malloc(sizeof(float) * (size_t)b.w * (size_t)b.h)) == NULL)
 			goto out;
-	load(src, j->nc, y0, &b);
-	if ((rc = filter(j->st, &b, flagged)) != 0 || j->dst == NULL)
+	if (!j->measure && (res = malloc((size_t)(c1 - c0) * row_bytes(src))) == NULL)
 		goto out;
+	load(src, j->nc, y0, &b);
+	pthread_mutex_lock(&j->mu);
+	j->state[i] |= LOADED;
+	commit(j);
+	pthread_mutex_unlock(&j->mu);
+	if ((rc = filter(j->st, &b, flagged)) != 0 || j->measure)
+		goto out;
+	/* this strip's core rows are still the original: nobody writes them
+	 * but this strip, later */
 	for (int y = c0; y < c1; y++) {
-		const uint8_t *sp = src->px + (size_t)y * (size_t)src->w * (size_t)src->ch;
-		uint8_t *dp = j->dst->px + (size_t)y * (size_t)src->w * (size_t)src->ch;
+		const uint8_t *sp = src->px + (size_t)y * row_bytes(src);
+		uint8_t *dp = res + (size_t)(y - c0) * row_bytes(src);
 		for (int x = 0; x < src->w; x++)
 			for (int c = 0; c < src->ch; c++) {
 				size_t o = (size_t)x * src->ch + c;
@@ -208,6 +251,14 @@ strip(struct job *j, int i, long *flagged)
 			}
 	}
 out:
+	pthread_mutex_lock(&j->mu);
+	j->state[i] |= LOADED | DONE;
+	j->res[i] = rc == 0 ? res : NULL;
+	if (rc == 0)
+		commit(j);
+	pthread_mutex_unlock(&j->mu);
+	if (rc != 0)
+		free(res);
 	for (int c = 0; c < j->nc; c++)
 		free(b.p[c]);
 	return rc;
@@ -241,12 +292,13 @@ nthreads(const struct restore_opts *o)
 	return n < 1 ? 1 : n > 8 ? 8 : (int)n;
 }
 
-/* Run one filter over src into dst (same size), or only measure. */
+/* Run one filter over im in place, or (measure) only count. On failure
+ * im may be part filtered. */
 static int
-drive(const char *name, const struct step *st, const struct img *src, struct img *dst,
+drive(const char *name, const struct step *st, struct img *im, int measure,
     const struct restore_opts *o, long *flagged)
 {
-	struct job j = { .st = st, .src = src, .dst = dst, .nc = src->ch >= 3 ? 3 : 1 };
+	struct job j = { .st = st, .im = im, .measure = measure, .nc = im->ch >= 3 ? 3 : 1 };
 	pthread_t tid[8];
 	int nt = nthreads(o), started = 0;
 
@@ -254,9 +306,15 @@ drive(const char *name, const struct step *st, const struct img *src, struct img
 	/* strip height depends on the filter and the width only, never on
 	 * the threads, so that results are the same for any thread count */
 	j.rows = j.margin * 4 > 64 ? j.margin * 4 : 64;
-	if (src->w > 6000 && j.rows > 32 && j.margin <= 16)
+	if (im->w > 6000 && j.rows > 32 && j.margin <= 16)
 		j.rows = 32;
-	j.nstrips = (src->h + j.rows - 1) / j.rows;
+	j.nstrips = (im->h + j.rows - 1) / j.rows;
+	if ((j.state = calloc((size_t)j.nstrips, 1)) == NULL ||
+	    (j.res = calloc((size_t)j.nstrips, sizeof *j.res)) == NULL) {
+		free(j.state);
+		warnx("%s: %s: out of memory", name, restore_op_name(st->op));
+		return EX_OSERR;
+	}
 	pthread_mutex_init(&j.mu, NULL);
 	if (nt > j.nstrips)
 		nt = j.nstrips;
@@ -269,6 +327,10 @@ drive(const char *name, const struct step *st, const struct img *src, struct img
 	for (int t = 1; t <= started; t++)
 		pthread_join(tid[t], NULL);
 	pthread_mutex_destroy(&j.mu);
+	for (int i = 0; i < j.nstrips; i++)
+		free(j.res[i]);
+	free(j.res);
+	free(j.state);
 	if (flagged != NULL)
 		*flagged = j.flagged;
 	if (j.rc != 0)
@@ -454,15 +516,17 @@ restore_run(const char *name, struct img *im, jv plan, const struct restore_opts
 				} else if ((rc = img_alloc(&tmp, im->w * st.scale, im->h * st.scale,
 				    im->ch)) == 0)
 					rc = drive_up(name, &st, im, &tmp);
-			} else if ((rc = img_alloc(&tmp, im->w, im->h, im->ch)) == 0)
-				rc = drive(name, &st, im, &tmp, o, &flagged);
-			if (rc == 0) {
+			} else
+				rc = drive(name, &st, im, 0, o, &flagged);
+			if (rc == 0 && tmp.px != NULL) {
 				/* the new pixels take over; metadata stays with im */
 				free(im->px);
 				im->px = tmp.px;
 				im->w = tmp.w;
 				im->h = tmp.h;
 				tmp.px = NULL;
+			}
+			if (rc == 0) {
 				if (st.op <= RESTORE_DESCRATCH)
 					cleaned = 1;
 				if (st.op == RESTORE_DESCRATCH)
@@ -506,7 +570,7 @@ restore_guess(const char *name, const struct img *im, jv *ops)
 	st.op = RESTORE_DESCRATCH;
 	st.strength = 1;
 	st.thresh = sigma > 4 ? 1 + sigma / 40 : 1;
-	if (drive(name, &st, im, NULL, &o, &flagged) == 0 &&
+	if (drive(name, &st, (struct img *)im, 1, &o, &flagged) == 0 &&
 	    flagged > (long)(0.003 * im->w * im->h))
 		*ops = jv_array_append(*ops, JV_OBJECT(jv_string("op"), jv_string("descratch"),
 		    jv_string("strength"), jv_number(1)));
