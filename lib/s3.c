@@ -65,6 +65,7 @@ struct s3 {
 	char sigv4[96];                      /* aws:amz:REGION:s3 */
 	char *access, *secret, *token;
 	long connect_ms, stall_s;
+	int quiet;                           /* no diagnostics (s3_quiet) */
 };
 
 /* one transfer's state, for the callbacks */
@@ -240,6 +241,12 @@ s3_close(struct s3 *s)
 	free(s);
 }
 
+void
+s3_quiet(struct s3 *s, int on)
+{
+	s->quiet = on;
+}
+
 const char *
 s3_name(const struct s3 *s)
 {
@@ -372,6 +379,12 @@ static int
 transport(struct s3 *s, CURLcode cc, const char *errbuf)
 {
 	const char *why = *errbuf != '\0' ? errbuf : s->api.curl_easy_strerror(cc);
+
+	if (s->quiet)
+		return cc == CURLE_UNSUPPORTED_PROTOCOL || cc == CURLE_URL_MALFORMAT ||
+		    cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
+		    cc == CURLE_SSL_CERTPROBLEM ? EX_CONFIG : cc == CURLE_OUT_OF_MEMORY ? EX_OSERR :
+		    EX_TEMPFAIL;
 
 	switch (cc) {
 	case CURLE_UNSUPPORTED_PROTOCOL:
@@ -580,10 +593,10 @@ s3_error(struct s3 *s, const char *what, const struct s3_resp *r)
 			ex = EX_PROTOCOL;
 	}
 	/* a setting's fault is the store's, not one request's */
-	if (ex == EX_CONFIG || what == NULL)
+	if (!s->quiet && (ex == EX_CONFIG || what == NULL))
 		warnx("%s: %ld%s%s%s%s", s->name, r->status, r->code[0] != '\0' ? " " : "", r->code,
 		    hint != NULL ? ": " : "", hint != NULL ? hint : "");
-	else
+	else if (!s->quiet)
 		warnx("%s: %s: %ld%s%s%s%s", s->name, what, r->status, r->code[0] != '\0' ? " " : "",
 		    r->code, hint != NULL ? ": " : "", hint != NULL ? hint : "");
 	return ex;

@@ -56,6 +56,7 @@ struct s3_resp {
 int  s3_open(const struct conf *c, const char *url, struct s3 **sp);
 void s3_close(struct s3 *s);                     /* NULL is fine */
 const char *s3_name(const struct s3 *s);         /* "s3://BUCKET/PREFIX" */
+void s3_quiet(struct s3 *s, int on);             /* 1: statuses without diagnostics */
 const char *s3_prefix(const struct s3 *s);       /* "PREFIX/" or "" */
 /* One request. 0 when an HTTP response came back (any status: look at
  * r->status; free r with s3_resp_free); else the transport's status,

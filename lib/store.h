@@ -1,7 +1,8 @@
 /* store.h: the object store. Immutable objects named by the BLAKE2b-256
  * of their bytes (64 hex digits), fanned out as objects/ab/cdef... under
- * the spool. Putting the same bytes twice stores them once. Today: files;
- * the seam lets an S3-compatible bucket replace them.
+ * the spool. Putting the same bytes twice stores them once. Files, or
+ * with RS_STORE=s3://BUCKET/PREFIX an S3 bucket (store_s3.c), the same
+ * names as keys.
  * Functions return 0 or an EX_* status, having printed one diagnostic. */
 #ifndef RS_STORE_H
 #define RS_STORE_H
@@ -17,7 +18,9 @@ int  store_valid_id(const char *id);                 /* 1 if well formed */
 /* Store bytes; id receives the name. Atomic and idempotent. */
 int  store_put(struct store *st, const void *buf, size_t len,
          char id[STORE_ID_LEN + 1]);
-int  store_has(struct store *st, const char *id);    /* 1 yes, 0 no */
+/* 1 yes, 0 no. An S3 store that cannot be asked says 1, quietly: the
+ * caller's next call (store_path) then fails with the reason and status. */
+int  store_has(struct store *st, const char *id);
 int  store_stat(struct store *st, const char *id, size_t *len); /* EX_NOINPUT if absent */
 /* A path that reads the object (for programs that need a file name). */
 int  store_path(struct store *st, const char *id, char *buf, size_t size);

@@ -274,8 +274,14 @@ store_s3_has(struct store_s3 *t, const char *id)
 	    access(path, F_OK) == 0)
 		return 1;
 	names(t, id, &n);
+	/* 1 or 0 only: when the bucket cannot be asked, say yes, quietly, so
+	 * the caller's next step (store_path) reports why, with its status
+	 * (75 for a store that is down: the job is tried again, not failed
+	 * for a missing input) */
+	s3_quiet(t->s, 1);
 	rc = head(t, &n, &len);
-	return rc == 1;
+	s3_quiet(t->s, 0);
+	return rc != 0;
 }
 
 int

@@ -8,6 +8,7 @@
 # (root installs its packages; ~15 s, ~30 s the first time). If it cannot
 # start, every test fails. RS_NO_S3=1 skips them instead, and only then.
 load helper
+load queue                      # jobs_ids: either queue backend
 
 setup_file() {
 	[ -z "${RS_TEST_S3_ENV:-}" ] || return 0
@@ -204,6 +205,27 @@ s.serve_forever()'
 	failed_with 75 rs-upload
 	[[ "$stderr" == *": 503"*"try again later" ]]
 	[ "$(cat "$T/hits")" = 3 ]                     # HEAD, tried three times
+}
+
+@test "s3: the store down while rs-run works: the job is tried again later, charged once" {
+	rs-credit user add alice >/dev/null
+	rs-credit grant alice 3 --id g1 >/dev/null
+	img a jpeg:64x48
+	rs-upload -e -u alice "$T/a.jpeg" >/dev/null
+	for b in none local; do
+		[ $b = none ] || sleep 1.2               # the retry comes due
+		AWS_ENDPOINT_URL_S3=http://127.0.0.1:1 RS_RUN_BACKOFF=1s \
+		    run -0 --separate-stderr rs-run -b $b -t 0.5
+		[ "$(jq -c '[.done, .failed, .retried]' <<<"$output")" = "[0,0,1]" ]
+		[[ "$stderr" == *"cannot reach AWS_ENDPOINT_URL_S3=http://127.0.0.1:1"* ]]
+	done
+	sleep 1.2
+	RS_RUN_BACKOFF=1s run -0 --separate-stderr rs-run -b local
+	[ "$(jq -c '[.done, .failed, .retried]' <<<"$output")" = "[1,0,0]" ]
+	[ "$(rs-credit balance alice | jq -r '"\(.balance) \(.held)"')" = "2 0" ]
+	out=$(rs-run status "$(jobs_ids done)" | jq -r .output.object)
+	obj_has "$out"
+	[ "$(b2 "$(obj_file "$out")")" = "$out" ]
 }
 
 @test "s3: a missing object is status 66; bytes that do not match their name are refused" {
