@@ -9,13 +9,14 @@
  *               the queue orders and recovers by: user, priority,
  *               created, next_attempt, the runner holding it, and when
  *               it was last written (the spool's mtime).
+ * rs_queue_users when each user was last served, for the round robin.
  * rs_runners    one row per live runner: host, pid (and the process's
  *               start time), its lease and its heartbeat, by the
  *               database's clock.
  *
  * Claiming is one statement: the best ready job (priority, then round
- * robin over users: each user's k-th queued job before anyone's k+1-th,
- * then age) is picked with SELECT … FOR UPDATE SKIP LOCKED and marked
+ * robin over users: the user served least recently first, then age) is
+ * picked with SELECT … FOR UPDATE SKIP LOCKED and marked
  * running for this runner, so two runners never get the same row and
  * never wait for each other. A second statement writes the record with
  * its lease (as the spool's rename then rewrite; a runner that dies
@@ -95,6 +96,9 @@ static const char *const migrations[] = {
 	" started text NOT NULL,"
 	" ttl double precision NOT NULL,"
 	" heartbeat timestamptz NOT NULL DEFAULT clock_timestamp());"
+	"CREATE TABLE rs_queue_users ("
+	" usr text PRIMARY KEY,"
+	" served double precision NOT NULL);"
 	"CREATE FUNCTION rs_jobs_notify() RETURNS trigger LANGUAGE plpgsql AS $$"
 	" BEGIN"
 	"  PERFORM pg_notify(left('rs_jobs_' || TG_TABLE_SCHEMA, 63), NEW.id || ' ' || NEW.state);"
@@ -107,17 +111,17 @@ static const char *const migrations[] = {
 	" EXECUTE FUNCTION rs_jobs_notify();",
 };
 
-/* The best ready job: priority, then each user's k-th before anyone's
- * k+1-th (rank among the user's queued jobs, waiting retries included,
- * as the spool's scan counts them), then age. */
+/* The best ready job: priority, then round robin between users (the
+ * user served least recently first: rs_queue_users remembers when each
+ * was last served, so a user's next job waits behind every other user's
+ * first, as in the spool's order), then age. */
 static const char claim_sql[] =
-	"WITH q AS (SELECT id, priority, next_attempt,"
-	"   row_number() OVER (PARTITION BY usr ORDER BY id) AS rank"
-	"   FROM rs_jobs WHERE state = 0),"
-	" c AS (SELECT j.id FROM rs_jobs j JOIN q ON q.id = j.id"
-	"   WHERE j.state = 0 AND (q.next_attempt IS NULL OR q.next_attempt <= $1::float8)"
-	"   ORDER BY q.priority DESC, q.rank, q.id"
-	"   LIMIT 1 FOR UPDATE OF j SKIP LOCKED)"
+	"WITH c AS (SELECT j.id, j.usr FROM rs_jobs j LEFT JOIN rs_queue_users u ON u.usr = j.usr"
+	"   WHERE j.state = 0 AND (j.next_attempt IS NULL OR j.next_attempt <= $1::float8)"
+	"   ORDER BY j.priority DESC, coalesce(u.served, 0), j.id"
+	"   LIMIT 1 FOR UPDATE OF j SKIP LOCKED),"
+	" s AS (INSERT INTO rs_queue_users (usr, served) SELECT usr, " NOW " FROM c"
+	"   ON CONFLICT (usr) DO UPDATE SET served = EXCLUDED.served)"
 	" UPDATE rs_jobs SET state = 1, runner = $2, next_attempt = NULL, updated = " NOW
 	" FROM c WHERE rs_jobs.id = c.id RETURNING rs_jobs.id, rs_jobs.record";
 

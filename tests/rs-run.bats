@@ -1,4 +1,5 @@
 load helper
+load queue                  # jobs_in, jobs_ids, jobs_cat, job_get, job_put: either backend
 
 # enqueue USER N [FILE]: queue N jobs of USER for one photo
 enqueue() {
@@ -8,8 +9,6 @@ enqueue() {
 		rs-upload -e -u "$u" "$f" >/dev/null || return
 	done
 }
-# jobs_in STATE: how many jobs are in jobs/STATE
-jobs_in() { find "$RS_SPOOL/jobs/$1" -maxdepth 1 -type f ! -name '.*' | wc -l; }
 # account USER CREDITS [PLAN]
 account() {
 	rs-credit user add "$1" ${3:+--plan "$3"} >/dev/null &&
@@ -17,7 +16,7 @@ account() {
 }
 balance() { rs-credit balance "$1" | jq -r '"\(.balance) \(.held)"'; }
 captures() { rs-credit ledger "$1" --limit 100000 | jq '[.[] | select(.kind == "capture")] | length'; }
-only() { jq -r "$2" "$RS_SPOOL/jobs/$1"/*; }   # only STATE FILTER: of the one job there
+only() { jobs_cat "$1" | jq -r "$2"; }   # only STATE FILTER: of the one job there
 teardown() { [ -z "${FAKE:-}" ] || kill "$FAKE" 2>/dev/null || true; }
 # script NAME BODY: an executable sh script $T/NAME
 script() { printf '#!/bin/sh\n%s\n' "$2" >"$T/$1" && chmod +x "$T/$1"; }
@@ -31,9 +30,7 @@ script() { printf '#!/bin/sh\n%s\n' "$2" >"$T/$1" && chmod +x "$T/$1"; }
 	[ -z "$stderr" ]
 	run -0 --separate-stderr rs-run status
 	[ "$(jq -c '[.queued, .running, .done, .failed]' <<<"$output")" = "[0,0,3,0]" ]
-	for f in "$RS_SPOOL"/jobs/done/*; do
-		[ "$(jq -r '"\(.status) \(.attempts) \(.output.object == .inputs[0].object)"' "$f")" = "done 1 true" ]
-	done
+	[ "$(jobs_cat done | jq -r '"\(.status) \(.attempts) \(.output.object == .inputs[0].object)"' | sort -u)" = "done 1 true" ]
 	[ -z "$(find "$RS_SPOOL/jobs" -name '.*')" ]
 	# nothing left: a second run does nothing
 	run -0 rs-run -b none
@@ -44,7 +41,7 @@ script() { printf '#!/bin/sh\n%s\n' "$2" >"$T/$1" && chmod +x "$T/$1"; }
 	img a jpeg:160x120 noise=0.15
 	enqueue alice 1 "$T/a.jpeg"
 	run -0 --separate-stderr rs-run
-	id=$(ls "$RS_SPOOL/jobs/done")
+	id=$(jobs_ids done)
 	run -0 --separate-stderr rs-run status "$id"
 	[ "$(jq -r '"\(.status) \(.classify.degradations | length) \(.restore.backend) \(.output.mime) \(.output.width)x\(.output.height)"' <<<"$output")" = \
 	  "done 7 local image/png 160x120" ]
@@ -55,7 +52,7 @@ script() { printf '#!/bin/sh\n%s\n' "$2" >"$T/$1" && chmod +x "$T/$1"; }
 
 @test "rs-run: status ID follows a job from queued to done" {
 	enqueue alice 1
-	id=$(ls "$RS_SPOOL/jobs/new")
+	id=$(jobs_ids new)
 	run -0 rs-run status "$id"
 	[ "$(jq -r .status <<<"$output")" = queued ]
 	rs-run -b none >/dev/null
@@ -71,7 +68,7 @@ script() { printf '#!/bin/sh\n%s\n' "$2" >"$T/$1" && chmod +x "$T/$1"; }
 	account alice 3
 	enqueue alice 2
 	[ "$(balance alice)" = "1 2" ]
-	[ "$(jq -r '"\(.cost) \(.plan) \(.priority)"' "$RS_SPOOL"/jobs/new/* | sort -u)" = "1 free 0" ]
+	[ "$(jq -r '"\(.cost) \(.plan) \(.priority)"' <(jobs_cat new) | sort -u)" = "1 free 0" ]
 	run -0 rs-run -b none
 	[ "$(balance alice)" = "1 0" ]
 	[ "$(captures alice)" = 2 ]
@@ -162,7 +159,7 @@ cp "$1" "$2"'
 	[ "$(jq -c '[.done, .retried]' <<<"$output")" = "[0,1]" ]
 	run -0 rs-run status
 	[ "$(jq -c '[.queued, .waiting_retry]' <<<"$output")" = "[1,1]" ]
-	[ "$(jq -r '"\(.status) \(.error.code) \(.next_attempt | type)"' "$RS_SPOOL"/jobs/new/*)" = \
+	[ "$(jq -r '"\(.status) \(.error.code) \(.next_attempt | type)"' <(jobs_cat new))" = \
 	  "queued unavailable string" ]
 }
 
@@ -192,7 +189,7 @@ cp "$1" "$2"'
 	[ "$(balance alice)" = "0 0" ]
 	[ "$(captures alice)" = 7 ]
 	# no runner left registered, no temporary file left behind
-	[ -z "$(ls "$RS_SPOOL/jobs/run")" ]
+	[ "$(runners_n)" = 0 ]
 	[ -z "$(find "$RS_SPOOL" -name '.*')" ]
 }
 
@@ -242,7 +239,7 @@ cp "$1" "$2"'
 		[ "$(jobs_in new)$(jobs_in cur)" != 00 ] || break
 	done
 	run -0 rs-run -b none         # whatever the kills left
-	[ "$(jobs_in done)" = $n ] || { echo "$output"; rs-run status; ls "$RS_SPOOL"/jobs/*; false; } >&2
+	[ "$(jobs_in done)" = $n ] || { echo "$output"; rs-run status; false; } >&2
 	[ "$(jobs_in new)$(jobs_in cur)$(jobs_in failed)" = 000 ]
 	[ "$(balance alice)" = "0 0" ]
 	[ "$(captures alice)" = $n ]
@@ -260,7 +257,7 @@ cp "$1" "$2"'
 	wait
 	[ "$(cat "$T"/r1 "$T"/r2 "$T"/r3 | jq -s 'map(.done) | add')" = $n ]
 	[ "$(jobs_in done)" = $n ]
-	[ "$(jq -s 'map(select(.attempts != 1 or .recovered)) | length' "$RS_SPOOL"/jobs/done/*)" = 0 ]
+	[ "$(jobs_cat done | jq -s 'map(select(.attempts != 1 or .recovered)) | length')" = 0 ]
 	[ -z "$(cat "$T"/e1 "$T"/e2 "$T"/e3)" ]
 	echo "# runners did $(cat "$T"/r1 "$T"/r2 "$T"/r3 | jq -s -c 'map(.done)')" >&3
 }
@@ -274,8 +271,8 @@ callback() {
 }
 # with_callback URL: give every queued job a callback (as the web API will)
 with_callback() {
-	for f in "$RS_SPOOL"/jobs/new/*; do
-		jq -c --arg u "$1" '.callback = $u' "$f" >"$T/rec" && mv "$T/rec" "$f"
+	for id in $(jobs_ids new); do
+		job_put new "$(job_get new "$id" | jq -c --arg u "$1" '.callback = $u')"
 	done
 }
 CBKEY="cb-secret-$RANDOM"
@@ -290,7 +287,7 @@ CBKEY="cb-secret-$RANDOM"
 	[ "$(jq -c '[.n, .status, .valid, .path, .job.status]' "$T/cblog")" = \
 	  "$(printf '%s\n' '[1,503,true,"/hook","done"]' '[2,200,true,"/hook","done"]')" ]
 	id=$(jq -r .job.id "$T/cblog" | sort -u)
-	[ -f "$RS_SPOOL/jobs/done/$id" ]
+	job_get done "$id" >/dev/null
 	[[ "$stderr" == *"job $id: callback: HTTP 503"* ]]
 	[[ "$stderr" != *"$CBKEY"* ]]
 }
@@ -322,37 +319,36 @@ CBKEY="cb-secret-$RANDOM"
 	[ "$(tail -n 2 "$T/cblog" | jq -r '"\(.valid) \(.job.id)"' | uniq -c | awk '{ print $1, $2 }')" = "2 true" ]
 }
 
-# lease JOBFILE HOST RUNNER EXPIRES: move a queued job into cur/ as if claimed
+# lease ID HOST RUNNER EXPIRES: move a queued job into cur/ as if claimed
+# (in PostgreSQL a lease lives as long as its runner's heartbeat: a lease
+# expiring in the future is a runner registered now, pid 1)
 lease() {
-	local id
-	id=$(basename "$1")
-	jq -c --arg h "$2" --arg r "$3" --arg e "$4" \
-	  '.status = "running" | .attempts = 1 | .lease = {runner: $r, host: $h, pid: 1, ttl: 60, expires: $e}' \
-	  "$1" >"$RS_SPOOL/jobs/cur/$id"
-	rm "$1"
+	job_put cur "$(job_get new "$1" | jq -c --arg h "$2" --arg r "$3" --arg e "$4" \
+	  '.status = "running" | .attempts = 1 | .lease = {runner: $r, host: $h, pid: 1, ttl: 60, expires: $e}')" "$3"
+	[[ "$4" < "$(date -u +%FT%T)" ]] || runner_put "$3" "$2" 1
 }
 
 @test "rs-run: a lease from another host is taken over only once it has expired" {
 	enqueue alice 2
-	set -- "$RS_SPOOL"/jobs/new/*
+	set -- $(jobs_ids new)
 	lease "$1" elsewhere 0123456789abcdef 2000-01-01T00:00:00.000Z
 	lease "$2" elsewhere fedcba9876543210 2100-01-01T00:00:00.000Z
 	run -0 rs-run -b none
 	[ "$(jq -c '[.done, .recovered]' <<<"$output")" = "[1,1]" ]
-	[ -f "$RS_SPOOL/jobs/done/$(basename "$1")" ]
-	[ -f "$RS_SPOOL/jobs/cur/$(basename "$2")" ]
-	[ "$(jq -r '"\(.attempts) \(.recovered)"' "$RS_SPOOL/jobs/done/$(basename "$1")")" = "2 true" ]
+	job_get cur "$2" >/dev/null
+	[ "$(job_get done "$1" | jq -r '"\(.attempts) \(.recovered)"')" = "2 true" ]
 }
 
 @test "rs-run: a job of a dead runner on this host is taken over at once" {
 	enqueue alice 1
-	lease "$RS_SPOOL"/jobs/new/* "$(hostname)" 0123456789abcdef 2100-01-01T00:00:00.000Z
+	lease "$(jobs_ids new)" "$(hostname)" 0123456789abcdef 2100-01-01T00:00:00.000Z
 	run -0 rs-run -b none
 	[ "$(jq -c '[.done, .recovered]' <<<"$output")" = "[1,1]" ]
 }
 
 @test "rs-run: a second cron start exits at once while one runs; --shared does not wait" {
 	enqueue alice 1
+	mkdir -p "$RS_SPOOL/jobs"          # the lock is a local file with either backend
 	flock "$RS_SPOOL/jobs/cron.lock" sleep 30 3>&- &
 	holder=$!
 	while flock -n "$RS_SPOOL/jobs/cron.lock" true; do sleep 0.05; done
@@ -377,8 +373,8 @@ lease() {
 	enqueue carol 1
 	script log 'jq -r .id >>"$0.order"; cp "$1" "$2"'
 	run -0 rs-run -b "exec:$T/log"
-	run -0 sh -c 'while read -r id; do jq -r .user "$RS_SPOOL/jobs/done/$id"; done <"$0"' "$T/log.order"
-	[ "$(echo $output)" = "carol alice bob alice alice alice" ]
+	users=$(while read -r id; do job_get done "$id"; done <"$T/log.order" | jq -r .user)
+	[ "$(echo $users)" = "carol alice bob alice alice alice" ]
 }
 
 @test "rs-run: a user's single photo is not held up by another user's running batch" {
@@ -391,7 +387,7 @@ lease() {
 	enqueue bob 1
 	wait $pid
 	[ "$(jobs_in done)" = 21 ]
-	pos=$(jq -r .user $(sed "s|^|$RS_SPOOL/jobs/done/|" "$T/slow.order") | grep -n bob | cut -d: -f1)
+	pos=$(while read -r id; do job_get done "$id"; done <"$T/slow.order" | jq -r .user | grep -n bob | cut -d: -f1)
 	echo "# bob's photo queued after alice's 3rd, ran $pos-th of 21" >&3
 	[ "$pos" -le 12 ]
 }
@@ -414,7 +410,7 @@ lease() {
 	mkdir -p "$RS_SPOOL"
 	rs-run --watch -b none >"$T/out" 2>"$T/err" 3>&- &
 	pid=$!
-	while [ -z "$(ls "$RS_SPOOL/jobs/run" 2>/dev/null)" ]; do sleep 0.05; done
+	while [ "$(runners_n)" = 0 ]; do sleep 0.05; done
 	img a jpeg:32x24
 	start=$EPOCHREALTIME
 	enqueue alice 1
@@ -426,17 +422,17 @@ lease() {
 	kill -TERM $pid
 	wait $pid
 	[ "$(jq -r .done "$T/out")" = 1 ]
-	[ -z "$(ls "$RS_SPOOL/jobs/run")" ]
+	[ "$(runners_n)" = 0 ]
 	# with workers: the signal reaches every one of them
 	rs-run --watch -j 2 -b none >"$T/out" 2>"$T/err" 3>&- &
 	pid=$!
-	while [ "$(ls "$RS_SPOOL/jobs/run" | wc -l)" -lt 2 ]; do sleep 0.05; done
+	while [ "$(runners_n)" -lt 2 ]; do sleep 0.05; done
 	enqueue alice 3
 	while [ "$(jobs_in done)" -lt 4 ]; do sleep 0.05; done
 	kill -TERM $pid
 	wait $pid
 	[ "$(jq -r .done "$T/out")" = 3 ]
-	[ -z "$(ls "$RS_SPOOL/jobs/run")" ]
+	[ "$(runners_n)" = 0 ]
 	[ ! -s "$T/err" ]
 }
 
@@ -451,7 +447,7 @@ lease() {
 	run -0 rs-run --gc
 	[ "$(jq -r .holds_released <<<"$output")" = 1 ]
 	[ "$(balance alice)" = "4 1" ]
-	run -0 rs-credit capture --job "$(ls "$RS_SPOOL/jobs/new")"   # the live job's hold is intact
+	run -0 rs-credit capture --job "$(jobs_ids new)"   # the live job's hold is intact
 	run -0 rs-credit check
 }
 
@@ -462,12 +458,12 @@ lease() {
 	img d jpeg:32x24 seed=4
 	enqueue alice 1 "$T/a.jpeg"
 	rs-run -b none >/dev/null                    # a: done, will expire
-	a=$(ls "$RS_SPOOL/jobs/done")
+	a=$(jobs_ids done)
 	enqueue alice 1 "$T/d.jpeg"
 	rs-run -b none >/dev/null                    # d: done, stays
 	enqueue alice 1 "$T/b.jpeg"                  # b: queued
 	rs-upload "$T/c.jpeg" >/dev/null             # c: no job at all
-	touch -d '10 days ago' "$RS_SPOOL/jobs/done/$a"
+	job_age done "$a" '10 days ago'
 	find "$RS_SPOOL/objects" -type f -exec touch -d '10 days ago' {} +
 	run -0 --separate-stderr rs-run --gc
 	[ "$(jq -c '[.jobs_removed, .objects_removed, .objects_kept, .holds_released]' <<<"$output")" = "[1,2,2,0]" ]
