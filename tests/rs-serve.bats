@@ -1,4 +1,5 @@
 load helper
+load queue
 
 # Real HTTP over loopback: tcpserver on a port the kernel picks (-1
 # prints it), curl as the client, socat for raw bytes.
@@ -369,7 +370,7 @@ raw() { printf "$1" | socat -t 3 - "TCP:$HOSTPORT"; }
 	[ "$code" = 202 ]
 	# nothing was charged or stored for the refusals
 	[ "$(curl -sf -H "Authorization: Bearer $tok" "$URL/v1/me" | jq -r '"\(.credits) \(.held)"')" = "4 1" ]
-	[ "$(ls "$RS_SPOOL/jobs/new" | wc -l)" = 1 ]
+	[ "$(jobs_in new)" = 1 ]
 	[ -z "$(ls -A "$RS_SPOOL/uploads")" ]
 }
 

@@ -1,4 +1,5 @@
 load helper
+load queue
 
 @test "rs-upload: a JPEG is stored whole and described" {
 	img a jpeg:640x480
@@ -82,13 +83,13 @@ load helper
 	[ "$(spool_files)" -eq 0 ]
 }
 
-@test "rs-upload: --enqueue writes the job atomically into jobs/new" {
+@test "rs-upload: --enqueue writes the job atomically into the queue" {
 	img a jpeg:64x48
 	run -0 --separate-stderr rs-upload --enqueue --user alice --prompt "fix the sky" "$T/a.jpeg"
 	id=$(jq -r .id <<<"$output")
-	[ -f "$RS_SPOOL/jobs/new/$id" ]
-	[ "$(jq -c . "$RS_SPOOL/jobs/new/$id")" = "$(jq -c . <<<"$output")" ]
-	[ "$(jq -r '"\(.user) \(.status) \(.prompt)"' <"$RS_SPOOL/jobs/new/$id")" = "alice queued fix the sky" ]
+	[ -n "${RS_DATABASE:-}" ] || [ -f "$RS_SPOOL/jobs/new/$id" ]     # the spool: jobs/new/ID
+	[ "$(job_get new "$id")" = "$(jq -c . <<<"$output")" ]
+	[ "$(job_get new "$id" | jq -r '"\(.user) \(.status) \(.prompt)"')" = "alice queued fix the sky" ]
 	[ -z "$(find "$RS_SPOOL" -name '.*')" ]
 }
 
