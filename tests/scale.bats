@@ -26,6 +26,7 @@ teardown_file() {
 
 setup() {
 	[ -n "${RS_TEST_DATABASE:-}" ] && [ -n "${RS_TEST_S3_ENV:-}" ] || skip "scale pass only (tests/run starts PostgreSQL and S3)"
+	PATH="$BATS_TEST_DIRNAME/../bin:$BATS_TEST_DIRNAME:$PATH"
 	T="$BATS_TEST_TMPDIR"
 	set -a
 	. "$BATS_FILE_TMPDIR/env"
@@ -83,4 +84,35 @@ wait_done() {
 	kill -CONT "$(cat "$H/a/run.pid")"
 	kill "$c" 2>/dev/null || true
 	grep -q '^id: done' "$T/sse" || { cat "$T/sse" >&2; false; }
+}
+
+@test "scale: the store unreachable mid-job: the job waits and is retried, no charge, nothing lost" {
+	command -v socat >/dev/null || { echo "socat is missing: run contrib/install-deps" >&2; false; }
+	export RS_SPOOL="$T/spool" RS_CONF=/dev/null RS_RUN_BACKOFF=2
+	scale_setup
+	# the host reaches S3 through a proxy this test can cut
+	rgw=${AWS_ENDPOINT_URL_S3#http://}
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	proxy() { socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" "TCP:$rgw" & P=$!; sleep 0.3; }
+	proxy
+	export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$port
+	rs-credit user add alice >/dev/null
+	rs-credit grant alice 2 --id g >/dev/null
+	img p jpeg:120x90 noise=0.1
+	rs-upload -e -u alice "$T/p.jpeg" >"$T/job.json"
+	id=$(jq -r .id "$T/job.json")
+	kill "$P"; wait "$P" 2>/dev/null || true
+	run --separate-stderr rs-run -t 1 -b none
+	[ "$(jq -c '[.done, .failed, .retried]' <<<"$output")" = "[0,0,1]" ] || { echo "$output $stderr" >&2; false; }
+	[[ "$stderr" == *"s3://"* ]]
+	[ "$(rs-credit balance alice | jq -c '[.balance, .held]')" = "[1,1]" ]
+	[ "$(rs-run status "$id" | jq -r .status)" = queued ]
+	# the store is back: done, charged once
+	proxy
+	sleep 2
+	run -0 --separate-stderr rs-run -b none
+	kill "$P" 2>/dev/null || true
+	[ "$(jq -c '[.done, .failed]' <<<"$output")" = "[1,0]" ]
+	[ "$(rs-credit balance alice | jq -c '[.balance, .held]')" = "[1,0]" ]
+	[ "$(rs-credit ledger alice | jq '[.[] | select(.kind == "capture")] | length')" -eq 1 ]
 }
