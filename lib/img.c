@@ -678,7 +678,10 @@ encode_png(const char *name, const struct img *im, unsigned char **out, size_t *
 	}
 	png_set_write_fn(p, &dst, png_writemem, png_flushmem);
 	png_set_benign_errors(p, 1);       /* a doubtful ICC profile is dropped, not fatal */
-	png_set_compression_level(p, 4);
+	/* level 2 and the Up filter on every row: 12 MP in 1 s of CPU
+	 * instead of 2.3 (level 4, adaptive filters), 14% larger */
+	png_set_compression_level(p, 2);
+	png_set_filter(p, 0, PNG_FILTER_UP);
 	png_set_IHDR(p, info, (png_uint_32)im->w, (png_uint_32)im->h, 8, ctype[im->ch],
 	    PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
 	if (im->icc != NULL && im->icc_len >= 132)
