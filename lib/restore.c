@@ -465,7 +465,7 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 		st->sigma = has(e, "sigma") ? (float)num(e, "sigma", 0) : est_blur(im);
 		if (st->sigma > 4)
 			st->sigma = 4;
-		st->iters = (int)num(e, "iterations", 10);
+		st->iters = (int)num(e, "iterations", 5);
 		r = jv_object_set(r, jv_string("sigma"), rnd(st->sigma, 0.01));
 		r = jv_object_set(r, jv_string("iterations"), jv_number(st->iters));
 		break;
