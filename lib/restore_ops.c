@@ -714,32 +714,44 @@ blur_sep(const float *in, float *out, float *tmp, int w, int h, const float *k, 
 	}
 }
 
-/* running min/max over radius r, separable */
+/* running min/max over radius r, separable; loops over taps outside and
+ * pixels inside, so they vectorise */
 static void
 minmax_sep(const float *in, float *mn, float *mx, float *t1, float *t2, int w, int h, int r)
 {
-	for (int y = 0; y < h; y++)
-		for (int x = 0; x < w; x++) {
-			float a = 1e30f, c = -1e30f;
-			for (int i = -r; i <= r; i++) {
-				float v = in[(size_t)y * w + refl(x + i, w)];
-				a = v < a ? v : a;
-				c = v > c ? v : c;
+	float row[w + 2 * r];
+
+	for (int y = 0; y < h; y++) {
+		const float *s = in + (size_t)y * w;
+		float *a = t1 + (size_t)y * w, *c = t2 + (size_t)y * w;
+		for (int x = -r; x < w + r; x++)
+			row[x + r] = s[refl(x, w)];
+		for (int x = 0; x < w; x++)
+			a[x] = c[x] = row[x];
+		for (int i = 1; i <= 2 * r; i++) {
+			const float *src = row + i;
+			for (int x = 0; x < w; x++) {
+				a[x] = src[x] < a[x] ? src[x] : a[x];
+				c[x] = src[x] > c[x] ? src[x] : c[x];
 			}
-			t1[(size_t)y * w + x] = a;
-			t2[(size_t)y * w + x] = c;
 		}
-	for (int y = 0; y < h; y++)
+	}
+	for (int y = 0; y < h; y++) {
+		float *a = mn + (size_t)y * w, *c = mx + (size_t)y * w;
+		const float *s1 = t1 + (size_t)refl(y - r, h) * w, *s2 = t2 + (size_t)refl(y - r, h) * w;
 		for (int x = 0; x < w; x++) {
-			float a = 1e30f, c = -1e30f;
-			for (int i = -r; i <= r; i++) {
-				size_t o = (size_t)refl(y + i, h) * w + x;
-				a = t1[o] < a ? t1[o] : a;
-				c = t2[o] > c ? t2[o] : c;
-			}
-			mn[(size_t)y * w + x] = a;
-			mx[(size_t)y * w + x] = c;
+			a[x] = s1[x];
+			c[x] = s2[x];
 		}
+		for (int i = -r + 1; i <= r; i++) {
+			s1 = t1 + (size_t)refl(y + i, h) * w;
+			s2 = t2 + (size_t)refl(y + i, h) * w;
+			for (int x = 0; x < w; x++) {
+				a[x] = s1[x] < a[x] ? s1[x] : a[x];
+				c[x] = s2[x] > c[x] ? s2[x] : c[x];
+			}
+		}
+	}
 }
 
 int
