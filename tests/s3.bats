@@ -263,6 +263,22 @@ s.serve_forever()'
 	obj_has "$(b2 "$T/u1.jpeg")"
 }
 
+@test "s3: a prefix with spaces, '+', '=', '&' and UTF-8 is encoded as SigV4 wants" {
+	export RS_STORE="${RS_STORE%/}/a b+c/q=1&r/é"
+	img a jpeg:64x48
+	id=$(b2 "$T/a.jpeg")
+	run -0 --separate-stderr rs-upload "$T/a.jpeg"
+	run -0 --separate-stderr rs-classify <<<"$(job_for "$id")"       # GET
+	cmp "$T/a.jpeg" "$(cached "$id")"
+	run -0 --separate-stderr rs-run --gc                             # ListObjectsV2
+	[ "$(jq -c '[.objects_removed, .objects_kept]' <<<"$output")" = "[0,1]" ]
+	touch -d '10 days ago' "$(cached "$id")"
+	run -0 --separate-stderr rs-run --gc                             # DELETE
+	[ "$(jq -c '[.objects_removed, .objects_kept]' <<<"$output")" = "[1,0]" ]
+	run -0 --separate-stderr rs-run --gc
+	[ "$(jq -c '[.objects_removed, .objects_kept]' <<<"$output")" = "[0,0]" ]
+}
+
 @test "s3: settings: the AWS keys from rs.conf; malformed settings are status 78" {
 	img a jpeg:64x48
 	{
