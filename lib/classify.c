@@ -80,6 +80,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define SCR_SPAN     0.0005
 #define SCR_LEN      30       /* least length of a scratch, pixels */
 #define SCR_CONTRAST 60.0     /* least contrast of a scratch, 8-bit */
+#define SCR_CAND_W   0.001    /* weight of unexplained candidates */
 #define SCR_SMOOTH_MIN 4.0    /* noise sigma above which lines are sought */
 #define SCR_SMOOTH   0.8      /* on a copy smoothed by this sigma, where */
 #define SCR_KEEP     0.5      /* a 1-pixel line keeps about this much contrast */
@@ -295,7 +296,7 @@ struct feat {
 	/* interpolation: second-difference profiles by absolute position */
 	double *px2, *pxn, *py2, *pyn;
 	/* scratches */
-	double dmg, area;
+	double dmg, area, cand;        /* damaged, measured, candidate pixels */
 	/* band energies: squared Immerkaer response at scales 1, 2, 4, 8 */
 	double be[4], bn[4];
 };
@@ -660,6 +661,7 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 			if (d > thr) {
 				m[i] = SC_CAND | (pass ? SC_DARK : 0);
 				con[i] = (float)d;
+				f->cand++;
 			}
 		}
 		if (pass == 0)
@@ -1003,7 +1005,7 @@ struct meas {
 	double black, white, lift, lift_min, dr;
 	double castx, casty, cast, tone_u, tone_v, tone_spread;
 	int grayscale, toned_sepia, toned_mono, jq;
-	double scratch;
+	double scratch, scratch_cand;
 	double gwx, gwy, brx, bry, nwx, nwy; /* log chroma: grey world, bright, whitest */
 };
 
@@ -1067,7 +1069,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 	for (int i = 0; i < c->ntile; i++) {
 		struct cl_tile *t = &c->tile[i];
 		/* scratches first: painted over, they mislead the blur no more */
-		double d0 = f.dmg, a0 = f.area;
+		double d0 = f.dmg, a0 = f.area, c0 = f.cand;
 		if (scratches(&f, C[i], C[i], t->w, t->h, fmax(SCR_CONTRAST, 4.0 * m->sigma), G) < 0)
 			goto out;
 		if (m->sigma > SCR_SMOOTH_MIN) {
@@ -1075,17 +1077,20 @@ measure(const char *name, struct cl *c, struct meas *m)
 			 * a lightly smoothed copy too, where the grain is much
 			 * weaker and a line keeps most of its contrast; the
 			 * reading that finds more damage is kept */
-			double d1 = f.dmg;
+			double d1 = f.dmg, c1 = f.cand;
 			f.dmg = d0;
 			f.area = a0;
+			f.cand = c0;
 			smooth(C[i], S2, tmp, t->w, t->h, SCR_SMOOTH);
 			if (scratches(&f, C[i], S2, t->w, t->h,
 			    fmax(SCR_CONTRAST * SCR_KEEP, 4.0 * m->sigma * SCR_NOISE_LEFT), S) < 0)
 				goto out;
 			if (f.dmg > d1)
 				memcpy(G, S, (size_t)t->w * t->h * sizeof *G);
-			else
+			else {
 				f.dmg = d1;
+				f.cand = c1;
+			}
 		}
 		if (bands(&f, G, t->w, t->h) < 0)
 			goto out;
@@ -1174,6 +1179,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 		m->pfreq = px > py ? fx : fy;
 	}
 	m->scratch = f.area > 0 ? f.dmg / f.area : 0;
+	m->scratch_cand = f.area > 0 ? f.cand / f.area : 0;
 	/* levels */
 	m->black = 255;
 	m->white = 0;
@@ -1343,7 +1349,10 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	    sigmoid(m.block, BLOCK_MID, BLOCK_SPAN));
 	sc[T_FADED] = sigmoid(m.lift_min, FADE_MID, FADE_SPAN);
 	sc[T_CAST] = m.grayscale ? 0 : sigmoid(m.cast, CAST_MID, CAST_SPAN);
-	sc[T_SCRATCH] = sigmoid(m.scratch, SCR_MID, SCR_SPAN);
+	/* damage found, then, with a small weight, candidates it did not
+	 * explain: more damage always scores higher, also where crowding
+	 * or a busy ground hides part of it */
+	sc[T_SCRATCH] = sigmoid(m.scratch + SCR_CAND_W * m.scratch_cand, SCR_MID, SCR_SPAN);
 	/* the trace of interpolation decides; how soft the edges are says
 	 * how far the picture was enlarged */
 	{
