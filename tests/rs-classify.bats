@@ -115,6 +115,11 @@ rising() {
 	rising scratches "$T/s0.png" "$T/s1.png" "$T/s3.png" "$T/s8.png"
 }
 
+@test "rs-classify: under heavy grain, scratch score still rises with the number of scratches" {
+	for n in 0 2 4 8; do img s$n png:320x240 noise=15 scratches=$n; done
+	rising scratches "$T/s0.png" "$T/s2.png" "$T/s4.png" "$T/s8.png"
+}
+
 @test "rs-classify: blur score rises with sigma" {
 	for s in 0 1 2 3; do img b$s png:320x240 blur=$s; done
 	rising blur "$T/b0.png" "$T/b1.png" "$T/b2.png" "$T/b3.png"
