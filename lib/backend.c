@@ -232,8 +232,14 @@ img_dup(const struct img *src, struct img *dst)
 {
 	int rc;
 
+	struct img m = *src;       /* type, orientation, JPEG tables… */
+
 	if ((rc = img_alloc(dst, src->w, src->h, src->ch)) != 0)
 		return rc;
+	m.px = dst->px;
+	m.exif = m.icc = NULL;
+	m.exif_len = m.icc_len = 0;
+	*dst = m;
 	memcpy(dst->px, src->px, (size_t)src->w * src->h * src->ch);
 	if ((rc = img_copy_meta(dst, src)) != 0)
 		img_free(dst);

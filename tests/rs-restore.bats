@@ -172,6 +172,15 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	jq -e '.restore.ops[3] | has("r") and has("g") and has("b") and has("keep_tone")' <<<"$output"
 }
 
+@test "rs-restore: deblock reads a JPEG's own quantisation tables" {
+	img j jpeg:96x64 q=20
+	rs-upload "$T/j.jpeg" >"$T/job.json"
+	run -0 --separate-stderr rs-restore --backend local --ops deblock <"$T/job.json"
+	jq -e '.restore.ops[0].tables == "file" and .restore.ops[0].quality == 20' <<<"$output"
+	run -0 --separate-stderr rs-restore --backend local --ops deblock -o "$T/out.png" "$T/j.jpeg"
+	jq -e '.ops[0].tables == "file"' <<<"$output"
+}
+
 @test "rs-restore: a job whose object is missing fails with 66" {
 	echo '{"id":"x","inputs":[{"object":"'"$(printf '%064d' 0)"'"}]}' >"$T/job.json"
 	run -66 --separate-stderr rs-restore <"$T/job.json"
