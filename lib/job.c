@@ -473,15 +473,16 @@ gc_holds(struct gc *g, struct ledger *lg, long *released)
 	int rc;
 
 	*released = 0;
-	qsort(g->ids, g->nids, sizeof *g->ids, cmpstr);
+	if (g->nids > 0)                 /* qsort and bsearch want a non-NULL base */
+		qsort(g->ids, g->nids, sizeof *g->ids, cmpstr);
 	if ((rc = ledger_holds_open(lg, (int64_t)(spool_now() - HOLD_GRACE), &holds)) != 0) {
 		jv_free(holds);
 		return rc;
 	}
 	jv_array_foreach(holds, i, h) {
 		const char *job = json_str(h, "job");
-		if (rc == 0 && job != NULL &&
-		    bsearch(&job, g->ids, g->nids, sizeof *g->ids, cmpstr) == NULL &&
+		if (rc == 0 && job != NULL && (g->nids == 0 ||
+		    bsearch(&job, g->ids, g->nids, sizeof *g->ids, cmpstr) == NULL) &&
 		    (rc = ledger_release(lg, job, &r)) == 0) {
 			jv_free(r);
 			(*released)++;
@@ -548,8 +549,8 @@ gc_object(const char *id, void *arg)
 	char path[PATH_MAX];
 	struct stat st;
 
-	if (bsearch(id, g->refs, g->nrefs, sizeof *g->refs, (int (*)(const void *,
-	    const void *))strcmp) != NULL || store_path(g->st, id, path, sizeof path) != 0 ||
+	if ((g->nrefs > 0 && bsearch(id, g->refs, g->nrefs, sizeof *g->refs,
+	    (int (*)(const void *, const void *))strcmp) != NULL) || store_path(g->st, id, path, sizeof path) != 0 ||
 	    stat(path, &st) < 0 || (double)st.st_mtime >= g->cutoff) {
 		g->kept++;
 		return 0;
@@ -576,7 +577,8 @@ job_gc(struct spool *sp, struct store *st, struct ledger *lg, double expire, jv 
 	/* an object younger than the expiry may belong to an upload whose
 	 * job is not queued yet: keep it */
 	g.cutoff = spool_now() - expire;
-	qsort(g.refs, g.nrefs, sizeof *g.refs, (int (*)(const void *, const void *))strcmp);
+	if (g.nrefs > 0)
+		qsort(g.refs, g.nrefs, sizeof *g.refs, (int (*)(const void *, const void *))strcmp);
 	if ((rc = store_each(st, gc_object, &g)) != 0 ||
 	    (rc = gc_holds(&g, lg, &released)) != 0)
 		goto out;
