@@ -153,7 +153,7 @@ lite_wal(struct db *d)
 static void
 backoff(int attempt)
 {
-	long ms = attempt < 8 ? 5L << attempt : 1000;     /* 5 ms .. 1 s */
+	long ms = attempt < 7 ? 10L << attempt : 1000;    /* 10 ms .. 1 s */
 	struct timespec ts;
 
 	ms = ms / 2 + (long)randombytes_uniform((uint32_t)ms + 1);   /* jitter: 0.5 to 1.5 */
@@ -194,7 +194,8 @@ pg_fail(struct db *d, PGresult *r, const char *what, int hold)
 
 /* Run sql with parameters; a statement outside a transaction is its own
  * transaction, so a retryable failure (or a connection lost before it)
- * runs it again. *rp: the result (owned) on success. */
+ * runs it again, unless the caller runs the whole transaction again
+ * (quiet). *rp: the result (owned) on success. */
 static int
 pg_exec(struct db *d, const char *sql, const char *what, int n, char *const *val,
     const int *len, const int *fmt, PGresult **rp)
@@ -204,7 +205,7 @@ pg_exec(struct db *d, const char *sql, const char *what, int n, char *const *val
 	*rp = NULL;
 	for (int attempt = 0; ; attempt++) {
 		PGresult *r;
-		int rc, may = !intx && attempt < RETRIES;
+		int rc, may = !intx && !d->quiet && attempt < RETRIES;
 
 		if (!intx && PQstatus(d->pg) != CONNECTION_OK)
 			PQreset(d->pg);

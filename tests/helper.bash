@@ -52,3 +52,28 @@ scale_setup() {
 		unset RS_STORE
 	fi
 }
+
+# db_query SQL: run SQL on the ledger's database, whichever it is: the
+# spool's SQLite file, or RS_DATABASE's schema. Rows on lines, columns
+# joined by |. Quote the column "user" (a keyword in PostgreSQL).
+db_query() {
+	if [ -n "${RS_DATABASE:-}" ]; then
+		psql -qXAt -v ON_ERROR_STOP=1 "$RS_DATABASE" -c "$1"
+	else
+		sqlite3 "$RS_SPOOL/rs.db" "$1"
+	fi
+}
+
+# db_dump: everything the database holds, as SQL text
+db_dump() {
+	if [ -n "${RS_DATABASE:-}" ]; then
+		pg_dump -d "$RS_DATABASE" -n "${RS_DATABASE##*search_path%3D}"
+	else
+		sqlite3 "$RS_SPOOL/rs.db" .dump
+	fi
+}
+
+# skip_unless_sqlite WHY: for a test about SQLite itself
+skip_unless_sqlite() {
+	[ -z "${RS_DATABASE:-}" ] || skip "SQLite only: $1"
+}

@@ -138,11 +138,11 @@ bal() { rs-credit balance "$1" | jq -r .balance; }
 	for i in $(seq 1 10); do rs-credit reserve k 3 --job "j$i" >/dev/null; done
 	for i in 1 3 5 7; do rs-credit capture --job "j$i" >/dev/null; done
 	for i in 2 4 6; do rs-credit release --job "j$i" >/dev/null; done
-	[ "$(bal k)" = "$(sqlite3 "$(db)" "SELECT sum(amount) FROM ledger WHERE user='k'")" ]
+	[ "$(bal k)" = "$(db_query "SELECT sum(amount) FROM ledger WHERE \"user\" = 'k'")" ]
 	[ "$(bal k)" = $((50 - 30 + 9)) ]
 	run -0 rs-credit check
 	# tamper with the cache behind the ledger's back: check notices
-	sqlite3 "$(db)" "UPDATE users SET balance = balance + 1 WHERE id = 'k'"
+	db_query "UPDATE users SET balance = balance + 1 WHERE id = 'k'"
 	run --separate-stderr rs-credit check
 	[ "$status" -eq 70 ]
 	[ "$(jq -r '.disagree[0].user' <<<"$output")" = k ]
@@ -166,7 +166,7 @@ bal() { rs-credit balance "$1" | jq -r .balance; }
 	wait
 	[ "$(cat "$T"/ok.* | awk '{ s += $1 } END { print s }')" -eq 1000 ]
 	[ "$(bal race)" -eq 0 ]
-	[ "$(sqlite3 "$(db)" "SELECT count(*) FROM holds WHERE state = 'captured'")" -eq 1000 ]
+	[ "$(db_query "SELECT count(*) FROM holds WHERE state = 'captured'")" -eq 1000 ]
 	run -0 rs-credit check
 }
 
@@ -176,7 +176,7 @@ bal() { rs-credit balance "$1" | jq -r .balance; }
 	RS_CRASH_AT=ledger-reserve run rs-credit reserve m 2 --job j1
 	[ "$status" -eq 137 ]
 	[ "$(bal m)" = 5 ]
-	[ "$(sqlite3 "$(db)" "SELECT count(*) FROM holds")" -eq 0 ]
+	[ "$(db_query "SELECT count(*) FROM holds")" -eq 0 ]
 	run -0 rs-credit reserve m 2 --job j1
 	RS_CRASH_AT=ledger-reserved run rs-credit reserve m 2 --job j1
 	[ "$(bal m)" = 3 ]
@@ -186,14 +186,19 @@ bal() { rs-credit balance "$1" | jq -r .balance; }
 	run -0 rs-credit capture --job j1
 	run -0 rs-credit capture --job j1
 	[ "$(bal m)" = 3 ]
-	[ "$(sqlite3 "$(db)" "SELECT count(*) FROM ledger WHERE user = 'm'")" -eq 3 ]
+	[ "$(db_query "SELECT count(*) FROM ledger WHERE \"user\" = 'm'")" -eq 3 ]
 	run -0 rs-credit check
 }
 
 @test "rs-credit: a database busy beyond the timeout is a temporary failure" {
 	rs-credit user add n >/dev/null
-	( printf 'BEGIN EXCLUSIVE;\nINSERT INTO buckets VALUES (%s, 0, 0);\n.system touch %s\n.system sleep 3\nCOMMIT;\n' \
-	    "'n'" "$T/locked" | sqlite3 "$(db)" ) &
+	if [ -n "${RS_DATABASE:-}" ]; then          # the user's row, locked
+		( printf 'BEGIN;\nSELECT 1 FROM users WHERE id = %s FOR UPDATE;\n\\! touch %s\nSELECT pg_sleep(3);\nCOMMIT;\n' \
+		    "'n'" "$T/locked" | psql -qX "$RS_DATABASE" >/dev/null ) &
+	else
+		( printf 'BEGIN EXCLUSIVE;\nINSERT INTO buckets VALUES (%s, 0, 0);\n.system touch %s\n.system sleep 3\nCOMMIT;\n' \
+		    "'n'" "$T/locked" | sqlite3 "$(db)" ) &
+	fi
 	while [ ! -e "$T/locked" ]; do sleep 0.05; done
 	RS_DB_TIMEOUT=200 run --separate-stderr rs-credit grant n 1 --id g
 	failed_with 75 rs-credit
@@ -203,6 +208,7 @@ bal() { rs-credit balance "$1" | jq -r .balance; }
 }
 
 @test "rs-credit: a corrupt or foreign database is refused and left untouched" {
+	skip_unless_sqlite "a damaged or foreign database file"
 	mkdir -p "$RS_SPOOL"
 	head -c 8192 /dev/urandom >"$(db)"
 	cp "$(db)" "$T/before"
@@ -219,6 +225,7 @@ bal() { rs-credit balance "$1" | jq -r .balance; }
 }
 
 @test "rs-credit: the schema is versioned; a newer database is refused" {
+	skip_unless_sqlite "PRAGMA user_version and WAL (PostgreSQL: tests/pg.bats)"
 	rs-credit user add v >/dev/null
 	[ "$(sqlite3 "$(db)" "PRAGMA user_version")" -ge 1 ]
 	[ "$(sqlite3 "$(db)" "PRAGMA journal_mode")" = wal ]
@@ -230,6 +237,7 @@ bal() { rs-credit balance "$1" | jq -r .balance; }
 }
 
 @test "rs-credit: a version 1 database is migrated forward, keeping its data" {
+	skip_unless_sqlite "the SQLite file's own migrations (PostgreSQL: tests/pg.bats)"
 	rs-credit user add old >/dev/null
 	rs-credit grant old 7 --id g >/dev/null
 	# take the file back to schema 1: drop what migrations 3 and 2 added
@@ -272,8 +280,10 @@ bal() { rs-credit balance "$1" | jq -r .balance; }
 	[[ "$tok" == rs1.* ]]
 	run -0 rs-credit token verify <<<"$tok"
 	[ "$(jq -r .user <<<"$output")" = t ]
-	! grep -qF "${tok#rs1.}" "$(db)"*
-	! sqlite3 "$(db)" .dump | grep -qF "${tok#rs1.}"
+	[ -n "${RS_DATABASE:-}" ] || ! grep -qF "${tok#rs1.}" "$(db)"* || false
+	db_dump >"$T/dump"
+	grep -q 'tokens' "$T/dump"
+	! grep -qF "${tok#rs1.}" "$T/dump" || false
 	run --separate-stderr rs-credit token verify <<<"${tok}x"
 	failed_with 77 rs-credit
 	run --separate-stderr rs-credit token verify <<<"garbage"
