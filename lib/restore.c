@@ -7,13 +7,14 @@
  * plan lacks are measured on the image as it is when the step runs
  * (levels after denoising, say), and the record gets what was used.
  *
- * Each step reads one 8-bit image and writes another, in strips of rows:
- * a strip is loaded as float planes with enough margin rows for the
- * filter's reach, filtered, and its core rows written back. Threads take
- * strips from a counter; a strip's result depends only on the strip, so
- * the output is the same for any number of threads, and no seam shows
- * because every core row saw the same neighbourhood it would have seen
- * whole. Peak memory: two 8-bit images and a few strips per thread. */
+ * Each step filters the 8-bit image in place, in strips of rows: a strip
+ * is loaded as float planes with enough margin rows for the filter's
+ * reach, filtered, and its core rows written back once the strips next
+ * to it have read theirs. Threads take strips from a counter; a strip's
+ * result depends only on the original pixels, so the output is the same
+ * for any number of threads, and no seam shows because every core row saw
+ * the same neighbourhood it would have seen whole. Peak memory: the image
+ * (twice only while upscaling) and a few strips per thread. */
 #include <err.h>
 #include <math.h>
 #include <pthread.h>

@@ -3,8 +3,9 @@
  * (deblock, denoise, descratch, levels, white_balance, deblur, upscale),
  * each {"op": NAME, "strength": 0..1, params...}; a missing parameter is
  * estimated from the image when the operation runs. The engine works in
- * float strips with overlap on both cores, so memory stays near two 8-bit
- * copies of the image and the result does not depend on the thread count.
+ * place, in float strips with overlap on both cores, so memory stays near
+ * one 8-bit copy of the image plus a few strips, and the result does not
+ * depend on the thread count.
  * Functions return 0 or an EX_* status, having printed one diagnostic
  * that begins with the name they were given. */
 #ifndef RS_RESTORE_H
