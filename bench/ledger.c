@@ -1,6 +1,8 @@
 /* bench/ledger: two-phase charges per second through lib/ledger in one
  * process, beside plain single-row INSERT transactions on a database with
- * the same settings (WAL, synchronous=FULL): the floor for this design.
+ * the same settings: the floor for this design. SQLite in DIR (WAL,
+ * synchronous=FULL), or PostgreSQL when RS_DATABASE is set (the anchor:
+ * one autocommit INSERT through libpq, the same server and settings).
  * Rounds alternate the two so that disk and load drift hit both alike;
  * prints the medians and the median of the per-round ratios.
  * Usage: bench/ledger DIR N ROUNDS */
@@ -11,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "ledger.h"
+#include "pg.h"
 
 static double
 secs(void)
@@ -38,8 +41,11 @@ int
 main(int argc, char *argv[])
 {
 	struct ledger *l;
-	sqlite3 *db;
-	sqlite3_stmt *st;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	PGconn *pg = NULL;
+	PGresult *res;
+	const char *url, *p[1];
 	char path[4096], job[64];
 	double t0, charge[64], insert[64], ratio[64];
 	int n, rounds, k = 0;
@@ -47,14 +53,23 @@ main(int argc, char *argv[])
 
 	if (argc != 4 || (n = atoi(argv[2])) <= 0 || (rounds = atoi(argv[3])) <= 0 || rounds > 64)
 		errx(64, "usage: bench/ledger DIR N ROUNDS");
-	if (ledger_open(argv[1], 1, &l) != 0 || ledger_user_add(l, "bench", "premium", &v) != 0)
+	if (pg_url(&url) != 0 || ledger_open(argv[1], 1, &l) != 0 ||
+	    ledger_user_add(l, "bench", "premium", &v) != 0)
 		return 1;
 	jv_free(v);
 	if (ledger_grant(l, "bench", 1000000000, "bench-seed", NULL, &v) != 0)
 		return 1;
 	jv_free(v);
 	snprintf(path, sizeof path, "%s/plain.db", argv[1]);
-	if (sqlite3_open(path, &db) != SQLITE_OK ||
+	if (url != NULL) {
+		if (pg_connect(url, &pg) != 0)
+			return 1;
+		res = PQexec(pg, "CREATE TABLE IF NOT EXISTS bench_plain(id bigint GENERATED ALWAYS AS "
+		    "IDENTITY PRIMARY KEY, job text, at bigint)");
+		if (pg_check(res, "bench_plain") != 0)
+			return 1;
+		PQclear(res);
+	} else if (sqlite3_open(path, &db) != SQLITE_OK ||
 	    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 	    "CREATE TABLE t(id INTEGER PRIMARY KEY, job TEXT, at INTEGER)", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, "INSERT INTO t(job, at) VALUES (?1, 0)", -1, &st, NULL) != SQLITE_OK)
@@ -72,7 +87,15 @@ main(int argc, char *argv[])
 		}
 		charge[r] = n / (secs() - t0);
 		t0 = secs();
-		for (int i = 0; i < n; i++) {
+		for (int i = 0; i < n && pg != NULL; i++) {
+			p[0] = job;
+			res = PQexecParams(pg, "INSERT INTO bench_plain(job, at) VALUES ($1, 0)", 1, NULL,
+			    p, NULL, NULL, 0);
+			if (pg_check(res, "insert") != 0)
+				return 1;
+			PQclear(res);
+		}
+		for (int i = 0; i < n && pg == NULL; i++) {
 			sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 			sqlite3_bind_text(st, 1, job, -1, SQLITE_TRANSIENT);
 			if (sqlite3_step(st) != SQLITE_DONE)
@@ -83,12 +106,15 @@ main(int argc, char *argv[])
 		insert[r] = n / (secs() - t0);
 		ratio[r] = charge[r] / insert[r];
 	}
+	printf("%s:\n", url != NULL ? "PostgreSQL (RS_DATABASE)" : "SQLite");
 	printf("plain INSERT transactions (anchor): %8.0f /s\n", median(insert, rounds));
 	printf("two-phase charges (reserve+capture): %7.0f /s\n", median(charge, rounds));
 	printf("ratio, median of %d rounds of %d: %.2f (target >= 0.50)\n", rounds, n,
 	    median(ratio, rounds));
 	sqlite3_finalize(st);
 	sqlite3_close(db);
+	if (pg != NULL)
+		PQfinish(pg);
 	ledger_close(l);
 	return 0;
 }
