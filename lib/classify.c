@@ -29,9 +29,12 @@
  *           1 and a blur empties, textures included. The larger says.
  *  low_res  the fingerprint of interpolation: a periodic ripple in the
  *           second differences, at the enlargement factor, along both
- *           axes; and the width of strong edges (contrast over peak
- *           gradient, walked along the gradient on a smoothed copy), which
- *           gives the effective resolution (sharp width / width).
+ *           axes, or the spectrum folded about 1/(2k) cycles per pixel
+ *           for an enlargement by k = 2..5 (see mirror(): it holds for a
+ *           symmetric interpolation too, which leaves no ripple); and the
+ *           width of strong edges (contrast over peak gradient, walked
+ *           along the gradient on a smoothed copy), which gives the
+ *           effective resolution (sharp width / width).
  *  jpeg     the quality the luma quantisation table was scaled for (IJG
  *           formula), and blockiness: gradient across 8x8 block edges
  *           against inside blocks, at the best grid phase.
@@ -87,6 +90,8 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define SCR_NOISE_LEFT 0.35   /* and white noise this much of its sigma */
 #define PERIOD_MID   1.2      /* log10 peak of the interpolation ripple */
 #define PERIOD_SPAN  0.04
+#define MIRROR_MID   0.55     /* spectral mirror coherence */
+#define MIRROR_SPAN  0.08
 #define EFF_MID      0.85     /* effective resolution */
 #define EFF_SPAN     0.08
 
@@ -295,6 +300,8 @@ struct feat {
 	double bh[8], bv[8], bhn[8], bvn[8];
 	/* interpolation: second-difference profiles by absolute position */
 	double *px2, *pxn, *py2, *pyn;
+	/* interpolation: spectral mirror products about 1/(2k), k = 2..5 */
+	double mre[4], mim[4], mab[4];
 	/* scratches */
 	double dmg, area, cand;        /* damaged, measured, candidate pixels */
 	/* band energies: squared Immerkaer response at scales 1, 2, 4, 8 */
@@ -493,6 +500,89 @@ profiles(struct feat *f, const float *Y, int w, int h, int x0, int y0)
 			f->bv[(y0 + y) & 7] += d < 24 ? d : 24;
 			f->bvn[(y0 + y) & 7]++;
 		}
+}
+
+
+/* Mirror coherence. Enlarging by an integer factor k folds the spectrum
+ * of the small picture about 1/(2k) cycles per pixel: the component at
+ * 1/(2k) + e is the conjugate image of the one at 1/(2k) - e, so their
+ * product keeps one phase all over the picture, where a natural
+ * picture's components have unrelated phases. Summed over windows of
+ * rows and columns (the phase corrected for each window's absolute
+ * position), |sum of products| / sum of |products| is near 0 for a
+ * natural picture and near 1 for an enlarged one, whatever the
+ * interpolation (and also when it is symmetric, which leaves no ripple
+ * in the second differences). */
+#define MIR_N 64
+/* window and DFT basis: [k - 2][e][0 = above, 1 = below][cos, -sin] */
+struct mir {
+	float win[MIR_N], bas[4][4][2][2][MIR_N];
+	int ne[4];
+};
+
+static void
+mirror_init(struct mir *b)
+{
+	for (int i = 0; i < MIR_N; i++)
+		b->win[i] = (float)(0.5 - 0.5 * cos(2 * M_PI * (i + 0.5) / MIR_N));
+	for (int k = 2; k <= 5; k++) {
+		double c = 0.5 / k;
+		b->ne[k - 2] = 0;
+		for (int e = 2; e <= 5 && c - e / (double)MIR_N > 0.015; e++) {
+			b->ne[k - 2] = e - 1;
+			for (int a = 0; a < 2; a++)
+				for (int i = 0; i < MIR_N; i++) {
+					double fr = a ? c - e / (double)MIR_N : c + e / (double)MIR_N;
+					b->bas[k - 2][e - 2][a][0][i] = (float)cos(2 * M_PI * fr * i);
+					b->bas[k - 2][e - 2][a][1][i] = (float)-sin(2 * M_PI * fr * i);
+				}
+		}
+	}
+}
+
+static void
+mirror(struct feat *f, const struct mir *mb, const float *Y, int w, int h, int x0, int y0)
+{
+	const float *win = mb->win;
+	const int *ne = mb->ne;
+	double v[MIR_N];
+
+	for (int dir = 0; dir < 2; dir++) {
+		int len = dir ? h : w, lines = dir ? w : h, a0 = dir ? y0 : x0;
+		size_t st = dir ? (size_t)w : 1, lt = dir ? 1 : (size_t)w;
+		for (int j = 0; j < lines; j += 4)       /* every 4th line is plenty */
+			for (int s0 = 0; s0 + MIR_N <= len; s0 += MIR_N) {
+				double mean = 0;
+				for (int i = 0; i < MIR_N; i++)
+					mean += v[i] = Y[(size_t)j * lt + (size_t)(s0 + i) * st];
+				mean /= MIR_N;
+				for (int i = 0; i < MIR_N; i++)
+					v[i] = (v[i] - mean) * win[i];
+				for (int k = 2; k <= 5; k++) {
+					double pr = 0, pi = 0, pa = 0;
+					for (int e = 0; e < ne[k - 2]; e++) {
+						const float *c1 = mb->bas[k - 2][e][0][0], *s1 = mb->bas[k - 2][e][0][1];
+						const float *c2 = mb->bas[k - 2][e][1][0], *s2 = mb->bas[k - 2][e][1][1];
+						double r1 = 0, i1 = 0, r2 = 0, i2 = 0;
+						for (int i = 0; i < MIR_N; i++) {
+							r1 += v[i] * c1[i];
+							i1 += v[i] * s1[i];
+							r2 += v[i] * c2[i];
+							i2 += v[i] * s2[i];
+						}
+						pr += r1 * r2 - i1 * i2;
+						pi += r1 * i2 + i1 * r2;
+						pa += hypot(r1, i1) * hypot(r2, i2);
+					}
+					/* a shift by n0 turns the product by 2 pi n0 / k */
+					int n0 = a0 + s0;
+					double ph = 2 * M_PI * (double)(n0 % k) / k;
+					f->mre[k - 2] += pr * cos(ph) - pi * sin(ph);
+					f->mim[k - 2] += pr * sin(ph) + pi * cos(ph);
+					f->mab[k - 2] += pa;
+				}
+			}
+	}
 }
 
 /* separable min or max over a 5x5 square (edges clamped) */
@@ -1005,7 +1095,8 @@ struct meas {
 	double black, white, lift, lift_min, dr;
 	double castx, casty, cast, tone_u, tone_v, tone_spread;
 	int grayscale, toned_sepia, toned_mono, jq;
-	double scratch, scratch_cand;
+	double scratch, scratch_cand, mirror;
+	int mirror_k, noedge;
 	double gwx, gwy, brx, bry, nwx, nwy; /* log chroma: grey world, bright, whitest */
 };
 
@@ -1015,11 +1106,15 @@ measure(const char *name, struct cl *c, struct meas *m)
 	struct feat f;
 	float *Y[CL_MAX_BANDS * CL_MAX_TILES] = { NULL }, *C[CL_MAX_BANDS * CL_MAX_TILES] = { NULL };
 	float *S = NULL, *S2 = NULL, *tmp = NULL, *G = NULL;
+	struct mir *mb = NULL;
 	size_t maxn = 0;
 	int rc = EX_OSERR;
 
 	memset(&f, 0, sizeof f);
 	memset(m, 0, sizeof *m);
+	if ((mb = malloc(sizeof *mb)) == NULL)
+		goto out;
+	mirror_init(mb);
 	if ((f.px2 = calloc((size_t)c->w, sizeof *f.px2)) == NULL ||
 	    (f.pxn = calloc((size_t)c->w, sizeof *f.pxn)) == NULL ||
 	    (f.py2 = calloc((size_t)c->h, sizeof *f.py2)) == NULL ||
@@ -1045,6 +1140,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 		if (noise_blocks(&f, C[i], t->w, t->h) < 0)
 			goto out;
 		profiles(&f, Y[i], t->w, t->h, t->x0, t->y0);
+		mirror(&f, mb, Y[i], t->w, t->h, t->x0, t->y0);
 	}
 	/* noise: the white-noise estimate's median; the plain block sigma's
 	 * low quantile is reported for reference */
@@ -1118,6 +1214,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 		}
 	}
 	m->edgew = f.nedge >= 8 ? quantile(f.ew, f.nedge, 0.5) : 2.7;
+	m->noedge = f.nedge < 8;
 	for (int k = 0; k < 4; k++) {
 		double e = f.bn[k] > 0 ? f.be[k] / f.bn[k] : 0;
 		/* the noise's share, with 8-bit rounding's (variance 1/12) */
@@ -1177,6 +1274,17 @@ measure(const char *name, struct cl *c, struct meas *m)
 		m->period_x = px;
 		m->period_y = py;
 		m->pfreq = px > py ? fx : fy;
+		m->mirror = 0;
+		for (int k = 0; k < 4; k++) {
+			double cohr = f.mab[k] > 0 ? hypot(f.mre[k], f.mim[k]) / f.mab[k] : 0;
+			/* a JPEG's 8x8 grid folds about 1/8 and 1/4 too */
+			if (skip8 && (k + 2 == 2 || k + 2 == 4))
+				continue;
+			if (cohr > m->mirror) {
+				m->mirror = cohr;
+				m->mirror_k = k + 2;
+			}
+		}
 	}
 	m->scratch = f.area > 0 ? f.dmg / f.area : 0;
 	m->scratch_cand = f.area > 0 ? f.cand / f.area : 0;
@@ -1288,6 +1396,7 @@ out:
 	free(f.nz);
 	free(f.nzw);
 	free(f.ew);
+	free(mb);
 	free(f.px2);
 	free(f.pxn);
 	free(f.py2);
@@ -1357,8 +1466,13 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * how far the picture was enlarged */
 	{
 		double g = sigmoid(m.period, PERIOD_MID, PERIOD_SPAN);
-		double v = sigmoid(-m.eff, -EFF_MID, EFF_SPAN);
+		/* an enlargement by k leaves at most 1/k of the resolution */
+		if (sigmoid(m.mirror, MIRROR_MID, MIRROR_SPAN) >= 0.5 && m.mirror_k > 1)
+			m.eff = fmin(m.eff, 1.0 / m.mirror_k);
+		/* with too few edges to measure, the trace decides alone */
+		double v = m.noedge ? 1 : sigmoid(-m.eff, -EFF_MID, EFF_SPAN);
 		double hg = g < 0.5 ? g : 0.5 + 0.5 * fmin(1, (g - 0.5) / 0.2);
+		hg = fmax(hg, sigmoid(m.mirror, MIRROR_MID, MIRROR_SPAN));
 		sc[T_LOWRES] = fmin(v, hg);
 	}
 	/* wide edges that interpolation explains are not blur */
@@ -1402,6 +1516,8 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("b2", m.band[1], 10);
 		RAW("b4", m.band[2], 10);
 		RAW("period", m.period, 1000);
+		RAW("mirror", m.mirror, 1000);
+		RAW("mirror_k", m.mirror_k, 1);
 		RAW("pfreq", m.pfreq, 10000);
 		RAW("period_x", m.period_x, 1000);
 		RAW("period_y", m.period_y, 1000);

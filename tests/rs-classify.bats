@@ -132,6 +132,13 @@ rising() {
 	    any(.ops[]; .op == "upscale")'
 }
 
+@test "rs-classify: a 2x enlargement is low resolution, its original is not" {
+	img u1 png:320x240 noise=20 upscale=1
+	img u2 png:320x240 noise=20 upscale=2
+	rs-classify "$T/u1.png" | jq -e '.degradations[6].detected | not'
+	rs-classify "$T/u2.png" | jq -e '.degradations[6].detected and .attributes.effective_resolution <= 0.5'
+}
+
 @test "rs-classify: a missing file is status 66" {
 	run --separate-stderr rs-classify "$T/none.jpeg"
 	failed_with 66 rs-classify
