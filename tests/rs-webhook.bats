@@ -154,6 +154,35 @@ subscription() {	# subscription EVENT TYPE CUSTOMER SUB STATUS CREATED [PRICE]
 	[ "$(bal gus)" = 50 ]
 }
 
+@test "rs-webhook: deliveries at once: one event applied once, distinct events each once" {
+	rs-credit user add ivy >/dev/null
+	pack() {	# pack EVENT SESSION
+		event "$1" checkout.session.completed "$(jq -n --arg s "$2" '{id: $s, object: "checkout.session",
+		  mode: "payment", status: "complete", payment_status: "paid", client_reference_id: "ivy",
+		  customer: "cus_I", metadata: {user: "ivy", pack: "small"}}')" "$(date +%s)"
+	}
+	pack same cs_same
+	for i in 1 2 3 4 5 6; do pack "d$i" "cs_d$i"; done
+	for i in 1 2 3 4 5 6; do
+		( sig=$(stripe-sign "$SECRET" <"$T/same.json")
+		  rs-webhook --signature "$sig" <"$T/same.json" >"$T/same.$i" 2>"$T/same.err.$i"
+		  echo $? >"$T/same.rc.$i" ) &
+		( sig=$(stripe-sign "$SECRET" <"$T/d$i.json")
+		  rs-webhook --signature "$sig" <"$T/d$i.json" >"$T/d.$i" 2>"$T/d.err.$i"
+		  echo $? >"$T/d.rc.$i" ) &
+	done
+	wait
+	for i in 1 2 3 4 5 6; do
+		[ "$(cat "$T/same.rc.$i")" = 0 ] || { cat "$T/same.err.$i" >&2; false; }
+		[ "$(cat "$T/d.rc.$i")" = 0 ] || { cat "$T/d.err.$i" >&2; false; }
+		[ "$(jq -r .result "$T/d.$i")" = applied ]
+	done
+	[ "$(cat "$T"/same.[1-6] | jq -r .result | sort | uniq -c | awk '{ print $1 $2 }' | paste -sd ' ')" = \
+	    "1applied 5replayed" ]
+	[ "$(bal ivy)" = $((7 * 50)) ]
+	run -0 rs-credit check
+}
+
 @test "rs-webhook: payment_failed marks the account past due; invoice.paid clears it" {
 	rs-credit user add hal >/dev/null
 	now=$(date +%s)
