@@ -443,7 +443,11 @@ lease() {
 	[ "$(balance alice)" = "3 2" ]
 	run -0 rs-run --gc                             # too young: kept
 	[ "$(jq -r .holds_released <<<"$output")" = 0 ]
-	sqlite3 "$RS_SPOOL/rs.db" "UPDATE holds SET at = at - 7200"
+	if [ -n "${RS_DATABASE:-}" ]; then          # the ledger is in PostgreSQL too
+		psql -qX "$RS_DATABASE" -c "UPDATE holds SET at = at - 7200"
+	else
+		sqlite3 "$RS_SPOOL/rs.db" "UPDATE holds SET at = at - 7200"
+	fi
 	run -0 rs-run --gc
 	[ "$(jq -r .holds_released <<<"$output")" = 1 ]
 	[ "$(balance alice)" = "4 1" ]
