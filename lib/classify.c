@@ -83,7 +83,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define SCR_SPAN     0.0005
 #define SCR_LEN      30       /* least length of a scratch, pixels */
 #define SCR_CONTRAST 60.0     /* least contrast of a scratch, 8-bit */
-#define SCR_CAND_W   0.001    /* weight of unexplained candidates */
+#define SCR_CAND_W   0.3      /* weight of unexplained candidates */
 #define SCR_SMOOTH_MIN 4.0    /* noise sigma above which lines are sought */
 #define SCR_SMOOTH   0.8      /* on a copy smoothed by this sigma, where */
 #define SCR_KEEP     0.5      /* a 1-pixel line keeps about this much contrast */
@@ -1458,10 +1458,15 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	    sigmoid(m.block, BLOCK_MID, BLOCK_SPAN));
 	sc[T_FADED] = sigmoid(m.lift_min, FADE_MID, FADE_SPAN);
 	sc[T_CAST] = m.grayscale ? 0 : sigmoid(m.cast, CAST_MID, CAST_SPAN);
-	/* damage found, then, with a small weight, candidates it did not
-	 * explain: more damage always scores higher, also where crowding
-	 * or a busy ground hides part of it */
-	sc[T_SCRATCH] = sigmoid(m.scratch + SCR_CAND_W * m.scratch_cand, SCR_MID, SCR_SPAN);
+	/* The damage found decides; the candidates it did not explain
+	 * then move the score a little within its side of 0.5, so that
+	 * more damage scores higher also where crowding or a busy ground
+	 * hides part of it, and never turns a call by itself. */
+	{
+		double s = sigmoid(m.scratch, SCR_MID, SCR_SPAN);
+		double c = SCR_CAND_W * m.scratch_cand / (m.scratch_cand + 0.01);
+		sc[T_SCRATCH] = s + (s < 0.5 ? 0.5 - s : 1 - s) * c;
+	}
 	/* the trace of interpolation decides; how soft the edges are says
 	 * how far the picture was enlarged */
 	{
