@@ -83,7 +83,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define SCR_SPAN     0.0005
 #define SCR_LEN      30       /* least length of a scratch, pixels */
 #define SCR_CONTRAST 60.0     /* least contrast of a scratch, 8-bit */
-#define SCR_CAND_W   0.3      /* weight of unexplained candidates */
+#define SCR_CAND_W   0.3     /* weight of unexplained candidates */
 #define SCR_SMOOTH_MIN 4.0    /* noise sigma above which lines are sought */
 #define SCR_SMOOTH   0.8      /* on a copy smoothed by this sigma, where */
 #define SCR_KEEP     0.5      /* a 1-pixel line keeps about this much contrast */
@@ -1183,10 +1183,9 @@ measure(const char *name, struct cl *c, struct meas *m)
 				goto out;
 			if (f.dmg > d1)
 				memcpy(G, S, (size_t)t->w * t->h * sizeof *G);
-			else {
+			else
 				f.dmg = d1;
-				f.cand = c1;
-			}
+			f.cand = c1;            /* candidates: always the plain reading's */
 		}
 		if (bands(&f, G, t->w, t->h) < 0)
 			goto out;
