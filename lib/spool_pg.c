@@ -109,12 +109,33 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER rs_jobs_moved AFTER UPDATE OF state ON rs_jobs"
 	" FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state)"
 	" EXECUTE FUNCTION rs_jobs_notify();",
+	/* 2: each user's best job found through an index, not a sort of the
+	 * whole queue; every user with queued jobs has a row */
+	"DROP INDEX rs_jobs_queued;"
+	"CREATE INDEX rs_jobs_queued ON rs_jobs (usr, priority DESC, id) WHERE state = 0;"
+	"INSERT INTO rs_queue_users (usr, served)"
+	" SELECT DISTINCT usr, 0 FROM rs_jobs WHERE state = 0 ON CONFLICT (usr) DO NOTHING;",
 };
 
 /* The best ready job: priority, then round robin between users (the
  * user served least recently first: rs_queue_users remembers when each
  * was last served, so a user's next job waits behind every other user's
- * first, as in the spool's order), then age. */
+ * first, as in the spool's order), then age. The quick way looks only
+ * at each user's first few ready jobs, through the index (a probe per
+ * user instead of a sort of the whole queue); when they are all being
+ * claimed by others at that instant, or a job's user has no row yet, the
+ * full way below finds what is left before the queue is called empty. */
+static const char claim_quick_sql[] =
+	"WITH c AS (SELECT j.id, j.usr FROM rs_jobs j JOIN rs_queue_users u ON u.usr = j.usr"
+	"   WHERE j.state = 0 AND j.id IN (SELECT t.id FROM rs_queue_users q CROSS JOIN LATERAL"
+	"     (SELECT k.id FROM rs_jobs k WHERE k.state = 0 AND k.usr = q.usr"
+	"       AND (k.next_attempt IS NULL OR k.next_attempt <= $1::float8)"
+	"       ORDER BY k.priority DESC, k.id LIMIT 4) t)"
+	"   ORDER BY j.priority DESC, u.served, j.id"
+	"   LIMIT 1 FOR UPDATE OF j SKIP LOCKED),"
+	" s AS (UPDATE rs_queue_users SET served = " NOW " FROM c WHERE rs_queue_users.usr = c.usr)"
+	" UPDATE rs_jobs SET state = 1, runner = $2, next_attempt = NULL, updated = " NOW
+	" FROM c WHERE rs_jobs.id = c.id RETURNING rs_jobs.id, rs_jobs.record";
 static const char claim_sql[] =
 	"WITH c AS (SELECT j.id, j.usr FROM rs_jobs j LEFT JOIN rs_queue_users u ON u.usr = j.usr"
 	"   WHERE j.state = 0 AND (j.next_attempt IS NULL OR j.next_attempt <= $1::float8)"
@@ -320,7 +341,9 @@ spool_pg_enqueue(struct spool_pg *p, jv job)
 	v[2] = prio;
 	v[5] = jv_string_value(text);
 	rc = q0(p->c, "enqueue",
-	    "INSERT INTO rs_jobs (id, state, usr, priority, created, next_attempt, updated, record)"
+	    "WITH u AS (INSERT INTO rs_queue_users (usr, served) VALUES ($2, 0)"
+	    "   ON CONFLICT (usr) DO NOTHING)"
+	    " INSERT INTO rs_jobs (id, state, usr, priority, created, next_attempt, updated, record)"
 	    " VALUES ($1, 0, $2, $3, $4, $5, " NOW ", $6)", 6, v, NULL);
 	jv_free(text);
 	return rc;
@@ -394,8 +417,12 @@ sweep(struct spool_pg *p, int old)
 	PGresult *r;
 	int rc;
 
-	if (old && (rc = q0(p->c, "runners", "DELETE FROM rs_runners"
-	    " WHERE heartbeat < clock_timestamp() - interval '7 days'", 0, NULL, NULL)) != 0)
+	/* at a runner's start: runners silent for a week, and users with
+	 * nothing queued (their turn is forgotten, as a spool scan forgets) */
+	if (old && ((rc = q0(p->c, "runners", "DELETE FROM rs_runners"
+	    " WHERE heartbeat < clock_timestamp() - interval '7 days'", 0, NULL, NULL)) != 0 ||
+	    (rc = q0(p->c, "queue", "DELETE FROM rs_queue_users u WHERE NOT EXISTS"
+	    " (SELECT 1 FROM rs_jobs j WHERE j.state = 0 AND j.usr = u.usr)", 0, NULL, NULL)) != 0))
 		return rc;
 	if ((rc = q(p->c, "runners", "SELECT id, pid, started FROM rs_runners"
 	    " WHERE host = $1 AND id <> $2", 2, v, &r)) != 0) {
@@ -571,10 +598,16 @@ claim_new(struct spool_pg *p, jv *job, double now)
 	int rc;
 
 	fmt_time(now, t);
-	for (int i = 0; i < 1000; i++) {
-		if ((rc = q(p->c, "claim", claim_sql, 2, v, &r)) != 0 || PQntuples(r) == 0) {
+	for (int i = 0, full = 0; i < 1000; i++) {
+		if ((rc = q(p->c, "claim", full ? claim_sql : claim_quick_sql, 2, v, &r)) != 0) {
 			PQclear(r);
 			return rc;
+		}
+		if (PQntuples(r) == 0) {
+			PQclear(r);
+			if (full++)
+				return 0;
+			continue;
 		}
 		if (!jv_is_valid(rec = parse(PQgetvalue(r, 0, 1)))) {
 			rc = to_failed(p, PQgetvalue(r, 0, 0));
