@@ -4,7 +4,9 @@
  * in jobs/run/ and holds an flock there while it lives; a job it claims
  * carries a lease naming it, so a job whose runner died is taken over at
  * once on the same host and after the lease expires on another.
- * The long story is at the top of spool.c.
+ * The long story is at the top of spool.c. With RS_DATABASE set the same
+ * queue, with the same records and semantics, is in PostgreSQL instead
+ * (spool_pg.c: SKIP LOCKED claims, heartbeats, LISTEN/NOTIFY).
  * Functions return 0 or an EX_* status, having printed one diagnostic. */
 #ifndef RS_SPOOL_H
 #define RS_SPOOL_H
@@ -49,12 +51,15 @@ int  spool_finish(struct spool *sp, const char *id, enum spool_state to);
 /* Write job (its "next_attempt" set) to cur/ID, then move it to new/. Borrows. */
 int  spool_requeue(struct spool *sp, jv job);
 /* An inotify descriptor that becomes readable when a job enters new/
- * (owned by sp; -1 if inotify is unavailable). */
+ * (owned by sp; -1 if inotify is unavailable). In PostgreSQL: the socket
+ * of a connection LISTENing for the queue's changes of state, from any
+ * host (-1 while the database cannot be reached). */
 int  spool_watch_fd(struct spool *sp);
 void spool_watch_drain(struct spool *sp);            /* consume its events */
 
 /* The lock of name under jobs/ (e.g. "cron.lock"): 0 taken (held until
- * spool_unlock or exit), 1 held by another process. */
+ * spool_unlock or exit), 1 held by another process. A local flock with
+ * either backend: it is a lock of this host. */
 int  spool_lock(struct spool *sp, const char *name, int *fd);
 void spool_unlock(int fd);
 int  spool_pending(struct spool *sp);                /* 1 if new/ holds a job */
