@@ -1148,7 +1148,8 @@ measure(const char *name, struct cl *c, struct meas *m)
 		double *tmpv = malloc((f.nblk + 1) * sizeof *tmpv);
 		if (tmpv == NULL)
 			goto out;
-		memcpy(tmpv, f.nz, f.nblk * sizeof *tmpv);
+		if (f.nblk > 0)                 /* (none in a tiny image) */
+			memcpy(tmpv, f.nz, f.nblk * sizeof *tmpv);
 		m->sigma_lo = quantile(tmpv, f.nblk, 0.1);
 		free(tmpv);
 		m->sigma = quantile(f.nzw, f.nblk, 0.5);
