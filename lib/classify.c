@@ -26,7 +26,10 @@
  *           and the spectral slope: detail energy (Immerkaer's mask, the
  *           noise's and 8-bit rounding's share taken out) at scale 2
  *           against scale 4, which a scale-invariant picture keeps near
- *           1 and a blur empties, textures included. The larger says.
+ *           1 and a blur empties, textures included. The slope decides
+ *           where it can be read: summed over the picture, it is not
+ *           misled by a defocused background, which re-blurring is;
+ *           re-blurring decides under heavy noise.
  *  low_res  the fingerprint of interpolation: a periodic ripple in the
  *           second differences, at the enlargement factor, along both
  *           axes, or the spectrum folded about 1/(2k) cycles per pixel
@@ -1450,7 +1453,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	sc[T_BLUR] = sigmoid(m.blur_signed, BLUR_MID, BLUR_SPAN);
 	if (m.slope >= 0) {
 		double s = sigmoid(-log(fmax(m.slope, 1e-4)), -log(SLOPE_MID), SLOPE_SPAN);
-		sc[T_BLUR] = fmax(sc[T_BLUR], s);
+		sc[T_BLUR] = s;
 		if (s >= 0.5)
 			m.blur_sigma = fmax(m.blur_sigma, m.slope_sigma);
 	}
