@@ -1018,7 +1018,12 @@ periodicity(const double *p, const double *n, int len, int skip8, double *fpk)
 	double df = 1.0 / (2.0 * span);
 	if (df < 0.3 / 1024)
 		df = 0.3 / 1024;
-	nf = (int)(0.3 / df) + 1;
+	/* the spectrum is also computed a little below 0.2, so that a
+	 * peak at the band's lower edge (a 5x enlargement) is judged
+	 * against both sides of it like any other, not against the
+	 * weaker higher frequencies alone */
+	int lo_pad = (int)(0.03 / df) + 4;
+	nf = (int)(0.3 / df) + 1 + lo_pad;
 	double *fr, *val;
 	int *pos, np = 0;
 	if ((pw = malloc((size_t)nf * sizeof *pw)) == NULL)
@@ -1039,7 +1044,7 @@ periodicity(const double *p, const double *n, int len, int skip8, double *fpk)
 			val[np++] = p[x] / n[x] - mean;
 		}
 	for (int i = 0; i < nf; i++) {
-		double f = 0.2 + i * df, re = 0, im = 0, c = cos(2 * M_PI * f), s = sin(2 * M_PI * f);
+		double f = 0.2 + (i - lo_pad) * df, re = 0, im = 0, c = cos(2 * M_PI * f), s = sin(2 * M_PI * f);
 		double zr = 0, zi = 0, e = 0;
 		int skip = 0;
 		if (skip8)
@@ -1075,6 +1080,8 @@ periodicity(const double *p, const double *n, int len, int skip8, double *fpk)
 		for (int i = 0; i < k; i++)
 			cs[i + 1] = cs[i] + pw[i];
 		for (int i = 0; i < k; i++) {
+			if (fr[i] < 0.2 - 0.5 * df)     /* the pad: background only */
+				continue;
 			int lo = i - hw < 0 ? 0 : i - hw, hi = i + hw >= k ? k - 1 : i + hw;
 			int a = i - 3 < lo ? lo : i - 3, b = i + 3 > hi ? hi : i + 3;
 			double bg = cs[hi + 1] - cs[lo] - (cs[b + 1] - cs[a]);
