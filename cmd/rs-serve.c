@@ -2,7 +2,7 @@
  * output, as tcpserver, socat, inetd, xinetd or systemd (Accept=yes)
  * hand it over. Requests are answered in order until the client closes,
  * stays idle, or a response ends the connection. The routes are
- * lib/api.c, HTTP itself lib/http.c; see rs-serve(8). */
+ * lib/api*.c, HTTP itself lib/http.c; see rs-serve(8). */
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <arpa/inet.h>
