@@ -7,10 +7,11 @@
  *
  * After a job is queued, the runner is kicked: rs-run (RS_KICK) is
  * started detached, drains the queue and exits; its cron lock makes
- * extra kicks cheap. Events (SSE) poll the job's record every
- * RS_SSE_POLL seconds (0.2): cheaper than inotify on four directories
- * for the few seconds a job takes, and the same on the PostgreSQL queue
- * from any host. */
+ * extra kicks cheap. Events (SSE) look at the job's record every
+ * RS_SSE_POLL seconds (0.2), and at once when the queue announces a
+ * change: PostgreSQL's NOTIFY from any host (not through PgBouncer's
+ * transaction mode: there the looking does it), a new job in the
+ * spool. */
 #define _GNU_SOURCE                 /* O_TMPFILE */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -677,7 +678,7 @@ api_events(struct api *a, const char *id)
 	double start = api_now_mono(), wrote;
 	enum spool_state st;
 	jv tok, job;
-	int rc;
+	int rc, w;
 
 	if (api_auth(a, &tok) != 0)
 		return;
@@ -724,8 +725,12 @@ api_events(struct api *a, const char *id)
 				break;
 			wrote = api_now_mono();
 		}
-		if (http_peer_gone(a->c, (int)(a->sse_poll * 1000)))
+		/* a change of state on the queue (PostgreSQL's NOTIFY, from any
+		 * host) wakes the stream at once; else it looks every sse_poll */
+		if ((w = http_wait(a->c, (int)(a->sse_poll * 1000), spool_watch_fd(a->sp))) < 0)
 			break;
+		if (w > 0)
+			spool_watch_drain(a->sp);
 		jv_free(job);
 		api_quiet(a, 1);
 		rc = spool_get(a->sp, id, &job, &st);

@@ -869,15 +869,17 @@ http_read_body(struct http_conn *c, void *buf, size_t cap)
 }
 
 int
-http_peer_gone(struct http_conn *c, int ms)
+http_wait(struct http_conn *c, int ms, int fd)
 {
-	struct pollfd pfd = { .fd = c->in, .events = POLLIN };
+	struct pollfd pfd[2] = { { .fd = c->in, .events = POLLIN }, { .fd = fd, .events = POLLIN } };
 
 	if (http_flush(c) < 0)
-		return 1;
-	if (poll(&pfd, 1, ms) > 0)
-		return 1;      /* EOF, error, or a request it should not send yet */
-	return 0;
+		return -1;
+	if (poll(pfd, fd >= 0 ? 2 : 1, ms) <= 0)
+		return 0;
+	if (pfd[0].revents != 0)
+		return -1;     /* EOF, error, or a request it should not send yet */
+	return 1;
 }
 
 static void

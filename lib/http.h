@@ -105,9 +105,10 @@ int  http_read_request(struct http_conn *c, struct http_req *r);
 ssize_t http_read_body(struct http_conn *c, void *buf, size_t cap);
 void http_body_limit(struct http_conn *c, long long max);   /* -1: none */
 int  http_body_done(const struct http_conn *c);     /* 1 if all of it was read */
-/* Wait up to ms milliseconds for input or hang-up: 1 the peer closed (or
- * sent something), 0 timeout. For long responses (SSE). */
-int  http_peer_gone(struct http_conn *c, int ms);
+/* Wait up to ms milliseconds for input or hang-up on the connection, or
+ * for fd (-1: none) to become readable: -1 the peer closed (or sent
+ * something), 1 fd is readable, 0 timeout. For long responses (SSE). */
+int  http_wait(struct http_conn *c, int ms, int fd);
 
 /* Responses. http_begin writes the status line, Date, Server and
  * c's fixed headers (http_conn_headers); add fields, then http_end_head

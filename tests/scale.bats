@@ -116,3 +116,26 @@ wait_done() {
 	[ "$(rs-credit balance alice | jq -c '[.balance, .held]')" = "[1,0]" ]
 	[ "$(rs-credit ledger alice | jq '[.[] | select(.kind == "capture")] | length')" -eq 1 ]
 }
+
+@test "scale: straight to PostgreSQL, Server-Sent Events wake on NOTIFY, not on their slow look" {
+	export RS_SPOOL="$T/a" RS_CONF=/dev/null RS_KICK=none RS_SSE_POLL=30
+	scale_setup
+	tcpserver -1 -HRl0 127.0.0.1 0 rs-serve >"$T/port" 2>"$T/serve.log" 3>&- &
+	server=$!
+	while [ ! -s "$T/port" ]; do kill -0 "$server"; sleep 0.02; done
+	url=http://127.0.0.1:$(cat "$T/port")
+	tok=$(session "$url")
+	img p jpeg:96x64 noise=0.1
+	id=$(curl -sf -H "Authorization: Bearer $tok" -F "image=@$T/p.jpeg" "$url/v1/restorations" | jq -r .id)
+	curl -sN -H "Authorization: Bearer $tok" "$url/v1/restorations/$id/events" >"$T/sse" &
+	c=$!
+	while ! grep -q '^id: queued' "$T/sse"; do sleep 0.02; done
+	# another host's runner (its own working directory) does the job
+	RS_SPOOL="$T/b" rs-run -b none >/dev/null
+	t0=$(date +%s%N)
+	while ! grep -q '^id: done' "$T/sse"; do
+		[ $(( $(date +%s%N) - t0 )) -lt 3000000000 ] || { kill "$c" "$server"; cat "$T/sse" >&2; false; }
+		sleep 0.02
+	done
+	kill "$c" "$server" 2>/dev/null || true
+}
