@@ -1481,13 +1481,18 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * how far the picture was enlarged */
 	{
 		double g = sigmoid(m.period, PERIOD_MID, PERIOD_SPAN);
-		/* an enlargement by k leaves at most 1/k of the resolution */
-		if (sigmoid(m.mirror, MIRROR_MID, MIRROR_SPAN) >= 0.5 && m.mirror_k > 1)
+		double gm = sigmoid(m.mirror, MIRROR_MID, MIRROR_SPAN);
+		/* an enlargement by k leaves at most 1/k of the resolution:
+		 * k from the fold, or from the ripple's frequency (1/k) */
+		if (gm >= 0.5 && m.mirror_k > 1)
 			m.eff = fmin(m.eff, 1.0 / m.mirror_k);
+		if (g >= 0.5 && m.pfreq > 0)
+			m.eff = fmin(m.eff, m.pfreq);
 		/* with too few edges to measure, the trace decides alone */
 		double v = m.noedge ? 1 : sigmoid(-m.eff, -EFF_MID, EFF_SPAN);
-		double hg = g < 0.5 ? g : 0.5 + 0.5 * fmin(1, (g - 0.5) / 0.2);
-		hg = fmax(hg, sigmoid(m.mirror, MIRROR_MID, MIRROR_SPAN));
+		/* once a trace is clear, the effective resolution ranks */
+		double hg = fmax(g, gm);
+		hg = hg < 0.5 ? hg : 0.5 + 0.5 * fmin(1, (hg - 0.5) / 0.2);
 		sc[T_LOWRES] = fmin(v, hg);
 	}
 	/* wide edges that interpolation explains are not blur */
