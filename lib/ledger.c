@@ -9,7 +9,8 @@
  * COMMITTED, where each such transaction first locks the row it decides
  * on (the user, the hold, the bucket: SELECT ... FOR UPDATE, which SQLite
  * drops), waits at most RS_DB_TIMEOUT for it, and runs again after a
- * deadlock or a lost connection (every one is idempotent or rolled back).
+ * deadlock or a lost connection (what moves credits is keyed by job or
+ * grant id, so a run after a lost answer changes nothing).
  * The schema itself refuses what must never happen: CHECK(balance >= 0),
  * one hold per job, one grant per external id.
  *
@@ -233,8 +234,9 @@ ledger_tx_end(struct ledger *l, int rc)
 /* After a transaction of its own failed (rolled back): 1 when it is to
  * run again (PostgreSQL: a serialization failure, a deadlock or a lost
  * connection, a bounded number of times), else 0 with the failure's
- * message printed. Each attempt starts quiet: see try(). Every
- * transaction that runs again is idempotent or was rolled back. */
+ * message printed. Each attempt starts quiet: see try(). A failed
+ * attempt was rolled back, or committed with its answer lost: a charge
+ * or grant run again then finds itself done (keyed by job or grant id). */
 static int
 again(struct ledger *l, int rc, int *attempt)
 {
