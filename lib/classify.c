@@ -1151,6 +1151,12 @@ measure(const char *name, struct cl *c, struct meas *m)
 			goto out;
 		profiles(&f, Y[i], t->w, t->h, t->x0, t->y0);
 		mirror(&f, mb, Y[i], t->w, t->h, t->x0, t->y0);
+		/* luma and the tile's pixels are not needed again: the
+		 * buffers below have room where they were */
+		free(Y[i]);
+		Y[i] = NULL;
+		free(t->px);
+		t->px = NULL;
 	}
 	/* noise: the white-noise estimate's median; the plain block sigma's
 	 * low quantile is reported for reference */
