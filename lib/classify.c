@@ -1492,7 +1492,11 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		 * k from the fold, or from the ripple's frequency (1/k) */
 		if (gm >= 0.5 && m.mirror_k > 1)
 			m.eff = fmin(m.eff, 1.0 / m.mirror_k);
-		if (g >= 0.5 && m.pfreq > 0)
+		int grid = 0;                   /* a JPEG's own 8x8 grid */
+		for (int j = 1; j <= 4; j++)
+			if (m.jq > 0 && fabs(m.pfreq - j / 8.0) < 0.01)
+				grid = 1;
+		if (g >= 0.5 && m.pfreq > 0 && !grid)
 			m.eff = fmin(m.eff, m.pfreq);
 		/* with too few edges to measure, the trace decides alone */
 		double v = m.noedge ? 1 : sigmoid(-m.eff, -EFF_MID, EFF_SPAN);

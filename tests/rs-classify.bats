@@ -139,6 +139,11 @@ rising() {
 	rs-classify "$T/u2.png" | jq -e '.degradations[6].detected and .attributes.effective_resolution <= 0.5'
 }
 
+@test "rs-classify: a JPEG's own 8x8 grid is not an enlargement" {
+	img j jpeg:640x480 q=90 noise=6
+	rs-classify "$T/j.jpeg" | jq -e '.degradations[6].detected | not'
+}
+
 @test "rs-classify: a missing file is status 66" {
 	run --separate-stderr rs-classify "$T/none.jpeg"
 	failed_with 66 rs-classify
