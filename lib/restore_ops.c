@@ -11,11 +11,13 @@
  *           and of equal variance; one patch distance over all planes,
  *           each normalised by its own noise variance; the max(d²-2σ², 0)
  *           form lets patches that differ only by noise count fully.
- * deblock   the same means in JPEG's YCbCr with a strength from the
- *           quantisation step, stronger on chroma (subsampled, 16x16
- *           blocks), then a projection of each luma 8x8 block's DCT back
- *           into the quantisation interval of the decoded coefficients,
- *           so the result stays a valid decoding of the same file.
+ * deblock   in JPEG's YCbCr: luma's small DCT coefficients cut on every
+ *           shifted 8x8 grid and the results averaged (re-application of
+ *           JPEG, Nosratinia, softened), then each 8x8 block's DCT put back
+ *           into the quantisation interval of the decoded coefficients
+ *           (so the result stays a valid decoding of the same file), a
+ *           light non-local means and the projection again; chroma
+ *           (subsampled, 16x16 blocks) gets the means, stronger.
  * descratch thin bright/dark lines and specks: the luma's residual from a
  *           7x7 median, thresholds scaled by the local residual level
  *           (texture raises them), hysteresis; flagged pixels only are
@@ -320,15 +322,16 @@ idct8(float dct_c[8][8], const float in[64], float out[64])
 		}
 }
 
-/* Put each whole 8x8 block of the core of y back into the quantisation
- * interval of the same block of y0. */
+/* Put each whole 8x8 block of y that meets rows [r0, r1) back into the
+ * quantisation interval of the same block of y0. */
 static void
-qcs_project(const struct band *b, float *y, const float *y0, const uint16_t q[64])
+qcs_project(const struct band *b, float *y, const float *y0, const uint16_t q[64],
+    int r0, int r1)
 {
 	float a[64], c[64], f[64], dc[8][8];
 
 	dct_init(dc);
-	for (int by = b->c0; by + 8 <= b->c1; by += 8) {
+	for (int by = r0 - 7 > 0 ? r0 - 7 : 0; by < r1 && by + 8 <= b->h; by++) {
 		if ((b->y0 + by) % 8 != 0)
 			continue;
 		for (int bx = 0; bx + 8 <= b->w; bx += 8) {
@@ -353,6 +356,59 @@ qcs_project(const struct band *b, float *y, const float *y0, const uint16_t q[64
 	}
 }
 
+/* Re-application of JPEG (Nosratinia), softened: on every shifted 8x8
+ * grid (shifts step apart) the AC coefficients below tq times the
+ * table's step are cut, and the results averaged. Rows [c0-12, c1+12)
+ * are written, enough for the projection and the means after it to see
+ * what they would see on the whole image (the band's margin is 24);
+ * pixels no block covers keep their value. */
+static int
+sdct(const struct band *b, float *y, const uint16_t q[64], int step, float tq)
+{
+	int w = b->w, h = b->h;
+	float *acc = NULL, *cnt = NULL, a[64], c[64], dc[8][8];
+
+	if ((acc = calloc((size_t)w * h, sizeof(float))) == NULL ||
+	    (cnt = calloc((size_t)w * h, sizeof(float))) == NULL) {
+		free(acc);
+		return EX_OSERR;
+	}
+	dct_init(dc);
+	for (int sy = 0; sy < 8; sy += step)
+		for (int sx = 0; sx < 8; sx += step)
+			for (int by = sy; by + 8 <= h; by += 8) {
+				if (by + 8 <= b->c0 - 12 || by >= b->c1 + 12)
+					continue;
+				for (int bx = sx; bx + 8 <= w; bx += 8) {
+					for (int i = 0; i < 8; i++)
+						for (int j = 0; j < 8; j++)
+							a[i * 8 + j] = y[(size_t)(by + i) * w + bx + j] - 128;
+					fdct8(dc, a, c);
+					for (int k = 1; k < 64; k++) {
+						float qs = (q[k] > 0 ? q[k] : 1) * tq;
+						if (fabsf(c[k]) < qs)
+							c[k] = 0;
+					}
+					idct8(dc, c, a);
+					for (int i = 0; i < 8; i++)
+						for (int j = 0; j < 8; j++) {
+							size_t o = (size_t)(by + i) * w + bx + j;
+							acc[o] += a[i * 8 + j] + 128;
+							cnt[o] += 1;
+						}
+				}
+			}
+	for (int yy = b->c0 - 12 > 0 ? b->c0 - 12 : 0; yy < b->c1 + 12 && yy < h; yy++)
+		for (int x = 0; x < w; x++) {
+			size_t o = (size_t)yy * w + x;
+			if (cnt[o] > 0)
+				y[o] = acc[o] / cnt[o];
+		}
+	free(acc);
+	free(cnt);
+	return 0;
+}
+
 int
 flt_deblock(const struct step *st, struct band *b)
 {
@@ -371,16 +427,21 @@ flt_deblock(const struct step *st, struct band *b)
 		rgb_to_ycc(b);
 	if (y0 != NULL)
 		memcpy(y0, b->p[0], sizeof(float) * n);
-	/* one round of smoothing and projection: more rounds (POCS) did not
-	 * pay on bench/ */
-	var[0] = sy * sy;
-	rc = nlm(b, 1, b->p, var, 3, 1, 1.1f);
+	/* luma: the shifted-grid requantisation, the projection, then a
+	 * light non-local means and the projection again; chroma (no table
+	 * at this resolution when subsampled): non-local means alone */
+	rc = sdct(b, b->p[0], st->q, (long)b->w * b->img_h > 4000000 ? 2 : 1, 0.3f);
+	if (rc == 0 && y0 != NULL)
+		qcs_project(b, b->p[0], y0, st->q, b->c0 - 4, b->c1 + 4);
 	if (rc == 0 && b->nc == 3) {
 		var[0] = var[1] = sc * sc;
 		rc = nlm(b, 2, b->p + 1, var, 3, 1, 1.1f);
 	}
+	var[0] = 0.25f * sy * sy;
+	if (rc == 0)
+		rc = nlm(b, 1, b->p, var, 3, 1, 1.1f);
 	if (rc == 0 && y0 != NULL)
-		qcs_project(b, b->p[0], y0, st->q);
+		qcs_project(b, b->p[0], y0, st->q, b->c0, b->c1);
 	if (b->nc == 3)
 		ycc_to_rgb(b);
 	free(y0);
@@ -884,7 +945,7 @@ flt_margin(const struct step *st)
 
 	switch (st->op) {
 	case RESTORE_DENOISE: m = 16; break;
-	case RESTORE_DEBLOCK: m = 16; break;
+	case RESTORE_DEBLOCK: m = 24; break;
 	case RESTORE_DESCRATCH: m = 24; break;
 	case RESTORE_DEBLUR: m = (int)ceilf(3 * st->sigma) * 2 + 8; break;
 	case RESTORE_UPSCALE: m = 16; break;
