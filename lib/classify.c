@@ -307,7 +307,7 @@ struct feat {
 	double mre[4], mim[4], mab[4];
 	/* scratches */
 	double dmg, area, cand;        /* damaged, measured, candidate pixels */
-	/* band energies: squared Immerkaer response at scales 1, 2, 4, 8 */
+	/* band energies: squared Immerkaer response at scales 2 and 4 */
 	double be[4], bn[4];
 };
 
@@ -323,8 +323,8 @@ bands(struct feat *f, const float *Y, int w, int h)
 	if (a == NULL)
 		return -1;
 	memcpy(a, Y, (size_t)w * h * sizeof *a);
-	for (int k = 0; k < 4 && w >= 8 && h >= 8; k++) {
-		for (int y = 1; y < h - 1; y++)
+	for (int k = 0; k < 3 && w >= 8 && h >= 8; k++) {
+		for (int y = 1; k > 0 && y < h - 1; y++)      /* scales 2 and 4 are used */
 			for (int x = 1; x < w - 1; x++) {
 				double v = imk(a + (size_t)y * w + x, w);
 				f->be[k] += v * v;
@@ -544,7 +544,8 @@ mirror_init(struct mir *b)
 }
 
 static void
-mirror(struct feat *f, const struct mir *mb, const float *Y, int w, int h, int x0, int y0)
+mirror(struct feat *f, const struct mir *mb, const float *Y, int w, int h, int x0, int y0,
+    int step)
 {
 	const float *win = mb->win;
 	const int *ne = mb->ne;
@@ -553,7 +554,7 @@ mirror(struct feat *f, const struct mir *mb, const float *Y, int w, int h, int x
 	for (int dir = 0; dir < 2; dir++) {
 		int len = dir ? h : w, lines = dir ? w : h, a0 = dir ? y0 : x0;
 		size_t st = dir ? (size_t)w : 1, lt = dir ? 1 : (size_t)w;
-		for (int j = 0; j < lines; j += 4)       /* every 4th line is plenty */
+		for (int j = 0; j < lines; j += step)   /* every 4th or 8th line is plenty */
 			for (int s0 = 0; s0 + MIR_N <= len; s0 += MIR_N) {
 				double mean = 0;
 				for (int i = 0; i < MIR_N; i++)
@@ -575,7 +576,7 @@ mirror(struct feat *f, const struct mir *mb, const float *Y, int w, int h, int x
 						}
 						pr += r1 * r2 - i1 * i2;
 						pi += r1 * i2 + i1 * r2;
-						pa += hypot(r1, i1) * hypot(r2, i2);
+						pa += sqrt((r1 * r1 + i1 * i1) * (r2 * r2 + i2 * i2));
 					}
 					/* a shift by n0 turns the product by 2 pi n0 / k */
 					int n0 = a0 + s0;
@@ -1150,7 +1151,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 		if (noise_blocks(&f, C[i], t->w, t->h) < 0)
 			goto out;
 		profiles(&f, Y[i], t->w, t->h, t->x0, t->y0);
-		mirror(&f, mb, Y[i], t->w, t->h, t->x0, t->y0);
+		mirror(&f, mb, Y[i], t->w, t->h, t->x0, t->y0, c->ntile > 1 ? 8 : 4);
 		/* luma and the tile's pixels are not needed again: the
 		 * buffers below have room where they were */
 		free(Y[i]);
@@ -1542,7 +1543,6 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("sigma_lo", m.sigma_lo, 100);
 		RAW("edgew", m.edgew, 1000);
 		RAW("slope", m.slope, 1000);
-		RAW("b1", m.band[0], 10);
 		RAW("b2", m.band[1], 10);
 		RAW("b4", m.band[2], 10);
 		RAW("period", m.period, 1000);
