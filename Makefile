@@ -30,9 +30,11 @@ bin/.o/%.o: cmd/%.c
 	@mkdir -p bin/.o
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# programs are linked beside and renamed into place, so a test running
+# bin/rs-x while make relinks it never finds a half-written file
 bin/%: bin/.o/%.o lib/librs.a
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@ $< lib/librs.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@.tmp $< lib/librs.a $(LDLIBS) && mv -f $@.tmp $@
 
 # rs-serve is exec'd once per connection: dynamic linking would cost each
 # one more than the request. Link its libraries statically where Debian
@@ -43,7 +45,7 @@ SERVE_LIB = $(if $(strip $(foreach l,$(SERVE_A),$(if $(filter /%,$(shell $(CC) -
 	$(LDLIBS), -Wl,-Bstatic $(addprefix -l,$(SERVE_A)) -Wl,-Bdynamic -ljq -lonig -lm -lpthread -ldl)
 bin/rs-serve: bin/.o/rs-serve.o lib/librs.a
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -no-pie -o $@ $< lib/librs.a $(SERVE_LIB)
+	$(CC) $(LDFLAGS) -no-pie -o $@.tmp $< lib/librs.a $(SERVE_LIB) && mv -f $@.tmp $@
 
 tests/%: tests/%.o lib/librs.a
 	$(CC) $(LDFLAGS) -o $@ $< lib/librs.a $(LDLIBS)
