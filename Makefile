@@ -34,7 +34,7 @@ bin/.o/%.o: cmd/%.c
 # bin/rs-x while make relinks it never finds a half-written file
 bin/%: bin/.o/%.o lib/librs.a
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@.tmp $< lib/librs.a $(LDLIBS) && mv -f $@.tmp $@
+	$(CC) $(LDFLAGS) -o $@.$$$$ $< lib/librs.a $(LDLIBS) && mv -f $@.$$$$ $@
 
 # rs-serve is exec'd once per connection: dynamic linking would cost each
 # one more than the request. Link its libraries statically where Debian
@@ -45,7 +45,7 @@ SERVE_LIB = $(if $(strip $(foreach l,$(SERVE_A),$(if $(filter /%,$(shell $(CC) -
 	$(LDLIBS), -Wl,-Bstatic $(addprefix -l,$(SERVE_A)) -Wl,-Bdynamic -ljq -lonig -lm -lpthread -ldl)
 bin/rs-serve: bin/.o/rs-serve.o lib/librs.a
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -no-pie -o $@.tmp $< lib/librs.a $(SERVE_LIB) && mv -f $@.tmp $@
+	$(CC) $(LDFLAGS) -no-pie -o $@.$$$$ $< lib/librs.a $(SERVE_LIB) && mv -f $@.$$$$ $@
 
 tests/%: tests/%.o lib/librs.a
 	$(CC) $(LDFLAGS) -o $@ $< lib/librs.a $(LDLIBS)
