@@ -27,7 +27,8 @@
  * its runner has no row, or the row's heartbeat is older than the
  * runner's lease (by the database's clock, so the hosts' clocks do not
  * matter), or the runner is on this host and its process is gone (pid
- * and start time: taken over at once, as the spool's flock allows). An
+ * and start time: taken over at once, as the spool's flock allows; so
+ * hosts must have host names of their own, as with the spool). An
  * orphan is claimed like a new job (SKIP LOCKED again) and handled by
  * the record logic shared with spool.c: settled only when decided, run
  * again otherwise, requeued when it was a retry half made.
