@@ -488,6 +488,7 @@ static int
 write_rec(struct spool_pg *p, jv job, const char *what)
 {
 	const char *v[3], *id;
+	char msg[64];
 	jv text;
 	long rows;
 	int rc;
@@ -498,7 +499,8 @@ write_rec(struct spool_pg *p, jv job, const char *what)
 	v[0] = id;
 	v[1] = jv_string_value(text);
 	v[2] = p->runner;
-	rc = q0(p->c, what, "UPDATE rs_jobs SET record = $2, updated = " NOW
+	snprintf(msg, sizeof msg, "job %s: %s", id, what);
+	rc = q0(p->c, msg, "UPDATE rs_jobs SET record = $2, updated = " NOW
 	    " WHERE id = $1 AND state = 1 AND ($3 = '' OR runner = $3)", 3, v, &rows);
 	if (rc == 0 && rows == 0) {
 		warnx("job %s: no longer held by this runner (its lease expired?)", id);
@@ -676,13 +678,14 @@ spool_pg_update(struct spool_pg *p, jv job)
 int
 spool_pg_finish(struct spool_pg *p, const char *id, enum spool_state to)
 {
-	char st[8];
+	char st[8], msg[64];
 	const char *v[2] = { id, st };
 	long rows;
 	int rc;
 
 	snprintf(st, sizeof st, "%d", (int)to);
-	rc = q0(p->c, "finish", "UPDATE rs_jobs SET state = $2, runner = NULL, updated = " NOW
+	snprintf(msg, sizeof msg, "job %s: finish", id);
+	rc = q0(p->c, msg, "UPDATE rs_jobs SET state = $2, runner = NULL, updated = " NOW
 	    " WHERE id = $1 AND state = 1", 2, v, &rows);
 	if (rc == 0 && rows == 0) {
 		warnx("job %s: gone", id);
