@@ -14,6 +14,9 @@
 #include "conf.h"
 #include "json.h"
 #include "ledger.h"
+#include "move.h"
+#include "spool.h"
+#include "store.h"
 #include "util.h"
 
 #define USAGE \
@@ -25,7 +28,7 @@
 	"       rs-credit allowance [--period YYYY-MM] [USER]\n" \
 	"       rs-credit limit USER [--cost N]\n" \
 	"       rs-credit token issue USER [--ttl SECONDS] | token verify | token revoke\n" \
-	"       rs-credit check\n"
+	"       rs-credit check | export > FILE | import < FILE\n"
 
 static struct {
 	const char *plan, *id, *note, *job, *period;
@@ -48,7 +51,9 @@ help(void)
 	    "  --ttl SECONDS   token lifetime (default 30 days)\n"
 	    "  -h, --help      show this help\n"
 	    "  -V, --version   show the version\n"
-	    "Tokens for verify and revoke are read from standard input.\n",
+	    "Tokens for verify and revoke are read from standard input.\n"
+	    "export writes the whole installation (ledger, jobs, objects) as JSON Lines;\n"
+	    "import reads one into an empty one, e.g. with other RS_DATABASE and RS_STORE.\n",
 	    stdout);
 }
 
@@ -202,6 +207,35 @@ dispatch(struct ledger *l, int argc, char **argv)
 	return EX_USAGE;
 }
 
+/* export / import: the whole installation, with the spool and the store */
+static int
+move(struct conf *c, struct ledger *l, const char *cmd)
+{
+	struct spool *sp = NULL;
+	struct store *st = NULL;
+	int rc, w;
+	jv v;
+
+	if ((rc = spool_open(conf_spool(c), 1, &sp)) == 0 &&
+	    (rc = store_open(conf_spool(c), 1, &st)) == 0) {
+		if (strcmp(cmd, "export") == 0)
+			rc = move_export(l, sp, st, stdout, &v);
+		else if ((rc = move_import(l, sp, st, stdin, &v)) == 0) {
+			jv bad;
+			rc = ledger_check(l, &bad);
+			v = jv_object_set(v, jv_string("check"), JV_OBJECT(jv_string("ok"),
+			    jv_bool(rc == 0), jv_string("disagree"), bad));
+			w = json_write(stdout, v);
+			v = jv_invalid();
+			rc = rc != 0 ? rc : w;
+		}
+		jv_free(v);   /* export's summary is the stream's last line */
+	}
+	store_close(st);
+	spool_close(sp);
+	return rc;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -260,8 +294,13 @@ main(int argc, char *argv[])
 		fputs(USAGE, stderr);
 		return EX_USAGE;
 	}
-	if ((rc = conf_load(&c)) == 0 && (rc = ledger_open(conf_spool(c), 1, &l)) == 0)
-		rc = dispatch(l, argc - optind, argv + optind);
+	if ((rc = conf_load(&c)) == 0 && (rc = ledger_open(conf_spool(c), 1, &l)) == 0) {
+		const char *cmd = argv[optind];
+		if (strcmp(cmd, "export") == 0 || strcmp(cmd, "import") == 0)
+			rc = argc - optind == 1 ? move(c, l, cmd) : nargs(argc - optind, 1);
+		else
+			rc = dispatch(l, argc - optind, argv + optind);
+	}
 	ledger_close(l);
 	conf_free(c);
 	return util_stdout_status(rc);

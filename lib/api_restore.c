@@ -677,7 +677,7 @@ api_events(struct api *a, const char *id)
 	char sent[64] = "", eid[64];
 	double start = api_now_mono(), wrote;
 	enum spool_state st;
-	jv tok, job;
+	jv tok, job, next;
 	int rc, w;
 
 	if (api_auth(a, &tok) != 0)
@@ -731,17 +731,20 @@ api_events(struct api *a, const char *id)
 			break;
 		if (w > 0)
 			spool_watch_drain(a->sp);
-		jv_free(job);
 		api_quiet(a, 1);
-		rc = spool_get(a->sp, id, &job, &st);
+		rc = spool_get(a->sp, id, &next, &st);
 		api_quiet(a, 0);
-		if (rc != 0) {                    /* deleted meanwhile */
-			jv_free(job);
-			job = jv_invalid();
+		if (rc == EX_NOINPUT) {           /* deleted meanwhile */
+			jv_free(next);
 			http_write(a->c, "event: gone\ndata: {}\n\n", 22);
 			break;
 		}
-		job = public_job(job, st);
+		if (rc != 0) {                    /* the queue out of reach: look again */
+			jv_free(next);
+			continue;
+		}
+		jv_free(job);
+		job = public_job(next, st);
 		event_id(job, eid, sizeof eid);
 	}
 	jv_free(job);

@@ -388,13 +388,15 @@ db_done(struct db_stmt *s)
 	}
 }
 
+/* The parameters come from ap, or from the array val when it is set. */
 static int
-bind(struct db_stmt *s, const char *fmt, va_list ap)
+bind(struct db_stmt *s, const char *fmt, va_list *ap, const struct db_value *val)
 {
 	struct db *d = s->d;
 	int rc = SQLITE_OK, i = 1;
 
 	for (const char *f = fmt; *f != '\0'; f++, i++) {
+		const struct db_value *a = val != NULL ? &val[i - 1] : NULL;
 		const char *str = NULL;
 		const void *p = NULL;
 		char num[32];
@@ -403,18 +405,26 @@ bind(struct db_stmt *s, const char *fmt, va_list ap)
 		int n = 0;
 
 		switch (*f) {
-		case 's': str = va_arg(ap, const char *); break;
-		case 'i': v = va_arg(ap, int64_t); snprintf(num, sizeof num, "%lld", (long long)v);
+		case 's': str = a ? a->s : va_arg(*ap, const char *); break;
+		case 'i': v = a ? a->i : va_arg(*ap, int64_t); snprintf(num, sizeof num, "%lld", (long long)v);
 			if (d->engine == DB_SQLITE)
 				rc = sqlite3_bind_int64(s->st, i, v);
 			str = num;
 			break;
-		case 'd': x = va_arg(ap, double); snprintf(num, sizeof num, "%.17g", x);
+		case 'd': x = a ? a->d : va_arg(*ap, double); snprintf(num, sizeof num, "%.17g", x);
 			if (d->engine == DB_SQLITE)
 				rc = sqlite3_bind_double(s->st, i, x);
 			str = num;
 			break;
-		case 'b': p = va_arg(ap, const void *); n = va_arg(ap, int); break;
+		case 'b':
+			if (a != NULL) {
+				p = a->p;
+				n = a->n;
+			} else {
+				p = va_arg(*ap, const void *);
+				n = va_arg(*ap, int);
+			}
+			break;
 		default:
 			warnx("%s: bind: bad format %c", d->name, *f);
 			return EX_SOFTWARE;
@@ -452,7 +462,8 @@ bind(struct db_stmt *s, const char *fmt, va_list ap)
 }
 
 static int
-vprep(struct db *d, struct db_stmt **sp, const char *sql, const char *fmt, va_list ap)
+vprep(struct db *d, struct db_stmt **sp, const char *sql, const char *fmt, va_list *ap,
+    const struct db_value *val)
 {
 	struct db_stmt *s = NULL;
 	size_t len = strlen(sql);
@@ -493,7 +504,7 @@ vprep(struct db *d, struct db_stmt **sp, const char *sql, const char *fmt, va_li
 		}
 		s->sql = sql;                   /* now cached (when in a slot) */
 	}
-	if ((rc = bind(s, fmt, ap)) != 0) {
+	if ((rc = bind(s, fmt, ap, val)) != 0) {
 		db_done(s);
 		return rc;
 	}
@@ -514,9 +525,16 @@ db_prep(struct db *d, struct db_stmt **sp, const char *sql, const char *fmt, ...
 	int rc;
 
 	va_start(ap, fmt);
-	rc = vprep(d, sp, sql, fmt, ap);
+	rc = vprep(d, sp, sql, fmt, &ap, NULL);
 	va_end(ap);
 	return rc;
+}
+
+int
+db_prepv(struct db *d, struct db_stmt **sp, const char *sql, const char *fmt,
+    const struct db_value *val)
+{
+	return vprep(d, sp, sql, fmt, NULL, val);
 }
 
 int
@@ -559,7 +577,7 @@ db_run(struct db *d, const char *sql, const char *fmt, ...)
 	int rc;
 
 	va_start(ap, fmt);
-	rc = vprep(d, &s, sql, fmt, ap);
+	rc = vprep(d, &s, sql, fmt, &ap, NULL);
 	va_end(ap);
 	if (rc == 0)
 		rc = db_step(s, NULL);

@@ -40,6 +40,11 @@ int  db_exec(struct db *d, const char *sql);
  * NULL), i int64_t, d double, b blob (pointer, int length). sql must
  * outlive d: statements are cached by it. */
 int  db_prep(struct db *d, struct db_stmt **st, const char *sql, const char *fmt, ...);
+/* The same with the parameters in an array, one for each letter of fmt
+ * (sql need not outlive d here if it is never run twice). */
+struct db_value { const char *s; const void *p; int n; int64_t i; double d; };
+int  db_prepv(struct db *d, struct db_stmt **st, const char *sql, const char *fmt,
+         const struct db_value *val);
 int  db_step(struct db_stmt *st, int *row);     /* 0 and *row 1 (a row) or 0 (done) */
 void db_done(struct db_stmt *st);               /* NULL is fine */
 int  db_run(struct db *d, const char *sql, const char *fmt, ...);   /* no rows */

@@ -170,6 +170,7 @@ struct ledger {
 	struct db *db;
 	jv plans;
 	int outer;            /* inside ledger_tx_begin: functions join it */
+	int importing;        /* ledger_import found the ledger empty */
 };
 
 /* ---- plumbing ---- */
@@ -1123,7 +1124,8 @@ ledger_token_issue(struct ledger *l, const char *user, long ttl, jv *out)
 	    r, sizeof r, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	token_hash(tok, h);
 	sodium_memzero(r, sizeof r);
-	if ((rc = db_run(l->db, "INSERT INTO tokens(hash, \"user\", created, expires) VALUES (?1, ?2, ?3, ?4)",
+	if ((rc = db_run(l->db, "INSERT INTO tokens(hash, \"user\", created, expires) VALUES (?1, ?2, ?3, ?4) "
+	    "ON CONFLICT(hash) DO NOTHING",            /* a re-run after a lost answer */
 	    "bsii", h, 32, user, t, t + (int64_t)ttl)) != 0)
 		return rc;
 	util_hex(h, 8, id);
@@ -1194,6 +1196,197 @@ ledger_token_revoke(struct ledger *l, const char *token)
 		return EX_NOINPUT;
 	}
 	return 0;
+}
+
+/* ---- moving an installation ---- */
+
+/* Every table in an order that inserts what a row references first; the
+ * columns and their kinds (s text, i integer, d real, b blob as hex) in
+ * the same order in both statements. A ledger entry's seq is left out:
+ * the target numbers the entries again, in the same order. */
+static const struct table {
+	const char *name, *kinds, *select, *insert;
+} tables[] = {
+	{ "users", "ssiiissssiiiiss",
+	  "SELECT id, plan, created, balance, held, stripe_customer, stripe_subscription, "
+	  "sub_status, sub_plan, sub_period_end, sub_cancel, sub_updated, past_due, email, "
+	  "pwhash FROM users ORDER BY id",
+	  "INSERT INTO users (id, plan, created, balance, held, stripe_customer, "
+	  "stripe_subscription, sub_status, sub_plan, sub_period_end, sub_cancel, sub_updated, "
+	  "past_due, email, pwhash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+	  "?13, ?14, ?15)" },
+	{ "ledger", "ssisssi",
+	  "SELECT \"user\", kind, amount, job, ext, note, at FROM ledger ORDER BY seq",
+	  "INSERT INTO ledger (\"user\", kind, amount, job, ext, note, at) "
+	  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)" },
+	{ "holds", "ssisii",
+	  "SELECT job, \"user\", amount, state, at, done FROM holds ORDER BY job",
+	  "INSERT INTO holds (job, \"user\", amount, state, at, done) "
+	  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)" },
+	{ "tokens", "bsiii",
+	  "SELECT hash, \"user\", created, expires, revoked FROM tokens ORDER BY hash",
+	  "INSERT INTO tokens (hash, \"user\", created, expires, revoked) "
+	  "VALUES (?1, ?2, ?3, ?4, ?5)" },
+	{ "buckets", "sdd",
+	  "SELECT \"user\", tokens, updated FROM buckets ORDER BY \"user\"",
+	  "INSERT INTO buckets (\"user\", tokens, updated) VALUES (?1, ?2, ?3)" },
+	{ "limits", "sdd",
+	  "SELECT key, tokens, updated FROM limits ORDER BY key",
+	  "INSERT INTO limits (key, tokens, updated) VALUES (?1, ?2, ?3)" },
+	{ "stripe_events", "ssiis",
+	  "SELECT id, type, created, applied, result FROM stripe_events ORDER BY id",
+	  "INSERT INTO stripe_events (id, type, created, applied, result) "
+	  "VALUES (?1, ?2, ?3, ?4, ?5)" },
+	{ "restorations", "ssi",
+	  "SELECT id, \"user\", created FROM restorations ORDER BY id",
+	  "INSERT INTO restorations (id, \"user\", created) VALUES (?1, ?2, ?3)" },
+};
+#define NTABLES (sizeof tables / sizeof tables[0])
+#define MAXCOLS 16
+
+/* The column names of a table, from its SELECT: name[k] for column k */
+static int
+columns(const struct table *t, char name[MAXCOLS][32])
+{
+	const char *p = t->select + 7;
+	int k = 0;
+
+	while (k < MAXCOLS && *p != '\0' && strncmp(p, "FROM", 4) != 0) {
+		size_t n = strcspn(p, ", ");
+		const char *q = *p == '"' ? p + 1 : p;
+		size_t m = *p == '"' ? n - 2 : n;
+		snprintf(name[k++], 32, "%.*s", (int)m, q);
+		p += n;
+		p += strspn(p, ", ");
+	}
+	return k;
+}
+
+int
+ledger_export(struct ledger *l, int (*emit)(jv rec, void *arg), void *arg)
+{
+	char name[MAXCOLS][32];
+	struct db_stmt *st = NULL;
+	int rc, row = 0;
+
+	/* one snapshot: a transaction around every read */
+	if ((rc = db_begin(l->db)) != 0)
+		return rc;
+	for (size_t t = 0; rc == 0 && t < NTABLES; t++) {
+		int n = columns(&tables[t], name);
+		if ((rc = db_prep(l->db, &st, tables[t].select, "")) != 0)
+			break;
+		while (rc == 0 && (rc = db_step(st, &row)) == 0 && row) {
+			jv r = jv_object();
+			for (int c = 0; c < n; c++) {
+				jv v = jv_null();
+				if (!db_null(st, c))
+					switch (tables[t].kinds[c]) {
+					case 'i': v = jv_number((double)db_int(st, c)); break;
+					case 'd': v = jv_number(db_double(st, c)); break;
+					case 's': v = jv_string(db_text(st, c)); break;
+					case 'b': {
+						size_t len;
+						const void *b = db_blob(st, c, &len);
+						char hex[2 * 64 + 1];
+						v = len <= 64 ? jv_string(sodium_bin2hex(hex, sizeof hex, b, len)) :
+						    jv_null();
+						break;
+					}
+					}
+				r = jv_object_set(r, jv_string(name[c]), v);
+			}
+			jv rec = JV_OBJECT(jv_string("table"), jv_string(tables[t].name),
+			    jv_string("row"), r);
+			rc = emit(rec, arg);
+			jv_free(rec);
+		}
+		db_done(st);
+		st = NULL;
+	}
+	if (rc == 0)
+		return db_commit(l->db);
+	db_rollback(l->db);
+	return rc;
+}
+
+int
+ledger_import(struct ledger *l, jv rec)
+{
+	const char *table = NULL;
+	const struct table *t = NULL;
+	char name[MAXCOLS][32], fmt[MAXCOLS + 1];
+	unsigned char blob[MAXCOLS][64];
+	struct db_value val[MAXCOLS];
+	struct db_stmt *st = NULL;
+	jv row, v;
+	int n, rc, any = 0;
+
+	if (!l->outer) {
+		warnx("import: not inside a transaction");
+		return EX_SOFTWARE;
+	}
+	table = json_str(rec, "table");
+	for (size_t k = 0; table != NULL && k < NTABLES; k++)
+		if (strcmp(table, tables[k].name) == 0)
+			t = &tables[k];
+	if (t == NULL) {
+		warnx("import: %s: not a table of the ledger", table ? table : "(none)");
+		return EX_DATAERR;
+	}
+	/* into an empty ledger only: the first row looks */
+	if (!l->importing) {
+		if ((rc = db_prep(l->db, &st, "SELECT count(*) FROM users", "")) != 0 ||
+		    (rc = db_step(st, &any)) != 0) {
+			db_done(st);
+			return rc;
+		}
+		any = db_int(st, 0) > 0;
+		db_done(st);
+		if (any) {
+			warnx("import: %s already has users: import only into an empty one",
+			    db_name(l->db));
+			return EX_DATAERR;
+		}
+		l->importing = 1;
+	}
+	n = columns(t, name);
+	row = json_get(rec, "row");
+	rc = jv_get_kind(row) == JV_KIND_OBJECT ? 0 : EX_DATAERR;
+	memset(val, 0, sizeof val);
+	for (int c = 0; rc == 0 && c < n; c++) {
+		char k = t->kinds[c];
+		v = json_get(row, name[c]);
+		fmt[c] = k;
+		if (jv_get_kind(v) == JV_KIND_NULL) {
+			fmt[c] = 's';                  /* NULL */
+		} else if ((k == 'i' || k == 'd') && jv_get_kind(v) == JV_KIND_NUMBER) {
+			val[c].i = (int64_t)jv_number_value(v);
+			val[c].d = jv_number_value(v);
+		} else if (k == 's' && jv_get_kind(v) == JV_KIND_STRING) {
+			val[c].s = jv_string_value(v);
+		} else if (k == 'b' && jv_get_kind(v) == JV_KIND_STRING) {
+			size_t len;
+			if (sodium_hex2bin(blob[c], sizeof blob[c], jv_string_value(v),
+			    (size_t)jv_string_length_bytes(jv_copy(v)), NULL, &len, NULL) != 0)
+				rc = EX_DATAERR;
+			val[c].p = blob[c];
+			val[c].n = (int)len;
+		} else
+			rc = EX_DATAERR;
+		if (rc != 0)
+			warnx("import: %s.%s: not a %s", t->name, name[c],
+			    k == 's' ? "string" : k == 'b' ? "hex string" : "number");
+		jv_free(v);                        /* strings live on in row */
+	}
+	fmt[n] = '\0';
+	if (rc == 0 && (rc = db_prepv(l->db, &st, t->insert, fmt, val)) == 0) {
+		int r;
+		rc = db_step(st, &r);
+		db_done(st);
+	}
+	jv_free(row);
+	return rc;
 }
 
 int

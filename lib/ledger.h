@@ -106,6 +106,17 @@ int  ledger_job_remove(struct ledger *l, const char *id);
 /* Up to limit ids of user older than before (NULL: the newest), newest first. */
 int  ledger_job_list(struct ledger *l, const char *user, const char *before, int limit, jv *out);
 
+/* Moving an installation (lib/move.c). ledger_export calls emit with
+ * {"table":NAME,"row":{COLUMN:VALUE,…}} for every row of every table,
+ * rows referenced before the rows that reference them, blobs as hex;
+ * emit borrows the record, and a non-zero return stops. Stop the
+ * programs that write first: the rows are read in one transaction, but
+ * on PostgreSQL at READ COMMITTED. ledger_import inserts one such record
+ * (borrowed) inside ledger_tx_begin/end, into an empty ledger only: 65
+ * when it already has users or the record is malformed. */
+int  ledger_export(struct ledger *l, int (*emit)(jv rec, void *arg), void *arg);
+int  ledger_import(struct ledger *l, jv rec);
+
 /* Prove the cached balances equal the ledger sums; *out lists any that
  * do not (EX_SOFTWARE then). */
 int  ledger_check(struct ledger *l, jv *out);

@@ -82,6 +82,10 @@ pg_redact(const char *url, char *buf, size_t size)
 static int
 connect_status(const char *msg)
 {
+	static const char *const later[] = {     /* checked first */
+		"Temporary failure in name resolution", "the database system is",
+		"too many clients", "remaining connection slots",
+	};
 	static const char *const config[] = {
 		"authentication failed", "does not exist", "no pg_hba.conf entry",
 		"invalid", "missing \"=\"", "unrecognized", "not permitted to log in",
@@ -89,6 +93,9 @@ connect_status(const char *msg)
 	};
 	size_t i;
 
+	for (i = 0; i < sizeof later / sizeof later[0]; i++)
+		if (strstr(msg, later[i]) != NULL)
+			return EX_TEMPFAIL;
 	for (i = 0; i < sizeof config / sizeof config[0]; i++)
 		if (strstr(msg, config[i]) != NULL)
 			return EX_CONFIG;
@@ -117,7 +124,13 @@ pg_connect(const char *url, PGconn **cp)
 	setenv("PGCONNECT_TIMEOUT", "10", 0);
 	setenv("PGAPPNAME", "rs", 0);
 	setenv("PGTZ", "UTC", 1);
-	if ((c = PQconnectdb(url)) == NULL) {
+	/* Defaults the URL may override: a dead peer or a silent network is
+	 * noticed within about a minute, never a statement waiting forever
+	 * (a runner's heartbeat among them). */
+	static const char *const key[] = { "keepalives", "keepalives_idle",
+	    "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname", NULL };
+	const char *val[] = { "1", "30", "10", "3", "60000", url, NULL };
+	if ((c = PQconnectdbParams(key, val, 1)) == NULL) {
 		warnx("RS_DATABASE: out of memory");
 		return EX_OSERR;
 	}
@@ -155,7 +168,8 @@ pg_status(const PGresult *r)
 	if (r == NULL || (st = PQresultErrorField(r, PG_DIAG_SQLSTATE)) == NULL ||
 	    strncmp(st, "08", 2) == 0 || strncmp(st, "40", 2) == 0 ||
 	    strncmp(st, "53", 2) == 0 || strncmp(st, "57", 2) == 0 ||
-	    strcmp(st, "55P03") == 0)        /* lock not available */
+	    strcmp(st, "55P03") == 0 ||      /* lock not available */
+	    strcmp(st, "25006") == 0)        /* read-only: a standby after a failover */
 		return EX_TEMPFAIL;
 	if (strncmp(st, "23", 2) == 0)
 		return EX_DATAERR;

@@ -15,7 +15,7 @@
 #include <libpq-fe.h>
 
 #define PG_FUNCS(X) \
-	X(PQconnectdb) X(PQstatus) X(PQerrorMessage) X(PQfinish) X(PQreset) \
+	X(PQconnectdb) X(PQconnectdbParams) X(PQstatus) X(PQerrorMessage) X(PQfinish) X(PQreset) \
 	X(PQexec) X(PQexecParams) X(PQprepare) X(PQexecPrepared) \
 	X(PQresultStatus) X(PQresultErrorField) X(PQresultErrorMessage) X(PQclear) \
 	X(PQntuples) X(PQnfields) X(PQgetvalue) X(PQgetisnull) X(PQgetlength) \
@@ -29,6 +29,7 @@ extern struct pg_api { PG_FUNCS(PG_MEMBER) } pg_api;
 #undef PG_MEMBER
 
 #define PQconnectdb(...) pg_api.PQconnectdb(__VA_ARGS__)
+#define PQconnectdbParams(...) pg_api.PQconnectdbParams(__VA_ARGS__)
 #define PQstatus(...) pg_api.PQstatus(__VA_ARGS__)
 #define PQerrorMessage(...) pg_api.PQerrorMessage(__VA_ARGS__)
 #define PQfinish(...) pg_api.PQfinish(__VA_ARGS__)

@@ -453,6 +453,25 @@ spool_get(struct spool *s, const char *id, jv *job, enum spool_state *state)
 	return EX_NOINPUT;
 }
 
+int
+spool_import(struct spool *s, jv job, enum spool_state st)
+{
+	const char *id = json_str(job, "id");
+	jv old;
+
+	if (st >= SPOOL_NSTATES)
+		return EX_SOFTWARE;
+	if (s->pg != NULL)
+		return spool_pg_import(s->pg, job, st);
+	for (int i = 0; id != NULL && i < SPOOL_NSTATES; i++)
+		if (read_at(s, i, id, &old, NULL) != EX_NOINPUT) {
+			jv_free(old);
+			warnx("job %s: already here", id);
+			return EX_DATAERR;
+		}
+	return write_job(s, (int)st, job, 1);
+}
+
 /* ---- runners ---- */
 
 static void *

@@ -26,6 +26,10 @@ int  spool_valid_id(const char *id);                 /* 1 if well formed */
 const char *spool_state_name(enum spool_state s);    /* "queued" "running" "done" "failed" */
 /* Write job (which must have a valid "id") into new/. Borrows job. */
 int  spool_enqueue(struct spool *sp, jv job);
+/* Write job (borrowed) as it is into state s, for moving an installation
+ * (lib/move.c): a running one comes in without a live runner and is
+ * recovered as after a crash. EX_DATAERR if the id is already here. */
+int  spool_import(struct spool *sp, jv job, enum spool_state s);
 /* Find job id in any state: *job owned, *state where it is. EX_NOINPUT if absent. */
 int  spool_get(struct spool *sp, const char *id, jv *job, enum spool_state *state);
 

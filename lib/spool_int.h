@@ -25,6 +25,7 @@ struct spool_pg;
 int  spool_pg_open(const char *root, const char *url, int create, struct spool_pg **pp);
 void spool_pg_close(struct spool_pg *p);
 int  spool_pg_enqueue(struct spool_pg *p, jv job);
+int  spool_pg_import(struct spool_pg *p, jv job, enum spool_state st);
 int  spool_pg_get(struct spool_pg *p, const char *id, jv *job, enum spool_state *state);
 int  spool_pg_runner(struct spool_pg *p, double lease,
          void (*hook)(const char *, void *), void *arg);

@@ -326,28 +326,45 @@ valid(jv job, const char **id)
 	return 1;
 }
 
-int
-spool_pg_enqueue(struct spool_pg *p, jv job)
+/* Insert a record as it is in state st; enqueuing is st 0 (queued).
+ * Importing (lib/move.c) may bring a running one: it has no runner, so
+ * it is an orphan and recovered as after a crash. */
+static int
+insert(struct spool_pg *p, jv job, enum spool_state st, const char *what)
 {
-	char prio[16], created[32], na[32];
-	const char *v[6], *id;
+	char prio[16], created[32], na[32], state[8];
+	const char *v[7], *id;
 	jv text;
 	int rc;
 
 	if (!valid(job, &id))
-		return EX_SOFTWARE;
+		return EX_DATAERR;
 	text = jv_dump_string(jv_copy(job), 0);
+	snprintf(state, sizeof state, "%d", (int)st);
 	v[0] = id;
 	job_cols(job, prio, created, na, &v[1], &v[3], &v[4]);
 	v[2] = prio;
 	v[5] = jv_string_value(text);
-	rc = q0(p->c, "enqueue",
+	v[6] = state;
+	rc = q0(p->c, what,
 	    "WITH u AS (INSERT INTO rs_queue_users (usr, served) VALUES ($2, 0)"
 	    "   ON CONFLICT (usr) DO NOTHING)"
 	    " INSERT INTO rs_jobs (id, state, usr, priority, created, next_attempt, updated, record)"
-	    " VALUES ($1, 0, $2, $3, $4, $5, " NOW ", $6)", 6, v, NULL);
+	    " VALUES ($1, $7, $2, $3, $4, $5, " NOW ", $6)", 7, v, NULL);
 	jv_free(text);
 	return rc;
+}
+
+int
+spool_pg_enqueue(struct spool_pg *p, jv job)
+{
+	return insert(p, job, SPOOL_NEW, "enqueue");
+}
+
+int
+spool_pg_import(struct spool_pg *p, jv job, enum spool_state st)
+{
+	return insert(p, job, st, "import");
 }
 
 /* Parse a record read back: NULL-terminated text from the database. */

@@ -191,5 +191,5 @@ pgctl() {
 	[ "$(balance alice)" = "0 0" ]
 	[ "$(captures alice)" = 1 ]
 	o=$(jobs_cat done | jq -r .output.object)
-	[ -s "$T/A/spool/objects/${o:0:2}/${o:2}" ]       # the output is stored
+	RS_SPOOL="$T/A/spool" obj_has "$o"                # the output is stored
 }

@@ -46,7 +46,7 @@ script() { printf '#!/bin/sh\n%s\n' "$2" >"$T/$1" && chmod +x "$T/$1"; }
 	[ "$(jq -r '"\(.status) \(.classify.degradations | length) \(.restore.backend) \(.output.mime) \(.output.width)x\(.output.height)"' <<<"$output")" = \
 	  "done 7 local image/png 160x120" ]
 	obj=$(jq -r .output.object <<<"$output")
-	[ -f "$RS_SPOOL/objects/${obj:0:2}/${obj:2}" ]
+	obj_has "$obj"
 	[ "$(jq -r '.restore.ops | type' <<<"$output")" = array ]
 }
 
@@ -468,20 +468,20 @@ lease() {
 	enqueue alice 1 "$T/b.jpeg"                  # b: queued
 	rs-upload "$T/c.jpeg" >/dev/null             # c: no job at all
 	job_age done "$a" '10 days ago'
-	find "$RS_SPOOL/objects" -type f -exec touch -d '10 days ago' {} +
+	obj_age '10 days ago'
 	run -0 --separate-stderr rs-run --gc
 	[ "$(jq -c '[.jobs_removed, .objects_removed, .objects_kept, .holds_released]' <<<"$output")" = "[1,2,2,0]" ]
 	[ "$(jobs_in done)" = 1 ]
 	[ "$(jobs_in new)" = 1 ]
 	for f in b d; do
 		o=$(b2sum -l 256 <"$T/$f.jpeg" | cut -c1-64)
-		[ -f "$RS_SPOOL/objects/${o:0:2}/${o:2}" ]
+		obj_has "$o"
 	done
 	# a fresh unreferenced object is kept: its job may be about to be queued
 	rs-upload "$T/c.jpeg" >/dev/null
 	o=$(b2sum -l 256 <"$T/c.jpeg" | cut -c1-64)
 	run -0 rs-run --gc
-	[ -f "$RS_SPOOL/objects/${o:0:2}/${o:2}" ]
+	obj_has "$o"
 }
 
 @test "rs-run: bad options, arguments and settings" {

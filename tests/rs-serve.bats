@@ -267,12 +267,12 @@ raw() { printf "$1" | socat -t 3 - "TCP:$HOSTPORT"; }
 	tok=$(session)
 	upload "$tok"
 	obj=$(jq -r '.inputs[0].object' <<<"$body")
-	[ -n "$(find "$RS_SPOOL/objects" -name "${obj:2}")" ]
+	obj_has "$obj"
 	req DELETE "/v1/restorations/$id" "$tok"
 	[ "$code" = 204 ]
 	req GET "/v1/restorations/$id" "$tok"
 	[ "$code" = 404 ]
-	[ -z "$(find "$RS_SPOOL/objects" -name "${obj:2}")" ]
+	! obj_has "$obj"
 	[ "$(curl -sf -H "Authorization: Bearer $tok" "$URL/v1/me" | jq -r '"\(.credits) \(.held)"')" = "5 0" ]
 	req GET /v1/restorations "$tok"
 	[ "$(jq '.restorations | length' <<<"$body")" = 0 ]
