@@ -128,8 +128,11 @@ upload(char **paths, int n)
 	if (opt.enqueue && (rc = reserve(spool, &job, &lg)) != 0)
 		goto out;
 	if (opt.enqueue && (rc = spool_enqueue(sp, job)) != 0) {
-		jv hold = json_get(job, "cost");
-		if (jv_is_valid(hold)) {               /* nothing queued: nothing held */
+		/* Nothing queued: nothing held. Unless the queue could not say
+		 * (75: the job may be there); then the hold stays, and rs-run
+		 * --gc gives it back if no job ever appears. */
+		jv hold = rc != EX_TEMPFAIL ? json_get(job, "cost") : jv_invalid();
+		if (jv_is_valid(hold)) {
 			jv_free(hold);
 			ledger_release(lg, json_str(job, "id"), &hold);
 		}

@@ -451,9 +451,14 @@ api_post_restoration(struct api *a)
 	if ((rc = ledger_job_add(a->lg, json_str(job, "id"), a->user)) != 0 ||
 	    (rc = spool_enqueue(a->sp, job)) != 0) {
 		jv h;
-		if (ledger_release(a->lg, json_str(job, "id"), &h) == 0)
-			jv_free(h);
-		ledger_job_remove(a->lg, json_str(job, "id"));
+		/* nothing queued: nothing held; but a queue that could not say
+		 * (75) may hold the job: keep the hold and the history entry
+		 * (rs-run --gc releases a hold whose job never appears) */
+		if (rc != EX_TEMPFAIL) {
+			if (ledger_release(a->lg, json_str(job, "id"), &h) == 0)
+				jv_free(h);
+			ledger_job_remove(a->lg, json_str(job, "id"));
+		}
 		api_fail_ex(a, rc, "queue");
 		goto out;
 	}

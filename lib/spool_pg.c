@@ -169,6 +169,7 @@ struct spool_pg {
 	/* runner */
 	char runner[17];
 	char host[256];
+	char here[320];           /* host and PID namespace: rs_runners.host */
 	char pid[16];
 	char started[32];
 	char ttl[32];
@@ -346,11 +347,30 @@ insert(struct spool_pg *p, jv job, enum spool_state st, const char *what)
 	v[2] = prio;
 	v[5] = jv_string_value(text);
 	v[6] = state;
-	rc = q0(p->c, what,
-	    "WITH u AS (INSERT INTO rs_queue_users (usr, served) VALUES ($2, 0)"
-	    "   ON CONFLICT (usr) DO NOTHING)"
-	    " INSERT INTO rs_jobs (id, state, usr, priority, created, next_attempt, updated, record)"
-	    " VALUES ($1, $7, $2, $3, $4, $5, " NOW ", $6)", 7, v, NULL);
+	/* An answer lost with the connection leaves it unknown whether the
+	 * row went in: look (on a new connection), and insert again only
+	 * when it is not there, so the job is queued once or not at all. */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		PGresult *r = NULL;
+		int there;
+
+		rc = q0(p->c, what,
+		    "WITH u AS (INSERT INTO rs_queue_users (usr, served) VALUES ($2, 0)"
+		    "   ON CONFLICT (usr) DO NOTHING)"
+		    " INSERT INTO rs_jobs (id, state, usr, priority, created, next_attempt, updated, record)"
+		    " VALUES ($1, $7, $2, $3, $4, $5, " NOW ", $6)", 7, v, NULL);
+		if (rc != EX_TEMPFAIL ||
+		    q(p->c, what, "SELECT 1 FROM rs_jobs WHERE id = $1", 1, v, &r) != 0) {
+			PQclear(r);
+			break;
+		}
+		there = PQntuples(r) == 1;
+		PQclear(r);
+		if (there) {
+			rc = 0;
+			break;
+		}
+	}
 	jv_free(text);
 	return rc;
 }
@@ -407,7 +427,7 @@ static void *
 heartbeat(void *arg)
 {
 	struct spool_pg *p = arg;
-	const char *v[5] = { p->runner, p->host, p->pid, p->started, p->ttl };
+	const char *v[5] = { p->runner, p->here, p->pid, p->started, p->ttl };
 	double last = spool_now(), every = p->lease / 3;
 
 	while (!atomic_load(&p->hb_stop)) {
@@ -430,7 +450,7 @@ heartbeat(void *arg)
 static int
 sweep(struct spool_pg *p, int old)
 {
-	const char *v[2] = { p->host, p->runner };
+	const char *v[2] = { p->here, p->runner };
 	char started[32];
 	PGresult *r;
 	int rc;
@@ -471,6 +491,15 @@ spool_pg_runner(struct spool_pg *p, double lease, void (*hk)(const char *, void 
 	p->hook = hk;
 	p->hook_arg = arg;
 	spool_hostname(p->host, sizeof p->host);
+	{
+		/* the runners' "this host" is where pids can be seen: containers
+		 * sharing a host name (host networking) have PID namespaces of
+		 * their own; records keep the plain host name */
+		char ns[64];
+		ssize_t n = readlink("/proc/self/ns/pid", ns, sizeof ns - 1);
+		ns[n > 0 ? n : 0] = '\0';
+		snprintf(p->here, sizeof p->here, "%s/%s", p->host, ns);
+	}
 	snprintf(p->pid, sizeof p->pid, "%ld", (long)getpid());
 	proc_start((long)getpid(), p->started);
 	snprintf(p->ttl, sizeof p->ttl, "%.3f", p->lease);
@@ -479,7 +508,7 @@ spool_pg_runner(struct spool_pg *p, double lease, void (*hk)(const char *, void 
 	if ((rc = sweep(p, 1)) != 0)
 		goto fail;
 	v[0] = p->runner;
-	v[1] = p->host;
+	v[1] = p->here;
 	v[2] = p->pid;
 	v[3] = p->started;
 	v[4] = p->ttl;
@@ -532,14 +561,24 @@ static int
 to_queue(struct spool_pg *p, jv job)
 {
 	char prio[16], created[32], na[32];
-	const char *v[4], *pc;
+	const char *v[5], *pc;
+	long rows;
+	int rc;
 
 	v[0] = json_str(job, "id");
 	job_cols(job, prio, created, na, &v[1], &pc, &v[3]);
 	v[2] = prio;
-	return q0(p->c, "requeue", "UPDATE rs_jobs SET state = 0, runner = NULL, usr = $2,"
-	    " priority = $3, next_attempt = $4, updated = " NOW " WHERE id = $1 AND state = 1",
-	    4, v, NULL);
+	v[4] = p->runner;
+	/* only while this runner holds it: one whose lease expired must not
+	 * put back a job another runner has taken over */
+	rc = q0(p->c, "requeue", "UPDATE rs_jobs SET state = 0, runner = NULL, usr = $2,"
+	    " priority = $3, next_attempt = $4, updated = " NOW " WHERE id = $1 AND state = 1"
+	    " AND ($5 = '' OR runner = $5)", 5, v, &rows);
+	if (rc == 0 && rows == 0) {
+		warnx("job %s: no longer held by this runner (its lease expired?)", v[0]);
+		rc = EX_TEMPFAIL;
+	}
+	return rc;
 }
 
 /* A record that does not parse: out of the way, into failed. */
@@ -696,16 +735,17 @@ int
 spool_pg_finish(struct spool_pg *p, const char *id, enum spool_state to)
 {
 	char st[8], msg[64];
-	const char *v[2] = { id, st };
+	const char *v[3] = { id, st, p->runner };
 	long rows;
 	int rc;
 
 	snprintf(st, sizeof st, "%d", (int)to);
 	snprintf(msg, sizeof msg, "job %s: finish", id);
+	/* only while this runner holds it (see to_queue) */
 	rc = q0(p->c, msg, "UPDATE rs_jobs SET state = $2, runner = NULL, updated = " NOW
-	    " WHERE id = $1 AND state = 1", 2, v, &rows);
+	    " WHERE id = $1 AND state = 1 AND ($3 = '' OR runner = $3)", 3, v, &rows);
 	if (rc == 0 && rows == 0) {
-		warnx("job %s: gone", id);
+		warnx("job %s: gone, or no longer held by this runner", id);
 		rc = EX_NOINPUT;
 	}
 	return rc;
