@@ -546,12 +546,12 @@ static int
 gc_object(const char *id, void *arg)
 {
 	struct gc *g = arg;
-	char path[PATH_MAX];
-	struct stat st;
+	time_t mtime;
+	size_t len;
 
 	if ((g->nrefs > 0 && bsearch(id, g->refs, g->nrefs, sizeof *g->refs,
-	    (int (*)(const void *, const void *))strcmp) != NULL) || store_path(g->st, id, path, sizeof path) != 0 ||
-	    stat(path, &st) < 0 || (double)st.st_mtime >= g->cutoff) {
+	    (int (*)(const void *, const void *))strcmp) != NULL) ||
+	    store_stat(g->st, id, &len, &mtime) != 0 || (double)mtime >= g->cutoff) {
 		g->kept++;
 		return 0;
 	}

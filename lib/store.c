@@ -184,7 +184,7 @@ store_has(struct store *st, const char *id)
 }
 
 int
-store_stat(struct store *st, const char *id, size_t *len)
+store_stat(struct store *st, const char *id, size_t *len, time_t *mtime)
 {
 	char rel[STORE_ID_LEN + 2];
 	struct stat sb;
@@ -193,13 +193,15 @@ store_stat(struct store *st, const char *id, size_t *len)
 	if ((rc = relpath(id, rel)) != 0)
 		return rc;
 	if (st->s3 != NULL)
-		return store_s3_stat(st->s3, id, len);
+		return store_s3_stat(st->s3, id, len, mtime);
 	if (fstatat(st->dfd, rel, &sb, 0) < 0) {
 		int e = errno;
 		warn("object %s", id);
 		return util_ex_errno(e);
 	}
 	*len = (size_t)sb.st_size;
+	if (mtime != NULL)
+		*mtime = sb.st_mtime;
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #define RS_STORE_H
 
 #include <stddef.h>
+#include <time.h>
 
 #define STORE_ID_LEN 64
 
@@ -21,7 +22,9 @@ int  store_put(struct store *st, const void *buf, size_t len,
 /* 1 yes, 0 no. An S3 store that cannot be asked says 1, quietly: the
  * caller's next call (store_path) then fails with the reason and status. */
 int  store_has(struct store *st, const char *id);
-int  store_stat(struct store *st, const char *id, size_t *len); /* EX_NOINPUT if absent */
+/* Its length and when it was stored (mtime may be NULL); EX_NOINPUT if
+ * absent. On S3 one HEAD, nothing downloaded. */
+int  store_stat(struct store *st, const char *id, size_t *len, time_t *mtime);
 /* A path that reads the object (for programs that need a file name). */
 int  store_path(struct store *st, const char *id, char *buf, size_t size);
 int  store_get(struct store *st, const char *id, size_t max,

@@ -117,7 +117,7 @@ head_error(struct store_s3 *t, const char *what, const struct s3_resp *hr)
 
 /* HEAD: 1 with *len when there, 0 when not, else an error status < 0 */
 static int
-head(struct store_s3 *t, const struct names *n, size_t *len)
+head(struct store_s3 *t, const struct names *n, size_t *len, time_t *mtime)
 {
 	struct s3_req q = { .method = "HEAD", .key = n->key };
 	struct s3_resp r;
@@ -127,6 +127,8 @@ head(struct store_s3 *t, const struct names *n, size_t *len)
 		return -rc;
 	if (r.status == 200) {
 		*len = r.length >= 0 ? (size_t)r.length : 0;
+		if (mtime != NULL)
+			*mtime = r.mtime;
 		rc = 1;
 	} else if (r.status == 404)
 		rc = 0;
@@ -248,7 +250,7 @@ store_s3_put(struct store_s3 *t, const void *buf, size_t len, const char *id)
 	int rc;
 
 	names(t, id, &n);
-	if ((rc = head(t, &n, &have)) < 0)
+	if ((rc = head(t, &n, &have, NULL)) < 0)
 		return -rc;
 	if (rc == 1 && have == len)
 		return 0;                            /* already stored */
@@ -279,19 +281,29 @@ store_s3_has(struct store_s3 *t, const char *id)
 	 * (75 for a store that is down: the job is tried again, not failed
 	 * for a missing input) */
 	s3_quiet(t->s, 1);
-	rc = head(t, &n, &len);
+	rc = head(t, &n, &len, NULL);
 	s3_quiet(t->s, 0);
 	return rc != 0;
 }
 
 int
-store_s3_stat(struct store_s3 *t, const char *id, size_t *len)
+store_s3_stat(struct store_s3 *t, const char *id, size_t *len, time_t *mtime)
 {
+	char path[PATH_MAX];
 	struct names n;
+	struct stat sb;
 	int rc;
 
+	/* a checked copy here knows both (its mtime is the Last-Modified) */
+	if ((size_t)snprintf(path, sizeof path, "%s/%.2s/%s", t->cache, id, id + 2) < sizeof path &&
+	    stat(path, &sb) == 0) {
+		*len = (size_t)sb.st_size;
+		if (mtime != NULL)
+			*mtime = sb.st_mtime;
+		return 0;
+	}
 	names(t, id, &n);
-	if ((rc = head(t, &n, len)) < 0)
+	if ((rc = head(t, &n, len, mtime)) < 0)
 		return -rc;
 	if (rc == 0) {
 		warnx("%s: %s: not found", s3_name(t->s), n.what);
