@@ -79,7 +79,7 @@ export_job(const char *id, jv job, time_t mtime, void *arg)
 	(void)id;
 	(void)mtime;
 	e->jobs++;
-	return put(e, JV_OBJECT(jv_string("job"), jv_copy(job),
+	return put(e, JV_OBJECT(jv_string("job"), job,      /* spool_each gives it */
 	    jv_string("state"), jv_string(spool_state_name(e->state))));
 }
 

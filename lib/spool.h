@@ -69,7 +69,7 @@ void spool_unlock(int fd);
 int  spool_pending(struct spool *sp);                /* 1 if new/ holds a job */
 /* Counts per state, retries waiting, oldest waiting age, live runners. */
 int  spool_stats(struct spool *sp, jv *out);
-/* Call fn for each job of state s with its record and the time it was
+/* Call fn for each job of state s with its record (fn owns it) and the time it was
  * last written; stops at fn's first non-zero return. */
 int  spool_each(struct spool *sp, enum spool_state s,
          int (*fn)(const char *id, jv job, time_t mtime, void *arg), void *arg);
