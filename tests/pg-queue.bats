@@ -193,3 +193,25 @@ pgctl() {
 	o=$(jobs_cat done | jq -r .output.object)
 	RS_SPOOL="$T/A/spool" obj_has "$o"                # the output is stored
 }
+
+@test "pg-queue: a runner of this host name in another PID namespace (host networking) is not taken for dead" {
+	account alice 1
+	img p jpeg:64x48 noise=0.1
+	rs-upload -e -u alice "$T/p.jpeg" >/dev/null
+	id=$(jobs_ids new)
+	# its runner: same host name, a pid this namespace cannot see, a fresh heartbeat
+	job_put cur "$(job_get new "$id" | jq -c --arg h "$(hostname)" \
+	  '.status = "running" | .attempts = 1 | .lease = {runner: "0123456789abcdef", host: $h, pid: 1, ttl: 60, expires: "2100-01-01T00:00:00.000Z"}')" 0123456789abcdef
+	_qsql "INSERT INTO rs_runners (id, host, pid, started, ttl) VALUES ('0123456789abcdef', :'h', '999999', '', 60)" \
+	  h="$(hostname)/pid:[1]" >/dev/null
+	run -0 --separate-stderr rs-run -b none
+	[ "$(jq -c '[.done, .recovered]' <<<"$output")" = "[0,0]" ]
+	job_get cur "$id" >/dev/null                     # still the other runner's
+	# a runner registers as its host name and PID namespace
+	rs-run --watch -b none >/dev/null 2>&1 &
+	w=$!
+	for _ in $(seq 100); do [ "$(runners_n)" -ge 2 ] && break; sleep 0.05; done
+	hosts=$(_qsql "SELECT host FROM rs_runners WHERE id <> '0123456789abcdef'")
+	kill "$w"; wait "$w" 2>/dev/null || true
+	[ "$hosts" = "$(hostname)/$(readlink /proc/self/ns/pid)" ]
+}

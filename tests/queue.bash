@@ -83,7 +83,10 @@ runners_n() {
 # runner_put RUNNER HOST PID: a live runner's registration, heartbeat now
 runner_put() {
 	if [ -n "${RS_DATABASE:-}" ]; then
+		# a runner of this host is known by its host name and PID namespace
+		local h=$2
+		[ "$h" != "$(hostname)" ] || h="$h/$(readlink /proc/self/ns/pid)"
 		_qsql "INSERT INTO rs_runners (id, host, pid, started, ttl) VALUES (:'r', :'h', :'p', '', 60)" \
-		  r="$1" h="$2" p="$3" >/dev/null
+		  r="$1" h="$h" p="$3" >/dev/null
 	fi
 }
