@@ -40,7 +40,7 @@ static void
 help(void)
 {
 	fputs(USAGE
-	    "Credits, users and limits in the spool's database ($RS_SPOOL/rs.db).\n"
+	    "Credits, users and limits in $RS_SPOOL/rs.db, or in PostgreSQL with RS_DATABASE.\n"
 	    "  --plan PLAN     plan for user add (default free)\n"
 	    "  --id ID         external id that makes a grant idempotent\n"
 	    "  --note TEXT     note kept with a grant\n"
