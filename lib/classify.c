@@ -28,8 +28,11 @@
  *           against scale 4, which a scale-invariant picture keeps near
  *           1 and a blur empties, textures included. The slope decides
  *           where it can be read: summed over the picture, it is not
- *           misled by a defocused background, which re-blurring is;
- *           re-blurring decides under heavy noise.
+ *           misled by a defocused background, which re-blurring is.
+ *           Under heavy noise, where the slope cannot be read, the larger
+ *           of re-blurring and the structure function's curvature: mean
+ *           squared differences at lags 1, 2, 4, whose differences white
+ *           noise leaves alone, away from scratches and dust.
  *  low_res  the fingerprint of interpolation: a periodic ripple in the
  *           second differences, at the enlargement factor, along both
  *           axes, or the spectrum folded about 1/(2k) cycles per pixel
@@ -91,6 +94,9 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define SCR_SMOOTH   0.8      /* on a copy smoothed by this sigma, where */
 #define SCR_KEEP     0.5      /* a 1-pixel line keeps about this much contrast */
 #define SCR_NOISE_LEFT 0.35   /* and white noise this much of its sigma */
+#define CURV_MID     0.41     /* structure function curvature, under grain */
+#define CURV_SPAN    0.02
+#define CURV_SIGMA   1.0      /* the blur sigma reported when it alone fires */
 #define PERIOD_MID   1.2      /* log10 peak of the interpolation ripple */
 #define PERIOD_SPAN  0.04
 #define MIRROR_MID   0.55     /* spectral mirror coherence */
@@ -309,6 +315,9 @@ struct feat {
 	double dmg, area, cand;        /* damaged, measured, candidate pixels */
 	/* band energies: squared Immerkaer response at scales 2 and 4 */
 	double be[4], bn[4];
+	/* structure function under grain: mean squared difference at lags
+	 * 1, 2, 4 away from thin bright or dark detail */
+	double sd[3], sdn[3];
 };
 
 static double imk(const float *p, int w);
@@ -962,6 +971,41 @@ grad_energy(const float *S, int w, int h, int mg, double *e, double *n)
 		}
 }
 
+/* Structure function of Y at lags 1, 2 and 4 (along rows and columns),
+ * over pairs of pixels neither of which is masked. White noise adds the
+ * same 2 n^2 at every lag, so differences between lags are free of it;
+ * thin lines and specks (scratches, dust) would add to the short lags,
+ * hence the mask. */
+static void
+structure(struct feat *f, const float *Y, const uint8_t *M, int w, int h)
+{
+	static const int lag[3] = { 1, 2, 4 };
+
+	for (int l = 0; l < 3; l++) {
+		int k = lag[l];
+		for (int y = 0; y < h; y++) {
+			const float *r = Y + (size_t)y * w;
+			const uint8_t *mr = M + (size_t)y * w;
+			for (int x = 0; x + k < w; x++)
+				if (!mr[x] && !mr[x + k]) {
+					double d = r[x + k] - r[x];
+					f->sd[l] += d * d;
+					f->sdn[l]++;
+				}
+			if (y + k >= h)
+				continue;
+			const float *r2 = r + (size_t)k * w;
+			const uint8_t *mr2 = mr + (size_t)k * w;
+			for (int x = 0; x < w; x++)
+				if (!mr[x] && !mr2[x]) {
+					double d = r2[x] - r[x];
+					f->sd[l] += d * d;
+					f->sdn[l]++;
+				}
+		}
+	}
+}
+
 /* ---- JPEG quality from the luma table ---- */
 
 static const uint8_t std_luma[64] = {
@@ -1108,6 +1152,7 @@ struct meas {
 	int grayscale, toned_sepia, toned_mono, jq;
 	double scratch, scratch_cand, mirror;
 	int mirror_k, noedge;
+	double curv;                     /* structure function curvature, -1 unread */
 	double gwx, gwy, brx, bry, nwx, nwy; /* log chroma: grey world, bright, whitest */
 };
 
@@ -1117,6 +1162,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 	struct feat f;
 	float *Y[CL_MAX_BANDS * CL_MAX_TILES] = { NULL }, *C[CL_MAX_BANDS * CL_MAX_TILES] = { NULL };
 	float *S = NULL, *S2 = NULL, *tmp = NULL, *G = NULL;
+	uint8_t *M = NULL;
 	struct mir *mb = NULL;
 	size_t maxn = 0;
 	int rc = EX_OSERR;
@@ -1172,7 +1218,8 @@ measure(const char *name, struct cl *c, struct meas *m)
 		m->sigma = quantile(f.nzw, f.nblk, 0.5);
 	}
 	if ((S = malloc(maxn * sizeof *S)) == NULL || (tmp = malloc(maxn * sizeof *tmp)) == NULL ||
-	    (G = malloc(maxn * sizeof *G)) == NULL || (S2 = malloc(maxn * sizeof *S2)) == NULL)
+	    (G = malloc(maxn * sizeof *G)) == NULL || (S2 = malloc(maxn * sizeof *S2)) == NULL ||
+	    (m->sigma > SCR_SMOOTH_MIN && (M = malloc(maxn)) == NULL))
 		goto out;
 	/* smooth enough that noise does not stop the walk across an edge;
 	 * the smoothing's own width is taken out again below */
@@ -1204,6 +1251,23 @@ measure(const char *name, struct cl *c, struct meas *m)
 			else
 				f.dmg = d1;
 			f.cand = c1;            /* candidates: always the plain reading's */
+			/* the structure function, away from thin detail that
+			 * stands out of the smoothed copy (S2) by more than the
+			 * grain could: scratches and dust, with 2 pixels around */
+			size_t n = (size_t)t->w * t->h;
+			double thr = fmax(SCR_CONTRAST * SCR_KEEP, 6.0 * m->sigma * SCR_NOISE_LEFT);
+			morph(S2, S, tmp, t->w, t->h, 0);
+			morph(S, S, tmp, t->w, t->h, 1);
+			for (size_t k = 0; k < n; k++)
+				M[k] = S2[k] - S[k] > thr;
+			morph(S2, S, tmp, t->w, t->h, 1);
+			morph(S, S, tmp, t->w, t->h, 0);
+			for (size_t k = 0; k < n; k++)
+				S[k] = M[k] || S[k] - S2[k] > thr ? 1.0f : 0.0f;
+			morph(S, S, tmp, t->w, t->h, 1);
+			for (size_t k = 0; k < n; k++)
+				M[k] = S[k] > 0.5f;
+			structure(&f, C[i], M, t->w, t->h);
 		}
 		if (bands(&f, G, t->w, t->h) < 0)
 			goto out;
@@ -1246,6 +1310,17 @@ measure(const char *name, struct cl *c, struct meas *m)
 		m->slope = fmax(m->band[1], 0) / m->band[2];
 		double st = log(SLOPE_SHARP / fmax(m->slope, 1e-4));
 		m->slope_sigma = st > 0 ? sqrt(st) : 0;
+	}
+	/* Under grain the slope cannot be read; the structure function's
+	 * curvature can: (D(2) - D(1)) / (D(4) - D(2)), free of white
+	 * noise, near 2^-b (0.4 to 0.7) for a picture whose D rises as a
+	 * power k^b, and towards 0.25 (D rising as k^2) when a blur has made
+	 * it smooth at the shortest lags. */
+	m->curv = -1;
+	if (f.sdn[0] > 0 && f.sdn[1] > 0 && f.sdn[2] > 0) {
+		double d1 = f.sd[0] / f.sdn[0], d2 = f.sd[1] / f.sdn[1], d4 = f.sd[2] / f.sdn[2];
+		if (d4 - d2 > 2.0)              /* some detail to read */
+			m->curv = (d2 - d1) / (d4 - d2);
 	}
 	{
 		double se = m->edgew / 2.5066;
@@ -1410,6 +1485,7 @@ out:
 	free(S2);
 	free(tmp);
 	free(G);
+	free(M);
 	free(f.nz);
 	free(f.nzw);
 	free(f.ew);
@@ -1470,6 +1546,14 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		sc[T_BLUR] = s;
 		if (s >= 0.5)
 			m.blur_sigma = fmax(m.blur_sigma, m.slope_sigma);
+	}
+	if (m.slope < 0 && m.curv >= 0) {
+		double s = sigmoid(-m.curv, -CURV_MID, CURV_SPAN);
+		if (s > sc[T_BLUR]) {
+			sc[T_BLUR] = s;
+			if (s >= 0.5)
+				m.blur_sigma = fmax(m.blur_sigma, CURV_SIGMA);
+		}
 	}
 	sc[T_JPEG] = fmax(m.jq > 0 ? sigmoid(-m.jq, -JPEGQ_MID, JPEGQ_SPAN) : 0,
 	    sigmoid(m.block, BLOCK_MID, BLOCK_SPAN));
@@ -1545,6 +1629,9 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("slope", m.slope, 1000);
 		RAW("b2", m.band[1], 10);
 		RAW("b4", m.band[2], 10);
+		RAW("curv", m.curv, 1000);
+		RAW("blur_signed", m.blur_signed, 1000);
+		RAW("edgew_", m.edgew, 1000);
 		RAW("period", m.period, 1000);
 		RAW("mirror", m.mirror, 1000);
 		RAW("mirror_k", m.mirror_k, 1);
