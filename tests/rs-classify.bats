@@ -125,6 +125,33 @@ rising() {
 	rising blur "$T/b0.png" "$T/b1.png" "$T/b2.png" "$T/b3.png"
 }
 
+# grain NAME SIGMA: add monochrome Gaussian grain to $T/NAME.png (as the
+# grain of an old print comes after its blur, which mkimg cannot do)
+grain() {
+	/usr/bin/python3 - "$T/$1.png" "$2" <<'PY'
+import sys
+import numpy as np
+from PIL import Image
+a = np.asarray(Image.open(sys.argv[1]).convert("RGB"), np.float32)
+n = np.random.default_rng(1).standard_normal(a.shape[:2])[..., None] * float(sys.argv[2])
+Image.fromarray(np.clip(np.rint(a + n), 0, 255).astype(np.uint8)).save(sys.argv[1])
+PY
+}
+
+@test "rs-classify: under heavy grain, a blurred picture is blur and a sharp one is not" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	img sharp png:320x240
+	img soft png:320x240 blur=1.5
+	grain sharp 15
+	grain soft 15
+	run rs-classify "$T/sharp.png" "$T/soft.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(sed -n 1p <<<"$output" | jq '.degradations[] | select(.type == "blur") | .detected')" = false ]
+	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "blur") | .detected')" = true ]
+	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "noise") | .detected')" = true ]
+}
+
 @test "rs-classify: low resolution score rises with the upscale factor" {
 	for s in 1 3 4; do img u$s png:320x240 noise=20 upscale=$s; done
 	rising low_resolution "$T/u1.png" "$T/u3.png" "$T/u4.png"
