@@ -601,7 +601,7 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 		for (int xx = 0; xx < w; xx++) {
 			size_t i0 = (size_t)yy * w + xx;
 			float r0 = y[i0] - med[i0], l0 = lv[(yy / tile) * tw + xx / tile];
-			float hi = k * (28 + 4.5f * l0);
+			float hi = k * (28 + 3.5f * l0);
 			if (m[i0] || fabsf(r0) <= hi || !scratch_like(b, y, xx, yy, r0, 0.7f * hi))
 				continue;
 			int sp = 0, n = 0, x0 = xx, x1 = xx, y0 = yy, y1 = yy;
@@ -639,6 +639,52 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 				for (int t = 0; t < n; t++)
 					m[stack[t]] = 3;
 		}
+	/* Second hysteresis, along the lines found: from each kept component
+	 * grow over pixels of its sign down to 0.45 of the low threshold
+	 * (faint stretches, the ends of a line), keeping the growth only if
+	 * the whole stays thin (at most 2.2 pixels per pixel of length). */
+	for (size_t i0 = 0; i0 < n; i0++) {
+		if (m[i0] != 1 && m[i0] != 2)
+			continue;
+		unsigned char sg = m[i0];
+		int sp = 0, nn = 0, x0 = (int)(i0 % w), x1 = x0, y0 = (int)(i0 / w), y1 = y0, grown = 0;
+		m[i0] = sg | 8;
+		stack[sp++] = (int)i0;
+		while (sp > nn) {
+			int i = stack[nn++], cy = i / w, cx = i % w;
+			x0 = cx < x0 ? cx : x0; x1 = cx > x1 ? cx : x1;
+			y0 = cy < y0 ? cy : y0; y1 = cy > y1 ? cy : y1;
+			for (int dy = -1; dy <= 1; dy++)
+				for (int dx = -1; dx <= 1; dx++) {
+					int ny = cy + dy, nx = cx + dx;
+					if (ny < 0 || ny >= h || nx < 0 || nx >= w)
+						continue;
+					size_t j = (size_t)ny * w + nx;
+					if (m[j] == sg) {
+						m[j] = sg | 8;
+						stack[sp++] = (int)j;
+						continue;
+					}
+					if (m[j] != 0 && m[j] != 3)
+						continue;
+					float r = y[j] - med[j], l = lv[(ny / tile) * tw + nx / tile];
+					float lo = 0.45f * k * (14 + 2.5f * l);
+					if ((sg == 1 ? r : -r) > lo && scratch_like(b, y, nx, ny, r, 0.5f * lo)) {
+						m[j] = 4;
+						stack[sp++] = (int)j;
+						grown++;
+					}
+				}
+		}
+		float len = hypotf((float)(x1 - x0 + 1), (float)(y1 - y0 + 1));
+		int keep = grown > 0 && sp <= 2.2f * len;
+		for (int t = 0; t < sp; t++)
+			if (m[stack[t]] == 4)
+				m[stack[t]] = keep ? (sg | 8) : 3;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (m[i] & 8)
+			m[i] &= 7;
 	/* fill flagged core pixels: median of the unflagged nearby */
 	long cnt = 0;
 	float vals[225];
