@@ -506,7 +506,8 @@ cmpf(const void *a, const void *b)
  * the two pixels on either side. A step edge has one side level with it
  * and scores nothing. Also returns those side pixels' mean chroma. */
 static float
-ridge(const struct band *b, const float *y, int xx, int yy, float sg, float *side_chroma)
+ridge(const struct band *b, const float *y, int xx, int yy, float sg, float *side_chroma,
+    float *asym)
 {
 	static const int dir[4][2] = { { 1, 0 }, { 0, 1 }, { 1, 1 }, { 1, -1 } };
 	size_t i = (size_t)yy * b->w + xx;
@@ -523,6 +524,8 @@ ridge(const struct band *b, const float *y, int xx, int yy, float sg, float *sid
 				best = m;
 				bj = j;
 				bk = k;
+				if (asym != NULL)
+					*asym = fabsf(a - c);
 			}
 		}
 	*side_chroma = 0;
@@ -542,7 +545,7 @@ ridge(const struct band *b, const float *y, int xx, int yy, float sg, float *sid
 static int
 scratch_like(const struct band *b, const float *y, int xx, int yy, float r, float want)
 {
-	float sc, g = ridge(b, y, xx, yy, r > 0 ? 1.0f : -1.0f, &sc);
+	float sc, g = ridge(b, y, xx, yy, r > 0 ? 1.0f : -1.0f, &sc, NULL);
 	size_t i = (size_t)yy * b->w + xx;
 
 	if (g < want)
@@ -606,12 +609,16 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 				continue;
 			int sp = 0, n = 0, x0 = xx, x1 = xx, y0 = yy, y1 = yy;
 			unsigned char sg = r0 > 0 ? 1 : 2;
-			double sr = 0;
+			double sr = 0, sas = 0, sgr = 0;
 			m[i0] = sg;
 			stack[sp++] = (int)i0;
 			while (sp > n) {          /* stack[0..sp) is the component, BFS order */
 				int i = stack[n++], cy = i / w, cx = i % w;
+				float sch, as = 0, g;
 				sr += fabsf(y[i] - med[i]);
+				g = ridge(b, y, cx, cy, sg == 1 ? 1.0f : -1.0f, &sch, &as);
+				sas += as;
+				sgr += g > 0 ? g : 0;
 				x0 = cx < x0 ? cx : x0; x1 = cx > x1 ? cx : x1;
 				y0 = cy < y0 ? cy : y0; y1 = cy > y1 ? cy : y1;
 				for (int dy = -1; dy <= 1; dy++)
@@ -633,7 +640,7 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 			}
 			float len = hypotf((float)(x1 - x0 + 1), (float)(y1 - y0 + 1));
 			int strong = sr / n >= 1.3 * hi;
-			int line = n <= 3 * len && (len >= 12 || strong);
+			int line = n <= 3 * len && (len >= 12 || strong) && sas <= 0.5 * sgr;
 			int speck = len <= 7 && n <= 30 && strong;
 			if (!line && !speck)
 				for (int t = 0; t < n; t++)
