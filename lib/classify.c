@@ -15,7 +15,9 @@
  *           full and half scale. White noise halves at half scale,
  *           photographic detail does not (natural images are close to
  *           scale invariant), so the difference isolates the noise; the
- *           median over blocks ignores edges and texture. Green keeps the
+ *           median over blocks ignores edges and texture. Blocks clipped
+ *           to black or white, where the noise is clipped too, are left
+ *           out. Green keeps the
  *           full sigma of per-channel noise, which luma would average.
  *  scratches candidates stand out of a 5x5 opening or closing of green;
  *           long straight runs of them and isolated specks count (see
@@ -391,7 +393,16 @@ noise_blocks(struct feat *f, const float *Y, int w, int h)
 	for (int by = 0; by + 16 <= h; by += 16)
 		for (int bx = 0; bx + 16 <= w; bx += 16) {
 			double a1 = 0, a2 = 0;
-			int n1 = 0, n2 = 0;
+			int n1 = 0, n2 = 0, clip = 0;
+			/* where the picture is clipped (black or white) the
+			 * noise is clipped too: such a block says too little */
+			for (int y = by; y < by + 16; y++)
+				for (int x = bx; x < bx + 16; x++) {
+					float v = Y[(size_t)y * w + x];
+					clip += v < 0.5f || v > 254.5f;
+				}
+			if (clip > 256 / 20)
+				continue;
 			for (int y = by; y < by + 16; y++) {
 				if (y < 1 || y >= h - 1)
 					continue;
