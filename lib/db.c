@@ -104,6 +104,20 @@ lite_err(struct db *d, int rc, const char *what)
 	}
 }
 
+/* After each commit: with 32 pages or more in the WAL, copy them back
+ * and truncate it, unless another process is busy with it (no waiting:
+ * a later commit does it). */
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	if (pages >= 32) {
+		sqlite3_busy_handler(db, NULL, NULL);
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		sqlite3_busy_handler(db, busy_wait, arg);
+	}
+	return SQLITE_OK;
+}
+
 static int
 lite_open(struct db *d, int create)
 {
@@ -117,9 +131,17 @@ lite_open(struct db *d, int create)
 	sqlite3_busy_handler(d->lite, busy_wait, d);
 	/* Short-lived processes (rs-serve runs one per connection) must not
 	 * checkpoint and delete the WAL each time the last one closes: keep
-	 * it, and leave checkpoints to the automatic ones on commit. */
+	 * it, and leave checkpoints to the automatic ones on commit. But
+	 * each such process is the first to open the database, so SQLite
+	 * rebuilds the WAL index, reading and checksumming every frame:
+	 * at the default 1000 pages that is 4 MB per connection. And a
+	 * process that rebuilt the index cannot know what was copied back
+	 * before it, so SQLite's own automatic checkpoint never lets the
+	 * WAL start again: it grows, and each commit copies all of it. So
+	 * a commit that leaves 32 pages or more truncates it (wal_hook). */
 	sqlite3_db_config(d->lite, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
 	sqlite3_file_control(d->lite, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
+	sqlite3_wal_hook(d->lite, wal_hook, d);
 	return db_exec(d, "PRAGMA foreign_keys = ON");
 }
 

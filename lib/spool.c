@@ -385,17 +385,24 @@ static int
 read_fd(int fd, const char *dir, const char *name, jv *job)
 {
 	char *buf;
-	size_t got;
+	size_t got, cap = JOB_MAX;
+	struct stat st;
 	int rc = 0;
 
 	*job = jv_invalid();
-	if ((buf = malloc(JOB_MAX)) == NULL) {
+	/* a buffer the file's size (and a byte to see it grow), not 1 MB */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < JOB_MAX)
+		cap = (size_t)st.st_size + 1;
+	if ((buf = malloc(cap)) == NULL) {
 		warn("%s/%s", dir, name);
 		return EX_OSERR;
 	}
-	if (util_read_all(fd, buf, JOB_MAX, &got) < 0) {
+	if (util_read_all(fd, buf, cap, &got) < 0) {
 		rc = util_ex_errno(errno);
 		warn("%s/%s", dir, name);
+	} else if (got == cap && cap < JOB_MAX) {
+		warnx("%s/%s: job record changed while read", dir, name);
+		rc = EX_TEMPFAIL;
 	} else if (got == JOB_MAX) {
 		warnx("%s/%s: job record over %d bytes", dir, name, JOB_MAX);
 		rc = EX_DATAERR;

@@ -250,6 +250,8 @@ util_mkdir_p(const char *path, int mode)
 		return EX_CANTCREAT;
 	}
 	memcpy(p, path, n + 1);
+	if (mkdir(p, mode) == 0 || errno == EEXIST)    /* the usual case */
+		return 0;
 	for (char *s = p + 1; ; s++) {
 		if (*s == '/' || *s == '\0') {
 			char c = *s;
@@ -272,7 +274,9 @@ util_open_dir(const char *path, int create, int *fd)
 {
 	int rc, e;
 
-	if (create && (rc = util_mkdir_p(path, 0755)) != 0)
+	if ((*fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
+		return 0;
+	if (errno == ENOENT && create && (rc = util_mkdir_p(path, 0755)) != 0)
 		return rc;
 	if ((*fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		e = errno;

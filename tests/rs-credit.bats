@@ -224,6 +224,17 @@ bal() { rs-credit balance "$1" | jq -r .balance; }
 	cmp "$(db)" "$T/before"
 }
 
+@test "rs-credit: the WAL stays short, so a process opening the database reads little of it" {
+	skip_unless_sqlite "SQLite's write-ahead log"
+	rs-credit user add w >/dev/null
+	for i in $(seq 1 60); do rs-credit grant w 1 --id "g$i" >/dev/null; done
+	[ "$(bal w)" -eq 60 ]
+	# the frames a newcomer must read: at most the 32 of the automatic
+	# checkpoint and one transaction's (SQLite's default lets 1000 pile up)
+	frames=$(sqlite3 "$(db)" "PRAGMA wal_checkpoint(PASSIVE)" | cut -d'|' -f2)
+	[ "$frames" -le 48 ] || { echo "$frames frames in the WAL" >&2; return 1; }
+}
+
 @test "rs-credit: the schema is versioned; a newer database is refused" {
 	skip_unless_sqlite "PRAGMA user_version and WAL (PostgreSQL: tests/pg.bats)"
 	rs-credit user add v >/dev/null
