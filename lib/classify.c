@@ -96,7 +96,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define SCR_SMOOTH   0.8      /* on a copy smoothed by this sigma, where */
 #define SCR_KEEP     0.5      /* a 1-pixel line keeps about this much contrast */
 #define SCR_NOISE_LEFT 0.35   /* and white noise this much of its sigma */
-#define CURV_MID     0.41     /* structure function curvature, under grain */
+#define CURV_MID     0.42     /* structure function curvature, under grain */
 #define CURV_SPAN    0.02
 #define CURV_SIGMA   1.0      /* the blur sigma reported when it alone fires */
 #define PERIOD_MID   1.2      /* log10 peak of the interpolation ripple */
