@@ -92,6 +92,9 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define SCR_LEN      30       /* least length of a scratch, pixels */
 #define SCR_CONTRAST 60.0     /* least contrast of a scratch, 8-bit */
 #define SCR_CAND_W   0.3     /* weight of unexplained candidates */
+#define SCR_CAND_H   0.05     /* candidate fraction at mid-rank within a side */
+#define SCR_POS      0.75     /* detected: score from this up to 1 */
+#define SCR_NEG      0.49     /* not detected: from 0 up to this */
 #define SCR_SMOOTH_MIN 4.0    /* noise sigma above which lines are sought */
 #define SCR_SMOOTH   0.8      /* on a copy smoothed by this sigma, where */
 #define SCR_KEEP     0.5      /* a 1-pixel line keeps about this much contrast */
@@ -1570,14 +1573,20 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	    sigmoid(m.block, BLOCK_MID, BLOCK_SPAN));
 	sc[T_FADED] = sigmoid(m.lift_min, FADE_MID, FADE_SPAN);
 	sc[T_CAST] = m.grayscale ? 0 : sigmoid(m.cast, CAST_MID, CAST_SPAN);
-	/* The damage found decides; the candidates it did not explain
-	 * then move the score a little within its side of 0.5, so that
-	 * more damage scores higher also where crowding or a busy ground
-	 * hides part of it, and never turns a call by itself. */
+	/* The damage found decides the side of 0.5; within its side the
+	 * score rises with the fraction of candidates (every pixel of thin
+	 * bright or dark detail, damage found or not), which more damage
+	 * always raises, where the damage found need not (crossing
+	 * scratches break each other's lines). The descratch op keeps a
+	 * confidence: how far the damage found is past the call, moved a
+	 * little by the candidates it did not explain. */
+	double scr_conf;
 	{
 		double s = sigmoid(m.scratch, SCR_MID, SCR_SPAN);
 		double c = SCR_CAND_W * m.scratch_cand / (m.scratch_cand + 0.01);
-		sc[T_SCRATCH] = s + (s < 0.5 ? 0.5 - s : 1 - s) * c;
+		double hc = m.scratch_cand / (m.scratch_cand + SCR_CAND_H);
+		scr_conf = s + (s < 0.5 ? 0.5 - s : 1 - s) * c;
+		sc[T_SCRATCH] = s >= 0.5 ? SCR_POS + (1 - SCR_POS) * hc : SCR_NEG * hc;
 	}
 	/* the trace of interpolation decides; how soft the edges are says
 	 * how far the picture was enlarged */
@@ -1641,6 +1650,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("b2", m.band[1], 10);
 		RAW("b4", m.band[2], 10);
 		RAW("curv", m.curv, 1000);
+		RAW("scratch_cand", m.scratch_cand, 100000);
 		RAW("blur_signed", m.blur_signed, 1000);
 		RAW("edgew_", m.edgew, 1000);
 		RAW("period", m.period, 1000);
@@ -1676,7 +1686,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		    jv_string("strength"), num(sc[T_NOISE], 100), jv_string("sigma"), num(m.sigma, 10)));
 	if (det[T_SCRATCH])
 		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("descratch"),
-		    jv_string("strength"), num(sc[T_SCRATCH], 100)));
+		    jv_string("strength"), num(scr_conf, 100)));
 	if (det[T_FADED] && m.white - m.black >= 16)   /* nothing to stretch in a flat image */
 		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("levels"),
 		    jv_string("strength"), num(sc[T_FADED], 100),
