@@ -17,7 +17,8 @@
  *           into the quantisation interval of the decoded coefficients
  *           (so the result stays a valid decoding of the same file), a
  *           light non-local means and the projection again; chroma
- *           (subsampled, 16x16 blocks) gets the means, stronger.
+ *           (subsampled, 16x16 blocks) the guided filter with the luma
+ *           as guide (its edges come back where the luma has them).
  * descratch thin bright/dark lines and specks: the luma's residual from a
  *           7x7 median, thresholds scaled by the local residual level
  *           (texture raises them), hysteresis; flagged pixels only are
@@ -409,16 +410,84 @@ sdct(const struct band *b, float *y, const uint16_t q[64], int step, float tq)
 	return 0;
 }
 
+/* Box mean of radius r over all rows of a w x h plane (mirrored edges):
+ * out may not be in. tmp: w*h. */
+static void
+box_mean(const float *in, float *out, float *tmp, int w, int h, int r)
+{
+	float k = 1.0f / (float)(2 * r + 1);
+
+	for (int y = 0; y < h; y++) {
+		const float *s = in + (size_t)y * w;
+		float *d = tmp + (size_t)y * w, acc = 0;
+		for (int x = -r; x <= r; x++)
+			acc += s[refl(x, w)];
+		for (int x = 0; x < w; x++) {
+			d[x] = acc * k;
+			acc += s[refl(x + r + 1, w)] - s[refl(x - r, w)];
+		}
+	}
+	for (int x = 0; x < w; x++) {
+		float acc = 0;
+		for (int y = -r; y <= r; y++)
+			acc += tmp[(size_t)refl(y, h) * w + x];
+		for (int y = 0; y < h; y++) {
+			out[(size_t)y * w + x] = acc * k;
+			acc += tmp[(size_t)refl(y + r + 1, h) * w + x] - tmp[(size_t)refl(y - r, h) * w + x];
+		}
+	}
+}
+
+/* Chroma subsampled by the encoder lost its edges; the guided filter
+ * (He, Sun, Tang) with the luma as guide gives each chroma plane back
+ * locally linear in luma: a = cov(I,p)/(var(I)+eps), b = mean(p) - a
+ * mean(I), averaged over the windows. Radius r, all rows. */
+static int
+guided_chroma(struct band *b, int r, float eps)
+{
+	size_t n = (size_t)b->w * (size_t)b->h;
+	float *buf = malloc(sizeof(float) * n * 6);
+	if (buf == NULL)
+		return EX_OSERR;
+	float *mI = buf, *vI = buf + n, *t = buf + 2 * n, *mp = buf + 3 * n,
+	    *ma = buf + 4 * n, *mb = buf + 5 * n;
+	const float *I = b->p[0];
+
+	box_mean(I, mI, t, b->w, b->h, r);
+	for (size_t i = 0; i < n; i++)
+		ma[i] = I[i] * I[i];
+	box_mean(ma, vI, t, b->w, b->h, r);
+	for (size_t i = 0; i < n; i++)
+		vI[i] -= mI[i] * mI[i];
+	for (int c = 1; c <= 2; c++) {
+		float *p = b->p[c];
+		box_mean(p, mp, t, b->w, b->h, r);
+		for (size_t i = 0; i < n; i++)
+			mb[i] = I[i] * p[i];
+		box_mean(mb, ma, t, b->w, b->h, r);   /* ma: mean(I p) */
+		for (size_t i = 0; i < n; i++) {
+			float a = (ma[i] - mI[i] * mp[i]) / (vI[i] + eps);
+			ma[i] = a;
+			mb[i] = mp[i] - a * mI[i];
+		}
+		box_mean(ma, mp, t, b->w, b->h, r);   /* mp: mean a */
+		box_mean(mb, ma, t, b->w, b->h, r);   /* ma: mean b */
+		for (size_t i = 0; i < n; i++)
+			p[i] = mp[i] * I[i] + ma[i];
+	}
+	free(buf);
+	return 0;
+}
+
 int
 flt_deblock(const struct step *st, struct band *b)
 {
 	size_t n = (size_t)b->w * (size_t)b->h;
-	float *y0 = NULL, qs, sy, sc, var[2];
+	float *y0 = NULL, qs, sy, var[2];
 	int rc;
 
 	qs = (st->q[0] + st->q[1] + st->q[8]) / 3.0f;
 	sy = 0.2f * qs;
-	sc = 2.0f * sy;
 	if (sy < 0.3f)
 		return 0;
 	if (st->grid && (y0 = malloc(sizeof(float) * n)) == NULL)
@@ -429,19 +498,18 @@ flt_deblock(const struct step *st, struct band *b)
 		memcpy(y0, b->p[0], sizeof(float) * n);
 	/* luma: the shifted-grid requantisation, the projection, then a
 	 * light non-local means and the projection again; chroma (no table
-	 * at this resolution when subsampled): non-local means alone */
+	 * at this resolution when subsampled): the guided filter on the
+	 * result's luma */
 	rc = sdct(b, b->p[0], st->q, (long)b->w * b->img_h > 4000000 ? 2 : 1, 0.3f);
 	if (rc == 0 && y0 != NULL)
 		qcs_project(b, b->p[0], y0, st->q, b->c0 - 4, b->c1 + 4);
-	if (rc == 0 && b->nc == 3) {
-		var[0] = var[1] = sc * sc;
-		rc = nlm(b, 2, b->p + 1, var, 3, 1, 1.1f);
-	}
-	var[0] = 0.25f * sy * sy;
+	var[0] = 0.5f * sy * sy;
 	if (rc == 0)
 		rc = nlm(b, 1, b->p, var, 3, 1, 1.1f);
 	if (rc == 0 && y0 != NULL)
 		qcs_project(b, b->p[0], y0, st->q, b->c0, b->c1);
+	if (rc == 0 && b->nc == 3)
+		rc = guided_chroma(b, 3, 10);
 	if (b->nc == 3)
 		ycc_to_rgb(b);
 	free(y0);
