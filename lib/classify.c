@@ -100,6 +100,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define SCR_KEEP     0.5      /* a 1-pixel line keeps about this much contrast */
 #define SCR_NOISE_LEFT 0.35   /* and white noise this much of its sigma */
 #define CURV_MID     0.42     /* structure function curvature, under grain */
+#define CURV_MID_CLEAR 0.36   /* the same where the slope can be read */
 #define CURV_SPAN    0.02
 #define CURV_SIGMA   1.0      /* the blur sigma reported when it alone fires */
 #define PERIOD_MID   1.2      /* log10 peak of the interpolation ripple */
@@ -749,7 +750,8 @@ repaint(const int *comp, int cnt, const uint8_t *m, const float *op, const float
 }
 
 static int
-scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double thr, float *out)
+scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double thr, float *out,
+    uint8_t *mask, double mthr)
 {
 	size_t n = (size_t)w * h;
 	float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b),
@@ -775,6 +777,8 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 		morph(a, b, t, w, h, !pass);
 		for (size_t i = 0; i < n; i++) {
 			double d = pass ? b[i] - Y[i] : Y[i] - b[i];
+			if (mask != NULL)
+				mask[i] = (uint8_t)(mask[i] | (d > mthr));
 			if (d > thr) {
 				m[i] = SC_CAND | (pass ? SC_DARK : 0);
 				con[i] = (float)d;
@@ -1233,7 +1237,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 	}
 	if ((S = malloc(maxn * sizeof *S)) == NULL || (tmp = malloc(maxn * sizeof *tmp)) == NULL ||
 	    (G = malloc(maxn * sizeof *G)) == NULL || (S2 = malloc(maxn * sizeof *S2)) == NULL ||
-	    (m->sigma > SCR_SMOOTH_MIN && (M = malloc(maxn)) == NULL))
+	    (M = malloc(maxn)) == NULL)
 		goto out;
 	/* smooth enough that noise does not stop the walk across an edge;
 	 * the smoothing's own width is taken out again below */
@@ -1245,7 +1249,10 @@ measure(const char *name, struct cl *c, struct meas *m)
 		struct cl_tile *t = &c->tile[i];
 		/* scratches first: painted over, they mislead the blur no more */
 		double d0 = f.dmg, a0 = f.area, c0 = f.cand;
-		if (scratches(&f, C[i], C[i], t->w, t->h, fmax(SCR_CONTRAST, 4.0 * m->sigma), G) < 0)
+		int grain = m->sigma > SCR_SMOOTH_MIN;
+		memset(M, 0, (size_t)t->w * t->h);
+		if (scratches(&f, C[i], C[i], t->w, t->h, fmax(SCR_CONTRAST, 4.0 * m->sigma), G,
+		    grain ? NULL : M, SCR_CONTRAST) < 0)
 			goto out;
 		if (m->sigma > SCR_SMOOTH_MIN) {
 			/* grain breaks a thin line into dots: look for lines on
@@ -1258,26 +1265,23 @@ measure(const char *name, struct cl *c, struct meas *m)
 			f.cand = c0;
 			smooth(C[i], S2, tmp, t->w, t->h, SCR_SMOOTH);
 			if (scratches(&f, C[i], S2, t->w, t->h,
-			    fmax(SCR_CONTRAST * SCR_KEEP, 4.0 * m->sigma * SCR_NOISE_LEFT), S) < 0)
+			    fmax(SCR_CONTRAST * SCR_KEEP, 4.0 * m->sigma * SCR_NOISE_LEFT), S,
+			    M, fmax(SCR_CONTRAST * SCR_KEEP, 6.0 * m->sigma * SCR_NOISE_LEFT)) < 0)
 				goto out;
 			if (f.dmg > d1)
 				memcpy(G, S, (size_t)t->w * t->h * sizeof *G);
 			else
 				f.dmg = d1;
 			f.cand = c1;            /* candidates: always the plain reading's */
-			/* the structure function, away from thin detail that
-			 * stands out of the smoothed copy (S2) by more than the
-			 * grain could: scratches and dust, with 2 pixels around */
+		}
+		/* the structure function, away from thin detail that stands
+		 * out (M, from scratches(): of the smoothed copy under grain,
+		 * by more than the grain could) as scratches and dust do,
+		 * with 2 pixels around */
+		{
 			size_t n = (size_t)t->w * t->h;
-			double thr = fmax(SCR_CONTRAST * SCR_KEEP, 6.0 * m->sigma * SCR_NOISE_LEFT);
-			morph(S2, S, tmp, t->w, t->h, 0);
-			morph(S, S, tmp, t->w, t->h, 1);
 			for (size_t k = 0; k < n; k++)
-				M[k] = S2[k] - S[k] > thr;
-			morph(S2, S, tmp, t->w, t->h, 1);
-			morph(S, S, tmp, t->w, t->h, 0);
-			for (size_t k = 0; k < n; k++)
-				S[k] = M[k] || S[k] - S2[k] > thr ? 1.0f : 0.0f;
+				S[k] = M[k];
 			morph(S, S, tmp, t->w, t->h, 1);
 			for (size_t k = 0; k < n; k++)
 				M[k] = S[k] > 0.5f;
@@ -1561,8 +1565,11 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		if (s >= 0.5)
 			m.blur_sigma = fmax(m.blur_sigma, m.slope_sigma);
 	}
-	if (m.slope < 0 && m.curv >= 0) {
-		double s = sigmoid(-m.curv, -CURV_MID, CURV_SPAN);
+	/* the curvature, where the slope cannot be read; where it can, it
+	 * still finds the blur that scratches hide from the slope (their
+	 * fine detail reads as sharpness), from a stricter threshold */
+	if (m.curv >= 0) {
+		double s = sigmoid(-m.curv, -(m.slope < 0 ? CURV_MID : CURV_MID_CLEAR), CURV_SPAN);
 		if (s > sc[T_BLUR]) {
 			sc[T_BLUR] = s;
 			if (s >= 0.5)

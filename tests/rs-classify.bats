@@ -152,6 +152,16 @@ PY
 	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "noise") | .detected')" = true ]
 }
 
+@test "rs-classify: scratches do not hide a blur, nor make a sharp picture blurred" {
+	img soft png:320x240 blur=2 scratches=8
+	img sharp png:320x240 scratches=8
+	run rs-classify "$T/soft.png" "$T/sharp.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(sed -n 1p <<<"$output" | jq '[.degradations[] | select(.detected) | .type] | index("blur") != null and index("scratches") != null')" = true ]
+	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "blur") | .detected')" = false ]
+}
+
 @test "rs-classify: low resolution score rises with the upscale factor" {
 	for s in 1 3 4; do img u$s png:320x240 noise=20 upscale=$s; done
 	rising low_resolution "$T/u1.png" "$T/u3.png" "$T/u4.png"
