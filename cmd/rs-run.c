@@ -44,24 +44,11 @@ static volatile sig_atomic_t stop;
 
 struct counts { atomic_long done, failed, retried, recovered; };
 
-struct crash { const char *step; long left; };
-
 static void
 on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-/* RS_RUN_CRASH_AT=STEP[:N]: SIGKILL ourselves after the N-th STEP (a test hook) */
-static void
-crash_hook(const char *step, void *arg)
-{
-	struct crash *c = arg;
-	size_t n = strcspn(c->step, ":");
-
-	if (strlen(step) == n && strncmp(c->step, step, n) == 0 && --c->left <= 0)
-		kill(getpid(), SIGKILL);
 }
 
 static const char *
@@ -106,8 +93,7 @@ worker(struct conf *c, double deadline, struct counts *n)
 	struct job_ctx jc = { .b = NULL, .nt = NULL };
 	struct spool *sp = NULL;
 	struct store *st = NULL;
-	struct crash cr = { conf_str(c, "RS_RUN_CRASH_AT", NULL), 1 };
-	const char *spool = conf_spool(c), *colon;
+	const char *spool = conf_spool(c);
 	double lease, wait;
 	int rc;
 	jv job;
@@ -115,17 +101,11 @@ worker(struct conf *c, double deadline, struct counts *n)
 	if ((rc = setup(c, &jc, &lease)) != 0 ||
 	    (rc = spool_open(spool, 1, &sp)) != 0 || (rc = store_open(spool, 1, &st)) != 0)
 		goto out;
-	if (cr.step != NULL && (colon = strchr(cr.step, ':')) != NULL)
-		cr.left = atol(colon + 1);
-	if ((rc = spool_runner(sp, lease, cr.step != NULL ? crash_hook : NULL, &cr)) != 0)
+	if ((rc = spool_runner(sp, lease)) != 0)
 		goto out;
 	jc.st = st;
 	jc.sp = sp;
 	jc.spool = spool;
-	if (cr.step != NULL) {
-		jc.hook = crash_hook;
-		jc.hook_arg = &cr;
-	}
 	while (!stop && (deadline <= 0 || spool_now() < deadline)) {
 		enum job_outcome out;
 		struct pollfd pfd = { spool_watch_fd(sp), POLLIN, 0 };

@@ -63,13 +63,6 @@ job_ctx_default(struct job_ctx *c)
 	c->backoff_max = 3600;
 }
 
-static void
-hook(struct job_ctx *c, const char *step)
-{
-	if (c->hook != NULL)
-		c->hook(step, c->hook_arg);
-}
-
 jv
 job_error(int rc, const char *message)
 {
@@ -163,7 +156,7 @@ run_none(struct job_ctx *c, jv *job, jv inputs)
 		rc = EX_DATAERR;
 	} else if ((rc = store_get(c->st, obj, c->lim.max_bytes, &buf, &len)) == 0 &&
 	    (rc = store_put(c->st, buf, len, id)) == 0) {
-		hook(c, "restore");
+		util_crashpoint("restore");
 		*job = jv_object_set(*job, jv_string("restore"),
 		    JV_OBJECT(jv_string("backend"), jv_string("none")));
 		*job = jv_object_set(*job, jv_string("output"), JV_OBJECT(jv_string("object"),
@@ -248,7 +241,7 @@ run_backend(struct job_ctx *c, jv *job, jv inputs)
 			goto out;
 		*job = jv_object_set(*job, jv_string("classify"), jv_copy(cls));
 	}
-	hook(c, "classify");
+	util_crashpoint("classify");
 	if (backend_is_local(c->b)) {
 		if (jv_get_kind(ops = json_get(cls, "ops")) != JV_KIND_ARRAY) {
 			jv_free(ops);
@@ -273,7 +266,7 @@ run_backend(struct job_ctx *c, jv *job, jv inputs)
 		*job = jv_object_set(*job, jv_string("restore"), rec);
 	if (rc != 0)
 		goto out;
-	hook(c, "restore");
+	util_crashpoint("restore");
 	if ((rc = img_encode(id, &out, type, c->quality, &buf, &len)) != 0 ||
 	    (rc = store_put(c->st, buf, len, oid)) != 0)
 		goto out;
@@ -306,7 +299,7 @@ job_run(struct job_ctx *c, jv *job)
 	jv_free(inputs);
 	msg = diag_end(&d);
 	if (rc == 0) {
-		hook(c, "store");
+		util_crashpoint("store");
 		*job = jv_object_set(*job, jv_string("status"), jv_string("done"));
 		*job = jv_object_delete(*job, jv_string("error"));
 		jv_free(msg);
@@ -407,15 +400,15 @@ job_process(struct job_ctx *c, jv job, enum job_outcome *out)
 	job = stamp(job, "finished");
 	if ((rc = spool_update(c->sp, job)) != 0)
 		goto out;
-	hook(c, "decide");
+	util_crashpoint("decide");
 	if ((rc = settle(c, job, done)) != 0)
 		goto out;
-	hook(c, "charge");
+	util_crashpoint("charge");
 	if (c->nt != NULL && notify_job(c->nt, job) == 0 && json_str(job, "callback") != NULL)
-		hook(c, "notify");        /* at least once: a receiver dedupes */
+		util_crashpoint("notify");        /* at least once: a receiver dedupes */
 	if ((rc = spool_finish(c->sp, json_str(job, "id"), done ? SPOOL_DONE : SPOOL_FAILED)) != 0)
 		goto out;
-	hook(c, "finish");
+	util_crashpoint("finish");
 	*out = done ? JOB_DONE : JOB_FAILED;
 out:
 	jv_free(job);

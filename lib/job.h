@@ -31,9 +31,6 @@ struct job_ctx {
 	int max_attempts;             /* a job runs at most this often */
 	double backoff, backoff_max;  /* seconds: first retry delay, cap */
 	int quality;                  /* output: 0 PNG, else JPEG of this quality */
-	/* test hook, called with the name of each step once it is done */
-	void (*hook)(const char *step, void *arg);
-	void *hook_arg;
 };
 
 enum job_outcome { JOB_DONE, JOB_FAILED, JOB_RETRY, JOB_UNSETTLED };

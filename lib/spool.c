@@ -97,8 +97,6 @@ struct spool {
 	char host[256];
 	int runfd;
 	double lease;
-	void (*hook)(const char *, void *);
-	void *hook_arg;
 	pthread_t hb;
 	int hb_on;
 	atomic_int hb_stop;
@@ -537,17 +535,15 @@ sweep(struct spool *s)
 }
 
 int
-spool_runner(struct spool *s, double lease, void (*hook)(const char *, void *), void *arg)
+spool_runner(struct spool *s, double lease)
 {
 	unsigned char r[8];
 	char buf[512], tmp[32];
 	int n, e;
 
 	if (s->pg != NULL)
-		return spool_pg_runner(s->pg, lease, hook, arg);
+		return spool_pg_runner(s->pg, lease);
 	s->lease = lease > 0 ? lease : 300;
-	s->hook = hook;
-	s->hook_arg = arg;
 	spool_hostname(s->host, sizeof s->host);
 	sweep(s);
 	randombytes_buf(r, sizeof r);
@@ -574,13 +570,6 @@ spool_runner(struct spool *s, double lease, void (*hook)(const char *, void *), 
 	}
 	s->hb_on = 1;
 	return 0;
-}
-
-static void
-hook(struct spool *s, const char *step)
-{
-	if (s->hook != NULL)
-		s->hook(step, s->hook_arg);
 }
 
 /* Is the runner of this lease alive? Borrows lease. */
@@ -899,7 +888,7 @@ claim_one(struct spool *s, struct cand *c, jv *job)
 		rc = rc == EX_NOINPUT ? 0 : rc;
 		goto out;
 	}
-	hook(s, "claim");
+	util_crashpoint("claim");
 	rec = take(s, jv_object_delete(rec, jv_string("recovered")), 1);
 	if ((rc = write_job(s, SPOOL_CUR, rec, 0)) == 0) {
 		*job = rec;
@@ -992,7 +981,7 @@ spool_requeue(struct spool *s, jv job)
 		return spool_pg_requeue(s->pg, job);
 	if ((rc = spool_update(s, job)) != 0)
 		return rc;
-	hook(s, "requeue");
+	util_crashpoint("requeue");
 	if ((rc = move(s, SPOOL_CUR, SPOOL_NEW, id, 1)) == EX_NOINPUT)
 		warnx("%s/%s: gone", s->path[SPOOL_CUR], id);
 	return rc;

@@ -35,10 +35,9 @@ int  spool_get(struct spool *sp, const char *id, jv *job, enum spool_state *stat
 
 /* Runners. spool_runner registers this process (lease: seconds a claim
  * lasts without a heartbeat; a thread touches jobs/run/ID every lease/3).
- * hook, when set, is called at the named steps inside spool_claim and
- * spool_requeue (the test hook RS_RUN_CRASH_AT uses it). */
-int  spool_runner(struct spool *sp, double lease,
-         void (*hook)(const char *step, void *arg), void *arg);
+ * spool_claim and spool_requeue pass the crash points (util_crashpoint)
+ * "claim" and "requeue". */
+int  spool_runner(struct spool *sp, double lease);
 /* Claim the next job. An orphan in cur/ (its runner is dead or its lease
  * expired) comes first and is returned as it was left, with a new lease:
  * "status" "done" or "failed" means the outcome was decided and only the

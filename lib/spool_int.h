@@ -27,8 +27,7 @@ void spool_pg_close(struct spool_pg *p);
 int  spool_pg_enqueue(struct spool_pg *p, jv job);
 int  spool_pg_import(struct spool_pg *p, jv job, enum spool_state st);
 int  spool_pg_get(struct spool_pg *p, const char *id, jv *job, enum spool_state *state);
-int  spool_pg_runner(struct spool_pg *p, double lease,
-         void (*hook)(const char *, void *), void *arg);
+int  spool_pg_runner(struct spool_pg *p, double lease);
 int  spool_pg_claim(struct spool_pg *p, jv *job, double *wait);
 int  spool_pg_update(struct spool_pg *p, jv job);
 int  spool_pg_finish(struct spool_pg *p, const char *id, enum spool_state to);

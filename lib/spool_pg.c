@@ -174,21 +174,12 @@ struct spool_pg {
 	char started[32];
 	char ttl[32];
 	double lease;
-	void (*hook)(const char *, void *);
-	void *hook_arg;
 	PGconn *hbc;              /* the heartbeat thread's */
 	pthread_t hb;
 	int hb_on;
 	atomic_int hb_stop;
 	double looked;            /* last look for orphans */
 };
-
-static void
-hook(struct spool_pg *p, const char *step)
-{
-	if (p->hook != NULL)
-		p->hook(step, p->hook_arg);
-}
 
 /* One statement; the connection reset first if it was lost. *r is left
  * for the caller to read and clear (also on failure). */
@@ -481,15 +472,13 @@ sweep(struct spool_pg *p, int old)
 }
 
 int
-spool_pg_runner(struct spool_pg *p, double lease, void (*hk)(const char *, void *), void *arg)
+spool_pg_runner(struct spool_pg *p, double lease)
 {
 	const char *v[5];
 	unsigned char rnd[8];
 	int rc, e;
 
 	p->lease = lease > 0 ? lease : 300;
-	p->hook = hk;
-	p->hook_arg = arg;
 	spool_hostname(p->host, sizeof p->host);
 	{
 		/* the runners' "this host" is where pids can be seen: containers
@@ -676,7 +665,7 @@ claim_new(struct spool_pg *p, jv *job, double now)
 			continue;
 		}
 		PQclear(r);
-		hook(p, "claim");
+		util_crashpoint("claim");
 		rec = spool_take(jv_object_delete(rec, jv_string("recovered")), 1,
 		    p->runner, p->host, p->lease);
 		if ((rc = write_rec(p, rec, "claim")) == 0)
@@ -760,7 +749,7 @@ spool_pg_requeue(struct spool_pg *p, jv job)
 	 * can stop between them, and recovery finishes the move */
 	if ((rc = write_rec(p, job, "requeue")) != 0)
 		return rc;
-	hook(p, "requeue");
+	util_crashpoint("requeue");
 	return to_queue(p, job);
 }
 

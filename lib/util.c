@@ -276,7 +276,7 @@ util_open_dir(const char *path, int create, int *fd)
 
 	if ((*fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
 		return 0;
-	if (errno == ENOENT && create && (rc = util_mkdir_p(path, 0755)) != 0)
+	if (create && (rc = util_mkdir_p(path, 0755)) != 0)
 		return rc;
 	if ((*fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		e = errno;
@@ -346,9 +346,13 @@ util_parse_size(const char *s, unsigned long long *v)
 void
 util_crashpoint(const char *name)
 {
+	static long passed;
 	const char *at = getenv("RS_CRASH_AT");
+	size_t n;
 
-	if (at != NULL && strcmp(at, name) == 0)
+	if (at == NULL || (n = strcspn(at, ":")) != strlen(name) || strncmp(at, name, n) != 0)
+		return;
+	if (++passed >= (at[n] == ':' ? atol(at + n + 1) : 1))
 		raise(SIGKILL);
 }
 

@@ -32,8 +32,9 @@ void util_rfc3339(char out[32]);      /* now, UTC, "2026-11-25T19:31:16Z" */
 /* s as a number from lo to hi into *v; EX_USAGE with "what: s: ..." if not */
 int  util_number(const char *what, const char *s, double lo, double hi, double *v);
 int  util_parse_size(const char *s, unsigned long long *v); /* "50M", "1G"; 0/-1 */
-/* Test hook for crash tests: SIGKILL this process when $RS_CRASH_AT
- * equals name (a documented step such as "ledger-reserve"). */
+/* Test hook for crash tests: $RS_CRASH_AT is STEP[:N]; SIGKILL this
+ * process the N-th time (default the first) it passes the step of that
+ * name (a documented step such as "ledger-reserve" or rs-run's "claim"). */
 void util_crashpoint(const char *name);
 
 #endif

@@ -179,7 +179,7 @@ cp "$1" "$2"'
 	account alice 7
 	for step in $steps; do
 		enqueue alice 1
-		RS_RUN_CRASH_AT=$step run rs-run
+		RS_CRASH_AT=$step run rs-run
 		[ "$status" -eq 137 ] || { echo "$step: status $status" >&2; return 1; }
 		run -0 rs-run
 		[ "$(jobs_in done)" -eq $((++k)) ] || { echo "$step: $(jobs_in done) done" >&2; return 1; }
@@ -198,7 +198,7 @@ cp "$1" "$2"'
 	script bad 'exit 2'
 	for step in decide charge finish; do
 		enqueue alice 1
-		RS_RUN_CRASH_AT=$step run rs-run -b "exec:$T/bad"
+		RS_CRASH_AT=$step run rs-run -b "exec:$T/bad"
 		[ "$status" -eq 137 ]
 		run -0 rs-run -b "exec:$T/bad"
 	done
@@ -213,7 +213,7 @@ cp "$1" "$2"'
 	script flaky 'n=$(cat "$0.n" 2>/dev/null || echo 0); echo $((n + 1)) >"$0.n"
 [ "$n" -ge 1 ] || exit 75
 cp "$1" "$2"'
-	RS_RUN_CRASH_AT=requeue RS_RUN_BACKOFF=0.2 run rs-run -b "exec:$T/flaky"
+	RS_CRASH_AT=requeue RS_RUN_BACKOFF=0.2 run rs-run -b "exec:$T/flaky"
 	[ "$status" -eq 137 ]
 	[ "$(jobs_in cur)" = 1 ]
 	RS_RUN_BACKOFF=0.2 run -0 rs-run -b "exec:$T/flaky"
@@ -312,7 +312,7 @@ CBKEY="cb-secret-$RANDOM"
 	callback 200
 	enqueue alice 1
 	with_callback "$URL"
-	RS_CALLBACK_KEY=$CBKEY RS_RUN_CRASH_AT=notify run rs-run -b none
+	RS_CALLBACK_KEY=$CBKEY RS_CRASH_AT=notify run rs-run -b none
 	[ "$status" -eq 137 ]
 	RS_CALLBACK_KEY=$CBKEY run -0 rs-run -b none
 	[ "$(jobs_in done)" = 3 ]
