@@ -364,6 +364,14 @@ migrate(struct ledger *l)
 	if (db_engine(l->db) == DB_PG)
 		return pg_migrate(db_handle(l->db), "ledger", pg_migrations,
 		    (int)(sizeof pg_migrations / sizeof pg_migrations[0]));
+	/* The usual case, up to date, is read without the write lock: every
+	 * process opens the ledger (rs-serve one per connection), and
+	 * BEGIN IMMEDIATE here would make them all wait in line. */
+	if ((rc = pragma_int(l, "PRAGMA application_id", &app)) != 0 ||
+	    (rc = pragma_int(l, "PRAGMA user_version", &ver)) != 0)
+		return rc;
+	if (app == APP_ID && ver == SCHEMA_VERSION)
+		return 0;
 	if ((rc = begin(l)) != 0)
 		return rc;
 	if ((rc = pragma_int(l, "PRAGMA application_id", &app)) != 0 ||

@@ -207,6 +207,22 @@ bal() { rs-credit balance "$1" | jq -r .balance; }
 	run -0 rs-credit grant n 1 --id g
 }
 
+@test "rs-credit: a read does not wait for another process's write" {
+	rs-credit user add r >/dev/null
+	rs-credit grant r 7 --id g >/dev/null
+	if [ -n "${RS_DATABASE:-}" ]; then
+		( printf 'BEGIN;\nSELECT 1 FROM users WHERE id = %s FOR UPDATE;\n\\! touch %s\nSELECT pg_sleep(3);\nCOMMIT;\n' \
+		    "'r'" "$T/locked" | psql -qX "$RS_DATABASE" >/dev/null ) &
+	else
+		( printf 'BEGIN IMMEDIATE;\nINSERT INTO buckets VALUES (%s, 0, 0);\n.system touch %s\n.system sleep 3\nCOMMIT;\n' \
+		    "'r'" "$T/locked" | sqlite3 "$(db)" ) &
+	fi
+	while [ ! -e "$T/locked" ]; do sleep 0.05; done
+	RS_DB_TIMEOUT=200 run -0 rs-credit balance r
+	[ "$(echo "$output" | jq .balance)" -eq 7 ]
+	wait
+}
+
 @test "rs-credit: a corrupt or foreign database is refused and left untouched" {
 	skip_unless_sqlite "a damaged or foreign database file"
 	mkdir -p "$RS_SPOOL"
