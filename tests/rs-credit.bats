@@ -2,6 +2,18 @@ load helper
 
 db() { echo "$RS_SPOOL/rs.db"; }
 bal() { rs-credit balance "$1" | jq -r .balance; }
+# locked USER: another process writes for 3 seconds in the background,
+# holding USER's row (PostgreSQL) or the database's write lock (SQLite)
+locked() {
+	if [ -n "${RS_DATABASE:-}" ]; then
+		( printf 'BEGIN;\nSELECT 1 FROM users WHERE id = %s FOR UPDATE;\n\\! touch %s\nSELECT pg_sleep(3);\nCOMMIT;\n' \
+		    "'$1'" "$T/locked" | psql -qX "$RS_DATABASE" >/dev/null ) &
+	else
+		( printf 'BEGIN IMMEDIATE;\nINSERT INTO buckets VALUES (%s, 0, 0);\n.system touch %s\n.system sleep 3\nCOMMIT;\n' \
+		    "'$1'" "$T/locked" | sqlite3 "$(db)" ) &
+	fi
+	while [ ! -e "$T/locked" ]; do sleep 0.05; done
+}
 
 @test "rs-credit: the acceptance flow: add, grant, reserve, capture, release, balance" {
 	run -0 rs-credit user add alice --plan pro
@@ -192,14 +204,7 @@ bal() { rs-credit balance "$1" | jq -r .balance; }
 
 @test "rs-credit: a database busy beyond the timeout is a temporary failure" {
 	rs-credit user add n >/dev/null
-	if [ -n "${RS_DATABASE:-}" ]; then          # the user's row, locked
-		( printf 'BEGIN;\nSELECT 1 FROM users WHERE id = %s FOR UPDATE;\n\\! touch %s\nSELECT pg_sleep(3);\nCOMMIT;\n' \
-		    "'n'" "$T/locked" | psql -qX "$RS_DATABASE" >/dev/null ) &
-	else
-		( printf 'BEGIN EXCLUSIVE;\nINSERT INTO buckets VALUES (%s, 0, 0);\n.system touch %s\n.system sleep 3\nCOMMIT;\n' \
-		    "'n'" "$T/locked" | sqlite3 "$(db)" ) &
-	fi
-	while [ ! -e "$T/locked" ]; do sleep 0.05; done
+	locked n
 	RS_DB_TIMEOUT=200 run --separate-stderr rs-credit grant n 1 --id g
 	failed_with 75 rs-credit
 	[[ "$stderr" == *"database busy"* ]]
@@ -210,14 +215,7 @@ bal() { rs-credit balance "$1" | jq -r .balance; }
 @test "rs-credit: a read does not wait for another process's write" {
 	rs-credit user add r >/dev/null
 	rs-credit grant r 7 --id g >/dev/null
-	if [ -n "${RS_DATABASE:-}" ]; then
-		( printf 'BEGIN;\nSELECT 1 FROM users WHERE id = %s FOR UPDATE;\n\\! touch %s\nSELECT pg_sleep(3);\nCOMMIT;\n' \
-		    "'r'" "$T/locked" | psql -qX "$RS_DATABASE" >/dev/null ) &
-	else
-		( printf 'BEGIN IMMEDIATE;\nINSERT INTO buckets VALUES (%s, 0, 0);\n.system touch %s\n.system sleep 3\nCOMMIT;\n' \
-		    "'r'" "$T/locked" | sqlite3 "$(db)" ) &
-	fi
-	while [ ! -e "$T/locked" ]; do sleep 0.05; done
+	locked r
 	RS_DB_TIMEOUT=200 run -0 rs-credit balance r
 	[ "$(echo "$output" | jq .balance)" -eq 7 ]
 	wait
