@@ -17,8 +17,10 @@
  *           into the quantisation interval of the decoded coefficients
  *           (so the result stays a valid decoding of the same file), a
  *           light non-local means and the projection again; chroma
- *           (subsampled, 16x16 blocks) the guided filter with the luma
- *           as guide (its edges come back where the luma has them).
+ *           requantised and projected likewise at its stored size
+ *           (halved for 4:2:0, the change brought back bilinearly), then
+ *           the guided filter with the luma as guide (its edges come back
+ *           where the luma has them).
  * descratch thin bright/dark lines and specks: the luma's residual from a
  *           7x7 median, thresholds scaled by the local residual level
  *           (texture raises them), hysteresis; flagged pixels only are
@@ -359,7 +361,9 @@ qcs_project(const struct band *b, float *y, const float *y0, const uint16_t q[64
 
 /* Re-application of JPEG (Nosratinia), softened: on every shifted 8x8
  * grid (shifts step apart) the AC coefficients below tq times the
- * table's step are cut, and the results averaged. Rows [c0-12, c1+12)
+ * table's step are cut, and the results averaged, each block weighted by
+ * its sparsity (1 / (1 + 3 x the coefficients kept): a block that needs
+ * few coefficients is a better model of its pixels). Rows [c0-12, c1+12)
  * are written, enough for the projection and the means after it to see
  * what they would see on the whole image (the band's margin is 24);
  * pixels no block covers keep their value. */
@@ -385,17 +389,21 @@ sdct(const struct band *b, float *y, const uint16_t q[64], int step, float tq)
 						for (int j = 0; j < 8; j++)
 							a[i * 8 + j] = y[(size_t)(by + i) * w + bx + j] - 128;
 					fdct8(dc, a, c);
+					int nz = 0;
 					for (int k = 1; k < 64; k++) {
 						float qs = (q[k] > 0 ? q[k] : 1) * tq;
 						if (fabsf(c[k]) < qs)
 							c[k] = 0;
+						else
+							nz++;
 					}
 					idct8(dc, c, a);
+					float wt = 1.0f / (1.0f + 3.0f * (float)nz);
 					for (int i = 0; i < 8; i++)
 						for (int j = 0; j < 8; j++) {
 							size_t o = (size_t)(by + i) * w + bx + j;
-							acc[o] += a[i * 8 + j] + 128;
-							cnt[o] += 1;
+							acc[o] += wt * (a[i * 8 + j] + 128);
+							cnt[o] += wt;
 						}
 				}
 			}
@@ -479,6 +487,66 @@ guided_chroma(struct band *b, int r, float eps)
 	return 0;
 }
 
+/* Chroma plane c of b requantised as sdct does, at the resolution the
+ * file stored it: halved (2x2 means) when subsampled, the change brought
+ * back to full size bilinearly. Only with the file's chroma table. */
+static int
+chroma_sdct(const struct step *st, struct band *b, int c, float tq)
+{
+	float *p = b->p[c];
+	int rc;
+
+	if (!st->csub)
+		return sdct(b, p, st->qc, (long)b->w * b->img_h > 4000000 ? 2 : 1, tq);
+	struct band hb = *b;
+	hb.w = (b->w + 1) / 2;
+	hb.h = b->h / 2;
+	hb.y0 = b->y0 / 2;
+	hb.c0 = b->c0 / 2;
+	hb.c1 = (b->c1 + 1) / 2;
+	hb.img_h = (b->img_h + 1) / 2;
+	hb.nc = 1;
+	size_t hn = (size_t)hb.w * (size_t)hb.h;
+	float *h0 = malloc(sizeof(float) * hn * 2);
+	if (h0 == NULL)
+		return EX_OSERR;
+	float *h1 = h0 + hn;
+	for (int y = 0; y < hb.h; y++)
+		for (int x = 0; x < hb.w; x++) {
+			int xa = 2 * x, xb = 2 * x + 1 < b->w ? 2 * x + 1 : 2 * x;
+			const float *r0 = p + (size_t)(2 * y) * b->w, *r1 = r0 + b->w;
+			h0[(size_t)y * hb.w + x] = 0.25f * (r0[xa] + r0[xb] + r1[xa] + r1[xb]);
+		}
+	memcpy(h1, h0, sizeof(float) * hn);
+	rc = sdct(&hb, h1, st->qc, (long)b->w * b->img_h > 4000000 ? 2 : 1, tq);
+	if (rc == 0)
+		qcs_project(&hb, h1, h0, st->qc, hb.c0 - 4, hb.c1 + 4);
+	if (rc == 0) {
+		for (size_t i = 0; i < hn; i++)
+			h1[i] -= h0[i];
+		/* full pixel x sits at (x - 0.5) / 2 in half pixels */
+		for (int y = 0; y < 2 * hb.h; y++) {
+			float fy = 0.5f * (float)y - 0.25f;
+			int ya = (int)floorf(fy), yb = ya + 1;
+			float wy = fy - (float)ya;
+			ya = ya < 0 ? 0 : ya;
+			yb = yb >= hb.h ? hb.h - 1 : yb;
+			for (int x = 0; x < b->w; x++) {
+				float fx = 0.5f * (float)x - 0.25f;
+				int xa = (int)floorf(fx), xb = xa + 1;
+				float wx = fx - (float)xa;
+				xa = xa < 0 ? 0 : xa;
+				xb = xb >= hb.w ? hb.w - 1 : xb;
+				const float *ra = h1 + (size_t)ya * hb.w, *rb = h1 + (size_t)yb * hb.w;
+				p[(size_t)y * b->w + x] += (1 - wy) * ((1 - wx) * ra[xa] + wx * ra[xb]) +
+				    wy * ((1 - wx) * rb[xa] + wx * rb[xb]);
+			}
+		}
+	}
+	free(h0);
+	return rc;
+}
+
 int
 flt_deblock(const struct step *st, struct band *b)
 {
@@ -497,8 +565,9 @@ flt_deblock(const struct step *st, struct band *b)
 	if (y0 != NULL)
 		memcpy(y0, b->p[0], sizeof(float) * n);
 	/* luma: the shifted-grid requantisation, the projection, then a
-	 * light non-local means and the projection again; chroma (no table
-	 * at this resolution when subsampled): the guided filter on the
+	 * light non-local means and the projection again; chroma: the same
+	 * requantisation and projection at the size the file stored it
+	 * (when the file's tables are known), then the guided filter on the
 	 * result's luma */
 	rc = sdct(b, b->p[0], st->q, (long)b->w * b->img_h > 4000000 ? 2 : 1, 0.3f);
 	if (rc == 0 && y0 != NULL)
@@ -508,6 +577,8 @@ flt_deblock(const struct step *st, struct band *b)
 		rc = nlm(b, 1, b->p, var, 3, 1, 1.1f);
 	if (rc == 0 && y0 != NULL)
 		qcs_project(b, b->p[0], y0, st->q, b->c0, b->c1);
+	for (int c = 1; c <= 2 && rc == 0 && b->nc == 3 && st->qc[0] > 0; c++)
+		rc = chroma_sdct(st, b, c, 0.3f);
 	if (rc == 0 && b->nc == 3)
 		rc = guided_chroma(b, 3, 10);
 	if (b->nc == 3)
