@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -597,9 +598,7 @@ more:
 struct http_conn {
 	int in, out;
 	struct http_timeouts t;
-	unsigned char ibuf[IBUF];
 	size_t off, len;             /* unread input: ibuf[off..len) */
-	char head[HTTP_HEAD_MAX + 1];
 	int eof;
 	/* the current request's body */
 	long long left;              /* Content-Length bytes unread */
@@ -608,13 +607,17 @@ struct http_conn {
 	struct http_chunked ch;
 	double deadline;             /* the whole body */
 	/* output */
-	unsigned char obuf[OBUF];
 	size_t olen;
 	const char *fixed;
 	int keep, head_only, status, in_body, dead;
 	long long bytes, clen;
 	char date[40];
 	time_t date_t;
+	/* the buffers, last: not cleared (96 KB a process would have to
+	 * fault in and zero), only ever read where written */
+	unsigned char ibuf[IBUF];
+	char head[HTTP_HEAD_MAX + 1];
+	unsigned char obuf[OBUF];
 };
 
 static double
@@ -631,8 +634,9 @@ http_conn_open(int in, int out, const struct http_timeouts *t, struct http_conn 
 {
 	struct http_conn *c;
 
-	if ((*cp = c = calloc(1, sizeof *c)) == NULL)
+	if ((*cp = c = malloc(sizeof *c)) == NULL)
 		return EX_OSERR;
+	memset(c, 0, offsetof(struct http_conn, ibuf));
 	c->in = in;
 	c->out = out;
 	c->t = *t;
