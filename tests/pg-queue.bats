@@ -194,6 +194,35 @@ pgctl() {
 	RS_SPOOL="$T/A/spool" obj_has "$o"                # the output is stored
 }
 
+@test "pg-queue: the database stopped while a browser follows a job: the stream waits, then reports done" {
+	command -v tcpserver >/dev/null || skip "tcpserver (ucspi-tcp) is missing"
+	OWNPG=$(mktemp -d /tmp/queuepg.XXXXXX)
+	rmdir "$OWNPG"
+	RS_DATABASE=$("$BATS_TEST_DIRNAME/scale/pg-up" "$OWNPG" 2>/dev/null) || skip "tests/scale/pg-up failed"
+	export RS_DATABASE RS_SSE_POLL=0.1
+	(cd "$T/A" && exec tcpserver -1 -HRl0 127.0.0.1 0 rs-serve >"$T/port" 2>"$T/serve.log" 3>&-) &
+	KILL=$!
+	while [ ! -s "$T/port" ]; do kill -0 "$KILL" || false; sleep 0.02; done
+	URL=http://127.0.0.1:$(cat "$T/port")
+	tok=$(curl -sf -X POST "$URL/v1/session" | jq -r .token)
+	id=$(curl -sf -H "Authorization: Bearer $tok" -F "image=@$T/a.jpeg" "$URL/v1/restorations" | jq -r .id)
+	curl -sN -H "Authorization: Bearer $tok" "$URL/v1/restorations/$id/events" >"$T/sse" 2>&1 &
+	c=$!
+	KILL="$KILL $c"
+	while ! grep -q '^id: queued' "$T/sse"; do sleep 0.02; done
+	pgctl "$OWNPG" stop
+	sleep 1                                  # ten looks at a queue out of reach
+	kill -0 "$c"                             # the stream is still open
+	! grep -q '^event: gone' "$T/sse"
+	pgctl "$OWNPG" start
+	run -0 on A rs-run -b none
+	[ "$(jq -r .done <<<"$output")" = 1 ]
+	for _ in $(seq 100); do grep -q '^id: done' "$T/sse" && break; sleep 0.05; done
+	grep -q '^id: done' "$T/sse" || { cat "$T/sse" "$T/serve.log"; false; }
+	wait "$c"
+	! grep -q '^event: gone' "$T/sse"
+}
+
 @test "pg-queue: a runner of this host name in another PID namespace (host networking) is not taken for dead" {
 	account alice 1
 	img p jpeg:64x48 noise=0.1
