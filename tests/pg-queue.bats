@@ -92,6 +92,27 @@ script() { printf '#!/bin/sh\n%s\n' "$2" >"$T/$1" && chmod +x "$T/$1"; }
 	[ "$(rs-run status | jq -c '[.running, .done, .runners]')" = "[0,1,0]" ]
 }
 
+@test "pg-queue: a runner whose job was taken over while it worked leaves it to the new holder, uncharged" {
+	account alice 1
+	rs-upload -e -u alice "$T/a.jpeg" >/dev/null
+	script slow 'touch "$0.started"; while [ ! -e "$0.go" ]; do sleep 0.05; done; cp "$1" "$2"'
+	"${A[@]}" rs-run -b "exec:$T/slow" >"$T/out" 2>"$T/err" 3>&- &
+	r=$!
+	while [ ! -e "$T/slow.started" ]; do sleep 0.05; done
+	# as if A's lease had expired and host B had recovered the job
+	id=$(jobs_ids cur)
+	psql -qXAt -v ON_ERROR_STOP=1 "$RS_DATABASE" -c "UPDATE rs_jobs SET runner = 'b0b0b0b0b0b0b0b0' WHERE id = '$id'"
+	touch "$T/slow.go"
+	st=0
+	wait "$r" || st=$?
+	[ "$st" = 75 ] || { echo "status $st"; cat "$T/err"; false; }
+	grep -q "no longer held" "$T/err"
+	# still running, B's; nothing decided, nothing charged
+	[ "$(psql -qXAt "$RS_DATABASE" -c "SELECT state, runner FROM rs_jobs WHERE id = '$id'")" = "1|b0b0b0b0b0b0b0b0" ]
+	[ "$(balance alice)" = "0 1" ]
+	[ "$(captures alice)" = 0 ]
+}
+
 @test "pg-queue: LISTEN/NOTIFY wakes rs-run --watch on another host within a second" {
 	export RS_RUN_LEASE=600             # no periodic look for 300 s: only a notification wakes it
 	"${B[@]}" rs-run --watch -b none >"$T/out" 2>"$T/err" 3>&- &
