@@ -47,7 +47,9 @@
  *           formula), and blockiness: gradient across 8x8 block edges
  *           against inside blocks, at the best grid phase.
  *  faded    percentiles of each channel: lifted blacks, lowered whites,
- *           corrected for the spread noise gives them.
+ *           corrected for the spread noise gives them, and under noise
+ *           also read from the histogram deconvolved by the noise (which
+ *           clips the tails, where a correction cannot reach).
  *  cast     the illuminant from the colour of the brightest pixels (in
  *           log chroma): all of them, and their less coloured half; the
  *           smaller reading, trusted fully when the grey world leans the
@@ -1024,6 +1026,65 @@ structure(struct feat *f, const float *Y, const uint8_t *M, int w, int h)
 	}
 }
 
+/* The histogram h (256 levels) of a picture under white noise of sigma
+ * s, clipped at 0 and 255, made noise-free by Richardson-Lucy
+ * deconvolution: out (256 levels, the same total) is the histogram
+ * whose blur by the noise, clipped, best explains h. Under strong noise
+ * the levels are binned (a bin of s/4 levels) to keep it cheap.
+ * 0, or -1 when out of memory. */
+#define HD_ITER 40
+static int
+hist_denoise(const double *h, double s, double *out)
+{
+	int r = s > 8 ? (int)(s / 4) : 1, nb = (256 + r - 1) / r;
+	double sb = s / r, obs[256], t[256], est[256], rat[256];
+	int bw = (int)ceil(3.5 * sb), kw = 2 * bw + 1;
+	double *K = malloc((size_t)nb * kw * sizeof *K);
+
+	if (K == NULL)
+		return -1;
+	memset(obs, 0, sizeof obs);
+	for (int l = 0; l < 256; l++)
+		obs[l / r] += h[l];
+	/* K[j][i - j + bw]: probability that true bin j is seen in bin i */
+	for (int j = 0; j < nb; j++)
+		for (int d = -bw; d <= bw; d++) {
+			int i = j + d;
+			double p = 0;
+			if (i >= 0 && i < nb) {
+				double lo = i == 0 ? 0 : 0.5 * (1 + erf((i - 0.5 - j) / (sb * M_SQRT2)));
+				double hi = i == nb - 1 ? 1 : 0.5 * (1 + erf((i + 0.5 - j) / (sb * M_SQRT2)));
+				p = hi - lo;
+			}
+			K[(size_t)j * kw + d + bw] = p;
+		}
+	for (int j = 0; j < nb; j++)
+		t[j] = obs[j] + 1e-9;
+	for (int it = 0; it < HD_ITER; it++) {
+		for (int i = 0; i < nb; i++)
+			est[i] = 0;
+		for (int j = 0; j < nb; j++)
+			for (int d = -bw; d <= bw; d++)
+				if (j + d >= 0 && j + d < nb)
+					est[j + d] += K[(size_t)j * kw + d + bw] * t[j];
+		for (int i = 0; i < nb; i++)
+			rat[i] = est[i] > 1e-12 ? obs[i] / est[i] : 0;
+		for (int j = 0; j < nb; j++) {
+			double a = 0;
+			for (int d = -bw; d <= bw; d++)
+				if (j + d >= 0 && j + d < nb)
+					a += K[(size_t)j * kw + d + bw] * rat[j + d];
+			t[j] *= a;
+		}
+	}
+	free(K);
+	for (int l = 0; l < 256; l++) {
+		int n = l / r == nb - 1 ? 256 - (nb - 1) * r : r;
+		out[l] = t[l / r] / n;
+	}
+	return 0;
+}
+
 /* ---- JPEG quality from the luma table ---- */
 
 static const uint8_t std_luma[64] = {
@@ -1398,15 +1459,23 @@ measure(const char *name, struct cl *c, struct meas *m)
 	}
 	m->scratch = f.area > 0 ? f.dmg / f.area : 0;
 	m->scratch_cand = f.area > 0 ? f.cand / f.area : 0;
-	/* levels */
+	/* levels: the percentiles of each channel's histogram. Noise
+	 * spreads the tails by about 2.3 sigma at 1 %, which is taken back,
+	 * unless they are clipped at 0 or 255, where it cannot be; there the
+	 * histogram deconvolved by the noise tells. Each reading errs
+	 * towards a wider range (the second sharpens outliers, such as
+	 * scratches, into the extremes), so the narrower is kept. */
 	m->black = 255;
 	m->white = 0;
 	for (int k = 0; k < (c->ch == 1 ? 1 : 3); k++) {
+		double hd[256];
 		double b = hquantile(c->hist[k], c->nacc, 0.01), w = hquantile(c->hist[k], c->nacc, 0.99);
-		/* noise spreads the tails by about 2.3 sigma at 1 %, unless they
-		 * are clipped at 0 or 255 */
 		b += fmin(2.0 * m->sigma, fmax(b, 0));
 		w -= fmin(2.0 * m->sigma, fmax(255 - w, 0));
+		if (m->sigma > 1 && hist_denoise(c->hist[k], m->sigma, hd) == 0) {
+			b = fmax(b, hquantile(hd, c->nacc, 0.01));
+			w = fmin(w, hquantile(hd, c->nacc, 0.99));
+		}
 		m->black = b < m->black ? b : m->black;
 		m->white = w > m->white ? w : m->white;
 	}

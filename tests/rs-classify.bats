@@ -152,6 +152,19 @@ PY
 	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "noise") | .detected')" = true ]
 }
 
+@test "rs-classify: under grain that clips its tails, a faded picture is faded and a clean one is not" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	img faded png:320x240 fade=30
+	img clean png:320x240
+	grain faded 30
+	grain clean 30
+	run rs-classify "$T/faded.png" "$T/clean.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(sed -n 1p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = true ]
+	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = false ]
+}
+
 @test "rs-classify: scratches do not hide a blur, nor make a sharp picture blurred" {
 	img soft png:320x240 blur=2 scratches=8
 	img sharp png:320x240 scratches=8
