@@ -86,6 +86,10 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define BLOCK_SPAN   0.04
 #define FADE_MID     33.0     /* lift of blacks and whites, 8-bit */
 #define FADE_SPAN    4.0
+#define TEX_MID      0.55     /* texture measure below which the fade */
+#define TEX_SPAN     0.1      /* threshold rises, by up to */
+#define FADE_TEX     40.0     /* this many levels, and */
+#define FADE_TEX_BLUR 20.0    /* this many per pixel of blur sigma */
 #define CAST_MID     0.09     /* log-chroma distance of the illuminant */
 #define CAST_SPAN    0.02
 #define CAST_COOL    0.07     /* the same, for a cool tint of the whites */
@@ -326,6 +330,9 @@ struct feat {
 	/* structure function under grain: mean squared difference at lags
 	 * 1, 2, 4 away from thin bright or dark detail */
 	double sd[3], sdn[3];
+	/* texture: 32x32 blocks of luma, their means and the variance of
+	 * their 4x4 means */
+	double tb, tbb, tv, tn;
 };
 
 static double imk(const float *p, int w);
@@ -996,6 +1003,37 @@ grad_energy(const float *S, int w, int h, int mg, double *e, double *n)
  * same 2 n^2 at every lag, so differences between lags are free of it;
  * thin lines and specks (scratches, dust) would add to the short lags,
  * hence the mask. */
+/* Texture: how much of the picture's variation lies between 32x32
+ * blocks (the large-scale structure a photograph has: sky, ground, a
+ * face against a wall) against within them at scales of 4 to 32 pixels.
+ * A texture that fills the picture (brick, gravel, grass) is nearly all
+ * within; a fade scales both alike, a blur of a few pixels and noise
+ * (averaged over 4x4) touch neither much. */
+static void
+texture(struct feat *f, const float *Y, int w, int h)
+{
+	for (int by = 0; by + 32 <= h; by += 32)
+		for (int bx = 0; bx + 32 <= w; bx += 32) {
+			double s = 0, ss = 0;
+			for (int y = 0; y < 8; y++)
+				for (int x = 0; x < 8; x++) {
+					double a = 0;
+					for (int j = 0; j < 4; j++) {
+						const float *p = Y + (size_t)(by + 4 * y + j) * w + bx + 4 * x;
+						a += p[0] + p[1] + p[2] + p[3];
+					}
+					a /= 16;
+					s += a;
+					ss += a * a;
+				}
+			s /= 64;
+			f->tb += s;
+			f->tbb += s * s;
+			f->tv += fmax(0, ss / 64 - s * s);
+			f->tn++;
+		}
+}
+
 static void
 structure(struct feat *f, const float *Y, const uint8_t *M, int w, int h)
 {
@@ -1232,6 +1270,7 @@ struct meas {
 	double scratch, scratch_cand, mirror;
 	int mirror_k, noedge;
 	double curv;                     /* structure function curvature, -1 unread */
+	double tex;                      /* between / within 32x32 blocks, 9 unread */
 	double gwx, gwy, brx, bry, nwx, nwy; /* log chroma: grey world, bright, whitest */
 };
 
@@ -1276,6 +1315,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 		if (noise_blocks(&f, C[i], t->w, t->h) < 0)
 			goto out;
 		profiles(&f, Y[i], t->w, t->h, t->x0, t->y0);
+		texture(&f, Y[i], t->w, t->h);
 		mirror(&f, mb, Y[i], t->w, t->h, t->x0, t->y0, c->ntile > 1 ? 8 : 4);
 		/* luma and the tile's pixels are not needed again: the
 		 * buffers below have room where they were */
@@ -1456,6 +1496,15 @@ measure(const char *name, struct cl *c, struct meas *m)
 				m->mirror_k = k + 2;
 			}
 		}
+	}
+	/* texture: the spread of the blocks' means over the spread within
+	 * them, the noise's share (luma averaged over 4x4) taken out */
+	m->tex = 9;
+	if (f.tn >= 4) {
+		double mb = f.tb / f.tn, vb = f.tbb / f.tn - mb * mb;
+		double vw = f.tv / f.tn - (c->ch == 1 ? 1.0 : 0.45) * m->sigma * m->sigma / 16;
+		if (vw > 0.25)
+			m->tex = sqrt(fmax(vb, 0) / vw);
 	}
 	m->scratch = f.area > 0 ? f.dmg / f.area : 0;
 	m->scratch_cand = f.area > 0 ? f.cand / f.area : 0;
@@ -1647,7 +1696,11 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	}
 	sc[T_JPEG] = fmax(m.jq > 0 ? sigmoid(-m.jq, -JPEGQ_MID, JPEGQ_SPAN) : 0,
 	    sigmoid(m.block, BLOCK_MID, BLOCK_SPAN));
-	sc[T_FADED] = sigmoid(m.lift_min, FADE_MID, FADE_SPAN);
+	/* a texture that fills the picture can be low in contrast by
+	 * nature, and a blur takes its extremes (of a fine texture, much
+	 * of its range): it needs a larger lift, the more so when blurred */
+	sc[T_FADED] = sigmoid(m.lift_min - clampd((TEX_MID - m.tex) / TEX_SPAN, 0, 1) *
+	    (FADE_TEX + FADE_TEX_BLUR * m.blur_sigma), FADE_MID, FADE_SPAN);
 	sc[T_CAST] = m.grayscale ? 0 : sigmoid(m.cast, CAST_MID, CAST_SPAN);
 	/* The damage found decides the side of 0.5; within its side the
 	 * score rises with the fraction of candidates (every pixel of thin
@@ -1737,6 +1790,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("period_y", m.period_y, 1000);
 		RAW("lift", m.lift, 100);
 		RAW("lift_min", m.lift_min, 100);
+		RAW("texture", m.tex, 1000);
 		RAW("castx", m.castx, 1000);
 		RAW("casty", m.casty, 1000);
 		RAW("tone_u", m.tone_u, 1000);

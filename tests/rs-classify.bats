@@ -165,6 +165,31 @@ PY
 	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = false ]
 }
 
+@test "rs-classify: a texture low in contrast by nature is not faded, a scene with the same levels is" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	# a fine texture filling the picture, its 1st and 99th percentiles at
+	# 60 and 195; mkimg's scene faded to about the same levels
+	/usr/bin/python3 - "$T/tex.png" <<'PY'
+import sys
+import numpy as np
+from PIL import Image, ImageFilter
+r = np.random.default_rng(7).normal(0, 1, (240, 320))
+im = Image.fromarray(np.uint8(np.clip(128 + 40 * r, 0, 255)))
+a = np.asarray(im.filter(ImageFilter.GaussianBlur(1.5)), dtype=float)
+lo, hi = np.percentile(a, 1), np.percentile(a, 99)
+a = 60 + (a - lo) * (135 / (hi - lo))
+Image.fromarray(np.uint8(np.clip(a + 0.5, 0, 255))).save(sys.argv[1])
+PY
+	img scene png:320x240 fade=40
+	run rs-classify "$T/tex.png" "$T/scene.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	sed -n 1p <<<"$output" | jq -e '.attributes.black_level > 50 and .attributes.white_level < 205'
+	sed -n 2p <<<"$output" | jq -e '.attributes.black_level > 50 and .attributes.white_level < 205'
+	[ "$(sed -n 1p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = false ]
+	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = true ]
+}
+
 @test "rs-classify: scratches do not hide a blur, nor make a sharp picture blurred" {
 	img soft png:320x240 blur=2 scratches=8
 	img sharp png:320x240 scratches=8
