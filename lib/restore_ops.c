@@ -743,7 +743,7 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 		for (int xx = 0; xx < w; xx++) {
 			size_t i0 = (size_t)yy * w + xx;
 			float r0 = y[i0] - med[i0], l0 = lv[(yy / tile) * tw + xx / tile];
-			float hi = k * (28 + 3.5f * l0);
+			float hi = k * (28 + 4.5f * l0);
 			if (m[i0] || fabsf(r0) <= hi || !scratch_like(b, y, xx, yy, r0, 0.7f * hi))
 				continue;
 			int sp = 0, n = 0, x0 = xx, x1 = xx, y0 = yy, y1 = yy;
@@ -788,7 +788,7 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 	/* Second hysteresis, along the lines found: from each kept component
 	 * grow over pixels of its sign down to 0.45 of the low threshold
 	 * (faint stretches, the ends of a line), keeping the growth only if
-	 * the whole stays thin (at most 2.2 pixels per pixel of length). */
+	 * the whole stays thin (at most 2.35 pixels per pixel of length). */
 	for (size_t i0 = 0; i0 < n; i0++) {
 		if (m[i0] != 1 && m[i0] != 2)
 			continue;
@@ -823,7 +823,7 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 				}
 		}
 		float len = hypotf((float)(x1 - x0 + 1), (float)(y1 - y0 + 1));
-		int keep = grown > 0 && sp <= 2.2f * len;
+		int keep = grown > 0 && sp <= 2.35f * len;
 		for (int t = 0; t < sp; t++)
 			if (m[stack[t]] == 4)
 				m[stack[t]] = keep ? (sg | 8) : 3;
