@@ -572,7 +572,7 @@ flt_deblock(const struct step *st, struct band *b)
 	rc = sdct(b, b->p[0], st->q, (long)b->w * b->img_h > 4000000 ? 2 : 1, 0.3f);
 	if (rc == 0 && y0 != NULL)
 		qcs_project(b, b->p[0], y0, st->q, b->c0 - 4, b->c1 + 4);
-	var[0] = 0.5f * sy * sy;
+	var[0] = 0.25f * sy * sy;
 	if (rc == 0)
 		rc = nlm(b, 1, b->p, var, 3, 1, 1.1f);
 	if (rc == 0 && y0 != NULL)
