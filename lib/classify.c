@@ -93,6 +93,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define CAST_MID     0.09     /* log-chroma distance of the illuminant */
 #define CAST_SPAN    0.02
 #define CAST_COOL    0.07     /* the same, for a cool tint of the whites */
+#define CAST_EDGE    2.5      /* the cast at most this times the grey edge's */
 #define SCR_MID      0.0024   /* damaged pixel fraction */
 #define SCR_SPAN     0.0005
 #define SCR_LEN      30       /* least length of a scratch, pixels */
@@ -333,6 +334,8 @@ struct feat {
 	/* texture: 32x32 blocks of luma, their means and the variance of
 	 * their 4x4 means */
 	double tb, tbb, tv, tn;
+	/* grey edge: mean gradient magnitude of each channel at half scale */
+	double ge[3], gen;
 };
 
 static double imk(const float *p, int w);
@@ -1034,6 +1037,40 @@ texture(struct feat *f, const float *Y, int w, int h)
 		}
 }
 
+/* Grey edge (after van de Weijer, Gevers and Gijsenij): the mean
+ * gradient magnitude of each channel, on 2x2 means (which calm the
+ * noise). An illuminant scales every channel's gradients by its gain,
+ * whatever the colours of the scene; edges between a scene's own
+ * colours (a ginger cat's fur and its shading) are much less tinted
+ * than the colours themselves. */
+static int
+grey_edge(struct feat *f, const uint8_t *px, int w, int h)
+{
+	int w2 = w / 2, h2 = h / 2;
+	float *a;
+
+	if (w2 < 2 || h2 < 2)
+		return 0;
+	if ((a = malloc((size_t)w2 * h2 * 3 * sizeof *a)) == NULL)
+		return -1;
+	for (int y = 0; y < h2; y++)
+		for (int x = 0; x < w2; x++) {
+			const uint8_t *p = px + ((size_t)(2 * y) * w + 2 * x) * 3;
+			for (int k = 0; k < 3; k++)
+				a[((size_t)y * w2 + x) * 3 + k] = (p[k] + p[k + 3] +
+				    p[(size_t)w * 3 + k] + p[(size_t)w * 3 + k + 3]) * 0.25f;
+		}
+	for (int y = 0; y + 1 < h2; y++)
+		for (int x = 0; x + 1 < w2; x++) {
+			const float *q = a + ((size_t)y * w2 + x) * 3;
+			for (int k = 0; k < 3; k++)
+				f->ge[k] += hypot(q[k + 3] - q[k], q[(size_t)w2 * 3 + k] - q[k]);
+			f->gen++;
+		}
+	free(a);
+	return 0;
+}
+
 static void
 structure(struct feat *f, const float *Y, const uint8_t *M, int w, int h)
 {
@@ -1272,6 +1309,7 @@ struct meas {
 	double curv;                     /* structure function curvature, -1 unread */
 	double tex;                      /* between / within 32x32 blocks, 9 unread */
 	double gwx, gwy, brx, bry, nwx, nwy; /* log chroma: grey world, bright, whitest */
+	double gex, gey;                 /* log chroma of the grey edge */
 };
 
 static int
@@ -1316,6 +1354,8 @@ measure(const char *name, struct cl *c, struct meas *m)
 			goto out;
 		profiles(&f, Y[i], t->w, t->h, t->x0, t->y0);
 		texture(&f, Y[i], t->w, t->h);
+		if (c->ch == 3 && grey_edge(&f, t->px, t->w, t->h) < 0)
+			goto out;
 		mirror(&f, mb, Y[i], t->w, t->h, t->x0, t->y0, c->ntile > 1 ? 8 : 4);
 		/* luma and the tile's pixels are not needed again: the
 		 * buffers below have room where they were */
@@ -1588,6 +1628,21 @@ measure(const char *name, struct cl *c, struct meas *m)
 			m->castx = m->brx;
 			m->casty = m->bry;
 		}
+		/* The edges must be tinted too: where the grey edge, along a
+		 * warm cast's direction, shows less than 1/CAST_EDGE of it, the
+		 * colour is the scene's own (a ginger cat filling the picture,
+		 * which has no white), and the cast is cut to what the edges
+		 * allow. Not under noise, whose edges are neutral; not for a
+		 * cool cast, rarely the scene's own (see above). */
+		if (f.gen > 0) {
+			m->gex = log((f.ge[0] + 1e-3) / (f.ge[1] + 1e-3));
+			m->gey = log((f.ge[2] + 1e-3) / (f.ge[1] + 1e-3));
+			double n = hypot(m->castx, m->casty);
+			if (m->sigma < NOISE_MID && n > 0 && m->castx - m->casty > 0) {
+				double proj = (m->gex * m->castx + m->gey * m->casty) / n;
+				m->cast = fmin(m->cast, CAST_EDGE * fmax(proj, 0));
+			}
+		}
 		if (c->cm[0] > 0) {
 			double n = c->cm[0], mu = c->cm[1] / n, mv = c->cm[2] / n;
 			double vu = c->cm[3] / n - mu * mu, vv = c->cm[4] / n - mv * mv;
@@ -1802,6 +1857,8 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("br_y", m.bry, 1000);
 		RAW("nw_x", m.nwx, 1000);
 		RAW("nw_y", m.nwy, 1000);
+		RAW("ge_x", m.gex, 1000);
+		RAW("ge_y", m.gey, 1000);
 
 #undef RAW
 		at = jv_object_set(at, jv_string("_raw"), r);
