@@ -93,6 +93,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define CAST_MID     0.09     /* log-chroma distance of the illuminant */
 #define CAST_SPAN    0.02
 #define CAST_COOL    0.07     /* the same, for a cool tint of the whites */
+#define TONE_MIN     0.05     /* mean chroma of a toned print, at least */
 #define CAST_EDGE    2.5      /* the cast at most this times the grey edge's */
 #define SCR_MID      0.0024   /* damaged pixel fraction */
 #define SCR_SPAN     0.0005
@@ -1651,11 +1652,16 @@ measure(const char *name, struct cl *c, struct meas *m)
 			m->tone_v = mv;
 			m->tone_spread = sqrt(fmax(0, vu + vv));
 			/* toned: one hue everywhere, its spread small beside it */
-			if (mt >= 0.05 && m->tone_spread <= 0.3 * mt) {
+			if (mt >= TONE_MIN && m->tone_spread <= 0.3 * mt) {
 				if (mu > 0 && mv < 0)
 					m->toned_sepia = 1;
 				else
 					m->toned_mono = 1;
+				/* no natural scene is one hue all over: a
+				 * toned print is a cast from the least tone
+				 * called toned, on the scale where TONE_MIN
+				 * reads as CAST_MID */
+				mt *= CAST_MID / TONE_MIN;
 				if (mt > m->cast) {
 					m->cast = mt;
 					m->castx = mu;

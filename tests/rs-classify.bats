@@ -110,6 +110,11 @@ rising() {
 	    .attributes.cast.direction == "sepia" and .attributes.toned == "sepia"'
 }
 
+@test "rs-classify: a lightly toned print is a cast too" {
+	img s png:320x240 desat=1 sepia=0.25
+	rs-classify "$T/s.png" | jq -e '.degradations[4].detected and .attributes.toned == "sepia"'
+}
+
 @test "rs-classify: scratch score rises with the number of scratches" {
 	for n in 0 1 3 8; do img s$n png:320x240 scratches=$n; done
 	rising scratches "$T/s0.png" "$T/s1.png" "$T/s3.png" "$T/s8.png"
