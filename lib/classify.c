@@ -1061,13 +1061,19 @@ grey_edge(struct feat *f, const uint8_t *px, int w, int h)
 				a[((size_t)y * w2 + x) * 3 + k] = (p[k] + p[k + 3] +
 				    p[(size_t)w * 3 + k] + p[(size_t)w * 3 + k + 3]) * 0.25f;
 		}
-	for (int y = 0; y + 1 < h2; y++)
+	for (int y = 0; y + 1 < h2; y++) {
+		float s[3] = { 0, 0, 0 };
 		for (int x = 0; x + 1 < w2; x++) {
 			const float *q = a + ((size_t)y * w2 + x) * 3;
-			for (int k = 0; k < 3; k++)
-				f->ge[k] += hypot(q[k + 3] - q[k], q[(size_t)w2 * 3 + k] - q[k]);
-			f->gen++;
+			for (int k = 0; k < 3; k++) {
+				float dx = q[k + 3] - q[k], dy = q[(size_t)w2 * 3 + k] - q[k];
+				s[k] += sqrtf(dx * dx + dy * dy);
+			}
 		}
+		for (int k = 0; k < 3; k++)
+			f->ge[k] += s[k];
+		f->gen += w2 - 1;
+	}
 	free(a);
 	return 0;
 }
