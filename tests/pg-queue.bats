@@ -41,6 +41,23 @@ account() { rs-credit user add "$1" >/dev/null && rs-credit grant "$1" "$2" --id
 balance() { rs-credit balance "$1" | jq -r '"\(.balance) \(.held)"'; }
 captures() { rs-credit ledger "$1" --limit 100000 | jq '[.[] | select(.kind == "capture")] | length'; }
 script() { printf '#!/bin/sh\n%s\n' "$2" >"$T/$1" && chmod +x "$T/$1"; }
+# slow_job: alice's one job, run by host A in the background ($r) with a
+# model that waits for $T/slow.go; returns once the model has started
+slow_job() {
+	account alice 1
+	rs-upload -e -u alice "$T/a.jpeg" >/dev/null
+	script slow 'touch "$0.started"; while [ ! -e "$0.go" ]; do sleep 0.05; done; cp "$1" "$2"'
+	"${A[@]}" rs-run -b "exec:$T/slow" >"$T/out" 2>"$T/err" 3>&- &
+	r=$!
+	while [ ! -e "$T/slow.started" ]; do sleep 0.05; done
+}
+# own_pg: a PostgreSQL server of this test's own ($OWNPG, stopped by
+# teardown) as RS_DATABASE (not yet exported), for a test that stops it
+own_pg() {
+	OWNPG=$(mktemp -d /tmp/queuepg.XXXXXX)
+	rmdir "$OWNPG"
+	RS_DATABASE=$("$BATS_TEST_DIRNAME/scale/pg-up" "$OWNPG" 2>/dev/null) || skip "tests/scale/pg-up failed"
+}
 
 @test "pg-queue: runners on two hosts share one database; each of 300 jobs runs once, charged once" {
 	n=300
@@ -93,12 +110,7 @@ script() { printf '#!/bin/sh\n%s\n' "$2" >"$T/$1" && chmod +x "$T/$1"; }
 }
 
 @test "pg-queue: a runner whose job was taken over while it worked leaves it to the new holder, uncharged" {
-	account alice 1
-	rs-upload -e -u alice "$T/a.jpeg" >/dev/null
-	script slow 'touch "$0.started"; while [ ! -e "$0.go" ]; do sleep 0.05; done; cp "$1" "$2"'
-	"${A[@]}" rs-run -b "exec:$T/slow" >"$T/out" 2>"$T/err" 3>&- &
-	r=$!
-	while [ ! -e "$T/slow.started" ]; do sleep 0.05; done
+	slow_job
 	# as if A's lease had expired and host B had recovered the job
 	id=$(jobs_ids cur)
 	psql -qXAt -v ON_ERROR_STOP=1 "$RS_DATABASE" -c "UPDATE rs_jobs SET runner = 'b0b0b0b0b0b0b0b0' WHERE id = '$id'"
@@ -184,16 +196,9 @@ pgctl() {
 }
 
 @test "pg-queue: the database stopped mid-job: the runner gives up (75), the job is retried later, charged once" {
-	OWNPG=$(mktemp -d /tmp/queuepg.XXXXXX)
-	rmdir "$OWNPG"
-	RS_DATABASE=$("$BATS_TEST_DIRNAME/scale/pg-up" "$OWNPG" 2>/dev/null) || skip "tests/scale/pg-up failed"
+	own_pg
 	export RS_DATABASE
-	account alice 1
-	rs-upload -e -u alice "$T/a.jpeg" >/dev/null
-	script slow 'touch "$0.started"; while [ ! -e "$0.go" ]; do sleep 0.05; done; cp "$1" "$2"'
-	"${A[@]}" rs-run -b "exec:$T/slow" >"$T/out" 2>"$T/err" 3>&- &
-	r=$!
-	while [ ! -e "$T/slow.started" ]; do sleep 0.05; done
+	slow_job
 	pgctl "$OWNPG" stop
 	touch "$T/slow.go"
 	st=0
@@ -217,9 +222,7 @@ pgctl() {
 
 @test "pg-queue: the database stopped while a browser follows a job: the stream waits, then reports done" {
 	command -v tcpserver >/dev/null || skip "tcpserver (ucspi-tcp) is missing"
-	OWNPG=$(mktemp -d /tmp/queuepg.XXXXXX)
-	rmdir "$OWNPG"
-	RS_DATABASE=$("$BATS_TEST_DIRNAME/scale/pg-up" "$OWNPG" 2>/dev/null) || skip "tests/scale/pg-up failed"
+	own_pg
 	export RS_DATABASE RS_SSE_POLL=0.1
 	(cd "$T/A" && exec tcpserver -1 -HRl0 127.0.0.1 0 rs-serve >"$T/port" 2>"$T/serve.log" 3>&-) &
 	KILL=$!
