@@ -31,12 +31,12 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/n.png") + 6))" ]
 }
 
-@test "rs-restore: deblock improves a JPEG of quality 15" {
+@test "rs-restore: deblock improves a JPEG of quality 15 (by 1.5 dB with its own tables)" {
 	img c png:320x240
 	img j jpeg:320x240 q=15
 	rs-restore --ops deblock -o "$T/r.png" "$T/j.jpeg"
 	a=$(imgcmp "$T/c.png" "$T/j.jpeg") b=$(imgcmp "$T/c.png" "$T/r.png")
-	awk -v a="$a" -v b="$b" 'BEGIN { exit !(b > a + 0.3) }'
+	awk -v a="$a" -v b="$b" 'BEGIN { exit !(b > a + 1.5) }'
 }
 
 @test "rs-restore: descratch restores scratched pixels" {
