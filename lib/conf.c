@@ -8,6 +8,7 @@
 #include <err.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@
 #define CONF_MAX 128
 
 struct conf {
+	int refs;                 /* conf_free frees at 0; the cache holds one */
+	char *path;
 	int n;
 	char *key[CONF_MAX], *val[CONF_MAX];
 	char spool[PATH_MAX];
@@ -50,6 +53,12 @@ valid_key(const char *k)
 	return 1;
 }
 
+/* The file is read once per process: every lib/ component that opens
+ * (store, ledger, queue, rs-serve's API) asks for it, and rs-serve runs
+ * once per connection. */
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct conf *cache;
+
 int
 conf_load(struct conf **cp)
 {
@@ -67,13 +76,26 @@ conf_load(struct conf **cp)
 	}
 	if (!explicit)
 		path = SYSCONFDIR "/rs.conf";
-	if ((f = fopen(path, "re")) == NULL) {
-		if (!explicit && errno == ENOENT) {
-			*cp = c;
-			return 0;
-		}
-		warn("%s", path);
+	pthread_mutex_lock(&cache_mu);
+	if (cache != NULL && strcmp(cache->path, path) == 0) {
+		cache->refs++;
+		*cp = cache;
+		pthread_mutex_unlock(&cache_mu);
 		free(c);
+		return 0;
+	}
+	pthread_mutex_unlock(&cache_mu);
+	c->refs = 1;
+	if ((c->path = strdup(path)) == NULL) {
+		warn("conf");
+		free(c);
+		return EX_OSERR;
+	}
+	if ((f = fopen(path, "re")) == NULL) {
+		if (!explicit && errno == ENOENT)
+			goto keep;
+		warn("%s", path);
+		conf_free(c);
 		return EX_CONFIG;
 	}
 	while (fgets(line, sizeof line, f) != NULL) {
@@ -122,6 +144,13 @@ conf_load(struct conf **cp)
 		conf_free(c);
 		return rc;
 	}
+keep:
+	pthread_mutex_lock(&cache_mu);
+	if (cache == NULL) {
+		cache = c;
+		c->refs++;
+	}
+	pthread_mutex_unlock(&cache_mu);
 	*cp = c;
 	return 0;
 }
@@ -129,8 +158,16 @@ conf_load(struct conf **cp)
 void
 conf_free(struct conf *c)
 {
+	int last;
+
 	if (c == NULL)
 		return;
+	pthread_mutex_lock(&cache_mu);
+	last = --c->refs <= 0;
+	pthread_mutex_unlock(&cache_mu);
+	if (!last)
+		return;
+	free(c->path);
 	for (int i = 0; i < c->n; i++) {
 		free(c->key[i]);
 		free(c->val[i]);
@@ -174,12 +211,14 @@ conf_spool(struct conf *c)
 
 	if (s != NULL)
 		return s;
+	pthread_mutex_lock(&cache_mu);        /* c may be shared: see conf_load */
 	if ((x = getenv("XDG_DATA_HOME")) != NULL && *x == '/')
 		snprintf(c->spool, sizeof c->spool, "%s/rs", x);
 	else if ((h = getenv("HOME")) != NULL && *h == '/')
 		snprintf(c->spool, sizeof c->spool, "%s/.local/share/rs", h);
 	else
 		snprintf(c->spool, sizeof c->spool, "/var/spool/rs");
+	pthread_mutex_unlock(&cache_mu);
 	return c->spool;
 }
 

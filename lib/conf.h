@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 struct conf;                                       /* opaque */
-int         conf_load(struct conf **cp);           /* reads the file once */
+int         conf_load(struct conf **cp);           /* reads the file once a process */
 void        conf_free(struct conf *c);             /* NULL is fine */
 /* The value of key, or def when unset. Borrowed: lives as long as c. */
 const char *conf_str(const struct conf *c, const char *key, const char *def);
