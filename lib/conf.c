@@ -70,10 +70,6 @@ conf_load(struct conf **cp)
 	int lineno = 0, rc = 0;
 
 	*cp = NULL;
-	if ((c = calloc(1, sizeof *c)) == NULL) {
-		warn("conf");
-		return EX_OSERR;
-	}
 	if (!explicit)
 		path = SYSCONFDIR "/rs.conf";
 	pthread_mutex_lock(&cache_mu);
@@ -81,16 +77,15 @@ conf_load(struct conf **cp)
 		cache->refs++;
 		*cp = cache;
 		pthread_mutex_unlock(&cache_mu);
-		free(c);
 		return 0;
 	}
 	pthread_mutex_unlock(&cache_mu);
-	c->refs = 1;
-	if ((c->path = strdup(path)) == NULL) {
+	if ((c = calloc(1, sizeof *c)) == NULL || (c->path = strdup(path)) == NULL) {
 		warn("conf");
 		free(c);
 		return EX_OSERR;
 	}
+	c->refs = 1;
 	if ((f = fopen(path, "re")) == NULL) {
 		if (!explicit && errno == ENOENT)
 			goto keep;

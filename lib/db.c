@@ -131,14 +131,15 @@ lite_open(struct db *d, int create)
 	sqlite3_busy_handler(d->lite, busy_wait, d);
 	/* Short-lived processes (rs-serve runs one per connection) must not
 	 * checkpoint and delete the WAL each time the last one closes: keep
-	 * it, and leave checkpoints to the automatic ones on commit. But
+	 * it, and checkpoint after commits instead. But
 	 * each such process is the first to open the database, so SQLite
 	 * rebuilds the WAL index, reading and checksumming every frame:
 	 * at the default 1000 pages that is 4 MB per connection. And a
 	 * process that rebuilt the index cannot know what was copied back
 	 * before it, so SQLite's own automatic checkpoint never lets the
 	 * WAL start again: it grows, and each commit copies all of it. So
-	 * a commit that leaves 32 pages or more truncates it (wal_hook). */
+	 * wal_hook, which replaces that automatic checkpoint, truncates the
+	 * WAL after a commit that leaves 32 pages or more. */
 	sqlite3_db_config(d->lite, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
 	sqlite3_file_control(d->lite, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
 	sqlite3_wal_hook(d->lite, wal_hook, d);
