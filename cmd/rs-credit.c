@@ -164,12 +164,8 @@ dispatch(struct ledger *l, int argc, char **argv)
 		}
 		return out(cmd[0] == 'c' ? ledger_capture(l, job, &v) : ledger_release(l, job, &v), v);
 	} else if (strcmp(cmd, "allowance") == 0 && argc <= 2) {
-		if (opt.period == NULL) {
-			time_t t = time(NULL);
-			struct tm tm;
-			gmtime_r(&t, &tm);
-			strftime(period, sizeof period, "%Y-%m", &tm);
-		}
+		if (opt.period == NULL)
+			util_utc(time(NULL), "%Y-%m", period, sizeof period);
 		return out(ledger_allowance(l, argc == 2 ? argv[1] : NULL,
 		    opt.period ? opt.period : period, &v), v);
 	} else if (strcmp(cmd, "limit") == 0 && (rc = nargs(argc, 2)) == 0) {

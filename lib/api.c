@@ -253,9 +253,7 @@ int
 api_open(const char *peer, const char *argv0, struct api **ap)
 {
 	struct api *a;
-	char exe[PATH_MAX], *p;
 	const char *csp;
-	ssize_t n;
 	int rc;
 
 	(void)argv0;
@@ -277,12 +275,6 @@ api_open(const char *peer, const char *argv0, struct api **ap)
 	snprintf(a->conn_peer, sizeof a->conn_peer, "%s", a->peer);
 	a->trust_proxy = strcmp(conf_str(a->conf, "RS_TRUST_PROXY", "0"), "1") == 0;
 	a->devnull = fopen("/dev/null", "we");
-	if ((n = readlink("/proc/self/exe", exe, sizeof exe - 1)) > 0) {
-		exe[n] = '\0';
-		if ((p = strrchr(exe, '/')) != NULL)
-			*p = '\0';
-		snprintf(a->self, sizeof a->self, "%s", exe);
-	}
 	a->t.idle = api_conf_num(a->conf, "RS_IDLE_TIMEOUT", 15);
 	a->t.head = api_conf_num(a->conf, "RS_HEAD_TIMEOUT", 10);
 	a->t.read = api_conf_num(a->conf, "RS_READ_TIMEOUT", 30);
@@ -494,14 +486,30 @@ api_body_json(struct api *a, jv *out)
 	return 0;
 }
 
+/* The directory of the executable, "" if unknown, found on first use
+ * (most requests need none of the programs beside it). */
+const char *
+api_self(struct api *a)
+{
+	char exe[PATH_MAX], *p;
+	ssize_t n;
+
+	if (!a->self_known) {
+		a->self_known = 1;
+		if ((n = readlink("/proc/self/exe", exe, sizeof exe - 1)) > 0) {
+			exe[n] = '\0';
+			if ((p = strrchr(exe, '/')) != NULL)
+				*p = '\0';
+			snprintf(a->self, sizeof a->self, "%s", exe);
+		}
+	}
+	return a->self;
+}
+
 static void
 period_now(char out[8])
 {
-	time_t t = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, 8, "%Y-%m", &tm);
+	util_utc(time(NULL), "%Y-%m", out, 8);
 }
 
 /* The free plan's allowance for this month, once (see the top). */
@@ -581,7 +589,7 @@ web_root(struct api *a)
 		return a->web;
 	if ((web = conf_str(a->conf, "RS_WEB_ROOT", NULL)) != NULL && *web != '\0')
 		snprintf(a->web, sizeof a->web, "%s", web);
-	else if (snprintf(cand, sizeof cand, "%s/../web", a->self) > 0 && a->self[0] != '\0' &&
+	else if (*api_self(a) != '\0' && snprintf(cand, sizeof cand, "%s/../web", a->self) > 0 &&
 	    stat(cand, &sb) == 0 && S_ISDIR(sb.st_mode) && realpath(cand, a->web) != NULL)
 		;
 	else

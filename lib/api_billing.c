@@ -46,7 +46,7 @@ webhook(struct api *a, char *const args[], const unsigned char *body, size_t len
 	pid_t pid;
 
 	*out = jv_invalid();
-	snprintf(path, sizeof path, "%s/rs-webhook", a->self);
+	snprintf(path, sizeof path, "%s/rs-webhook", api_self(a));
 	if (a->self[0] == '\0' || access(path, X_OK) != 0)
 		snprintf(path, sizeof path, "rs-webhook");
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(op, O_CLOEXEC) < 0) {

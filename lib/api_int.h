@@ -29,7 +29,8 @@ struct api {
 	char peer[64];                /* the client: the socket's peer, or a proxy's word */
 	char conn_peer[64];           /* the socket's peer */
 	int trust_proxy;
-	char self[PATH_MAX];          /* the directory of the executable */
+	char self[PATH_MAX];          /* the directory of the executable: api_self */
+	int self_known;
 	char web[PATH_MAX];
 	char fixed[2048];
 	const char *cors;
@@ -47,6 +48,7 @@ struct api {
 /* api.c: small things */
 double api_now_mono(void);
 double api_conf_num(struct conf *c, const char *key, double def);
+const char *api_self(struct api *a);
 /* lib/ functions say what went wrong on stderr; some of it is for the
  * client too. api_quiet hushes expected misses (a guessed id);
  * api_capture_end gives the last diagnostic without its "prog: " prefix

@@ -96,7 +96,7 @@ kick(struct api *a)
 
 	if (*k == '\0' || strcmp(k, "none") == 0)
 		return;
-	if (strchr(k, '/') == NULL && a->self[0] != '\0') {
+	if (strchr(k, '/') == NULL && *api_self(a) != '\0') {
 		snprintf(path, sizeof path, "%s/%s", a->self, k);
 		if (access(path, X_OK) == 0)
 			k = path;

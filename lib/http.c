@@ -890,12 +890,10 @@ static void
 date_now(struct http_conn *c)
 {
 	time_t t = time(NULL);
-	struct tm tm;
 
 	if (t != c->date_t) {
 		c->date_t = t;
-		gmtime_r(&t, &tm);
-		strftime(c->date, sizeof c->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		util_utc(t, "%a, %d %b %Y %H:%M:%S GMT", c->date, sizeof c->date);
 	}
 }
 

@@ -122,12 +122,9 @@ void
 spool_time(double t, char out[32])
 {
 	time_t s = (time_t)floor(t);
-	struct tm tm;
 	unsigned ms = (unsigned)((t - (double)s) * 1000) % 1000;
 
-	gmtime_r(&s, &tm);
-	if (strftime(out, 24, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-		out[0] = '\0';
+	util_utc(s, "%Y-%m-%dT%H:%M:%S", out, 24);
 	snprintf(out + strlen(out), 8, ".%03uZ", ms);
 }
 

@@ -308,14 +308,77 @@ util_hex(const unsigned char *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/* UTC times are broken down and formatted here, not with gmtime_r and
+ * strftime: glibc's call tzset, which reads /etc/localtime, a file per
+ * process that UTC does not need (rs-serve paid it on every connection).
+ * The days since 1970 to a civil date: Howard Hinnant's days_from_civil
+ * inverted (proleptic Gregorian, 400-year eras of 146097 days). */
+void
+util_gmtime(time_t t, struct tm *tm)
+{
+	long long s = (long long)t, z = (s >= 0 ? s : s - 86399) / 86400, sec = s - z * 86400;
+	long long era, doe, yoe, doy, mp, y;
+
+	memset(tm, 0, sizeof *tm);
+	tm->tm_hour = (int)(sec / 3600);
+	tm->tm_min = (int)(sec / 60 % 60);
+	tm->tm_sec = (int)(sec % 60);
+	tm->tm_wday = (int)(((z + 4) % 7 + 7) % 7);      /* 1970-01-01 was a Thursday */
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	tm->tm_mday = (int)(doy - (153 * mp + 2) / 5 + 1);
+	tm->tm_mon = (int)(mp < 10 ? mp + 2 : mp - 10);
+	tm->tm_year = (int)(y + (tm->tm_mon <= 1) - 1900);
+	tm->tm_yday = -1;                                 /* not computed */
+}
 void
 util_rfc3339(char out[32])
 {
-	time_t t = time(NULL);
-	struct tm tm;
+	util_utc(time(NULL), "%Y-%m-%dT%H:%M:%SZ", out, 32);
+}
 
-	gmtime_r(&t, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+size_t
+util_utc(time_t t, const char *fmt, char *out, size_t size)
+{
+	static const char day[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char mon[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
+	    "Aug", "Sep", "Oct", "Nov", "Dec" };
+	struct tm tm;
+	size_t n = 0;
+	int k;
+
+	if (size == 0)
+		return 0;
+	out[0] = '\0';
+	util_gmtime(t, &tm);
+	for (; *fmt != '\0'; fmt++) {
+		if (*fmt != '%' || fmt[1] == '\0') {
+			k = snprintf(out + n, size - n, "%c", *fmt);
+		} else {
+			switch (*++fmt) {
+			case 'Y': k = snprintf(out + n, size - n, "%04d", tm.tm_year + 1900); break;
+			case 'm': k = snprintf(out + n, size - n, "%02d", tm.tm_mon + 1); break;
+			case 'd': k = snprintf(out + n, size - n, "%02d", tm.tm_mday); break;
+			case 'H': k = snprintf(out + n, size - n, "%02d", tm.tm_hour); break;
+			case 'M': k = snprintf(out + n, size - n, "%02d", tm.tm_min); break;
+			case 'S': k = snprintf(out + n, size - n, "%02d", tm.tm_sec); break;
+			case 'a': k = snprintf(out + n, size - n, "%s", day[tm.tm_wday % 7]); break;
+			case 'b': k = snprintf(out + n, size - n, "%s", mon[tm.tm_mon % 12]); break;
+			default: k = snprintf(out + n, size - n, "%%%c", *fmt); break;
+			}
+		}
+		if (k < 0 || (size_t)k >= size - n) {
+			out[0] = '\0';
+			return 0;
+		}
+		n += (size_t)k;
+	}
+	return n;
 }
 
 int

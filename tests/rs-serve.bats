@@ -540,6 +540,27 @@ raw() { printf "$1" | socat -t 3 - "TCP:$HOSTPORT"; }
 	! grep -q "$tok" "$T/serve.log"
 }
 
+@test "rs-serve: the Date header, log lines and record times are UTC whatever TZ says" {
+	TZ=Pacific/Kiritimati serve         # UTC+14: a local time would show
+	tok=$(session)
+	before=$(date -u +%s)
+	upload "$tok"
+	[ "$code" = 202 ]
+	after=$(date -u +%s)
+	d=$(hdr Date)
+	[[ "$d" =~ ^(Mon|Tue|Wed|Thu|Fri|Sat|Sun),\ [0-3][0-9]\ [A-Z][a-z][a-z]\ 20[0-9][0-9]\ [0-2][0-9]:[0-5][0-9]:[0-6][0-9]\ GMT$ ]]
+	t=$(date -u -d "$d" +%s)
+	[ "$t" -ge "$before" ] && [ "$t" -le "$after" ]
+	[ "$(date -u -d "@$t" '+%a, %d %b %Y %H:%M:%S GMT')" = "$d" ]
+	c=$(jq -r .created <<<"$body")
+	[[ "$c" =~ Z$ ]]
+	t=$(date -u -d "$c" +%s)
+	[ "$t" -ge "$before" ] && [ "$t" -le "$after" ]
+	t=$(grep -v '^rs-serve: ' "$T/serve.log" | tail -1 | jq -r .time)
+	t=$(date -u -d "$t" +%s)
+	[ "$t" -ge "$before" ] && [ "$t" -le "$after" ]
+}
+
 @test "rs-serve: the Stripe webhook gets the raw body; a bad signature is 400" {
 	[ -d "$BATS_TEST_DIRNAME/js/node_modules/stripe" ] || skip "the stripe npm package is missing"
 	export RS_STRIPE_WEBHOOK_SECRET=whsec_test_serve
