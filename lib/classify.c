@@ -21,7 +21,9 @@
  *           full sigma of per-channel noise, which luma would average.
  *  scratches candidates stand out of a 5x5 opening or closing of green;
  *           long straight runs of them and isolated specks count (see
- *           scratches()), and are painted over for the blur measure.
+ *           scratches()), and are painted over for the blur measure. On
+ *           a picture that is all fine texture, oriented runs of
+ *           candidates too (see SCR_ND).
  *  blur     re-blurring (after Hu and de Haan): how much gradient energy
  *           a further known blur removes from green (a sharp picture loses
  *           much, a blurred one little), with the noise's share taken out;
@@ -673,8 +675,22 @@ morph(const float *in, float *out, float *tmp, int w, int h, int ismax)
  * (SCR_LEN), straight (its spread across its principal axis stays near
  * one pixel; fine detail curves or branches) and lies on a ground that
  * is alike on its two sides (an outline between two regions is not). */
-enum { SC_CAND = 1, SC_SEEN = 2, SC_LINE = 4, SC_SEEN2 = 8, SC_DARK = 16 };
+enum { SC_CAND = 1, SC_SEEN = 2, SC_LINE = 4, SC_SEEN2 = 8, SC_DARK = 16, SC_ORUN = 32,
+	SC_SEEN3 = 64 };
 #define SCR_R 5
+/* On a picture that is all fine texture (grass, gravel), the ground's own
+ * thin detail crowds every window, and the line test above fails on a
+ * scratch too. There a candidate is line-like when, along one of
+ * SCR_ND directions, at least SCR_ON of the 2 SCR_OR + 1 pixels centred
+ * on it are candidates of the same polarity (bright or dark), a pixel
+ * either side across the direction counting: the ground's detail is
+ * short or curved, a scratch runs on. Such pixels are grouped with
+ * those of the same polarity and direction (within one step), and a
+ * group counts as a scratch by the same tests of length, straightness
+ * and ground. */
+#define SCR_ND 16
+#define SCR_OR 7
+#define SCR_ON 12
 
 struct blob {
 	int cnt, xmin, xmax, ymin, ymax;
@@ -721,6 +737,45 @@ fill(uint8_t *m, int w, int h, int i, uint8_t want, uint8_t seen, int *stack,
 	}
 }
 
+/* fill() over SC_ORUN pixels of i's polarity whose direction (dir[],
+ * 0..SCR_ND-1) is within one step of i's, marking SC_SEEN3 */
+static void
+fill_dir(uint8_t *m, const uint8_t *dir, int w, int h, int i, int *stack, int *comp,
+    const float *con, struct blob *b)
+{
+	int sp = 0, x0 = i % w, y0 = i / w;
+	uint8_t pol = m[i] & SC_DARK;
+	int d0 = dir[i];
+
+	memset(b, 0, sizeof *b);
+	b->xmin = b->xmax = x0;
+	b->ymin = b->ymax = y0;
+	m[i] |= SC_SEEN3;
+	stack[sp++] = i;
+	while (sp > 0) {
+		int k = stack[--sp], ky = k / w, kx = k % w;
+		comp[b->cnt++] = k;
+		b->scon += con[k];
+		b->sx += kx - x0;
+		b->sy += ky - y0;
+		b->sxx += (double)(kx - x0) * (kx - x0);
+		b->syy += (double)(ky - y0) * (ky - y0);
+		b->sxy += (double)(kx - x0) * (ky - y0);
+		for (int dy = -1; dy <= 1; dy++)
+			for (int dx = -1; dx <= 1; dx++) {
+				int nx = kx + dx, ny = ky + dy;
+				if (nx < 0 || ny < 0 || nx >= w || ny >= h)
+					continue;
+				int j = ny * w + nx, dd = abs(dir[j] - d0);
+				if ((m[j] & SC_ORUN) && !(m[j] & SC_SEEN3) && (m[j] & SC_DARK) == pol &&
+				    (dd <= 1 || dd == SCR_ND - 1)) {
+					m[j] |= SC_SEEN3;
+					stack[sp++] = j;
+				}
+			}
+	}
+}
+
 /* principal axes of a point cloud from its sums: l1 >= l2, (ux, uy) is
  * the unit vector along l1 */
 static void
@@ -744,6 +799,60 @@ axes(double n, double sx, double sy, double sxx, double syy, double sxy,
 	*uy = vn > 0 ? vy / vn : 0;
 }
 
+/* Mark SC_ORUN, with its direction in dir[], on each candidate not yet
+ * painted over (out still Y0) that runs on along some direction (see
+ * SCR_ND). */
+static void
+orient_runs(uint8_t *m, uint8_t *dir, int w, int h, const float *out, const float *Y0)
+{
+	static int ox[SCR_ND][2 * SCR_OR + 1], oy[SCR_ND][2 * SCR_OR + 1], px[SCR_ND], py[SCR_ND];
+	static int ready;
+
+	if (!ready) {
+		for (int k = 0; k < SCR_ND; k++) {
+			double th = M_PI * k / SCR_ND, ux = cos(th), uy = sin(th);
+			for (int t = -SCR_OR; t <= SCR_OR; t++) {
+				ox[k][t + SCR_OR] = (int)lrint(t * ux);
+				oy[k][t + SCR_OR] = (int)lrint(t * uy);
+			}
+			px[k] = (int)lrint(-uy);
+			py[k] = (int)lrint(ux);
+		}
+		ready = 1;
+	}
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			size_t i = (size_t)y * w + x;
+			if (!(m[i] & SC_CAND) || out[i] != Y0[i])
+				continue;
+			uint8_t pol = m[i] & (SC_CAND | SC_DARK);
+			int best = SCR_ON - 1, bk = -1;
+			for (int k = 0; k < SCR_ND; k++) {
+				int cnt = 0, miss = 0;
+				for (int t = 0; t < 2 * SCR_OR + 1; t++) {
+					int hit = 0;
+					for (int q = -1; q <= 1 && !hit; q++) {
+						int xx = x + ox[k][t] + q * px[k], yy = y + oy[k][t] + q * py[k];
+						hit = xx >= 0 && yy >= 0 && xx < w && yy < h &&
+						    (m[(size_t)yy * w + xx] & (SC_CAND | SC_DARK)) == pol;
+					}
+					if (hit)
+						cnt++;
+					else if (++miss > 2 * SCR_OR + 1 - SCR_ON)
+						break;
+				}
+				if (cnt > best) {
+					best = cnt;
+					bk = k;
+				}
+			}
+			if (bk >= 0) {
+				m[i] |= SC_ORUN;
+				dir[i] = (uint8_t)bk;
+			}
+		}
+}
+
 /* Accepted damage is painted over with its ground in out (a copy of Y),
  * for the measures that fine bright lines would mislead. */
 static void
@@ -764,8 +873,9 @@ repaint(const int *comp, int cnt, const uint8_t *m, const float *op, const float
 
 static int
 scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double thr, float *out,
-    uint8_t *mask, double mthr)
+    uint8_t *mask, double mthr, int busy)
 {
+	uint8_t *dir = NULL;
 	size_t n = (size_t)w * h;
 	float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b),
 	    *t = malloc(n * sizeof *t), *op = malloc(n * sizeof *op);
@@ -777,7 +887,7 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 	int rc = -1;
 
 	if (a == NULL || b == NULL || t == NULL || op == NULL || m == NULL || stack == NULL ||
-	    comp == NULL || con == NULL)
+	    comp == NULL || con == NULL || (busy && (dir = malloc(n)) == NULL))
 		goto out;
 	memcpy(out, Y0, n * sizeof *out);
 	f->area += (double)n;
@@ -858,32 +968,42 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 			if (l2 <= 0.5 && l1 >= 4.0)
 				m[i] |= SC_LINE;
 		}
-	/* scratches */
-	for (int i = 0; i < (int)n; i++) {
-		double l1, l2, ux, uy, len, side = 0;
-		int ns = 0;
-		if (!(m[i] & SC_LINE) || (m[i] & SC_SEEN2))
-			continue;
-		fill(m, w, h, i, SC_LINE, SC_SEEN2, stack, comp, con, &bl);
-		if (bl.cnt < SCR_LEN)
-			continue;
-		axes(bl.cnt, bl.sx, bl.sy, bl.sxx, bl.syy, bl.sxy, &l1, &l2, &ux, &uy);
-		len = sqrt(12 * l1);
-		if (len < SCR_LEN || sqrt(l2) > 1.0 + 0.02 * len || bl.cnt > 3 * len)
-			continue;
-		for (int q = 0; q < bl.cnt; q++) {
-			int kx = comp[q] % w, ky = comp[q] / w;
-			int ax = (int)lrint(kx - 3 * uy), ay = (int)lrint(ky + 3 * ux);
-			int bx = (int)lrint(kx + 3 * uy), by = (int)lrint(ky - 3 * ux);
-			if (ax < 0 || ay < 0 || ax >= w || ay >= h || bx < 0 || by < 0 ||
-			    bx >= w || by >= h)
+	/* scratches; on a texture, then also by oriented runs */
+	for (int pass = 0; pass < (busy ? 2 : 1); pass++) {
+		if (pass == 1)
+			orient_runs(m, dir, w, h, out, Y0);
+		for (int i = 0; i < (int)n; i++) {
+			double l1, l2, ux, uy, len, side = 0;
+			int ns = 0;
+			if (pass == 0) {
+				if (!(m[i] & SC_LINE) || (m[i] & SC_SEEN2))
+					continue;
+				fill(m, w, h, i, SC_LINE, SC_SEEN2, stack, comp, con, &bl);
+			} else {
+				if (!(m[i] & SC_ORUN) || (m[i] & SC_SEEN3))
+					continue;
+				fill_dir(m, dir, w, h, i, stack, comp, con, &bl);
+			}
+			if (bl.cnt < SCR_LEN)
 				continue;
-			side += fabs(Y[(size_t)ay * w + ax] - Y[(size_t)by * w + bx]);
-			ns++;
-		}
-		if (ns > 0 && side / ns <= 0.5 * bl.scon / bl.cnt) {
-			f->dmg += bl.cnt;
-			repaint(comp, bl.cnt, m, op, b, out, w, h);
+			axes(bl.cnt, bl.sx, bl.sy, bl.sxx, bl.syy, bl.sxy, &l1, &l2, &ux, &uy);
+			len = sqrt(12 * l1);
+			if (len < SCR_LEN || sqrt(l2) > 1.0 + 0.02 * len || bl.cnt > 3 * len)
+				continue;
+			for (int q = 0; q < bl.cnt; q++) {
+				int kx = comp[q] % w, ky = comp[q] / w;
+				int ax = (int)lrint(kx - 3 * uy), ay = (int)lrint(ky + 3 * ux);
+				int bx = (int)lrint(kx + 3 * uy), by = (int)lrint(ky - 3 * ux);
+				if (ax < 0 || ay < 0 || ax >= w || ay >= h || bx < 0 || by < 0 ||
+				    bx >= w || by >= h)
+					continue;
+				side += fabs(Y[(size_t)ay * w + ax] - Y[(size_t)by * w + bx]);
+				ns++;
+			}
+			if (ns > 0 && side / ns <= 0.5 * bl.scon / bl.cnt) {
+				f->dmg += bl.cnt;
+				repaint(comp, bl.cnt, m, op, b, out, w, h);
+			}
 		}
 	}
 out:
@@ -895,6 +1015,7 @@ out:
 	free(stack);
 	free(comp);
 	free(con);
+	free(dir);
 	return rc;
 }
 
@@ -1386,6 +1507,15 @@ measure(const char *name, struct cl *c, struct meas *m)
 		free(tmpv);
 		m->sigma = quantile(f.nzw, f.nblk, 0.5);
 	}
+	/* texture: the spread of the blocks' means over the spread within
+	 * them, the noise's share (luma averaged over 4x4) taken out */
+	m->tex = 9;
+	if (f.tn >= 4) {
+		double mb = f.tb / f.tn, vb = f.tbb / f.tn - mb * mb;
+		double vw = f.tv / f.tn - (c->ch == 1 ? 1.0 : 0.45) * m->sigma * m->sigma / 16;
+		if (vw > 0.25)
+			m->tex = sqrt(fmax(vb, 0) / vw);
+	}
 	if ((S = malloc(maxn * sizeof *S)) == NULL || (tmp = malloc(maxn * sizeof *tmp)) == NULL ||
 	    (G = malloc(maxn * sizeof *G)) == NULL || (S2 = malloc(maxn * sizeof *S2)) == NULL ||
 	    (M = malloc(maxn)) == NULL)
@@ -1401,9 +1531,10 @@ measure(const char *name, struct cl *c, struct meas *m)
 		/* scratches first: painted over, they mislead the blur no more */
 		double d0 = f.dmg, a0 = f.area, c0 = f.cand;
 		int grain = m->sigma > SCR_SMOOTH_MIN;
+		int busy = m->tex < TEX_MID;    /* all fine texture: see SCR_ND */
 		memset(M, 0, (size_t)t->w * t->h);
 		if (scratches(&f, C[i], C[i], t->w, t->h, fmax(SCR_CONTRAST, 4.0 * m->sigma), G,
-		    grain ? NULL : M, SCR_CONTRAST) < 0)
+		    grain ? NULL : M, SCR_CONTRAST, busy) < 0)
 			goto out;
 		if (m->sigma > SCR_SMOOTH_MIN) {
 			/* grain breaks a thin line into dots: look for lines on
@@ -1417,7 +1548,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 			smooth(C[i], S2, tmp, t->w, t->h, SCR_SMOOTH);
 			if (scratches(&f, C[i], S2, t->w, t->h,
 			    fmax(SCR_CONTRAST * SCR_KEEP, 4.0 * m->sigma * SCR_NOISE_LEFT), S,
-			    M, fmax(SCR_CONTRAST * SCR_KEEP, 6.0 * m->sigma * SCR_NOISE_LEFT)) < 0)
+			    M, fmax(SCR_CONTRAST * SCR_KEEP, 6.0 * m->sigma * SCR_NOISE_LEFT), 0) < 0)
 				goto out;
 			if (f.dmg > d1)
 				memcpy(G, S, (size_t)t->w * t->h * sizeof *G);
@@ -1546,15 +1677,6 @@ measure(const char *name, struct cl *c, struct meas *m)
 				m->mirror_k = k + 2;
 			}
 		}
-	}
-	/* texture: the spread of the blocks' means over the spread within
-	 * them, the noise's share (luma averaged over 4x4) taken out */
-	m->tex = 9;
-	if (f.tn >= 4) {
-		double mb = f.tb / f.tn, vb = f.tbb / f.tn - mb * mb;
-		double vw = f.tv / f.tn - (c->ch == 1 ? 1.0 : 0.45) * m->sigma * m->sigma / 16;
-		if (vw > 0.25)
-			m->tex = sqrt(fmax(vb, 0) / vw);
 	}
 	m->scratch = f.area > 0 ? f.dmg / f.area : 0;
 	m->scratch_cand = f.area > 0 ? f.cand / f.area : 0;

@@ -11,7 +11,9 @@
  *   a sepia tone) cast=G (gains 1-G, 1, 1+G: a blue cast) scratches=N
  *   (N thin bright or dark lines and N dust specks).
  * The picture is a smooth scene of gradients, discs and bars, so that
- * compression and damage behave roughly as on a photograph. */
+ * compression and damage behave roughly as on a photograph; with the
+ * option texture, a grey ground of short bright and dark strokes that
+ * fills the picture instead (as grass or gravel does). */
 #include <err.h>
 #include <math.h>
 #include <stdint.h>
@@ -29,7 +31,7 @@ static struct {
 	double noise;
 	unsigned claim_w, claim_h;
 	double blur, fade, sepia, cast, desat;
-	int upscale, scratches;
+	int upscale, scratches, texture;
 } o = { .q = 90, .seed = 1 };
 
 static uint64_t rng;
@@ -98,6 +100,23 @@ scene(void)
 		for (int k = 0; k < 3; k++)
 			col[i][k] = 40 + 180 * urand();
 	}
+	double *tex = NULL;
+	if (o.texture) {
+		if ((tex = malloc((size_t)o.w * o.h * sizeof *tex)) == NULL)
+			err(1, "malloc");
+		for (size_t i = 0; i < (size_t)o.w * o.h; i++)
+			tex[i] = 120 + 3 * grand();
+		/* short strokes, 3 to 8 pixels, bright or dark, every way */
+		for (long n = (long)o.w * o.h / 10; n > 0; n--) {
+			double x = urand() * o.w, y = urand() * o.h, a = urand() * M_PI;
+			double len = 3 + 5 * urand(), val = urand() < 0.5 ? 40 + 30 * urand() : 180 + 40 * urand();
+			for (double t = 0; t <= len; t += 0.5) {
+				int xx = (int)(x + t * cos(a)), yy = (int)(y + t * sin(a));
+				if (xx >= 0 && yy >= 0 && xx < o.w && yy < o.h)
+					tex[(size_t)yy * o.w + xx] = val;
+			}
+		}
+	}
 	for (int y = 0; y < o.h; y++)
 		for (int x = 0; x < o.w; x++) {
 			double v[3] = { 60 + 120.0 * x / o.w, 80 + 100.0 * y / o.h,
@@ -110,6 +129,8 @@ scene(void)
 			}
 			if ((x / 7) % 9 == 0 && y > o.h / 3 && y < o.h / 2)
 				v[0] = v[1] = v[2] = 30;
+			if (tex != NULL)
+				v[0] = v[1] = v[2] = tex[(size_t)y * o.w + x];
 			for (int k = 0; k < 3; k++) {
 				if (o.noise > 0)
 					v[k] += o.noise * grand();
@@ -122,6 +143,7 @@ scene(void)
 				for (int k = 0; k < 3; k++)
 					p[k] = (uint8_t)lrint(v[k]);
 		}
+	free(tex);
 	return px;
 }
 
@@ -408,6 +430,7 @@ main(int argc, char *argv[])
 		else if (!strcmp(a, "depth=16")) o.depth16 = 1;
 		else if (!strcmp(a, "exif")) o.exif = 1;
 		else if (!strcmp(a, "icc")) o.icc = 1;
+		else if (!strcmp(a, "texture")) o.texture = 1;
 		else if (!strncmp(a, "q=", 2)) o.q = atoi(a + 2);
 		else if (!strncmp(a, "orientation=", 12)) o.orientation = atoi(a + 12);
 		else if (!strncmp(a, "seed=", 5)) o.seed = (unsigned)atoi(a + 5);

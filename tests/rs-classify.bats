@@ -336,3 +336,14 @@ PY
 	run --separate-stderr rs-classify <<<'{"id": '
 	failed_with 65 rs-classify
 }
+
+@test "rs-classify: scratches on a ground of fine texture are found, the texture alone is not scratched" {
+	# the ground's own strokes crowd every window of the plain line test
+	img t png:320x240 texture
+	img ts png:320x240 texture scratches=6
+	[ "$(score scratches "$T/t.png" | awk '{ print ($1 < 0.5) }')" = 1 ]
+	run rs-classify "$T/ts.png"
+	[ "$status" -eq 0 ]
+	[ "$(jq '.degradations[] | select(.type == "scratches") | .detected' <<<"$output")" = true ]
+	[ "$(jq '[.ops[].op] | index("descratch") != null' <<<"$output")" = true ]
+}
