@@ -93,7 +93,8 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define TEX_SPAN     0.1      /* threshold rises, by up to */
 #define FADE_TEX     40.0     /* this many levels, and */
 #define FADE_TEX_BLUR 12.0    /* this many per pixel of blur sigma */
-#define FADE_BLUR    5.0      /* elsewhere, this many per pixel of blur sigma */
+#define FADE_BLUR    8.0      /* elsewhere, this many per pixel of blur sigma */
+#define FADE_BLUR_MIN 0.5     /* beyond this (what a sharp picture reads) */
 #define CAST_MID     0.09     /* log-chroma distance of the illuminant */
 #define CAST_SPAN    0.02
 #define CAST_COOL    0.07     /* the same, for a cool tint of the whites */
@@ -1946,11 +1947,11 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * nature, and a blur takes its extremes (of a fine texture, much
 	 * of its range): it needs a larger lift, the more so when blurred;
 	 * a blur takes the extremes of a photograph's small features too,
-	 * less so */
+	 * less so (beyond the half pixel a sharp picture reads) */
 	{
 		double tw = clampd((TEX_MID - m.tex) / TEX_SPAN, 0, 1);
 		sc[T_FADED] = sigmoid(m.lift_y - tw * (FADE_TEX + FADE_TEX_BLUR * m.blur_sigma) -
-		    (1 - tw) * FADE_BLUR * m.blur_sigma, FADE_MID, FADE_SPAN);
+		    (1 - tw) * FADE_BLUR * fmax(0, m.blur_sigma - FADE_BLUR_MIN), FADE_MID, FADE_SPAN);
 	}
 	sc[T_CAST] = m.grayscale ? 0 : sigmoid(m.cast, CAST_MID, CAST_SPAN);
 	/* The damage found decides the side of 0.5; within its side the
