@@ -804,42 +804,57 @@ axes(double n, double sx, double sy, double sxx, double syy, double sxy,
 
 /* Mark SC_ORUN, with its direction in dir[], on each candidate not yet
  * painted over (out still Y0) that runs on along some direction (see
- * SCR_ND). */
-static void
+ * SCR_ND). nb (w*h bytes) is scratch space: bit 4 * polarity + j says
+ * that a candidate of that polarity is at the pixel or at either
+ * neighbour across one of four directions j. 0, or -1 out of memory. */
+static int
 orient_runs(uint8_t *m, uint8_t *dir, int w, int h, const float *out, const float *Y0)
 {
-	static int ox[SCR_ND][2 * SCR_OR + 1], oy[SCR_ND][2 * SCR_OR + 1], px[SCR_ND], py[SCR_ND];
-	static int ready;
+	static const int qx[4] = { 1, 0, 1, 1 }, qy[4] = { 0, 1, 1, -1 };
+	int ox[SCR_ND][2 * SCR_OR + 1], oy[SCR_ND][2 * SCR_OR + 1], qk[SCR_ND];
+	size_t n = (size_t)w * h;
+	uint8_t *nb = calloc(n, 1);
 
-	if (!ready) {
-		for (int k = 0; k < SCR_ND; k++) {
-			double th = M_PI * k / SCR_ND, ux = cos(th), uy = sin(th);
-			for (int t = -SCR_OR; t <= SCR_OR; t++) {
-				ox[k][t + SCR_OR] = (int)lrint(t * ux);
-				oy[k][t + SCR_OR] = (int)lrint(t * uy);
-			}
-			px[k] = (int)lrint(-uy);
-			py[k] = (int)lrint(ux);
+	if (nb == NULL)
+		return -1;
+	for (int k = 0; k < SCR_ND; k++) {
+		double th = M_PI * k / SCR_ND, ux = cos(th), uy = sin(th);
+		int px = (int)lrint(-uy), py = (int)lrint(ux);
+		for (int t = -SCR_OR; t <= SCR_OR; t++) {
+			ox[k][t + SCR_OR] = (int)lrint(t * ux);
+			oy[k][t + SCR_OR] = (int)lrint(t * uy);
 		}
-		ready = 1;
+		qk[k] = 0;
+		for (int j = 0; j < 4; j++)
+			if ((px == qx[j] && py == qy[j]) || (px == -qx[j] && py == -qy[j]))
+				qk[k] = j;
 	}
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			size_t i = (size_t)y * w + x;
+			if (!(m[i] & SC_CAND))
+				continue;
+			int pb = m[i] & SC_DARK ? 4 : 0;
+			for (int j = 0; j < 4; j++)
+				for (int q = -1; q <= 1; q++) {
+					int xx = x + q * qx[j], yy = y + q * qy[j];
+					if (xx >= 0 && yy >= 0 && xx < w && yy < h)
+						nb[(size_t)yy * w + xx] |= (uint8_t)(1 << (pb + j));
+				}
+		}
 	for (int y = 0; y < h; y++)
 		for (int x = 0; x < w; x++) {
 			size_t i = (size_t)y * w + x;
 			if (!(m[i] & SC_CAND) || out[i] != Y0[i])
 				continue;
-			uint8_t pol = m[i] & (SC_CAND | SC_DARK);
-			int best = SCR_ON - 1, bk = -1;
+			int pb = m[i] & SC_DARK ? 4 : 0, best = SCR_ON - 1, bk = -1;
 			for (int k = 0; k < SCR_ND; k++) {
 				int cnt = 0, miss = 0;
+				uint8_t bit = (uint8_t)(1 << (pb + qk[k]));
 				for (int t = 0; t < 2 * SCR_OR + 1; t++) {
-					int hit = 0;
-					for (int q = -1; q <= 1 && !hit; q++) {
-						int xx = x + ox[k][t] + q * px[k], yy = y + oy[k][t] + q * py[k];
-						hit = xx >= 0 && yy >= 0 && xx < w && yy < h &&
-						    (m[(size_t)yy * w + xx] & (SC_CAND | SC_DARK)) == pol;
-					}
-					if (hit)
+					int xx = x + ox[k][t], yy = y + oy[k][t];
+					if (xx >= 0 && yy >= 0 && xx < w && yy < h &&
+					    (nb[(size_t)yy * w + xx] & bit))
 						cnt++;
 					else if (++miss > 2 * SCR_OR + 1 - SCR_ON)
 						break;
@@ -854,6 +869,8 @@ orient_runs(uint8_t *m, uint8_t *dir, int w, int h, const float *out, const floa
 				dir[i] = (uint8_t)bk;
 			}
 		}
+	free(nb);
+	return 0;
 }
 
 /* Accepted damage is painted over with its ground in out (a copy of Y),
@@ -973,8 +990,10 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 		}
 	/* scratches; on a texture, then also by oriented runs */
 	for (int pass = 0; pass < (busy ? 2 : 1); pass++) {
-		if (pass == 1)
-			orient_runs(m, dir, w, h, out, Y0);
+		if (pass == 1 && orient_runs(m, dir, w, h, out, Y0) < 0) {
+			rc = -1;
+			goto out;
+		}
 		for (int i = 0; i < (int)n; i++) {
 			double l1, l2, ux, uy, len, side = 0;
 			int ns = 0;
