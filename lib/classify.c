@@ -50,7 +50,9 @@
  *           against inside blocks, at the best grid phase.
  *  faded    percentiles of luma (each channel's for the levels reported):
  *           lifted blacks, lowered whites, the damage found left out,
- *           corrected for the spread noise gives them, and under noise
+ *           corrected for the spread noise gives them (luma's own noise,
+ *           by the same operator on luma: per-channel noise partly
+ *           averages out there), and under noise
  *           also read from the histogram deconvolved by the noise (which
  *           clips the tails, where a correction cannot reach).
  *  cast     the illuminant from the colour of the brightest pixels (in
