@@ -2094,11 +2094,12 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	if (det[T_SCRATCH])
 		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("descratch"),
 		    jv_string("strength"), num(scr_conf, 100)));
-	/* levels at full strength from a score of 0.9: a partial stretch
-	 * leaves the black floor lifted, which shows most in dark areas */
+	/* levels at full strength once detected: a partial stretch leaves
+	 * the black floor lifted, which shows most in dark areas, and the
+	 * call on luma puts the mildest fades (lift 40) near the call */
 	if (det[T_FADED] && m.white - m.black >= 16)   /* nothing to stretch in a flat image */
 		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("levels"),
-		    jv_string("strength"), num(fmin(1, sc[T_FADED] / 0.9), 100),
+		    jv_string("strength"), num(1, 100),
 		    jv_string("black"), num(m.black, 1), jv_string("white"), num(m.white, 1)));
 	if (det[T_CAST])
 		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("white_balance"),
