@@ -445,18 +445,29 @@ box_mean(const float *in, float *out, float *tmp, int w, int h, int r)
 			acc += s[refl(x, w)];
 		for (int x = 0; x < w; x++) {
 			d[x] = acc * k;
-			acc += s[refl(x + r + 1, w)] - s[refl(x - r, w)];
+			int xa = x + r + 1 < w ? x + r + 1 : refl(x + r + 1, w);
+			int xs = x - r >= 0 ? x - r : refl(x - r, w);
+			acc += s[xa] - s[xs];
 		}
 	}
-	for (int x = 0; x < w; x++) {
-		float acc = 0;
-		for (int y = -r; y <= r; y++)
-			acc += tmp[(size_t)refl(y, h) * w + x];
-		for (int y = 0; y < h; y++) {
-			out[(size_t)y * w + x] = acc * k;
-			acc += tmp[(size_t)refl(y + r + 1, h) * w + x] - tmp[(size_t)refl(y - r, h) * w + x];
-		}
+	/* columns a row at a time, so the inner loops run along rows */
+	for (size_t i = 0; i < (size_t)w; i++)
+		out[i] = 0;
+	for (int y = -r; y <= r; y++) {
+		const float *t = tmp + (size_t)refl(y, h) * w;
+		for (int x = 0; x < w; x++)
+			out[x] += t[x];
 	}
+	for (int y = 1; y < h; y++) {
+		const float *prev = out + (size_t)(y - 1) * w;
+		const float *add = tmp + (size_t)refl(y + r, h) * w;
+		const float *sub = tmp + (size_t)refl(y - r - 1, h) * w;
+		float *o = out + (size_t)y * w;
+		for (int x = 0; x < w; x++)
+			o[x] = prev[x] + add[x] - sub[x];
+	}
+	for (size_t i = 0; i < (size_t)w * h; i++)
+		out[i] *= k;
 }
 
 /* Chroma subsampled by the encoder lost its edges; the guided filter
@@ -503,26 +514,36 @@ guided_chroma(struct band *b, int r, float eps)
 /* The half-size plane d (of band hb) enlarged bilinearly and added to the
  * full-size plane p of band b: full pixel x sits at (x - 0.5) / 2 in
  * half pixels. */
-static void
+static int
 add_up2(const struct band *hb, const float *d, const struct band *b, float *p)
 {
+	float *row = malloc(sizeof(float) * ((size_t)hb->w + 2));
+
+	if (row == NULL)
+		return EX_OSERR;
 	for (int y = 0; y < 2 * hb->h; y++) {
+		/* the two half rows mixed vertically, edge-extended by one */
 		float fy = 0.5f * (float)y - 0.25f;
 		int ya = (int)floorf(fy), yb = ya + 1;
 		float wy = fy - (float)ya;
 		ya = ya < 0 ? 0 : ya;
 		yb = yb >= hb->h ? hb->h - 1 : yb;
 		const float *ra = d + (size_t)ya * hb->w, *rb = d + (size_t)yb * hb->w;
-		for (int x = 0; x < b->w; x++) {
-			float fx = 0.5f * (float)x - 0.25f;
-			int xa = (int)floorf(fx), xb = xa + 1;
-			float wx = fx - (float)xa;
-			xa = xa < 0 ? 0 : xa;
-			xb = xb >= hb->w ? hb->w - 1 : xb;
-			p[(size_t)y * b->w + x] += (1 - wy) * ((1 - wx) * ra[xa] + wx * ra[xb]) +
-			    wy * ((1 - wx) * rb[xa] + wx * rb[xb]);
+		for (int x = 0; x < hb->w; x++)
+			row[x + 1] = (1 - wy) * ra[x] + wy * rb[x];
+		row[0] = row[1];
+		row[hb->w + 1] = row[hb->w];
+		/* full x = 2i sits at i - 1/4, x = 2i + 1 at i + 1/4 */
+		float *o = p + (size_t)y * b->w;
+		for (int i = 0; i < b->w / 2; i++) {
+			o[2 * i] += 0.25f * row[i] + 0.75f * row[i + 1];
+			o[2 * i + 1] += 0.75f * row[i + 1] + 0.25f * row[i + 2];
 		}
+		if (b->w & 1)
+			o[b->w - 1] += 0.25f * row[b->w / 2] + 0.75f * row[b->w / 2 + 1];
 	}
+	free(row);
+	return 0;
 }
 
 /* Chroma plane c of b requantised as sdct does, at the resolution the
@@ -562,7 +583,7 @@ chroma_sdct(const struct step *st, struct band *b, int c, float tq)
 	if (rc == 0) {
 		for (size_t i = 0; i < hn; i++)
 			h1[i] -= h0[i];
-		add_up2(&hb, h1, b, p);
+		rc = add_up2(&hb, h1, b, p);
 	}
 	free(h0);
 	return rc;
@@ -599,9 +620,9 @@ chroma_project(const struct step *st, const struct band *b, float *p, const floa
 	qcs_project(&hb, h2, h0, st->qc, 0.5f, 0, hb.h);
 	for (size_t i = 0; i < hn; i++)
 		h2[i] -= h1[i];
-	add_up2(&hb, h2, b, p);
+	int rc = add_up2(&hb, h2, b, p);
 	free(h0);
-	return 0;
+	return rc;
 }
 
 /* Chroma planes 1, 2 of b filtered by non-local means at half size
@@ -638,7 +659,7 @@ chroma_nlm_half(const struct band *b, const float var[3], int sr, int pr, float 
 		float *d = h + hn * (size_t)k, *o = h + hn * (size_t)(k + 2);
 		for (size_t i = 0; i < hn; i++)
 			d[i] -= o[i];
-		add_up2(&hb, d, b, b->p[k]);
+		rc = add_up2(&hb, d, b, b->p[k]);
 	}
 	free(h);
 	return rc;
