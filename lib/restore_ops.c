@@ -706,10 +706,12 @@ flt_deblock(const struct step *st, struct band *b)
 	if (rc == 0 && y0 != NULL)
 		qcs_project(&wb, b->p[0], y0, st->q, dq, wb.c0 - 4, wb.c1 + 4);
 	/* with the file's own table the projection holds the result, so the
-	 * means can be stronger; an estimated table may be wrong */
+	 * means can be stronger; an estimated table may be wrong. Above 4 MP
+	 * (step 2) radius 3 and no chroma means: on a 12 MP JPEG q20 +2.00
+	 * dB against +2.03 with them, at 0.7 of the CPU time */
 	var[0] = (ftab ? 0.4f : 0.25f) * sy * sy;
 	if (rc == 0)
-		rc = nlm(&wb, 1, 1, 0, b->p, var, ftab ? 4 : 3, 1, ftab ? 1.7f : 1.1f);
+		rc = nlm(&wb, 1, 1, 0, b->p, var, ftab && step == 1 ? 4 : 3, 1, ftab ? 1.7f : 1.1f);
 	if (rc == 0 && y0 != NULL)
 		qcs_project(&wb, b->p[0], y0, st->q, dq, wb.c0, wb.c1);
 	for (int c = 1; c <= 2 && rc == 0 && b->nc == 3 && st->qc[0] > 0; c++)
@@ -726,7 +728,7 @@ flt_deblock(const struct step *st, struct band *b)
 	}
 	/* then non-local means on the chroma with the patch distance on the
 	 * restored luma (at the stored size), and the projection */
-	if (rc == 0 && c0 != NULL) {
+	if (rc == 0 && c0 != NULL && step == 1) {
 		struct band cb = *b;
 		float cv[3] = { 0.6f * sy * sy, 1, 1 };
 		cb.c0 = b->c0 - 20 > 0 ? b->c0 - 20 : 0;
