@@ -14,7 +14,8 @@
  *           Noise of variance a x + b goes through the generalised
  *           Anscombe transform first (one variance at every level);
  *           chroma blotches, which the means cannot average, are taken
- *           out before by chroma_wiener().
+ *           out before by chroma_wiener(); the white chroma noise the
+ *           means leave, after.
  * deblock   in JPEG's YCbCr: luma's small DCT coefficients cut on every
  *           shifted 8x8 grid and the results averaged (re-application of
  *           JPEG, Nosratinia, softened), then each 8x8 block's DCT put back
@@ -314,6 +315,7 @@ chroma_wiener(struct band *b, int r, float cvar, float eps)
 #define CW_EPS 25.0f
 #define CW_K   2.0f
 #define CW_MIN 2.5f
+#define CW_LEFT 0.6f
 
 int
 flt_denoise(const struct step *st, struct band *b)
@@ -368,6 +370,7 @@ flt_denoise(const struct step *st, struct band *b)
 	rc = nlm(b, b->nc, b->p, var, sr, pr, hf);
 	if (b->nc == 3)
 		opp_to_rgb(b);
+
 	if (vst) {
 		size_t n = (size_t)b->w * (size_t)b->h;
 		for (int k = 0; k < b->nc; k++)
@@ -375,6 +378,16 @@ flt_denoise(const struct step *st, struct band *b)
 				float u = b->p[k][i] / ia + sb;
 				b->p[k][i] = (u * u - st->nlb) / st->nla;
 			}
+	}
+	/* white chroma noise the means left: about 0.6 of its sigma by
+	 * bench/quality (Cb and Cr carry 0.4 of an opponent plane's
+	 * variance) */
+	if (rc == 0 && b->nc == 3 && !blot) {
+		float cv = 0.5f * (st->nsig[1] * st->nsig[1] + st->nsig[2] * st->nsig[2]) *
+		    0.4f * CW_LEFT * CW_LEFT;
+		rgb_to_ycc(b);
+		rc = chroma_wiener(b, CW_R, cv, CW_EPS);
+		ycc_to_rgb(b);
 	}
 	return rc;
 }
