@@ -316,6 +316,10 @@ chroma_wiener(struct band *b, int r, float cvar, float eps)
 #define CW_K   2.0f
 #define CW_MIN 2.5f
 #define CW_LEFT 0.6f
+/* the level function is followed where the variance at mid-grey stands
+ * this far above its floor b (a slope fitted to texture, as on a faded
+ * old photo, stays under it) */
+#define VST_MIN 0.6f
 
 int
 flt_denoise(const struct step *st, struct band *b)
@@ -344,7 +348,7 @@ flt_denoise(const struct step *st, struct band *b)
 			return 0;
 	}
 	s2 = sqrtf(s2 / (float)b->nc);                 /* RGB-scale sigma */
-	vst = st->nla > 0 && st->nla * 128 > 0.25f * st->nlb;
+	vst = st->nla > 0 && st->nla * 128 > VST_MIN * st->nlb;
 	if (vst) {
 		/* the generalised Anscombe transform: noise of variance
 		 * a x + b becomes sref^2 wherever x is */
