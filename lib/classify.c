@@ -48,8 +48,11 @@
  *  jpeg     the quality the luma quantisation table was scaled for (IJG
  *           formula), and blockiness: gradient across 8x8 block edges
  *           against inside blocks, at the best grid phase.
- *  faded    percentiles of each channel: lifted blacks, lowered whites,
- *           corrected for the spread noise gives them, and under noise
+ *  faded    percentiles of luma (each channel's for the levels reported):
+ *           lifted blacks, lowered whites, the damage found left out,
+ *           corrected for the spread noise gives them (luma's own noise,
+ *           by the same operator on luma: per-channel noise partly
+ *           averages out there), and under noise
  *           also read from the histogram deconvolved by the noise (which
  *           clips the tails, where a correction cannot reach).
  *  cast     the illuminant from the colour of the brightest pixels (in
@@ -93,12 +96,14 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define JPEGQ_SPAN   9.0
 #define BLOCK_MID    1.32     /* blockiness ratio */
 #define BLOCK_SPAN   0.04
-#define FADE_MID     33.0     /* lift of blacks and whites, 8-bit */
+#define FADE_MID     40.0     /* lift of luma's blacks and whites, 8-bit */
 #define FADE_SPAN    4.0
 #define TEX_MID      0.55     /* texture measure below which the fade */
 #define TEX_SPAN     0.1      /* threshold rises, by up to */
 #define FADE_TEX     40.0     /* this many levels, and */
-#define FADE_TEX_BLUR 20.0    /* this many per pixel of blur sigma */
+#define FADE_TEX_BLUR 12.0    /* this many per pixel of blur sigma */
+#define FADE_BLUR    8.0      /* elsewhere, this many per pixel of blur sigma */
+#define FADE_BLUR_MIN 0.5     /* beyond this (what a sharp picture reads) */
 #define CAST_MID     0.09     /* log-chroma distance of the illuminant */
 #define CAST_SPAN    0.02
 #define CAST_COOL    0.07     /* the same, for a cool tint of the whites */
@@ -870,42 +875,57 @@ axes(double n, double sx, double sy, double sxx, double syy, double sxy,
 
 /* Mark SC_ORUN, with its direction in dir[], on each candidate not yet
  * painted over (out still Y0) that runs on along some direction (see
- * SCR_ND). */
-static void
+ * SCR_ND). nb (w*h bytes) is scratch space: bit 4 * polarity + j says
+ * that a candidate of that polarity is at the pixel or at either
+ * neighbour across one of four directions j. 0, or -1 out of memory. */
+static int
 orient_runs(uint8_t *m, uint8_t *dir, int w, int h, const float *out, const float *Y0)
 {
-	static int ox[SCR_ND][2 * SCR_OR + 1], oy[SCR_ND][2 * SCR_OR + 1], px[SCR_ND], py[SCR_ND];
-	static int ready;
+	static const int qx[4] = { 1, 0, 1, 1 }, qy[4] = { 0, 1, 1, -1 };
+	int ox[SCR_ND][2 * SCR_OR + 1], oy[SCR_ND][2 * SCR_OR + 1], qk[SCR_ND];
+	size_t n = (size_t)w * h;
+	uint8_t *nb = calloc(n, 1);
 
-	if (!ready) {
-		for (int k = 0; k < SCR_ND; k++) {
-			double th = M_PI * k / SCR_ND, ux = cos(th), uy = sin(th);
-			for (int t = -SCR_OR; t <= SCR_OR; t++) {
-				ox[k][t + SCR_OR] = (int)lrint(t * ux);
-				oy[k][t + SCR_OR] = (int)lrint(t * uy);
-			}
-			px[k] = (int)lrint(-uy);
-			py[k] = (int)lrint(ux);
+	if (nb == NULL)
+		return -1;
+	for (int k = 0; k < SCR_ND; k++) {
+		double th = M_PI * k / SCR_ND, ux = cos(th), uy = sin(th);
+		int px = (int)lrint(-uy), py = (int)lrint(ux);
+		for (int t = -SCR_OR; t <= SCR_OR; t++) {
+			ox[k][t + SCR_OR] = (int)lrint(t * ux);
+			oy[k][t + SCR_OR] = (int)lrint(t * uy);
 		}
-		ready = 1;
+		qk[k] = 0;
+		for (int j = 0; j < 4; j++)
+			if ((px == qx[j] && py == qy[j]) || (px == -qx[j] && py == -qy[j]))
+				qk[k] = j;
 	}
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			size_t i = (size_t)y * w + x;
+			if (!(m[i] & SC_CAND))
+				continue;
+			int pb = m[i] & SC_DARK ? 4 : 0;
+			for (int j = 0; j < 4; j++)
+				for (int q = -1; q <= 1; q++) {
+					int xx = x + q * qx[j], yy = y + q * qy[j];
+					if (xx >= 0 && yy >= 0 && xx < w && yy < h)
+						nb[(size_t)yy * w + xx] |= (uint8_t)(1 << (pb + j));
+				}
+		}
 	for (int y = 0; y < h; y++)
 		for (int x = 0; x < w; x++) {
 			size_t i = (size_t)y * w + x;
 			if (!(m[i] & SC_CAND) || out[i] != Y0[i])
 				continue;
-			uint8_t pol = m[i] & (SC_CAND | SC_DARK);
-			int best = SCR_ON - 1, bk = -1;
+			int pb = m[i] & SC_DARK ? 4 : 0, best = SCR_ON - 1, bk = -1;
 			for (int k = 0; k < SCR_ND; k++) {
 				int cnt = 0, miss = 0;
+				uint8_t bit = (uint8_t)(1 << (pb + qk[k]));
 				for (int t = 0; t < 2 * SCR_OR + 1; t++) {
-					int hit = 0;
-					for (int q = -1; q <= 1 && !hit; q++) {
-						int xx = x + ox[k][t] + q * px[k], yy = y + oy[k][t] + q * py[k];
-						hit = xx >= 0 && yy >= 0 && xx < w && yy < h &&
-						    (m[(size_t)yy * w + xx] & (SC_CAND | SC_DARK)) == pol;
-					}
-					if (hit)
+					int xx = x + ox[k][t], yy = y + oy[k][t];
+					if (xx >= 0 && yy >= 0 && xx < w && yy < h &&
+					    (nb[(size_t)yy * w + xx] & bit))
 						cnt++;
 					else if (++miss > 2 * SCR_OR + 1 - SCR_ON)
 						break;
@@ -920,6 +940,8 @@ orient_runs(uint8_t *m, uint8_t *dir, int w, int h, const float *out, const floa
 				dir[i] = (uint8_t)bk;
 			}
 		}
+	free(nb);
+	return 0;
 }
 
 /* Accepted damage is painted over with its ground in out (a copy of Y),
@@ -1039,8 +1061,10 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 		}
 	/* scratches; on a texture, then also by oriented runs */
 	for (int pass = 0; pass < (busy ? 2 : 1); pass++) {
-		if (pass == 1)
-			orient_runs(m, dir, w, h, out, Y0);
+		if (pass == 1 && orient_runs(m, dir, w, h, out, Y0) < 0) {
+			rc = -1;
+			goto out;
+		}
 		for (int i = 0; i < (int)n; i++) {
 			double l1, l2, ux, uy, len, side = 0;
 			int ns = 0;
@@ -1502,6 +1526,7 @@ periodicity(const double *p, const double *n, int len, int skip8, double *fpk)
 struct meas {
 	double slope, slope_sigma, band[4], sigma, sigma_lo, edgew, blur_sigma, blur_signed, eff, period, period_x, period_y, pfreq, block;
 	double black, white, lift, lift_min, dr;
+	double sigma_y, black_y, white_y, lift_y; /* luma's noise and levels */
 	double castx, casty, cast, tone_u, tone_v, tone_spread;
 	int grayscale, toned_sepia, toned_mono, jq;
 	double scratch, scratch_cand, mirror;
@@ -1517,16 +1542,19 @@ struct meas {
 static int
 measure(const char *name, struct cl *c, struct meas *m)
 {
-	struct feat f;
+	struct feat f, fy;               /* fy: the noise of luma */
 	float *Y[CL_MAX_BANDS * CL_MAX_TILES] = { NULL }, *C[CL_MAX_BANDS * CL_MAX_TILES] = { NULL };
 	float *S = NULL, *S2 = NULL, *tmp = NULL, *G = NULL;
 	uint8_t *M = NULL;
 	struct mir *mb = NULL;
 	size_t maxn = 0;
 	int rc = EX_OSERR;
+	double hx[4][256], ntp = 0;      /* levels of the damage found, tile pixels */
 
 	memset(&f, 0, sizeof f);
+	memset(&fy, 0, sizeof fy);
 	memset(m, 0, sizeof *m);
+	memset(hx, 0, sizeof hx);
 	if ((mb = malloc(sizeof *mb)) == NULL)
 		goto out;
 	mirror_init(mb);
@@ -1552,7 +1580,8 @@ measure(const char *name, struct cl *c, struct meas *m)
 				C[i][k] = q[1];
 			}
 		maxn = n > maxn ? n : maxn;
-		if (noise_blocks(&f, C[i], t->w, t->h) < 0)
+		if (noise_blocks(&f, C[i], t->w, t->h) < 0 ||
+		    (c->ch == 3 && noise_blocks(&fy, Y[i], t->w, t->h) < 0))
 			goto out;
 		profiles(&f, Y[i], t->w, t->h, t->x0, t->y0);
 		texture(&f, Y[i], t->w, t->h);
@@ -1560,12 +1589,10 @@ measure(const char *name, struct cl *c, struct meas *m)
 		    chroma_blocks(&f, t->px, t->w, t->h) < 0))
 			goto out;
 		mirror(&f, mb, Y[i], t->w, t->h, t->x0, t->y0, c->ntile > 1 ? 8 : 4);
-		/* luma and the tile's pixels are not needed again: the
-		 * buffers below have room where they were */
+		/* luma is not needed again: the buffers below have room
+		 * where it was */
 		free(Y[i]);
 		Y[i] = NULL;
-		free(t->px);
-		t->px = NULL;
 	}
 	/* noise: the white-noise estimate's median; the plain block sigma's
 	 * low quantile is reported for reference */
@@ -1578,6 +1605,8 @@ measure(const char *name, struct cl *c, struct meas *m)
 		m->sigma_lo = quantile(tmpv, f.nblk, 0.1);
 		free(tmpv);
 		m->sigma = quantile(f.nzw, f.nblk, 0.5);
+		/* luma's: per-channel noise partly averages out in it */
+		m->sigma_y = c->ch == 3 ? quantile(fy.nzw, fy.nblk, 0.5) : m->sigma;
 	}
 	/* the noise level function: the white-noise estimate's median in
 	 * each band of NLF_BINS intensities of green, where enough blocks
@@ -1648,6 +1677,23 @@ measure(const char *name, struct cl *c, struct meas *m)
 			else
 				f.dmg = d1;
 			f.cand = c1;            /* candidates: always the plain reading's */
+		}
+		/* the levels of the damage found (scratches, dust: the
+		 * pixels painted over), to be left out of the picture's
+		 * levels; then the tile's pixels are not needed again */
+		{
+			size_t n = (size_t)t->w * t->h;
+			int nc = c->ch == 1 ? 1 : 3;
+			for (size_t k = 0; k < n; k++)
+				if (G[k] != C[i][k]) {
+					const uint8_t *q = t->px + k * nc;
+					for (int ch = 0; ch < nc; ch++)
+						hx[ch][q[ch]]++;
+					hx[3][nc == 1 ? q[0] : (299 * q[0] + 587 * q[1] + 114 * q[2] + 500) / 1000]++;
+				}
+			ntp += (double)n;
+			free(t->px);
+			t->px = NULL;
 		}
 		/* the structure function, away from thin detail that stands
 		 * out (M, from scratches(): of the smoothed copy under grain,
@@ -1773,26 +1819,50 @@ measure(const char *name, struct cl *c, struct meas *m)
 	}
 	m->scratch = f.area > 0 ? f.dmg / f.area : 0;
 	m->scratch_cand = f.area > 0 ? f.cand / f.area : 0;
-	/* levels: the percentiles of each channel's histogram. Noise
-	 * spreads the tails by about 2.3 sigma at 1 %, which is taken back,
-	 * unless they are clipped at 0 or 255, where it cannot be; there the
-	 * histogram deconvolved by the noise tells. Each reading errs
-	 * towards a wider range (the second sharpens outliers, such as
-	 * scratches, into the extremes), so the narrower is kept. */
+	/* levels: the percentiles of each channel's histogram, and of
+	 * luma's, the damage found (scratches, dust) left out: strong
+	 * damage covers a few per cent of a picture, more than the 1 % the
+	 * percentiles read. Noise spreads the tails by about 2.3 sigma at
+	 * 1 %, which is taken back, unless they are clipped at 0 or 255,
+	 * where it cannot be; there the histogram deconvolved by the noise
+	 * tells. Each reading errs towards a wider range (the second
+	 * sharpens outliers, such as damage not found, into the
+	 * extremes), so the narrower is kept. */
 	m->black = 255;
 	m->white = 0;
-	for (int k = 0; k < (c->ch == 1 ? 1 : 3); k++) {
-		double hd[256];
-		double b = hquantile(c->hist[k], c->nacc, 0.01), w = hquantile(c->hist[k], c->nacc, 0.99);
-		b += fmin(2.0 * m->sigma, fmax(b, 0));
-		w -= fmin(2.0 * m->sigma, fmax(255 - w, 0));
-		if (m->sigma > 1 && hist_denoise(c->hist[k], m->sigma, hd) == 0) {
-			b = fmax(b, hquantile(hd, c->nacc, 0.01));
-			w = fmin(w, hquantile(hd, c->nacc, 0.99));
+	for (int k = 0; k < 4; k++) {
+		if (c->ch == 1 && k > 0 && k < 3)
+			continue;
+		double hd[256], hc[256], nc = 0, sx = ntp > 0 ? c->nacc / ntp : 0;
+		for (int l = 0; l < 256; l++) {
+			hc[l] = fmax(0, c->hist[k][l] - sx * hx[k][l]);
+			nc += hc[l];
 		}
+		if (nc < 0.5 * c->nacc) {        /* damage everywhere: keep it */
+			memcpy(hc, c->hist[k], sizeof hc);
+			nc = c->nacc;
+		}
+		double sk = k == 3 ? m->sigma_y : m->sigma;
+		double b = hquantile(hc, nc, 0.01), w = hquantile(hc, nc, 0.99);
+		b += fmin(2.0 * sk, fmax(b, 0));
+		w -= fmin(2.0 * sk, fmax(255 - w, 0));
+		if (sk > 1 && hist_denoise(hc, sk, hd) == 0) {
+			b = fmax(b, hquantile(hd, nc, 0.01));
+			w = fmin(w, hquantile(hd, nc, 0.99));
+		}
+		if (k == 3 || c->ch == 1) {
+			m->black_y = clampd(b, 0, 255);
+			m->white_y = clampd(w, 0, 255);
+		}
+		if (k == 3)
+			continue;
 		m->black = b < m->black ? b : m->black;
 		m->white = w > m->white ? w : m->white;
 	}
+	/* a fade lifts the tone scale, which luma follows; a cast's or a
+	 * toning's gains move the channels' ends apart (sepia: the red's
+	 * whites up, the blue's blacks down) and would hide it */
+	m->lift_y = fmin(m->black_y, 255 - m->white_y);
 	m->black = clampd(m->black, 0, 255);
 	m->white = clampd(m->white, 0, 255);
 	m->dr = clampd((m->white - m->black) / 255.0, 0, 1);
@@ -1916,6 +1986,9 @@ out:
 	free(f.nzm);
 	free(f.cz);
 	free(f.cw);
+	free(fy.nz);
+	free(fy.nzw);
+	free(fy.nzm);
 	free(f.ew);
 	free(mb);
 	free(f.px2);
@@ -1994,9 +2067,14 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	    sigmoid(m.block, BLOCK_MID, BLOCK_SPAN));
 	/* a texture that fills the picture can be low in contrast by
 	 * nature, and a blur takes its extremes (of a fine texture, much
-	 * of its range): it needs a larger lift, the more so when blurred */
-	sc[T_FADED] = sigmoid(m.lift_min - clampd((TEX_MID - m.tex) / TEX_SPAN, 0, 1) *
-	    (FADE_TEX + FADE_TEX_BLUR * m.blur_sigma), FADE_MID, FADE_SPAN);
+	 * of its range): it needs a larger lift, the more so when blurred;
+	 * a blur takes the extremes of a photograph's small features too,
+	 * less so (beyond the half pixel a sharp picture reads) */
+	{
+		double tw = clampd((TEX_MID - m.tex) / TEX_SPAN, 0, 1);
+		sc[T_FADED] = sigmoid(m.lift_y - tw * (FADE_TEX + FADE_TEX_BLUR * m.blur_sigma) -
+		    (1 - tw) * FADE_BLUR * fmax(0, m.blur_sigma - FADE_BLUR_MIN), FADE_MID, FADE_SPAN);
+	}
 	sc[T_CAST] = m.grayscale ? 0 : sigmoid(m.cast, CAST_MID, CAST_SPAN);
 	/* The damage found decides the side of 0.5; within its side the
 	 * score rises with the fraction of candidates (every pixel of thin
@@ -2094,6 +2172,8 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("period_y", m.period_y, 1000);
 		RAW("lift", m.lift, 100);
 		RAW("lift_min", m.lift_min, 100);
+		RAW("lift_y", m.lift_y, 100);
+		RAW("sigma_y", m.sigma_y, 100);
 		RAW("texture", m.tex, 1000);
 		RAW("castx", m.castx, 1000);
 		RAW("casty", m.casty, 1000);
@@ -2132,11 +2212,12 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	if (det[T_SCRATCH])
 		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("descratch"),
 		    jv_string("strength"), num(scr_conf, 100)));
-	/* levels at full strength from a score of 0.9: a partial stretch
-	 * leaves the black floor lifted, which shows most in dark areas */
+	/* levels at full strength once detected: a partial stretch leaves
+	 * the black floor lifted, which shows most in dark areas, and the
+	 * call on luma puts the mildest fades (lift 40) near the call */
 	if (det[T_FADED] && m.white - m.black >= 16)   /* nothing to stretch in a flat image */
 		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("levels"),
-		    jv_string("strength"), num(fmin(1, sc[T_FADED] / 0.9), 100),
+		    jv_string("strength"), num(1, 100),
 		    jv_string("black"), num(m.black, 1), jv_string("white"), num(m.white, 1)));
 	if (det[T_CAST])
 		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("white_balance"),

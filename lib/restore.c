@@ -415,6 +415,7 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 			est_quant_table(st->quality, st->q);
 		}
 		st->grid = im->orientation == 1 && im->w == im->src_w && im->h == im->src_h;
+		st->ftab = file;
 		if (file && im->nquant > 1 && im->jpeg_comps == 3 && st->grid) {
 			memcpy(st->qc, im->quant[1], sizeof st->qc);
 			st->csub = im->jpeg_hsamp == 2 && im->jpeg_vsamp == 2;

@@ -33,6 +33,7 @@ struct step {
 	uint16_t q[64];      /* deblock: luma quantisation table */
 	uint16_t qc[64];     /* deblock: chroma table from the file, or zeros */
 	int csub;            /* deblock: chroma stored at half size (4:2:0) */
+	int ftab;            /* deblock: q is the file's own table */
 	float black, white, sat, tint[3];    /* levels */
 	float gain[3];       /* white_balance */
 	int keep_tone;       /* white_balance: toned image left alone */

@@ -21,11 +21,13 @@
  *           JPEG, Nosratinia, softened), then each 8x8 block's DCT put back
  *           into the quantisation interval of the decoded coefficients
  *           (so the result stays a valid decoding of the same file), a
- *           light non-local means and the projection again; chroma
- *           requantised and projected likewise at its stored size
- *           (halved for 4:2:0, the change brought back bilinearly), then
- *           the guided filter with the luma as guide (its edges come back
- *           where the luma has them).
+ *           non-local means and the projection again (with the file's own
+ *           table: kept coefficients within a quarter step of their
+ *           stored value, stronger means); chroma requantised and
+ *           projected likewise at its stored size (halved for 4:2:0, the
+ *           change brought back bilinearly), then twice the guided filter
+ *           with the luma as guide (its edges come back where the luma
+ *           has them) and the projection.
  * descratch thin bright/dark lines and specks: the luma's residual from a
  *           7x7 median, thresholds scaled by the local residual level
  *           (texture raises them), hysteresis; flagged pixels only are
@@ -122,26 +124,28 @@ static void box_mean(const float *in, float *out, float *tmp, int w, int h, int 
 
 /* ---- non-local means ---- */
 
-/* Filter the core rows of np planes in place. var[k]: noise variance of
- * plane k; sr: search radius; pr: patch radius; hf: h over sigma.
+/* Filter the core rows of planes from..np-1 in place, the patch distance
+ * taken over planes 0..nd-1. var[k]: noise variance of plane k; sr:
+ * search radius; pr: patch radius; hf: h over sigma.
  * The weight of a pair of pixels is symmetric, so each offset d and its
  * opposite share one pass: the weights are computed on a grid a little
  * larger than the core (p and p-d both), and each feeds both pixels. */
 static int
-nlm(struct band *b, int np, float *pl[], const float var[], int sr, int pr, float hf)
+nlm(struct band *b, int np, int nd, int from, float *pl[], const float var[], int sr,
+    int pr, float hf)
 {
 	int w = b->w, R = b->c1 - b->c0, Py = sr + pr, Px = 2 * sr + pr;
 	int pw = w + 2 * Px, ph = R + 2 * Py, gw = w + 2 * sr, gh = R + sr;
 	int dw = gw + 2 * pr, dh = gh + 2 * pr, np2 = (2 * pr + 1) * (2 * pr + 1);
 	float *pad[3] = { NULL }, *acc[3] = { NULL }, *D = NULL, *H = NULL, *S = NULL,
-	    *W = NULL, *G = NULL, inv[3], ih2 = 1.0f / (hf * hf);
+	    *W = NULL, *G = NULL, inv[3] = { 0 }, ih2 = 1.0f / (hf * hf);
 	int rc = EX_OSERR;
 
 	if (R <= 0)
 		return 0;
 	for (int k = 0; k < np; k++) {
 		if ((pad[k] = malloc(sizeof(float) * (size_t)pw * (size_t)ph)) == NULL ||
-		    (acc[k] = malloc(sizeof(float) * (size_t)w * (size_t)R)) == NULL)
+		    (k >= from && (acc[k] = malloc(sizeof(float) * (size_t)w * (size_t)R)) == NULL))
 			goto out;
 		for (int y = 0; y < ph; y++) {
 			const float *src = pl[k] + (size_t)refl(b->c0 - Py + y, b->h) * (size_t)w;
@@ -149,10 +153,11 @@ nlm(struct band *b, int np, float *pl[], const float var[], int sr, int pr, floa
 			for (int x = 0; x < pw; x++)
 				d[x] = src[refl(x - Px, w)];
 		}
-		for (int y = 0; y < R; y++)       /* the pixel itself, weight 1 */
+		for (int y = 0; y < R && k >= from; y++)  /* the pixel itself, weight 1 */
 			memcpy(acc[k] + (size_t)y * w, pad[k] + (size_t)(y + Py) * pw + Px,
 			    sizeof(float) * (size_t)w);
-		inv[k] = 1.0f / (var[k] * (float)np2 * (float)np);
+		if (k < nd)
+			inv[k] = 1.0f / (var[k] * (float)np2 * (float)nd);
 	}
 	if ((D = malloc(sizeof(float) * (size_t)dw * (size_t)dh)) == NULL ||
 	    (H = malloc(sizeof(float) * (size_t)gw * (size_t)dh)) == NULL ||
@@ -169,7 +174,7 @@ nlm(struct band *b, int np, float *pl[], const float var[], int sr, int pr, floa
 				float *d = D + (size_t)y * (size_t)dw;
 				for (int x = 0; x < dw; x++)
 					d[x] = 0;
-				for (int k = 0; k < np; k++) {
+				for (int k = 0; k < nd; k++) {
 					const float *a = pad[k] + (size_t)y * (size_t)pw + sr;
 					const float *c = a + (ptrdiff_t)dy * pw + dx;
 					float s = inv[k];
@@ -216,7 +221,7 @@ nlm(struct band *b, int np, float *pl[], const float var[], int sr, int pr, floa
 				float *wr = W + (size_t)y * (size_t)w;
 				for (int x = 0; x < w; x++)
 					wr[x] += g1[x] + g2[x];
-				for (int k = 0; k < np; k++) {
+				for (int k = from; k < np; k++) {
 					float *a = acc[k] + (size_t)y * (size_t)w;
 					const float *s1 = pad[k] + (size_t)(y + Py + dy) * pw + Px + dx;
 					const float *s2 = pad[k] + (size_t)(y + Py - dy) * pw + Px - dx;
@@ -225,7 +230,7 @@ nlm(struct band *b, int np, float *pl[], const float var[], int sr, int pr, floa
 				}
 			}
 		}
-	for (int k = 0; k < np; k++)
+	for (int k = from; k < np; k++)
 		for (int y = 0; y < R; y++) {
 			float *d = pl[k] + (size_t)(b->c0 + y) * (size_t)w;
 			const float *a = acc[k] + (size_t)y * (size_t)w, *wr = W + (size_t)y * (size_t)w;
@@ -371,7 +376,7 @@ flt_denoise(const struct step *st, struct band *b)
 	nlm_params(st->sigma > 0 ? st->sigma : smax, &sr, &pr, &hf);
 	if (b->nc == 3)
 		rgb_to_opp(b);
-	rc = nlm(b, b->nc, b->p, var, sr, pr, hf);
+	rc = nlm(b, b->nc, b->nc, 0, b->p, var, sr, pr, hf);
 	if (b->nc == 3)
 		opp_to_rgb(b);
 
@@ -449,10 +454,14 @@ idct8(float dct_c[8][8], const float in[64], float out[64])
 }
 
 /* Put each whole 8x8 block of y that meets rows [r0, r1) back into the
- * quantisation interval of the same block of y0. */
+ * quantisation interval of the same block of y0: [n - 1/2, n + 1/2] steps
+ * for a coefficient stored as n = 0, [n - d, n + d] for the others (d <
+ * 1/2 trusts the stored value more than the interval's edges: the
+ * filters before move a coefficient that was kept further than its
+ * quantisation did). */
 static void
 qcs_project(const struct band *b, float *y, const float *y0, const uint16_t q[64],
-    int r0, int r1)
+    float d, int r0, int r1)
 {
 	float a[64], c[64], f[64], dc[8][8];
 
@@ -471,7 +480,8 @@ qcs_project(const struct band *b, float *y, const float *y0, const uint16_t q[64
 			fdct8(dc, f, a);
 			for (int k = 0; k < 64; k++) {
 				float qs = q[k] > 0 ? q[k] : 1;
-				float n = roundf(c[k] / qs), lo = (n - 0.5f) * qs, hi = (n + 0.5f) * qs;
+				float n = roundf(c[k] / qs), h = n == 0 ? 0.5f : d;
+				float lo = (n - h) * qs, hi = (n + h) * qs;
 				a[k] = clampf(a[k], lo, hi);
 			}
 			idct8(dc, a, f);
@@ -485,13 +495,14 @@ qcs_project(const struct band *b, float *y, const float *y0, const uint16_t q[64
 /* Re-application of JPEG (Nosratinia), softened: on every shifted 8x8
  * grid (shifts step apart) the AC coefficients below tq times the
  * table's step are cut, and the results averaged, each block weighted by
- * its sparsity (1 / (1 + 3 x the coefficients kept): a block that needs
- * few coefficients is a better model of its pixels). Rows [c0-12, c1+12)
- * are written, enough for the projection and the means after it to see
- * what they would see on the whole image (the band's margin is 24);
- * pixels no block covers keep their value. */
+ * its sparsity (1 / (1 + 3 x the coefficients kept), to the power 1.5
+ * when sq: a block that needs few coefficients is a better model of its
+ * pixels). Rows [c0-12, c1+12) are written, enough for the projection and
+ * the means after it to see what they would see on the whole image
+ * (flt_deblock widens c0, c1 by 16; the band's margin is 40); pixels no
+ * block covers keep their value. */
 static int
-sdct(const struct band *b, float *y, const uint16_t q[64], int step, float tq)
+sdct(const struct band *b, float *y, const uint16_t q[64], int step, float tq, int sq)
 {
 	int w = b->w, h = b->h;
 	float *acc = NULL, *cnt = NULL, a[64], c[64], dc[8][8];
@@ -522,6 +533,8 @@ sdct(const struct band *b, float *y, const uint16_t q[64], int step, float tq)
 					}
 					idct8(dc, c, a);
 					float wt = 1.0f / (1.0f + 3.0f * (float)nz);
+					if (sq)
+						wt *= sqrtf(wt);
 					for (int i = 0; i < 8; i++)
 						for (int j = 0; j < 8; j++) {
 							size_t o = (size_t)(by + i) * w + bx + j;
@@ -555,18 +568,29 @@ box_mean(const float *in, float *out, float *tmp, int w, int h, int r)
 			acc += s[refl(x, w)];
 		for (int x = 0; x < w; x++) {
 			d[x] = acc * k;
-			acc += s[refl(x + r + 1, w)] - s[refl(x - r, w)];
+			int xa = x + r + 1 < w ? x + r + 1 : refl(x + r + 1, w);
+			int xs = x - r >= 0 ? x - r : refl(x - r, w);
+			acc += s[xa] - s[xs];
 		}
 	}
-	for (int x = 0; x < w; x++) {
-		float acc = 0;
-		for (int y = -r; y <= r; y++)
-			acc += tmp[(size_t)refl(y, h) * w + x];
-		for (int y = 0; y < h; y++) {
-			out[(size_t)y * w + x] = acc * k;
-			acc += tmp[(size_t)refl(y + r + 1, h) * w + x] - tmp[(size_t)refl(y - r, h) * w + x];
-		}
+	/* columns a row at a time, so the inner loops run along rows */
+	for (size_t i = 0; i < (size_t)w; i++)
+		out[i] = 0;
+	for (int y = -r; y <= r; y++) {
+		const float *t = tmp + (size_t)refl(y, h) * w;
+		for (int x = 0; x < w; x++)
+			out[x] += t[x];
 	}
+	for (int y = 1; y < h; y++) {
+		const float *prev = out + (size_t)(y - 1) * w;
+		const float *add = tmp + (size_t)refl(y + r, h) * w;
+		const float *sub = tmp + (size_t)refl(y - r - 1, h) * w;
+		float *o = out + (size_t)y * w;
+		for (int x = 0; x < w; x++)
+			o[x] = prev[x] + add[x] - sub[x];
+	}
+	for (size_t i = 0; i < (size_t)w * h; i++)
+		out[i] *= k;
 }
 
 /* Chroma subsampled by the encoder lost its edges; the guided filter
@@ -610,6 +634,41 @@ guided_chroma(struct band *b, int r, float eps)
 	return 0;
 }
 
+/* The half-size plane d (of band hb) enlarged bilinearly and added to the
+ * full-size plane p of band b: full pixel x sits at (x - 0.5) / 2 in
+ * half pixels. */
+static int
+add_up2(const struct band *hb, const float *d, const struct band *b, float *p)
+{
+	float *row = malloc(sizeof(float) * ((size_t)hb->w + 2));
+
+	if (row == NULL)
+		return EX_OSERR;
+	for (int y = 0; y < 2 * hb->h; y++) {
+		/* the two half rows mixed vertically, edge-extended by one */
+		float fy = 0.5f * (float)y - 0.25f;
+		int ya = (int)floorf(fy), yb = ya + 1;
+		float wy = fy - (float)ya;
+		ya = ya < 0 ? 0 : ya;
+		yb = yb >= hb->h ? hb->h - 1 : yb;
+		const float *ra = d + (size_t)ya * hb->w, *rb = d + (size_t)yb * hb->w;
+		for (int x = 0; x < hb->w; x++)
+			row[x + 1] = (1 - wy) * ra[x] + wy * rb[x];
+		row[0] = row[1];
+		row[hb->w + 1] = row[hb->w];
+		/* full x = 2i sits at i - 1/4, x = 2i + 1 at i + 1/4 */
+		float *o = p + (size_t)y * b->w;
+		for (int i = 0; i < b->w / 2; i++) {
+			o[2 * i] += 0.25f * row[i] + 0.75f * row[i + 1];
+			o[2 * i + 1] += 0.75f * row[i + 1] + 0.25f * row[i + 2];
+		}
+		if (b->w & 1)
+			o[b->w - 1] += 0.25f * row[b->w / 2] + 0.75f * row[b->w / 2 + 1];
+	}
+	free(row);
+	return 0;
+}
+
 /* Chroma plane c of b requantised as sdct does, at the resolution the
  * file stored it: halved (2x2 means) when subsampled, the change brought
  * back to full size bilinearly. Only with the file's chroma table. */
@@ -620,7 +679,7 @@ chroma_sdct(const struct step *st, struct band *b, int c, float tq)
 	int rc;
 
 	if (!st->csub)
-		return sdct(b, p, st->qc, (long)b->w * b->img_h > 4000000 ? 2 : 1, tq);
+		return sdct(b, p, st->qc, (long)b->w * b->img_h > 4000000 ? 2 : 1, tq, 0);
 	struct band hb = *b;
 	hb.w = (b->w + 1) / 2;
 	hb.h = b->h / 2;
@@ -641,32 +700,91 @@ chroma_sdct(const struct step *st, struct band *b, int c, float tq)
 			h0[(size_t)y * hb.w + x] = 0.25f * (r0[xa] + r0[xb] + r1[xa] + r1[xb]);
 		}
 	memcpy(h1, h0, sizeof(float) * hn);
-	rc = sdct(&hb, h1, st->qc, (long)b->w * b->img_h > 4000000 ? 2 : 1, tq);
+	rc = sdct(&hb, h1, st->qc, (long)b->w * b->img_h > 4000000 ? 2 : 1, tq, 0);
 	if (rc == 0)
-		qcs_project(&hb, h1, h0, st->qc, hb.c0 - 4, hb.c1 + 4);
+		qcs_project(&hb, h1, h0, st->qc, 0.5f, hb.c0 - 4, hb.c1 + 4);
 	if (rc == 0) {
 		for (size_t i = 0; i < hn; i++)
 			h1[i] -= h0[i];
-		/* full pixel x sits at (x - 0.5) / 2 in half pixels */
-		for (int y = 0; y < 2 * hb.h; y++) {
-			float fy = 0.5f * (float)y - 0.25f;
-			int ya = (int)floorf(fy), yb = ya + 1;
-			float wy = fy - (float)ya;
-			ya = ya < 0 ? 0 : ya;
-			yb = yb >= hb.h ? hb.h - 1 : yb;
-			for (int x = 0; x < b->w; x++) {
-				float fx = 0.5f * (float)x - 0.25f;
-				int xa = (int)floorf(fx), xb = xa + 1;
-				float wx = fx - (float)xa;
-				xa = xa < 0 ? 0 : xa;
-				xb = xb >= hb.w ? hb.w - 1 : xb;
-				const float *ra = h1 + (size_t)ya * hb.w, *rb = h1 + (size_t)yb * hb.w;
-				p[(size_t)y * b->w + x] += (1 - wy) * ((1 - wx) * ra[xa] + wx * ra[xb]) +
-				    wy * ((1 - wx) * rb[xa] + wx * rb[xb]);
-			}
-		}
+		rc = add_up2(&hb, h1, b, p);
 	}
 	free(h0);
+	return rc;
+}
+
+/* Chroma plane p of b put back into the quantisation intervals of the
+ * decoded plane p0, at the size the file stored it (2x2 means for 4:2:0,
+ * the change brought back bilinearly). All rows of the band. */
+static int
+chroma_project(const struct step *st, const struct band *b, float *p, const float *p0)
+{
+	if (!st->csub) {
+		qcs_project(b, p, p0, st->qc, 0.5f, 0, b->h);
+		return 0;
+	}
+	struct band hb = *b;
+	hb.w = (b->w + 1) / 2;
+	hb.h = b->h / 2;
+	hb.y0 = b->y0 / 2;
+	hb.nc = 1;
+	size_t hn = (size_t)hb.w * (size_t)hb.h;
+	float *h0 = malloc(sizeof(float) * hn * 3);
+	if (h0 == NULL)
+		return EX_OSERR;
+	float *h1 = h0 + hn, *h2 = h1 + hn;
+	for (int y = 0; y < hb.h; y++)
+		for (int x = 0; x < hb.w; x++) {
+			int xa = 2 * x, xb = 2 * x + 1 < b->w ? 2 * x + 1 : 2 * x;
+			size_t r0 = (size_t)(2 * y) * b->w, r1 = r0 + b->w;
+			h0[(size_t)y * hb.w + x] = 0.25f * (p0[r0 + xa] + p0[r0 + xb] + p0[r1 + xa] + p0[r1 + xb]);
+			h1[(size_t)y * hb.w + x] = 0.25f * (p[r0 + xa] + p[r0 + xb] + p[r1 + xa] + p[r1 + xb]);
+		}
+	memcpy(h2, h1, sizeof(float) * hn);
+	qcs_project(&hb, h2, h0, st->qc, 0.5f, 0, hb.h);
+	for (size_t i = 0; i < hn; i++)
+		h2[i] -= h1[i];
+	int rc = add_up2(&hb, h2, b, p);
+	free(h0);
+	return rc;
+}
+
+/* Chroma planes 1, 2 of b filtered by non-local means at half size
+ * (2x2 means of all three planes), the patch distance on the luma only;
+ * the change brought back bilinearly. Core rows of b (even c0). */
+static int
+chroma_nlm_half(const struct band *b, const float var[3], int sr, int pr, float hf)
+{
+	struct band hb = *b;
+	hb.w = (b->w + 1) / 2;
+	hb.h = b->h / 2;
+	hb.y0 = b->y0 / 2;
+	hb.c0 = b->c0 / 2;
+	hb.c1 = (b->c1 + 1) / 2 < hb.h ? (b->c1 + 1) / 2 : hb.h;
+	hb.nc = 3;
+	size_t hn = (size_t)hb.w * (size_t)hb.h;
+	float *h = malloc(sizeof(float) * hn * 5);
+	if (h == NULL)
+		return EX_OSERR;
+	for (int k = 0; k < 3; k++) {
+		const float *p = b->p[k];
+		float *d = h + hn * (size_t)k;
+		for (int y = 0; y < hb.h; y++)
+			for (int x = 0; x < hb.w; x++) {
+				int xa = 2 * x, xb = 2 * x + 1 < b->w ? 2 * x + 1 : 2 * x;
+				size_t r0 = (size_t)(2 * y) * b->w, r1 = r0 + b->w;
+				d[(size_t)y * hb.w + x] = 0.25f * (p[r0 + xa] + p[r0 + xb] + p[r1 + xa] + p[r1 + xb]);
+			}
+		hb.p[k] = d;
+	}
+	memcpy(h + 3 * hn, h + hn, sizeof(float) * hn * 2);
+	int rc = nlm(&hb, 3, 1, 1, hb.p, var, sr, pr, hf);
+	for (int k = 1; k <= 2 && rc == 0; k++) {
+		float *d = h + hn * (size_t)k, *o = h + hn * (size_t)(k + 2);
+		for (size_t i = 0; i < hn; i++)
+			d[i] -= o[i];
+		rc = add_up2(&hb, d, b, b->p[k]);
+	}
+	free(h);
 	return rc;
 }
 
@@ -674,8 +792,10 @@ int
 flt_deblock(const struct step *st, struct band *b)
 {
 	size_t n = (size_t)b->w * (size_t)b->h;
-	float *y0 = NULL, qs, sy, var[2];
-	int rc;
+	float *y0 = NULL, *c0 = NULL, qs, sy, var[2];
+	int rc, step = (long)b->w * b->img_h > 4000000 ? 2 : 1;
+	int cproj = b->nc == 3 && st->qc[0] > 0 && st->grid, ftab = st->ftab && st->grid;
+	float dq = ftab ? 0.25f : 0.5f;
 
 	qs = (st->q[0] + st->q[1] + st->q[8]) / 3.0f;
 	sy = 0.2f * qs;
@@ -683,30 +803,68 @@ flt_deblock(const struct step *st, struct band *b)
 		return 0;
 	if (st->grid && (y0 = malloc(sizeof(float) * n)) == NULL)
 		return EX_OSERR;
+	if (cproj && (c0 = malloc(sizeof(float) * n * 2)) == NULL) {
+		free(y0);
+		return EX_OSERR;
+	}
 	if (b->nc == 3)
 		rgb_to_ycc(b);
 	if (y0 != NULL)
 		memcpy(y0, b->p[0], sizeof(float) * n);
-	/* luma: the shifted-grid requantisation, the projection, then a
-	 * light non-local means and the projection again; chroma: the same
-	 * requantisation and projection at the size the file stored it
-	 * (when the file's tables are known), then the guided filter on the
-	 * result's luma */
-	rc = sdct(b, b->p[0], st->q, (long)b->w * b->img_h > 4000000 ? 2 : 1, 0.3f);
+	if (c0 != NULL) {
+		memcpy(c0, b->p[1], sizeof(float) * n);
+		memcpy(c0 + n, b->p[2], sizeof(float) * n);
+	}
+	/* luma: the shifted-grid requantisation, the projection, then
+	 * non-local means and the projection again, on the core and 16 rows
+	 * either side (the projections are of whole blocks); chroma: the
+	 * same requantisation and projection at the size the file stored it
+	 * (when the file's tables are known), then twice the guided filter on
+	 * the result's luma and the projection, then means guided by the luma
+	 * and the projection */
+	struct band wb = *b;
+	wb.c0 = b->c0 - 16 > 0 ? b->c0 - 16 : 0;
+	wb.c1 = b->c1 + 16 < b->h ? b->c1 + 16 : b->h;
+	rc = sdct(&wb, b->p[0], st->q, step, 0.3f, ftab);
 	if (rc == 0 && y0 != NULL)
-		qcs_project(b, b->p[0], y0, st->q, b->c0 - 4, b->c1 + 4);
-	var[0] = 0.25f * sy * sy;
+		qcs_project(&wb, b->p[0], y0, st->q, dq, wb.c0 - 4, wb.c1 + 4);
+	/* with the file's own table the projection holds the result, so the
+	 * means can be stronger; an estimated table may be wrong */
+	var[0] = (ftab ? 0.4f : 0.25f) * sy * sy;
 	if (rc == 0)
-		rc = nlm(b, 1, b->p, var, 3, 1, 1.1f);
+		rc = nlm(&wb, 1, 1, 0, b->p, var, ftab ? 4 : 3, 1, ftab ? 1.7f : 1.1f);
 	if (rc == 0 && y0 != NULL)
-		qcs_project(b, b->p[0], y0, st->q, b->c0, b->c1);
+		qcs_project(&wb, b->p[0], y0, st->q, dq, wb.c0, wb.c1);
 	for (int c = 1; c <= 2 && rc == 0 && b->nc == 3 && st->qc[0] > 0; c++)
 		rc = chroma_sdct(st, b, c, 0.3f);
 	if (rc == 0 && b->nc == 3)
 		rc = guided_chroma(b, 3, 10);
+	if (rc == 0 && c0 != NULL) {
+		for (int c = 1; c <= 2 && rc == 0; c++)
+			rc = chroma_project(st, b, b->p[c], c0 + (size_t)(c - 1) * n);
+		if (rc == 0)
+			rc = guided_chroma(b, 3, 10);
+		for (int c = 1; c <= 2 && rc == 0; c++)
+			rc = chroma_project(st, b, b->p[c], c0 + (size_t)(c - 1) * n);
+	}
+	/* then non-local means on the chroma with the patch distance on the
+	 * restored luma (at the stored size), and the projection */
+	if (rc == 0 && c0 != NULL) {
+		struct band cb = *b;
+		float cv[3] = { 0.6f * sy * sy, 1, 1 };
+		cb.c0 = b->c0 - 20 > 0 ? b->c0 - 20 : 0;
+		cb.c1 = b->c1 + 20 < b->h ? b->c1 + 20 : b->h;
+		if (st->csub)
+			rc = chroma_nlm_half(&cb, cv, 4, 1, 1.5f);
+		else
+			rc = nlm(&cb, 3, 1, 1, b->p, cv, 4, 1, 1.5f);
+		for (int c = 1; c <= 2 && rc == 0; c++)
+			rc = chroma_project(st, b, b->p[c], c0 + (size_t)(c - 1) * n);
+	}
 	if (b->nc == 3)
 		ycc_to_rgb(b);
 	free(y0);
+	free(c0);
 	return rc;
 }
 
@@ -1260,7 +1418,7 @@ flt_margin(const struct step *st)
 
 	switch (st->op) {
 	case RESTORE_DENOISE: m = 20; break;
-	case RESTORE_DEBLOCK: m = 24; break;
+	case RESTORE_DEBLOCK: m = 40; break;
 	case RESTORE_DESCRATCH: m = 24; break;
 	case RESTORE_DEBLUR: m = (int)ceilf(3 * st->sigma) * 2 + 8; break;
 	case RESTORE_UPSCALE: m = 16; break;

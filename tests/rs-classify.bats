@@ -371,3 +371,15 @@ PY
 	[ "$(jq '.degradations[] | select(.type == "scratches") | .detected' <<<"$output")" = true ]
 	[ "$(jq '[.ops[].op] | index("descratch") != null' <<<"$output")" = true ]
 }
+
+@test "rs-classify: a cast, a toning or scratches do not hide a fade" {
+	# the channels' ends move apart under a cast, and damage reaches
+	# the extremes: the fade is read on luma, the damage found left out
+	img c png:320x240 fade=30 cast=0.3
+	img s png:320x240 fade=30 sepia=1 scratches=20
+	img clean png:320x240 sepia=1 scratches=20
+	for f in c s; do
+		[ "$(rs-classify "$T/$f.png" | jq '.degradations[] | select(.type == "faded") | .detected')" = true ]
+	done
+	[ "$(rs-classify "$T/clean.png" | jq '.degradations[] | select(.type == "faded") | .detected')" = false ]
+}

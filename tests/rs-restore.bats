@@ -47,8 +47,9 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	rs-upload "$T/n.png" >"$T/job.json"
 	run -0 --separate-stderr rs-restore --ops denoise <"$T/job.json"
 	jq -e '.restore.ops[0] | .noise_a > 1.2 and .noise_a < 3' <<<"$output"
-	rs-restore -o "$T/r.png" "$T/n.png"
-	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/n.png") + 5))" ]
+	rs-restore --ops denoise -o "$T/r.png" "$T/n.png"
+	# flat-noise means (before the level function) gave +13.6 dB here
+	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/n.png") + 15))" ]
 }
 
 @test "rs-restore: deblock improves a JPEG of quality 15 (by 1.5 dB with its own tables)" {
