@@ -78,8 +78,15 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 /* Decision points: a type is detected when its score reaches 0.5; each
  * score is a sigmoid in its measure, centred on these values (tuned on
  * the "tune" half of bench/mkset's set, checked on the other half). */
-#define NOISE_MID    5.5      /* noise sigma, 8-bit */
+#define NOISE_MID    4.6      /* noise sigma, 8-bit */
 #define NOISE_SPAN   1.2
+#define NLF_BINS     8        /* noise level function: bands of 32 levels */
+#define NLF_MIN      6        /* blocks a band needs */
+#define NLF_Q        0.2      /* the quantile of a band's blocks */
+#define CW_P10       0.80     /* Immerkaer chroma variance: p10 / mean */
+#define CHROMA_MID   2.0      /* chroma blotches: plane-fit reading above */
+#define CHROMA_SPAN  0.5      /* CHROMA_WHITE x Immerkaer's */
+#define CHROMA_WHITE 1.5      /* blotches read this far above white noise */
 #define BLUR_MID     0.70     /* blur sigma by re-blurring, pixels */
 #define BLUR_SPAN    0.1
 #define SLOPE_MID    0.2      /* band energy ratio, scale 2 over 4 */
@@ -321,8 +328,12 @@ cl_end(struct cl *c)
 
 struct feat {
 	/* noise */
-	double *nz, *nzw;             /* per block: sigma, white-noise sigma */
+	double *nz, *nzw, *nzm;       /* per block: sigma, white-noise sigma, mean */
 	size_t nblk, capblk;
+	/* chroma noise: per 8x8 block, the variance of Cb and Cr about a
+	 * plane, and their Immerkaer variance */
+	double *cz, *cw;
+	size_t ncz, capcz, ncw, capcw;
 	/* edges */
 	double *ew;                   /* edge widths */
 	size_t nedge, capedge;
@@ -447,7 +458,10 @@ noise_blocks(struct feat *f, const float *Y, int w, int h)
 					a2 += fabs(imk(b2 + y * 8 + x, 8));
 					n2++;
 				}
-			double s1 = IMK_K * a1 / n1, s2 = IMK_K * a2 / n2;
+			double s1 = IMK_K * a1 / n1, s2 = IMK_K * a2 / n2, mean = 0;
+			for (int y = 0; y < 64; y++)
+				mean += b2[y];
+			mean /= 64;
 			/* s1^2 = n^2 + T, s2^2 = n^2/4 + T for scale-invariant detail T */
 			double nw = s1 * s1 - s2 * s2;
 			nw = nw > 0 ? sqrt(nw * 4.0 / 3.0) : 0;
@@ -460,10 +474,65 @@ noise_blocks(struct feat *f, const float *Y, int w, int h)
 				if ((b = realloc(f->nzw, nc * sizeof *b)) == NULL)
 					return -1;
 				f->nzw = b;
+				if ((b = realloc(f->nzm, nc * sizeof *b)) == NULL)
+					return -1;
+				f->nzm = b;
 				f->capblk = nc;
 			}
 			f->nz[f->nblk] = s1;
+			f->nzm[f->nblk] = mean;
 			f->nzw[f->nblk++] = nw;
+		}
+	return 0;
+}
+
+/* Chroma noise per 8x8 block of RGB px: Cb and Cr (Rec. 601), the
+ * variance of each about its least-squares plane (blotches of a few
+ * pixels, as demosaicking leaves them, keep most of theirs), and
+ * Immerkaer's variance on the inner 6x6 (white noise only: a blotch is
+ * nearly a plane at that scale). Blocks clipped in more than a
+ * twentieth of their pixels are left out. */
+static int
+chroma_blocks(struct feat *f, const uint8_t *px, int w, int h)
+{
+	float c[2][64];
+
+	for (int by = 0; by + 8 <= h; by += 8)
+		for (int bx = 0; bx + 8 <= w; bx += 8) {
+			int clip = 0;
+			double e = 0, wv = 0;
+			for (int y = 0; y < 8; y++)
+				for (int x = 0; x < 8; x++) {
+					const uint8_t *q = px + ((size_t)(by + y) * w + bx + x) * 3;
+					clip += q[0] == 0 || q[0] == 255 || q[1] == 0 || q[1] == 255 ||
+					    q[2] == 0 || q[2] == 255;
+					c[0][y * 8 + x] = -0.168736f * q[0] - 0.331264f * q[1] + 0.5f * q[2];
+					c[1][y * 8 + x] = 0.5f * q[0] - 0.418688f * q[1] - 0.081312f * q[2];
+				}
+			if (clip > 64 / 20)
+				continue;
+			for (int k = 0; k < 2; k++) {
+				double sm = 0, sx = 0, sy = 0, ss = 0;
+				for (int y = 0; y < 8; y++)
+					for (int x = 0; x < 8; x++) {
+						double t = c[k][y * 8 + x];
+						sm += t;
+						sx += t * (x - 3.5);
+						sy += t * (y - 3.5);
+						ss += t * t;
+					}
+				/* the sum of (x - 3.5)^2 over a block is 336 */
+				double m = sm / 64, gx = sx / 336, gy = sy / 336;
+				e += ss - 64 * m * m - 336 * (gx * gx + gy * gy);
+				for (int y = 1; y < 7; y++)
+					for (int x = 1; x < 7; x++) {
+						double r = imk(c[k] + y * 8 + x, 8);
+						wv += r * r / 36;
+					}
+			}
+			if (push(&f->cz, &f->ncz, &f->capcz, e / (2 * 61)) < 0 ||
+			    push(&f->cw, &f->ncw, &f->capcw, wv / (2 * 36)) < 0)
+				return -1;
 		}
 	return 0;
 }
@@ -1466,6 +1535,8 @@ struct meas {
 	double tex;                      /* between / within 32x32 blocks, 9 unread */
 	double gwx, gwy, brx, bry, nwx, nwy; /* log chroma: grey world, bright, whitest */
 	double gex, gey;                 /* log chroma of the grey edge */
+	double nlf[NLF_BINS];            /* noise sigma by green level, -1 unread */
+	double csig, cwhite;             /* chroma noise: plane-fit, Immerkaer */
 };
 
 static int
@@ -1514,7 +1585,8 @@ measure(const char *name, struct cl *c, struct meas *m)
 			goto out;
 		profiles(&f, Y[i], t->w, t->h, t->x0, t->y0);
 		texture(&f, Y[i], t->w, t->h);
-		if (c->ch == 3 && grey_edge(&f, t->px, t->w, t->h) < 0)
+		if (c->ch == 3 && (grey_edge(&f, t->px, t->w, t->h) < 0 ||
+		    chroma_blocks(&f, t->px, t->w, t->h) < 0))
 			goto out;
 		mirror(&f, mb, Y[i], t->w, t->h, t->x0, t->y0, c->ntile > 1 ? 8 : 4);
 		/* luma is not needed again: the buffers below have room
@@ -1535,6 +1607,27 @@ measure(const char *name, struct cl *c, struct meas *m)
 		m->sigma = quantile(f.nzw, f.nblk, 0.5);
 		/* luma's: per-channel noise partly averages out in it */
 		m->sigma_y = c->ch == 3 ? quantile(fy.nzw, fy.nblk, 0.5) : m->sigma;
+	}
+	/* the noise level function: the white-noise estimate's median in
+	 * each band of NLF_BINS intensities of green, where enough blocks
+	 * fall (-1: too few) */
+	for (int i = 0; i < NLF_BINS; i++) {
+		size_t n = 0;
+		double *v = malloc((f.nblk + 1) * sizeof *v);
+		if (v == NULL)
+			goto out;
+		for (size_t k = 0; k < f.nblk; k++)
+			if ((int)(f.nzm[k] * NLF_BINS / 256) == i)
+				v[n++] = f.nz[k];
+		m->nlf[i] = n >= NLF_MIN ? quantile(v, n, NLF_Q) : -1;
+		free(v);
+	}
+	/* chroma noise: the low quantile of the plane-fit spread (flat
+	 * blocks tell the noise), and of Immerkaer's, each corrected for
+	 * its quantile's bias */
+	if (f.ncz > 0) {
+		m->csig = sqrt(quantile(f.cz, f.ncz, 0.1) / 0.84);
+		m->cwhite = sqrt(quantile(f.cw, f.ncw, 0.1) / CW_P10);
 	}
 	/* texture: the spread of the blocks' means over the spread within
 	 * them, the noise's share (luma averaged over 4x4) taken out */
@@ -1890,8 +1983,12 @@ out:
 	free(M);
 	free(f.nz);
 	free(f.nzw);
+	free(f.nzm);
+	free(f.cz);
+	free(f.cw);
 	free(fy.nz);
 	free(fy.nzw);
+	free(fy.nzm);
 	free(f.ew);
 	free(mb);
 	free(f.px2);
@@ -1943,7 +2040,11 @@ cl_finish(const char *name, struct cl *c, jv *out)
 
 	if ((rc = measure(name, c, &m)) != 0)
 		return rc;
-	sc[T_NOISE] = sigmoid(m.sigma, NOISE_MID, NOISE_SPAN);
+	/* grain, or colour blotches: the chroma spread above what white
+	 * noise of its Immerkaer reading would give */
+	double nl = sigmoid(m.sigma, NOISE_MID, NOISE_SPAN);
+	sc[T_NOISE] = fmax(nl, c->ch == 3 ? sigmoid(m.csig - CHROMA_WHITE * m.cwhite,
+	    CHROMA_MID, CHROMA_SPAN) : 0);
 	sc[T_BLUR] = sigmoid(m.blur_signed, BLUR_MID, BLUR_SPAN);
 	if (m.slope >= 0) {
 		double s = sigmoid(-log(fmax(m.slope, 1e-4)), -log(SLOPE_MID), SLOPE_SPAN);
@@ -2035,6 +2136,13 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	    jv_string("cast"), cast,
 	    jv_string("scratch_fraction"), num(m.scratch, 100000),
 	    jv_string("effective_resolution"), num(m.eff, 1000));
+	at = jv_object_set(at, jv_string("chroma_sigma"), num(m.csig, 100));
+	{
+		jv nl = jv_array();
+		for (int i = 0; i < NLF_BINS; i++)
+			nl = jv_array_append(nl, m.nlf[i] < 0 ? jv_null() : num(m.nlf[i], 100));
+		at = jv_object_set(at, jv_string("noise_levels"), nl);
+	}
 	at = jv_object_set(at, jv_string("blockiness"), num(m.block, 1000));
 	at = jv_object_set(at, jv_string("blur_sigma"), num(m.blur_sigma, 100));
 	at = jv_object_set(at, jv_string("grayscale"), jv_bool(m.grayscale));
@@ -2047,6 +2155,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		jv r = jv_object();
 #define RAW(k, v, sc) r = jv_object_set(r, jv_string(k), num(v, sc))
 		RAW("sigma_lo", m.sigma_lo, 100);
+		RAW("chroma_white", m.cwhite, 100);
 		RAW("edgew", m.edgew, 1000);
 		RAW("slope", m.slope, 1000);
 		RAW("b2", m.band[1], 10);
@@ -2089,8 +2198,17 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		    jv_string("strength"), num(sc[T_JPEG], 100),
 		    jv_string("quality"), jv_number(m.jq > 0 ? m.jq : clampd(round(100 - 40 * (m.block - 1)), 5, 95))));
 	if (det[T_NOISE])
-		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("denoise"),
-		    jv_string("strength"), num(sc[T_NOISE], 100), jv_string("sigma"), num(m.sigma, 10)));
+	{
+		/* the grain's sigma when grain was found (blotches hide it:
+		 * the restorer measures its own then) */
+		jv o = JV_OBJECT(jv_string("op"), jv_string("denoise"),
+		    jv_string("strength"), num(sc[T_NOISE], 100));
+		if (nl >= 0.5)
+			o = jv_object_set(o, jv_string("sigma"), num(m.sigma, 10));
+		if (c->ch == 3)
+			o = jv_object_set(o, jv_string("chroma_sigma"), num(m.csig, 100));
+		ops = jv_array_append(ops, o);
+	}
 	if (det[T_SCRATCH])
 		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("descratch"),
 		    jv_string("strength"), num(scr_conf, 100)));

@@ -434,7 +434,12 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 			s = want;
 		}
 		st->sigma = s;
+		est_nlf(im, &st->nla, &st->nlb);
+		st->csig = has(e, "chroma_sigma") ? (float)num(e, "chroma_sigma", 0) : est_chroma(im);
 		r = jv_object_set(r, jv_string("sigma"), rnd(s, 0.01));
+		r = jv_object_set(r, jv_string("noise_a"), rnd(st->nla, 0.001));
+		r = jv_object_set(r, jv_string("noise_b"), rnd(st->nlb, 0.01));
+		r = jv_object_set(r, jv_string("chroma_sigma"), rnd(st->csig, 0.01));
 		break;
 	}
 	case RESTORE_DESCRATCH:

@@ -5,7 +5,8 @@
  * noise  Immerkær's Laplacian-difference residual per 16x16 block, in
  *        the opponent planes the denoiser uses; the 10th percentile of
  *        the block estimates (flat blocks tell the noise, textured ones
- *        only add), corrected for that percentile's bias.
+ *        only add), corrected for that percentile's bias. Its level
+ *        function (est_nlf) and chroma blotches (est_chroma) too.
  * blur   reblur ratio at edges (Hu and de Haan): a Gaussian edge of
  *        width s keeps a fraction s/sqrt(s²+r²) of its gradient peak
  *        when blurred again by r, so the ratio tells s.
@@ -420,4 +421,136 @@ est_white_balance(const struct img *im, float gain[3], int *toned)
 		strength = fmaxf(strength, fabsf(gain[c] - 1));
 	}
 	return strength;
+}
+
+/* The noise level function: sigma^2 = a x + b in each RGB channel, x the
+ * channel's own value (a sensor's shot and read noise). Immerkaer's
+ * residual per 16x16 block and channel, binned by the block's mean in
+ * bins of 16 levels; a low quantile per bin (flat blocks tell the noise,
+ * textured ones only add), and a, b fitted to the bins by least squares
+ * weighted by their counts. Returns the number of bins used (< 3: a = 0,
+ * b the overall level). */
+#define NLF_BINS 16
+int
+est_nlf(const struct img *im, float *a, float *b)
+{
+	int nc = im->ch >= 3 ? 3 : 1, bs = 16, used = 0;
+	int bw = (im->w - 2) / bs, bh = (im->h - 2) / bs;
+	long nb = (long)bw * bh, step = 1;
+	size_t cap, cnt[NLF_BINS] = { 0 };
+	float *v[NLF_BINS] = { NULL };
+	double sx = 0, sy = 0, sxx = 0, sxy = 0, sw = 0;
+
+	*a = 0;
+	*b = 0;
+	if (bw < 1 || bh < 1)
+		return 0;
+	while (nb / step > 20000)
+		step++;
+	cap = (size_t)(nb / step + 1) * (size_t)nc;
+	for (int i = 0; i < NLF_BINS; i++)
+		if ((v[i] = malloc(sizeof(float) * cap)) == NULL)
+			goto out;
+	for (long k = 0; k < nb; k += step) {
+		int bx = (int)(k % bw) * bs + 1, by = (int)(k / bw) * bs + 1;
+		for (int c = 0; c < nc; c++) {
+			double s = 0, m = 0;
+			int clip = 0;
+			for (int y = by; y < by + bs; y++) {
+				const uint8_t *p = im->px + ((size_t)y * im->w + (size_t)bx) * im->ch + c;
+				ptrdiff_t st = (ptrdiff_t)im->w * im->ch, sc = im->ch;
+				for (int x = 0; x < bs; x++, p += sc) {
+					float r = 4 * p[0] - 2 * (p[-sc] + p[sc] + p[-st] + p[st]) +
+					    p[-st - sc] + p[-st + sc] + p[st - sc] + p[st + sc];
+					s += (double)r * r;
+					m += p[0];
+					clip += p[0] == 0 || p[0] == 255;
+				}
+			}
+			if (clip > bs * bs / 20)
+				continue;
+			m /= bs * bs;
+			int i = (int)(m / (256 / NLF_BINS));
+			v[i][cnt[i]++] = (float)(s / (bs * bs) / 36.0);
+		}
+	}
+	for (int i = 0; i < NLF_BINS; i++) {
+		if (cnt[i] < 8)
+			continue;
+		qsort(v[i], cnt[i], sizeof v[i][0], cmpf);
+		/* the 20th percentile of a variance over 256 samples sits about
+		 * 8% low; 8-bit rounding adds 1/12 */
+		double var = v[i][cnt[i] / 5] / 0.92 - 0.08, x = (i + 0.5) * (256 / NLF_BINS);
+		double w = (double)cnt[i];
+		sx += w * x;
+		sy += w * var;
+		sxx += w * x * x;
+		sxy += w * x * var;
+		sw += w;
+		used++;
+	}
+	if (used >= 3) {
+		double d = sw * sxx - sx * sx;
+		*a = d > 0 ? (float)((sw * sxy - sx * sy) / d) : 0;
+		if (*a < 0)
+			*a = 0;
+		*b = (float)((sy - *a * sx) / sw);
+		if (*b < 0.25f) {              /* keep a positive floor */
+			*b = 0.25f;
+			*a = (float)fmax(0, (sxy - 0.25 * sx) / sxx);
+		}
+	} else if (sw > 0)
+		*b = (float)fmax(sy / sw, 0);
+out:
+	for (int i = 0; i < NLF_BINS; i++)
+		free(v[i]);
+	return used;
+}
+
+/* Chroma noise as blotches: the Cb and Cr planes (Rec. 601) in 8x8
+ * blocks, each block's residual from its least-squares plane, the RMS
+ * of both; the 10th percentile over blocks (flat ones tell the noise),
+ * corrected for that percentile's bias. Unlike Immerkaer's residual it
+ * sees noise correlated over a few pixels, as demosaicking leaves it
+ * (it reads such noise about 0.6 of its full sigma; white noise 0.9). */
+float
+est_chroma(const struct img *im)
+{
+	int bs = 8, bw = im->w / bs, bh = im->h / bs;
+	long nb = (long)bw * bh, step = 1, n = 0;
+	float *sb, r;
+
+	if (im->ch < 3 || bw < 1 || bh < 1)
+		return 0;
+	while (nb / step > 40000)
+		step++;
+	if ((sb = malloc(sizeof(float) * (size_t)(nb / step + 1))) == NULL)
+		return 0;
+	for (long k = 0; k < nb; k += step) {
+		int bx = (int)(k % bw) * bs, by = (int)(k / bw) * bs;
+		double e = 0;
+		for (int c = 0; c < 2; c++) {
+			double s = 0, sx = 0, sy = 0, ss = 0;
+			for (int y = 0; y < bs; y++)
+				for (int x = 0; x < bs; x++) {
+					float v[3];
+					pix(im, bx + x, by + y, v);
+					float t = c == 0 ? -0.168736f * v[0] - 0.331264f * v[1] + 0.5f * v[2]
+					    : 0.5f * v[0] - 0.418688f * v[1] - 0.081312f * v[2];
+					s += t;
+					sx += t * (x - 3.5);
+					sy += t * (y - 3.5);
+					ss += (double)t * t;
+				}
+			/* sum (x-3.5)^2 over the block: 8 * 42 = 336 */
+			double m = s / 64, gx = sx / 336, gy = sy / 336;
+			e += ss - 64 * m * m - 336 * (gx * gx + gy * gy);
+		}
+		sb[n++] = (float)(e / (2 * 61));
+	}
+	qsort(sb, (size_t)n, sizeof sb[0], cmpf);
+	/* the 10th percentile of a variance over 2x61 dof sits about 16% low */
+	r = sb[n / 10] / 0.84f;
+	free(sb);
+	return r > 0 ? sqrtf(r) : 0;
 }

@@ -26,6 +26,8 @@ struct step {
 	float strength;      /* 0..1: share of the filter's change kept */
 	float sigma;         /* denoise: noise (RGB scale); deblur: blur */
 	float nsig[3];       /* denoise: noise per opponent plane */
+	float nla, nlb;      /* denoise: noise variance a x + b (0, 0: flat) */
+	float csig;          /* denoise: chroma blotches (est_chroma), 0 none */
 	int quality;         /* deblock: JPEG quality */
 	int grid;            /* deblock: 8x8 grid starts at (0,0) */
 	uint16_t q[64];      /* deblock: luma quantisation table */
@@ -54,6 +56,10 @@ int  flt_margin(const struct step *st);   /* rows of margin a filter needs */
 /* restore_est.c: measurements on a whole image (8-bit, ch 1..4). */
 float est_noise(const struct img *im, float nsig[3]);  /* RGB-scale sigma */
 float est_blur(const struct img *im);                   /* Gaussian sigma */
+/* Noise level function: variance a x + b of a channel at value x;
+ * returns the intensity bins it was fitted on. */
+int   est_nlf(const struct img *im, float *a, float *b);
+float est_chroma(const struct img *im);  /* Cb/Cr blotch sigma (see there) */
 int   est_jpeg_quality(const struct img *im, uint16_t q[64], int *from_file);
 /* Black and white points, a saturation gain, and the mean tint (per
  * channel, value minus luma) that the gain must not amplify. robust:

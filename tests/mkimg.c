@@ -3,6 +3,9 @@
  * Options: gray alpha palette interlace progressive cmyk depth=16 q=N
  *   orientation=N (EXIF tag) exif (EXIF with date and camera) icc (a
  *   minimal ICC profile) seed=N noise=SIGMA (Gaussian, 8-bit scale)
+ *   lnoise=A (a sensor's shot noise: per channel, sigma sqrt(A x + 4) at
+ *   value x) cnoise=S (colour blotches: Gaussian noise in Cb and Cr
+ *   blurred by a Gaussian of sigma 1, rescaled to sigma S; colour only)
  *   claim=WxH (patch the header to claim another size: a decompression
  *   bomb or a lying file; the data stays that of the real size).
  * Damage, applied in this order after the scene (and its noise):
@@ -28,7 +31,7 @@ static struct {
 	int w, h, png, gray, alpha, palette, interlace, progressive, cmyk, depth16;
 	int q, orientation, exif, icc;
 	unsigned seed;
-	double noise;
+	double noise, lnoise, cnoise;
 	unsigned claim_w, claim_h;
 	double blur, fade, sepia, cast, desat;
 	int upscale, scratches, texture;
@@ -84,6 +87,53 @@ make_icc(void)
 	p[76] = 0x00; p[77] = 0x00; p[78] = 0xd3; p[79] = 0x2d;
 }
 
+
+/* colour blotches (option cnoise) on the finished RGB scene */
+static void
+blotches(uint8_t *px)
+{
+	size_t n = (size_t)o.w * o.h;
+	double *c = malloc(2 * n * sizeof *c), *t = malloc(n * sizeof *t), k[4] = { 0 }, ks = 0;
+
+	if (c == NULL || t == NULL)
+		err(1, "malloc");
+	for (int i = 0; i <= 3; i++)
+		ks += (i ? 2 : 1) * (k[i] = exp(-0.5 * i * i));
+	for (int p = 0; p < 2; p++) {
+		double *q = c + p * n, ss = 0;
+		for (size_t i = 0; i < n; i++)
+			q[i] = grand();
+		for (int pass = 0; pass < 2; pass++) {
+			for (int y = 0; y < o.h; y++)
+				for (int x = 0; x < o.w; x++) {
+					double a = 0;
+					for (int i = -3; i <= 3; i++) {
+						int xx = pass ? x : x + i, yy = pass ? y + i : y;
+						xx = xx < 0 ? 0 : xx >= o.w ? o.w - 1 : xx;
+						yy = yy < 0 ? 0 : yy >= o.h ? o.h - 1 : yy;
+						a += k[i < 0 ? -i : i] * q[(size_t)yy * o.w + xx];
+					}
+					t[(size_t)y * o.w + x] = a / ks;
+				}
+			memcpy(q, t, n * sizeof *q);
+		}
+		for (size_t i = 0; i < n; i++)
+			ss += q[i] * q[i];
+		for (size_t i = 0; i < n; i++)
+			q[i] *= o.cnoise / sqrt(ss / n);
+	}
+	for (size_t i = 0; i < n; i++) {
+		double cb = c[i], cr = c[n + i], d[3] = { 1.402 * cr, -0.344136 * cb - 0.714136 * cr,
+		    1.772 * cb };
+		for (int k2 = 0; k2 < 3; k2++) {
+			double v = px[i * 3 + k2] + d[k2];
+			px[i * 3 + k2] = (uint8_t)lrint(v < 0 ? 0 : v > 255 ? 255 : v);
+		}
+	}
+	free(c);
+	free(t);
+}
+
 static uint8_t *
 scene(void)
 {
@@ -134,6 +184,8 @@ scene(void)
 			for (int k = 0; k < 3; k++) {
 				if (o.noise > 0)
 					v[k] += o.noise * grand();
+				if (o.lnoise > 0)
+					v[k] += sqrt(o.lnoise * (v[k] < 0 ? 0 : v[k]) + 4) * grand();
 				v[k] = v[k] < 0 ? 0 : v[k] > 255 ? 255 : v[k];
 			}
 			uint8_t *p = px + ((size_t)y * o.w + x) * ch;
@@ -144,6 +196,8 @@ scene(void)
 					p[k] = (uint8_t)lrint(v[k]);
 		}
 	free(tex);
+	if (o.cnoise > 0 && ch == 3)
+		blotches(px);
 	return px;
 }
 
@@ -435,6 +489,8 @@ main(int argc, char *argv[])
 		else if (!strncmp(a, "orientation=", 12)) o.orientation = atoi(a + 12);
 		else if (!strncmp(a, "seed=", 5)) o.seed = (unsigned)atoi(a + 5);
 		else if (!strncmp(a, "noise=", 6)) o.noise = atof(a + 6);
+		else if (!strncmp(a, "lnoise=", 7)) o.lnoise = atof(a + 7);
+		else if (!strncmp(a, "cnoise=", 7)) o.cnoise = atof(a + 7);
 		else if (!strncmp(a, "blur=", 5)) o.blur = atof(a + 5);
 		else if (!strncmp(a, "desat=", 6)) o.desat = atof(a + 6);
 		else if (!strncmp(a, "fade=", 5)) o.fade = atof(a + 5);

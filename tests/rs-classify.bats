@@ -83,6 +83,30 @@ rising() {
 	    (.attributes.noise_sigma > 10) and any(.ops[]; .op == "denoise")'
 }
 
+@test "rs-classify: colour blotches are noise: chroma_sigma and the score rise with them, the grain's sigma does not" {
+	for s in 0 4 8 14; do img c$s png:320x240 cnoise=$s; done
+	rising noise "$T/c0.png" "$T/c4.png" "$T/c8.png" "$T/c14.png"
+	rs-classify "$T/c0.png" | jq -e '(.degradations[0].detected | not) and .attributes.chroma_sigma < 1'
+	rs-classify "$T/c8.png" | jq -e '.degradations[0].detected and .attributes.noise_sigma < 2 and
+	    .attributes.chroma_sigma > 4 and
+	    any(.ops[]; .op == "denoise" and .chroma_sigma > 4 and (has("sigma") | not))'
+	# white noise reads about alike in chroma_sigma but is grain, not blotches
+	img w png:320x240 noise=3
+	rs-classify "$T/w.png" | jq -e '(.degradations[0].detected | not) and .attributes.chroma_sigma > 1.5'
+	img g png:320x240 gray
+	rs-classify "$T/g.png" | jq -e '.attributes.chroma_sigma == 0'
+}
+
+@test "rs-classify: noise_levels rise with the level under shot noise, stay flat under grain" {
+	img l png:320x240 lnoise=1.5
+	img n png:320x240 noise=10
+	rs-classify "$T/l.png" | jq -e '.attributes.noise_levels | length == 8 and
+	    ([.[] | select(. != null)] | length >= 4 and
+	     (. as $v | all(range(1; length); $v[.] > $v[. - 1])) and .[-1] > 1.5 * .[0])'
+	rs-classify "$T/n.png" | jq -e '[.attributes.noise_levels[] | select(. != null)] |
+	    length >= 4 and max < 1.25 * min'
+}
+
 @test "rs-classify: JPEG score rises as quality falls" {
 	for q in 90 50 30 10; do img j$q jpeg:320x240 q=$q; done
 	rising jpeg "$T/j90.jpeg" "$T/j50.jpeg" "$T/j30.jpeg" "$T/j10.jpeg"

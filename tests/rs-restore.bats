@@ -31,6 +31,27 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/n.png") + 6))" ]
 }
 
+@test "rs-restore: colour blotches are found and removed by the default chain" {
+	img c png:320x240
+	img n png:320x240 cnoise=10
+	run -0 --separate-stderr rs-restore --print-ops "$T/n.png"
+	jq -e '.ops[0].op == "denoise" and .ops[0].chroma_sigma > 4' <<<"$output"
+	rs-restore -o "$T/r.png" "$T/n.png"
+	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/n.png") + 8))" ]
+}
+
+@test "rs-restore: denoise follows noise that grows with brightness" {
+	img c png:320x240
+	img n png:320x240 lnoise=2
+	# the record tells the level function it used: variance a x + b, a near 2
+	rs-upload "$T/n.png" >"$T/job.json"
+	run -0 --separate-stderr rs-restore --ops denoise <"$T/job.json"
+	jq -e '.restore.ops[0] | .noise_a > 1.2 and .noise_a < 3' <<<"$output"
+	rs-restore --ops denoise -o "$T/r.png" "$T/n.png"
+	# flat-noise means (before the level function) gave +13.6 dB here
+	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/n.png") + 15))" ]
+}
+
 @test "rs-restore: deblock improves a JPEG of quality 15 (by 1.5 dB with its own tables)" {
 	img c png:320x240
 	img j jpeg:320x240 q=15
