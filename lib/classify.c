@@ -78,7 +78,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 /* Decision points: a type is detected when its score reaches 0.5; each
  * score is a sigmoid in its measure, centred on these values (tuned on
  * the "tune" half of bench/mkset's set, checked on the other half). */
-#define NOISE_MID    4.6      /* noise sigma, 8-bit */
+#define NOISE_MID    5.5      /* noise sigma, 8-bit */
 #define NOISE_SPAN   1.2
 #define NLF_BINS     8        /* noise level function: bands of 32 levels */
 #define NLF_MIN      6        /* blocks a band needs */
