@@ -772,12 +772,15 @@ struct blob {
 };
 
 /* 8-connected flood fill from i over pixels with bit want and without
- * bit seen (which it sets); the pixels go to comp[]. */
+ * bit seen (which it sets); the pixels go to comp[]. With dir (a
+ * direction 0..SCR_ND-1 per pixel), only over pixels of i's polarity
+ * whose direction is within one step of i's. */
 static void
-fill(uint8_t *m, int w, int h, int i, uint8_t want, uint8_t seen, int *stack,
-    int *comp, const float *con, struct blob *b)
+fill(uint8_t *m, const uint8_t *dir, int w, int h, int i, uint8_t want, uint8_t seen,
+    int *stack, int *comp, const float *con, struct blob *b)
 {
-	int sp = 0, x0 = i % w, y0 = i / w;
+	int sp = 0, x0 = i % w, y0 = i / w, d0 = dir != NULL ? dir[i] : 0;
+	uint8_t pol = m[i] & SC_DARK;
 
 	memset(b, 0, sizeof *b);
 	b->xmin = b->xmax = x0;
@@ -803,49 +806,15 @@ fill(uint8_t *m, int w, int h, int i, uint8_t want, uint8_t seen, int *stack,
 				if (nx < 0 || ny < 0 || nx >= w || ny >= h)
 					continue;
 				int j = ny * w + nx;
-				if ((m[j] & want) && !(m[j] & seen)) {
-					m[j] |= seen;
-					stack[sp++] = j;
-				}
-			}
-	}
-}
-
-/* fill() over SC_ORUN pixels of i's polarity whose direction (dir[],
- * 0..SCR_ND-1) is within one step of i's, marking SC_SEEN3 */
-static void
-fill_dir(uint8_t *m, const uint8_t *dir, int w, int h, int i, int *stack, int *comp,
-    const float *con, struct blob *b)
-{
-	int sp = 0, x0 = i % w, y0 = i / w;
-	uint8_t pol = m[i] & SC_DARK;
-	int d0 = dir[i];
-
-	memset(b, 0, sizeof *b);
-	b->xmin = b->xmax = x0;
-	b->ymin = b->ymax = y0;
-	m[i] |= SC_SEEN3;
-	stack[sp++] = i;
-	while (sp > 0) {
-		int k = stack[--sp], ky = k / w, kx = k % w;
-		comp[b->cnt++] = k;
-		b->scon += con[k];
-		b->sx += kx - x0;
-		b->sy += ky - y0;
-		b->sxx += (double)(kx - x0) * (kx - x0);
-		b->syy += (double)(ky - y0) * (ky - y0);
-		b->sxy += (double)(kx - x0) * (ky - y0);
-		for (int dy = -1; dy <= 1; dy++)
-			for (int dx = -1; dx <= 1; dx++) {
-				int nx = kx + dx, ny = ky + dy;
-				if (nx < 0 || ny < 0 || nx >= w || ny >= h)
+				if (!(m[j] & want) || (m[j] & seen))
 					continue;
-				int j = ny * w + nx, dd = abs(dir[j] - d0);
-				if ((m[j] & SC_ORUN) && !(m[j] & SC_SEEN3) && (m[j] & SC_DARK) == pol &&
-				    (dd <= 1 || dd == SCR_ND - 1)) {
-					m[j] |= SC_SEEN3;
-					stack[sp++] = j;
+				if (dir != NULL) {
+					int dd = abs(dir[j] - d0);
+					if ((m[j] & SC_DARK) != pol || (dd > 1 && dd != SCR_ND - 1))
+						continue;
 				}
+				m[j] |= seen;
+				stack[sp++] = j;
 			}
 	}
 }
@@ -1006,7 +975,7 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 	for (int i = 0; i < (int)n; i++) {
 		if (!(m[i] & SC_CAND) || (m[i] & SC_SEEN))
 			continue;
-		fill(m, w, h, i, SC_CAND, SC_SEEN, stack, comp, con, &bl);
+		fill(m, NULL, w, h, i, SC_CAND, SC_SEEN, stack, comp, con, &bl);
 		int ext = (bl.xmax - bl.xmin) > (bl.ymax - bl.ymin) ? bl.xmax - bl.xmin + 1 :
 		    bl.ymax - bl.ymin + 1;
 		if (ext > 5 || bl.cnt > 16)
@@ -1071,11 +1040,11 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 			if (pass == 0) {
 				if (!(m[i] & SC_LINE) || (m[i] & SC_SEEN2))
 					continue;
-				fill(m, w, h, i, SC_LINE, SC_SEEN2, stack, comp, con, &bl);
+				fill(m, NULL, w, h, i, SC_LINE, SC_SEEN2, stack, comp, con, &bl);
 			} else {
 				if (!(m[i] & SC_ORUN) || (m[i] & SC_SEEN3))
 					continue;
-				fill_dir(m, dir, w, h, i, stack, comp, con, &bl);
+				fill(m, dir, w, h, i, SC_ORUN, SC_SEEN3, stack, comp, con, &bl);
 			}
 			if (bl.cnt < SCR_LEN)
 				continue;

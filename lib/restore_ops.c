@@ -265,8 +265,8 @@ nlm_params(float s, int *sr, int *pr, float *hf)
  * the luma over (2r+1)^2 windows (the guided filter), and of what the
  * fit leaves, only the part whose local variance stands above the
  * noise's (a Wiener gain): edges the luma shares are kept by the fit,
- * chroma detail of its own by the gain. Rows within 3r of the band's
- * ends are spoilt. */
+ * chroma detail of its own by the gain (none with cvar infinite: the
+ * guided filter alone). Rows within 3r of the band's ends are spoilt. */
 static int
 chroma_wiener(struct band *b, int r, float cvar, float eps)
 {
@@ -297,6 +297,11 @@ chroma_wiener(struct band *b, int r, float cvar, float eps)
 		}
 		box_mean(ma, mp, t, b->w, b->h, r);   /* mp: mean a */
 		box_mean(mb, ma, t, b->w, b->h, r);   /* ma: mean b */
+		if (isinf(cvar)) {            /* the fit alone: guided_chroma */
+			for (size_t i = 0; i < n; i++)
+				p[i] = mp[i] * I[i] + ma[i];
+			continue;
+		}
 		for (size_t i = 0; i < n; i++) {
 			q[i] = mp[i] * I[i] + ma[i];
 			float d = p[i] - q[i];
@@ -600,38 +605,7 @@ box_mean(const float *in, float *out, float *tmp, int w, int h, int r)
 static int
 guided_chroma(struct band *b, int r, float eps)
 {
-	size_t n = (size_t)b->w * (size_t)b->h;
-	float *buf = malloc(sizeof(float) * n * 6);
-	if (buf == NULL)
-		return EX_OSERR;
-	float *mI = buf, *vI = buf + n, *t = buf + 2 * n, *mp = buf + 3 * n,
-	    *ma = buf + 4 * n, *mb = buf + 5 * n;
-	const float *I = b->p[0];
-
-	box_mean(I, mI, t, b->w, b->h, r);
-	for (size_t i = 0; i < n; i++)
-		ma[i] = I[i] * I[i];
-	box_mean(ma, vI, t, b->w, b->h, r);
-	for (size_t i = 0; i < n; i++)
-		vI[i] -= mI[i] * mI[i];
-	for (int c = 1; c <= 2; c++) {
-		float *p = b->p[c];
-		box_mean(p, mp, t, b->w, b->h, r);
-		for (size_t i = 0; i < n; i++)
-			mb[i] = I[i] * p[i];
-		box_mean(mb, ma, t, b->w, b->h, r);   /* ma: mean(I p) */
-		for (size_t i = 0; i < n; i++) {
-			float a = (ma[i] - mI[i] * mp[i]) / (vI[i] + eps);
-			ma[i] = a;
-			mb[i] = mp[i] - a * mI[i];
-		}
-		box_mean(ma, mp, t, b->w, b->h, r);   /* mp: mean a */
-		box_mean(mb, ma, t, b->w, b->h, r);   /* ma: mean b */
-		for (size_t i = 0; i < n; i++)
-			p[i] = mp[i] * I[i] + ma[i];
-	}
-	free(buf);
-	return 0;
+	return chroma_wiener(b, r, INFINITY, eps);
 }
 
 /* The half-size plane d (of band hb) enlarged bilinearly and added to the
