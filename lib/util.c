@@ -313,8 +313,8 @@ util_hex(const unsigned char *in, size_t n, char *out)
  * process that UTC does not need (rs-serve paid it on every connection).
  * The days since 1970 to a civil date: Howard Hinnant's days_from_civil
  * inverted (proleptic Gregorian, 400-year eras of 146097 days). */
-void
-util_gmtime(time_t t, struct tm *tm)
+static void
+utc_tm(time_t t, struct tm *tm)
 {
 	long long s = (long long)t, z = (s >= 0 ? s : s - 86399) / 86400, sec = s - z * 86400;
 	long long era, doe, yoe, doy, mp, y;
@@ -336,6 +336,7 @@ util_gmtime(time_t t, struct tm *tm)
 	tm->tm_year = (int)(y + (tm->tm_mon <= 1) - 1900);
 	tm->tm_yday = -1;                                 /* not computed */
 }
+
 void
 util_rfc3339(char out[32])
 {
@@ -355,7 +356,7 @@ util_utc(time_t t, const char *fmt, char *out, size_t size)
 	if (size == 0)
 		return 0;
 	out[0] = '\0';
-	util_gmtime(t, &tm);
+	utc_tm(t, &tm);
 	for (; *fmt != '\0'; fmt++) {
 		if (*fmt != '%' || fmt[1] == '\0') {
 			k = snprintf(out + n, size - n, "%c", *fmt);

@@ -33,7 +33,6 @@ void util_rfc3339(char out[32]);      /* now, UTC, "2026-11-25T19:31:16Z" */
 /* strftime for UTC with %Y %m %d %H %M %S %a %b only, without reading
  * the time zone; the length written, or 0 (and "") if it does not fit */
 size_t util_utc(time_t t, const char *fmt, char *out, size_t size);
-void util_gmtime(time_t t, struct tm *tm);   /* gmtime_r without tzset */
 /* s as a number from lo to hi into *v; EX_USAGE with "what: s: ..." if not */
 int  util_number(const char *what, const char *s, double lo, double hi, double *v);
 int  util_parse_size(const char *s, unsigned long long *v); /* "50M", "1G"; 0/-1 */
