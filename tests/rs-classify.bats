@@ -83,6 +83,15 @@ rising() {
 	    (.attributes.noise_sigma > 10) and any(.ops[]; .op == "denoise")'
 }
 
+@test "rs-classify: noise as even as added noise is found from a sigma of about 4" {
+	img e5 png:320x240 noise=5
+	rs-classify "$T/e5.png" | jq -e '.degradations[0].detected and
+	    any(.ops[]; .op == "denoise")'
+	img e3 png:320x240 noise=3
+	rs-classify "$T/e3.png" | jq -e '(.degradations[0].detected | not) and
+	    all(.ops[]; .op != "denoise")'
+}
+
 @test "rs-classify: colour blotches are noise: chroma_sigma and the score rise with them, the grain's sigma does not" {
 	for s in 0 4 8 14; do img c$s png:320x240 cnoise=$s; done
 	rising noise "$T/c0.png" "$T/c4.png" "$T/c8.png" "$T/c14.png"
