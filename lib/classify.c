@@ -100,12 +100,14 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define JPEGQ_SPAN   9.0
 #define BLOCK_MID    1.32     /* blockiness ratio */
 #define BLOCK_SPAN   0.04
-#define FADE_MID     40.0     /* lift of luma's blacks and whites, 8-bit */
+#define FADE_MID     39.5     /* lift of luma's blacks and whites, 8-bit */
+#define FADE_NOISE   0.2      /* and this much more per level of luma's noise */
 #define FADE_SPAN    4.0
 #define TEX_MID      0.55     /* texture measure below which the fade */
 #define TEX_SPAN     0.1      /* threshold rises, by up to */
 #define FADE_TEX     40.0     /* this many levels, and */
 #define FADE_TEX_BLUR 12.0    /* this many per pixel of blur sigma */
+#define FADE_TEX_RANGE 200.0  /* a faded texture is stretched to this range */
 #define FADE_BLUR    8.0      /* elsewhere, this many per pixel of blur sigma */
 #define FADE_BLUR_MIN 0.5     /* beyond this (what a sharp picture reads) */
 #define CAST_MID     0.09     /* log-chroma distance of the illuminant */
@@ -2043,11 +2045,16 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * nature, and a blur takes its extremes (of a fine texture, much
 	 * of its range): it needs a larger lift, the more so when blurred;
 	 * a blur takes the extremes of a photograph's small features too,
-	 * less so (beyond the half pixel a sharp picture reads) */
+	 * less so (beyond the half pixel a sharp picture reads); and noise
+	 * a little more per level of luma's sigma: the 2-sigma correction
+	 * of the percentiles is right under a hard floor (a fade's) but
+	 * overshoots on a gentle tail (a dusk sky's shadows), where a
+	 * noisy clean picture read 10 to 20 levels above itself */
+	double tw = clampd((TEX_MID - m.tex) / TEX_SPAN, 0, 1);
 	{
-		double tw = clampd((TEX_MID - m.tex) / TEX_SPAN, 0, 1);
 		sc[T_FADED] = sigmoid(m.lift_y - tw * (FADE_TEX + FADE_TEX_BLUR * m.blur_sigma) -
-		    (1 - tw) * FADE_BLUR * fmax(0, m.blur_sigma - FADE_BLUR_MIN), FADE_MID, FADE_SPAN);
+		    (1 - tw) * FADE_BLUR * fmax(0, m.blur_sigma - FADE_BLUR_MIN) -
+		    FADE_NOISE * m.sigma_y, FADE_MID, FADE_SPAN);
 	}
 	sc[T_CAST] = m.grayscale ? 0 : sigmoid(m.cast, CAST_MID, CAST_SPAN);
 	/* The damage found decides the side of 0.5; within its side the
@@ -2188,11 +2195,18 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		    jv_string("strength"), num(scr_conf, 100)));
 	/* levels at full strength once detected: a partial stretch leaves
 	 * the black floor lifted, which shows most in dark areas, and the
-	 * call on luma puts the mildest fades (lift 40) near the call */
-	if (det[T_FADED] && m.white - m.black >= 16)   /* nothing to stretch in a flat image */
-		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("levels"),
+	 * call on luma puts the mildest fades (lift 40) near the call. A
+	 * texture that fills the frame need not have had a black or a white
+	 * (clean brick spans 64..206): it is stretched to a narrower range
+	 * about mid-grey, the span. */
+	if (det[T_FADED] && m.white - m.black >= 16) {  /* nothing to stretch in a flat image */
+		jv o = JV_OBJECT(jv_string("op"), jv_string("levels"),
 		    jv_string("strength"), num(1, 100),
-		    jv_string("black"), num(m.black, 1), jv_string("white"), num(m.white, 1)));
+		    jv_string("black"), num(m.black, 1), jv_string("white"), num(m.white, 1));
+		if (tw > 0)
+			o = jv_object_set(o, jv_string("span"), num(255 - tw * (255 - FADE_TEX_RANGE), 1));
+		ops = jv_array_append(ops, o);
+	}
 	if (det[T_CAST])
 		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("white_balance"),
 		    jv_string("strength"), num(sc[T_CAST], 100),

@@ -449,9 +449,24 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 		break;
 	case RESTORE_LEVELS:
 		est_levels(im, cleaned, &st->black, &st->white, &st->sat, st->tint);
+		/* a narrower target range (a texture filling the frame has
+		 * no black or white of its own), never a narrowing */
+		st->span = (float)num(e, "span", 255);
+		st->span = st->span < 16 ? 16 : st->span > 255 ? 255 : st->span;
+		if (st->span < 255) {
+			float k = st->span / (st->white - st->black > 1 ? st->white - st->black : 1);
+			if (k <= 1.02f) {
+				st->black = 0;
+				st->white = 255;
+				st->span = 255;
+				st->sat = 1;
+			} else if (st->sat != 1)
+				st->sat = fminf(1.5f, powf(k, 0.4f));
+		}
 		r = jv_object_set(r, jv_string("black"), rnd(st->black, 0.1));
 		r = jv_object_set(r, jv_string("white"), rnd(st->white, 0.1));
 		r = jv_object_set(r, jv_string("saturation"), rnd(st->sat, 0.01));
+		r = jv_object_set(r, jv_string("span"), rnd(st->span, 0.1));
 		break;
 	case RESTORE_WHITE_BALANCE: {
 		int toned;

@@ -35,6 +35,7 @@ struct step {
 	int csub;            /* deblock: chroma stored at half size (4:2:0) */
 	int ftab;            /* deblock: q is the file's own table */
 	float black, white, sat, tint[3];    /* levels */
+	float span;          /* levels: black..white goes to this range, centred */
 	float gain[3];       /* white_balance */
 	int keep_tone;       /* white_balance: toned image left alone */
 	int iters;           /* deblur: iterations */

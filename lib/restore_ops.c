@@ -36,7 +36,8 @@
  *           7x7 median, thresholds scaled by the local residual level
  *           (texture raises them), hysteresis; flagged pixels only are
  *           filled with the median of unflagged pixels nearby.
- * levels    a linear stretch of black..white to 0..255 and a saturation
+ * levels    a linear stretch of black..white to 0..255 (or to a narrower
+ *           range about mid-grey, the plan's span) and a saturation
  *           gain; white_balance per-channel gains. Both pointwise.
  * deblur    Richardson–Lucy with a Gaussian PSF, each correction applied
  *           squared (an accelerated form: half the iterations), the result
@@ -1353,13 +1354,15 @@ out:
 int
 flt_levels(const struct step *st, struct band *b)
 {
-	float k = 255.0f / (st->white - st->black > 1 ? st->white - st->black : 1);
+	float span = st->span > 0 ? st->span : 255;
+	float k = span / (st->white - st->black > 1 ? st->white - st->black : 1);
+	float off = 0.5f * (255 - span);
 	size_t n = (size_t)b->w * (size_t)b->h;
 
 	for (size_t i = 0; i < n; i++) {
 		float v[3];
 		for (int c = 0; c < b->nc; c++)
-			v[c] = (b->p[c][i] - st->black) * k;
+			v[c] = (b->p[c][i] - st->black) * k + off;
 		if (b->nc == 3 && st->sat != 1) {
 			/* more colour, but not more of the overall tint (sepia) */
 			float l = 0.299f * v[0] + 0.587f * v[1] + 0.114f * v[2];

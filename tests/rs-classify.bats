@@ -228,6 +228,28 @@ PY
 	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = true ]
 }
 
+@test "rs-classify: a faded texture is stretched to a narrower range than a faded scene" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	# the texture above, faded to 1st and 99th percentiles at 110 and 150
+	/usr/bin/python3 - "$T/tex.png" <<'PY'
+import sys
+import numpy as np
+from PIL import Image, ImageFilter
+r = np.random.default_rng(7).normal(0, 1, (240, 320))
+im = Image.fromarray(np.uint8(np.clip(128 + 40 * r, 0, 255)))
+a = np.asarray(im.filter(ImageFilter.GaussianBlur(1.5)), dtype=float)
+lo, hi = np.percentile(a, 1), np.percentile(a, 99)
+a = 110 + (a - lo) * (40 / (hi - lo))
+Image.fromarray(np.uint8(np.clip(a + 0.5, 0, 255))).save(sys.argv[1])
+PY
+	img scene png:320x240 fade=60
+	run rs-classify "$T/tex.png" "$T/scene.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	sed -n 1p <<<"$output" | jq -e 'any(.ops[]; .op == "levels" and .span < 255)'
+	sed -n 2p <<<"$output" | jq -e 'any(.ops[]; .op == "levels" and has("span") | not)'
+}
+
 @test "rs-classify: scratches do not hide a blur, nor make a sharp picture blurred" {
 	img soft png:320x240 blur=2 scratches=8
 	img sharp png:320x240 scratches=8

@@ -76,6 +76,23 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/f.png") + 5))" ]
 }
 
+@test "rs-restore: a levels span stretches to a narrower range about mid-grey" {
+	img c0 png:320x240
+	imgcmp -d fade=70:190 "$T/c0.png" "$T/f.png"
+	rs-restore --ops levels -o "$T/full.png" "$T/f.png"
+	rs-upload "$T/f.png" |
+	    jq -c '. + {"classify": {"ops": [{"op": "levels", "strength": 1, "span": 180}]}}' >"$T/job.json"
+	run -0 --separate-stderr rs-restore <"$T/job.json"
+	[ "$(jq -r '.restore.ops[0].span' <<<"$output")" = 180 ]
+	cp "$(obj_file "$(jq -r .output.object <<<"$output")")" "$T/span.png"
+	# each channel's mean as far from mid-grey as the full stretch's,
+	# times 180/255 (a linear map about mid-grey)
+	for k in 4 5 6; do
+		awk -v a="$(stat "$T/full.png" $k)" -v b="$(stat "$T/span.png" $k)" \
+		    'BEGIN { e = 127.5 + (a - 127.5) * 180 / 255; exit !(b > e - 1 && b < e + 1) }'
+	done
+}
+
 @test "rs-restore: white_balance removes a blue cast" {
 	img c png:320x240
 	imgcmp -d cast=0.8:0.95:1.25 "$T/c.png" "$T/b.png"
