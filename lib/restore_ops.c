@@ -60,6 +60,17 @@ refl(int i, int n)
 	return i;
 }
 
+/* row[0 .. w+2r) = s[-r .. w+r), mirrored at the ends */
+static void
+mirror_row(const float *s, int w, int r, float *row)
+{
+	memcpy(row + r, s, sizeof(float) * (size_t)w);
+	for (int x = 1; x <= r; x++) {
+		row[r - x] = s[refl(-x, w)];
+		row[r + w - 1 + x] = s[refl(w - 1 + x, w)];
+	}
+}
+
 static float
 clampf(float v, float lo, float hi)
 {
@@ -159,7 +170,7 @@ nlm(struct band *b, int np, int nd, int from, float *pl[], const float var[], in
 		if (k < nd)
 			inv[k] = 1.0f / (var[k] * (float)np2 * (float)nd);
 	}
-	if ((D = malloc(sizeof(float) * (size_t)dw * (size_t)dh)) == NULL ||
+	if ((D = malloc(sizeof(float) * (size_t)dw)) == NULL ||
 	    (H = malloc(sizeof(float) * (size_t)gw * (size_t)dh)) == NULL ||
 	    (S = malloc(sizeof(float) * (size_t)gw)) == NULL ||
 	    (G = malloc(sizeof(float) * (size_t)gw * (size_t)gh)) == NULL ||
@@ -171,7 +182,7 @@ nlm(struct band *b, int np, int nd, int from, float *pl[], const float var[], in
 		for (int dx = dy == 0 ? 1 : -sr; dx <= sr; dx++) {
 			/* squared differences, normalised, then a horizontal box sum */
 			for (int y = 0; y < dh; y++) {
-				float *d = D + (size_t)y * (size_t)dw;
+				float *d = D;
 				for (int x = 0; x < dw; x++)
 					d[x] = 0;
 				for (int k = 0; k < nd; k++) {
@@ -183,14 +194,14 @@ nlm(struct band *b, int np, int nd, int from, float *pl[], const float var[], in
 						d[x] += t * t * s;
 					}
 				}
-				float *h = H + (size_t)y * (size_t)gw, run = 0;
-				for (int x = 0; x < 2 * pr; x++)
-					run += d[x];
-				for (int x = 0; x < gw; x++) {
-					run += d[x + 2 * pr];
-					h[x] = run;
-					run -= d[x];
-				}
+				/* summed term by term, not as a running sum: the
+				 * loops vectorise (pr is 1) */
+				float *h = H + (size_t)y * (size_t)gw;
+				for (int x = 0; x < gw; x++)
+					h[x] = d[x];
+				for (int i = 1; i <= 2 * pr; i++)
+					for (int x = 0; x < gw; x++)
+						h[x] += d[x + i];
 			}
 			/* vertical box sum, then the weight grid G */
 			for (int x = 0; x < gw; x++)
@@ -638,38 +649,36 @@ sdct(const struct band *b, float *y, const uint16_t q[64], int step, float tq, i
 static void
 box_mean(const float *in, float *out, float *tmp, int w, int h, int r)
 {
-	float k = 1.0f / (float)(2 * r + 1);
+	float k = 1.0f / (float)(2 * r + 1), row[w + 2 * r];
 
+	/* rows summed term by term from a mirrored copy (vectorises) */
 	for (int y = 0; y < h; y++) {
 		const float *s = in + (size_t)y * w;
-		float *d = tmp + (size_t)y * w, acc = 0;
-		for (int x = -r; x <= r; x++)
-			acc += s[refl(x, w)];
-		for (int x = 0; x < w; x++) {
-			d[x] = acc * k;
-			int xa = x + r + 1 < w ? x + r + 1 : refl(x + r + 1, w);
-			int xs = x - r >= 0 ? x - r : refl(x - r, w);
-			acc += s[xa] - s[xs];
-		}
-	}
-	/* columns a row at a time, so the inner loops run along rows */
-	for (size_t i = 0; i < (size_t)w; i++)
-		out[i] = 0;
-	for (int y = -r; y <= r; y++) {
-		const float *t = tmp + (size_t)refl(y, h) * w;
+		float *d = tmp + (size_t)y * w;
+		mirror_row(s, w, r, row);
 		for (int x = 0; x < w; x++)
-			out[x] += t[x];
+			d[x] = row[x];
+		for (int i = 1; i <= 2 * r; i++)
+			for (int x = 0; x < w; x++)
+				d[x] += row[x + i];
+		for (int x = 0; x < w; x++)
+			d[x] *= k;
 	}
-	for (int y = 1; y < h; y++) {
-		const float *prev = out + (size_t)(y - 1) * w;
-		const float *add = tmp + (size_t)refl(y + r, h) * w;
-		const float *sub = tmp + (size_t)refl(y - r - 1, h) * w;
+	/* columns a row at a time, so the inner loops run along rows; the
+	 * 2r+1 rows summed stay in the cache */
+	for (int y = 0; y < h; y++) {
 		float *o = out + (size_t)y * w;
+		const float *t = tmp + (size_t)refl(y - r, h) * w;
 		for (int x = 0; x < w; x++)
-			o[x] = prev[x] + add[x] - sub[x];
+			o[x] = t[x];
+		for (int i = 1; i <= 2 * r; i++) {
+			t = tmp + (size_t)refl(y - r + i, h) * w;
+			for (int x = 0; x < w; x++)
+				o[x] += t[x];
+		}
+		for (int x = 0; x < w; x++)
+			o[x] *= k;
 	}
-	for (size_t i = 0; i < (size_t)w * h; i++)
-		out[i] *= k;
 }
 
 /* Chroma subsampled by the encoder lost its edges; the guided filter
@@ -1278,8 +1287,7 @@ blur_sep(const float *in, float *out, float *tmp, int w, int h, const float *k, 
 	for (int y = 0; y < h; y++) {
 		const float *s = in + (size_t)y * w;
 		float *d = tmp + (size_t)y * w;
-		for (int x = -r; x < w + r; x++)
-			row[x + r] = s[refl(x, w)];
+		mirror_row(s, w, r, row);
 		for (int x = 0; x < w; x++)
 			d[x] = 0;
 		for (int i = 0; i <= 2 * r; i++) {
@@ -1312,8 +1320,7 @@ minmax_sep(const float *in, float *mn, float *mx, float *t1, float *t2, int w, i
 	for (int y = 0; y < h; y++) {
 		const float *s = in + (size_t)y * w;
 		float *a = t1 + (size_t)y * w, *c = t2 + (size_t)y * w;
-		for (int x = -r; x < w + r; x++)
-			row[x + r] = s[refl(x, w)];
+		mirror_row(s, w, r, row);
 		for (int x = 0; x < w; x++)
 			a[x] = c[x] = row[x];
 		for (int i = 1; i <= 2 * r; i++) {
