@@ -976,11 +976,39 @@ median7(const struct band *b, const float *v, float *out)
 	}
 }
 
-static int
-cmpf(const void *a, const void *b)
+/* The median of v[0..n), n > 0, v reordered: Wirth's selection of the
+ * middle element (what a sort would put there, in linear time), and for
+ * even n the mean with the largest of the smaller half. */
+static float
+median(float *v, int n)
 {
-	float x = *(const float *)a, y = *(const float *)b;
-	return (x > y) - (x < y);
+	int k = n / 2, l = 0, m = n - 1;
+
+	while (l < m) {
+		float x = v[k];
+		int i = l, j = m;
+		do {
+			while (v[i] < x)
+				i++;
+			while (x < v[j])
+				j--;
+			if (i <= j) {
+				float t = v[i];
+				v[i++] = v[j];
+				v[j--] = t;
+			}
+		} while (i <= j);
+		if (j < k)
+			l = i;
+		if (k < i)
+			m = j;
+	}
+	if (n % 2)
+		return v[k];
+	float lo = v[0];
+	for (int i = 1; i < k; i++)
+		lo = v[i] > lo ? v[i] : lo;
+	return 0.5f * (lo + v[k]);
 }
 
 /* How far pixel i (luma y) stands out of its surroundings as a thin
@@ -1199,9 +1227,7 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 						}
 					if (nv < 4)
 						break;
-					qsort(vals, (size_t)nv, sizeof vals[0], cmpf);
-					b->p[c][i] = nv % 2 ? vals[nv / 2] :
-					    0.5f * (vals[nv / 2 - 1] + vals[nv / 2]);
+					b->p[c][i] = median(vals, nv);
 				}
 				if (nv >= 4)
 					break;
