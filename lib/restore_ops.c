@@ -148,6 +148,7 @@ nlm(struct band *b, int np, int nd, int from, float *pl[], const float var[], in
 	int w = b->w, R = b->c1 - b->c0, Py = sr + pr, Px = 2 * sr + pr;
 	int pw = w + 2 * Px, ph = R + 2 * Py, gw = w + 2 * sr, gh = R + sr;
 	int dw = gw + 2 * pr, dh = gh + 2 * pr, np2 = (2 * pr + 1) * (2 * pr + 1);
+	int HR = 2 * pr + 1, GR = sr + 1;
 	float *pad[3] = { NULL }, *acc[3] = { NULL }, *D = NULL, *H = NULL, *S = NULL,
 	    *W = NULL, *G = NULL, inv[3] = { 0 }, ih2 = 1.0f / (hf * hf);
 	int rc = EX_OSERR;
@@ -160,9 +161,7 @@ nlm(struct band *b, int np, int nd, int from, float *pl[], const float var[], in
 			goto out;
 		for (int y = 0; y < ph; y++) {
 			const float *src = pl[k] + (size_t)refl(b->c0 - Py + y, b->h) * (size_t)w;
-			float *d = pad[k] + (size_t)y * (size_t)pw;
-			for (int x = 0; x < pw; x++)
-				d[x] = src[refl(x - Px, w)];
+			mirror_row(src, w, Px, pad[k] + (size_t)y * (size_t)pw);
 		}
 		for (int y = 0; y < R && k >= from; y++)  /* the pixel itself, weight 1 */
 			memcpy(acc[k] + (size_t)y * w, pad[k] + (size_t)(y + Py) * pw + Px,
@@ -171,22 +170,28 @@ nlm(struct band *b, int np, int nd, int from, float *pl[], const float var[], in
 			inv[k] = 1.0f / (var[k] * (float)np2 * (float)nd);
 	}
 	if ((D = malloc(sizeof(float) * (size_t)dw)) == NULL ||
-	    (H = malloc(sizeof(float) * (size_t)gw * (size_t)dh)) == NULL ||
+	    (H = malloc(sizeof(float) * (size_t)gw * (size_t)HR)) == NULL ||
 	    (S = malloc(sizeof(float) * (size_t)gw)) == NULL ||
-	    (G = malloc(sizeof(float) * (size_t)gw * (size_t)gh)) == NULL ||
+	    (G = malloc(sizeof(float) * (size_t)gw * (size_t)GR)) == NULL ||
 	    (W = malloc(sizeof(float) * (size_t)w * (size_t)R)) == NULL)
 		goto out;
 	for (size_t i = 0; i < (size_t)w * R; i++)
 		W[i] = 1;
 	for (int dy = 0; dy <= sr; dy++)
 		for (int dx = dy == 0 ? 1 : -sr; dx <= sr; dx++) {
-			/* squared differences, normalised, then a horizontal box sum */
-			for (int y = 0; y < dh; y++) {
-				float *d = D;
+			/* one pass down the rows: row hy of the squared differences
+			 * (normalised) summed across into H, H down into the weight
+			 * row gy = hy - 2pr of G, which the output row gy - sr
+			 * uses (with row gy - dy). H keeps its last 2pr+1 rows, G
+			 * its last sr+1: all stays in the cache */
+			for (int x = 0; x < gw; x++)
+				S[x] = 0;
+			for (int hy = 0; hy < dh; hy++) {
+				float *d = D, *h = H + (size_t)(hy % HR) * (size_t)gw;
 				for (int x = 0; x < dw; x++)
 					d[x] = 0;
 				for (int k = 0; k < nd; k++) {
-					const float *a = pad[k] + (size_t)y * (size_t)pw + sr;
+					const float *a = pad[k] + (size_t)hy * (size_t)pw + sr;
 					const float *c = a + (ptrdiff_t)dy * pw + dx;
 					float s = inv[k];
 					for (int x = 0; x < dw; x++) {
@@ -196,26 +201,22 @@ nlm(struct band *b, int np, int nd, int from, float *pl[], const float var[], in
 				}
 				/* summed term by term, not as a running sum: the
 				 * loops vectorise (pr is 1) */
-				float *h = H + (size_t)y * (size_t)gw;
 				for (int x = 0; x < gw; x++)
 					h[x] = d[x];
 				for (int i = 1; i <= 2 * pr; i++)
 					for (int x = 0; x < gw; x++)
 						h[x] += d[x + i];
-			}
-			/* vertical box sum, then the weight grid G */
-			for (int x = 0; x < gw; x++)
-				S[x] = 0;
-			for (int i = 0; i < 2 * pr; i++)
-				for (int x = 0; x < gw; x++)
-					S[x] += H[(size_t)i * (size_t)gw + x];
-			for (int y = 0; y < gh; y++) {
-				const float *add = H + (size_t)(y + 2 * pr) * (size_t)gw;
-				const float *sub = H + (size_t)y * (size_t)gw;
-				float *g = G + (size_t)y * (size_t)gw;
+				int gy = hy - 2 * pr;
+				if (gy < 0) {
+					for (int x = 0; x < gw; x++)
+						S[x] += h[x];
+					continue;
+				}
+				const float *sub = H + (size_t)(gy % HR) * (size_t)gw;
+				float *g = G + (size_t)(gy % GR) * (size_t)gw;
 				/* exp(-t) as (1 - t/8)^8: close enough, and vectorises */
 				for (int x = 0; x < gw; x++) {
-					float s = S[x] + add[x];
+					float s = S[x] + h[x];
 					S[x] = s - sub[x];
 					float t = (s - 2.0f) * ih2;
 					float u = 1.0f - (t > 0 ? t : 0) * 0.125f;
@@ -224,11 +225,12 @@ nlm(struct band *b, int np, int nd, int from, float *pl[], const float var[], in
 					u *= u;
 					g[x] = u * u;
 				}
-			}
-			/* p gets p+d with G(p); q gets q-d with G(q-d) */
-			for (int y = 0; y < R; y++) {
-				const float *g1 = G + (size_t)(y + sr) * gw + sr;
-				const float *g2 = G + (size_t)(y - dy + sr) * gw + sr - dx;
+				/* p gets p+d with G(p); q gets q-d with G(q-d) */
+				int y = gy - sr;
+				if (y < 0)
+					continue;
+				const float *g1 = g + sr;
+				const float *g2 = G + (size_t)((gy - dy) % GR) * gw + sr - dx;
 				float *wr = W + (size_t)y * (size_t)w;
 				for (int x = 0; x < w; x++)
 					wr[x] += g1[x] + g2[x];
