@@ -44,6 +44,16 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
 #endif
+/* The hottest loops (the means, the box and Gaussian sums) are built
+ * twice on x86-64, for AVX2 (8 floats a step) and the baseline SSE2 (4),
+ * and the loader picks one for the CPU. The loops are element by element
+ * (no sum reordered, no FMA: -std=c11 contracts nothing), so both give
+ * the same bytes. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define WIDE __attribute__((target_clones("avx2", "default")))
+#else
+#define WIDE
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,13 +145,68 @@ static void box_mean(const float *in, float *out, float *tmp, int w, int h, int 
 
 /* ---- non-local means ---- */
 
+/* The inner loops of nlm(), apart so that restrict tells GCC the rows
+ * never overlap (it vectorises them then). */
+static inline void
+nlm_dist(float *restrict d, const float *restrict a, const float *restrict c, float s, int n)
+{
+	for (int x = 0; x < n; x++) {
+		float t = a[x] - c[x];
+		d[x] += t * t * s;
+	}
+}
+
+/* h = d summed over 2pr+1 neighbours across, term by term (not a
+ * running sum: it vectorises) */
+static inline void
+nlm_hsum(float *restrict h, const float *restrict d, int pr, int n)
+{
+	for (int x = 0; x < n; x++)
+		h[x] = d[x];
+	for (int i = 1; i <= 2 * pr; i++)
+		for (int x = 0; x < n; x++)
+			h[x] += d[x + i];
+}
+
+/* the patch distance s = S + h (S: the running sum down the rows, sub
+ * its row leaving) to a weight: exp(-t) as (1 - t/8)^8, close enough */
+static inline void
+nlm_weight(float *restrict g, float *restrict S, const float *restrict h,
+    const float *restrict sub, float ih2, int n)
+{
+	for (int x = 0; x < n; x++) {
+		float s = S[x] + h[x];
+		S[x] = s - sub[x];
+		float t = (s - 2.0f) * ih2;
+		/* max(v, 0) as (v + |v|) / 2, exact, without a branch */
+		float u = 1.0f - 0.5f * (t + fabsf(t)) * 0.125f;
+		u = 0.5f * (u + fabsf(u));
+		u *= u;
+		u *= u;
+		g[x] = u * u;
+	}
+}
+
+/* a += g1 s1 + g2 s2 (the weights alone without s1, s2) */
+static inline void
+nlm_add(float *restrict a, const float *restrict g1, const float *restrict s1,
+    const float *restrict g2, const float *restrict s2, int n)
+{
+	if (s1 == NULL)
+		for (int x = 0; x < n; x++)
+			a[x] += g1[x] + g2[x];
+	else
+		for (int x = 0; x < n; x++)
+			a[x] += g1[x] * s1[x] + g2[x] * s2[x];
+}
+
 /* Filter the core rows of planes from..np-1 in place, the patch distance
  * taken over planes 0..nd-1. var[k]: noise variance of plane k; sr:
  * search radius; pr: patch radius; hf: h over sigma.
  * The weight of a pair of pixels is symmetric, so each offset d and its
  * opposite share one pass: the weights are computed on a grid a little
  * larger than the core (p and p-d both), and each feeds both pixels. */
-static int
+WIDE static int
 nlm(struct band *b, int np, int nd, int from, float *pl[], const float var[], int sr,
     int pr, float hf)
 {
@@ -187,25 +252,14 @@ nlm(struct band *b, int np, int nd, int from, float *pl[], const float var[], in
 			for (int x = 0; x < gw; x++)
 				S[x] = 0;
 			for (int hy = 0; hy < dh; hy++) {
-				float *d = D, *h = H + (size_t)(hy % HR) * (size_t)gw;
+				float *h = H + (size_t)(hy % HR) * (size_t)gw;
 				for (int x = 0; x < dw; x++)
-					d[x] = 0;
+					D[x] = 0;
 				for (int k = 0; k < nd; k++) {
 					const float *a = pad[k] + (size_t)hy * (size_t)pw + sr;
-					const float *c = a + (ptrdiff_t)dy * pw + dx;
-					float s = inv[k];
-					for (int x = 0; x < dw; x++) {
-						float t = a[x] - c[x];
-						d[x] += t * t * s;
-					}
+					nlm_dist(D, a, a + (ptrdiff_t)dy * pw + dx, inv[k], dw);
 				}
-				/* summed term by term, not as a running sum: the
-				 * loops vectorise (pr is 1) */
-				for (int x = 0; x < gw; x++)
-					h[x] = d[x];
-				for (int i = 1; i <= 2 * pr; i++)
-					for (int x = 0; x < gw; x++)
-						h[x] += d[x + i];
+				nlm_hsum(h, D, pr, gw);
 				int gy = hy - 2 * pr;
 				if (gy < 0) {
 					for (int x = 0; x < gw; x++)
@@ -214,33 +268,18 @@ nlm(struct band *b, int np, int nd, int from, float *pl[], const float var[], in
 				}
 				const float *sub = H + (size_t)(gy % HR) * (size_t)gw;
 				float *g = G + (size_t)(gy % GR) * (size_t)gw;
-				/* exp(-t) as (1 - t/8)^8: close enough, and vectorises */
-				for (int x = 0; x < gw; x++) {
-					float s = S[x] + h[x];
-					S[x] = s - sub[x];
-					float t = (s - 2.0f) * ih2;
-					float u = 1.0f - (t > 0 ? t : 0) * 0.125f;
-					u = u > 0 ? u : 0;
-					u *= u;
-					u *= u;
-					g[x] = u * u;
-				}
+				nlm_weight(g, S, h, sub, ih2, gw);
 				/* p gets p+d with G(p); q gets q-d with G(q-d) */
 				int y = gy - sr;
 				if (y < 0)
 					continue;
 				const float *g1 = g + sr;
 				const float *g2 = G + (size_t)((gy - dy) % GR) * gw + sr - dx;
-				float *wr = W + (size_t)y * (size_t)w;
-				for (int x = 0; x < w; x++)
-					wr[x] += g1[x] + g2[x];
-				for (int k = from; k < np; k++) {
-					float *a = acc[k] + (size_t)y * (size_t)w;
-					const float *s1 = pad[k] + (size_t)(y + Py + dy) * pw + Px + dx;
-					const float *s2 = pad[k] + (size_t)(y + Py - dy) * pw + Px - dx;
-					for (int x = 0; x < w; x++)
-						a[x] += g1[x] * s1[x] + g2[x] * s2[x];
-				}
+				nlm_add(W + (size_t)y * (size_t)w, g1, NULL, g2, NULL, w);
+				for (int k = from; k < np; k++)
+					nlm_add(acc[k] + (size_t)y * (size_t)w,
+					    g1, pad[k] + (size_t)(y + Py + dy) * pw + Px + dx,
+					    g2, pad[k] + (size_t)(y + Py - dy) * pw + Px - dx, w);
 			}
 		}
 	for (int k = from; k < np; k++)
@@ -648,7 +687,7 @@ sdct(const struct band *b, float *y, const uint16_t q[64], int step, float tq, i
 
 /* Box mean of radius r over all rows of a w x h plane (mirrored edges):
  * out may not be in. tmp: w*h. */
-static void
+WIDE static void
 box_mean(const float *in, float *out, float *tmp, int w, int h, int r)
 {
 	float k = 1.0f / (float)(2 * r + 1), row[w + 2 * r];
@@ -1307,7 +1346,7 @@ gauss_kernel(float s, float *k, int maxr)
 
 /* out = in blurred by kernel k (radius r), mirrored edges; tmp: w*h.
  * Both passes loop over taps outside and pixels inside, so they vectorise. */
-static void
+WIDE static void
 blur_sep(const float *in, float *out, float *tmp, int w, int h, const float *k, int r)
 {
 	float row[w + 2 * r];
