@@ -974,35 +974,38 @@ flt_deblock(const struct step *st, struct band *b)
 
 /* ---- scratches and dust ---- */
 
-/* 7x7 median of the core rows of v (0..255), by a sliding histogram. */
+/* 7x7 median of the core rows of v (0..255), by a sliding histogram
+ * over the values cut to whole levels once (q: w*h bytes of scratch). */
 static void
-median7(const struct band *b, const float *v, float *out)
+median7(const struct band *b, const float *v, float *out, uint8_t *q)
 {
 	int hist[256], w = b->w;
+	const uint8_t *row[7];
 
+	for (size_t i = 0; i < (size_t)w * (size_t)b->h; i++)
+		q[i] = (uint8_t)(int)clampf(v[i], 0, 255);
 	for (int y = b->c0; y < b->c1; y++) {
 		int cnt = 0, med = 0, below = 0;    /* below: count of values < med */
 		memset(hist, 0, sizeof hist);
 		for (int dy = -3; dy <= 3; dy++)
+			row[dy + 3] = q + (size_t)refl(y + dy, b->h) * (size_t)w;
+		for (int dy = 0; dy < 7; dy++)
 			for (int dx = -3; dx <= 3; dx++) {
-				int t = (int)clampf(v[(size_t)refl(y + dy, b->h) * (size_t)w +
-				    (size_t)refl(dx, w)], 0, 255);
-				hist[t]++;
+				hist[row[dy][refl(dx, w)]]++;
 				cnt++;
 			}
 		for (int x = 0; x < w; x++) {
-			if (x > 0)
-				for (int dy = -3; dy <= 3; dy++) {
-					const float *r = v + (size_t)refl(y + dy, b->h) * (size_t)w;
-					int o = (int)clampf(r[refl(x - 4, w)], 0, 255);
-					int a = (int)clampf(r[refl(x + 3, w)], 0, 255);
+			if (x > 0) {
+				int xo = x - 4 >= 0 ? x - 4 : refl(x - 4, w);
+				int xa = x + 3 < w ? x + 3 : refl(x + 3, w);
+				for (int dy = 0; dy < 7; dy++) {
+					int o = row[dy][xo], a = row[dy][xa];
 					hist[o]--;
-					if (o < med)
-						below--;
+					below -= o < med;
 					hist[a]++;
-					if (a < med)
-						below++;
+					below += a < med;
 				}
+			}
 			/* move med so that below <= cnt/2 < below + hist[med] */
 			while (below > cnt / 2) {
 				med--;
@@ -1133,7 +1136,8 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 		struct band all = *b;
 		all.c0 = 0;
 		all.c1 = h;
-		median7(&all, y, med);
+		median7(&all, y, med, m);    /* m lends its bytes, cleared after */
+		memset(m, 0, n);
 	}
 	/* residual level per tile: mean |r| with outliers cut */
 	for (int ty = 0; ty < th; ty++)
