@@ -86,13 +86,16 @@ est_noise(const struct img *im, float nsig[3])
 		for (long b = 0; b < nb; b += step) {
 			int bx = (int)(b % bw) * bs + 1, by = (int)(b / bw) * bs + 1;
 			double s = 0;
-			for (int y = by; y < by + bs; y++)
-				for (int x = bx; x < bx + bs; x++) {
-					float r = 4 * opp(im, x, y, k)
-					    - 2 * (opp(im, x - 1, y, k) + opp(im, x + 1, y, k) +
-					    opp(im, x, y - 1, k) + opp(im, x, y + 1, k))
-					    + opp(im, x - 1, y - 1, k) + opp(im, x + 1, y - 1, k) +
-					    opp(im, x - 1, y + 1, k) + opp(im, x + 1, y + 1, k);
+			float o[bs + 2][bs + 2];      /* the block and a pixel around */
+			for (int y = 0; y < bs + 2; y++)
+				for (int x = 0; x < bs + 2; x++)
+					o[y][x] = opp(im, bx - 1 + x, by - 1 + y, k);
+			for (int y = 1; y <= bs; y++)
+				for (int x = 1; x <= bs; x++) {
+					float r = 4 * o[y][x]
+					    - 2 * (o[y][x - 1] + o[y][x + 1] + o[y - 1][x] + o[y + 1][x])
+					    + o[y - 1][x - 1] + o[y - 1][x + 1] +
+					    o[y + 1][x - 1] + o[y + 1][x + 1];
 					s += (double)r * r;
 				}
 			sb[n++] = (float)sqrt(s / (bs * bs) / 36.0);

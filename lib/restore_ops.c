@@ -49,6 +49,16 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
 #endif
+/* The hottest loops (the means, the box and Gaussian sums) are built
+ * twice on x86-64, for AVX2 (8 floats a step) and the baseline SSE2 (4),
+ * and the loader picks one for the CPU. The loops are element by element
+ * (no sum reordered, no FMA: -std=c11 contracts nothing), so both give
+ * the same bytes. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define WIDE __attribute__((target_clones("avx2", "default")))
+#else
+#define WIDE
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +73,17 @@ refl(int i, int n)
 	while (i < 0 || i >= n)
 		i = i < 0 ? -i - 1 : 2 * n - i - 1;
 	return i;
+}
+
+/* row[0 .. w+2r) = s[-r .. w+r), mirrored at the ends */
+static void
+mirror_row(const float *s, int w, int r, float *row)
+{
+	memcpy(row + r, s, sizeof(float) * (size_t)w);
+	for (int x = 1; x <= r; x++) {
+		row[r - x] = s[refl(-x, w)];
+		row[r + w - 1 + x] = s[refl(w - 1 + x, w)];
+	}
 }
 
 static float
@@ -132,19 +153,75 @@ static void idct8(float dct_c[8][8], const float in[64], float out[64]);
 
 /* ---- non-local means ---- */
 
+/* The inner loops of nlm(), apart so that restrict tells GCC the rows
+ * never overlap (it vectorises them then). */
+static inline void
+nlm_dist(float *restrict d, const float *restrict a, const float *restrict c, float s, int n)
+{
+	for (int x = 0; x < n; x++) {
+		float t = a[x] - c[x];
+		d[x] += t * t * s;
+	}
+}
+
+/* h = d summed over 2pr+1 neighbours across, term by term (not a
+ * running sum: it vectorises) */
+static inline void
+nlm_hsum(float *restrict h, const float *restrict d, int pr, int n)
+{
+	for (int x = 0; x < n; x++)
+		h[x] = d[x];
+	for (int i = 1; i <= 2 * pr; i++)
+		for (int x = 0; x < n; x++)
+			h[x] += d[x + i];
+}
+
+/* the patch distance s = S + h (S: the running sum down the rows, sub
+ * its row leaving) to a weight: exp(-t) as (1 - t/8)^8, close enough */
+static inline void
+nlm_weight(float *restrict g, float *restrict S, const float *restrict h,
+    const float *restrict sub, float ih2, int n)
+{
+	for (int x = 0; x < n; x++) {
+		float s = S[x] + h[x];
+		S[x] = s - sub[x];
+		float t = (s - 2.0f) * ih2;
+		/* max(v, 0) as (v + |v|) / 2, exact, without a branch */
+		float u = 1.0f - 0.5f * (t + fabsf(t)) * 0.125f;
+		u = 0.5f * (u + fabsf(u));
+		u *= u;
+		u *= u;
+		g[x] = u * u;
+	}
+}
+
+/* a += g1 s1 + g2 s2 (the weights alone without s1, s2) */
+static inline void
+nlm_add(float *restrict a, const float *restrict g1, const float *restrict s1,
+    const float *restrict g2, const float *restrict s2, int n)
+{
+	if (s1 == NULL)
+		for (int x = 0; x < n; x++)
+			a[x] += g1[x] + g2[x];
+	else
+		for (int x = 0; x < n; x++)
+			a[x] += g1[x] * s1[x] + g2[x] * s2[x];
+}
+
 /* Filter the core rows of planes from..np-1 in place, the patch distance
  * taken over planes 0..nd-1. var[k]: noise variance of plane k; sr:
  * search radius; pr: patch radius; hf: h over sigma.
  * The weight of a pair of pixels is symmetric, so each offset d and its
  * opposite share one pass: the weights are computed on a grid a little
  * larger than the core (p and p-d both), and each feeds both pixels. */
-static int
+WIDE static int
 nlm(struct band *b, int np, int nd, int from, float *pl[], const float var[], int sr,
     int pr, float hf)
 {
 	int w = b->w, R = b->c1 - b->c0, Py = sr + pr, Px = 2 * sr + pr;
 	int pw = w + 2 * Px, ph = R + 2 * Py, gw = w + 2 * sr, gh = R + sr;
 	int dw = gw + 2 * pr, dh = gh + 2 * pr, np2 = (2 * pr + 1) * (2 * pr + 1);
+	int HR = 2 * pr + 1, GR = sr + 1;
 	float *pad[3] = { NULL }, *acc[3] = { NULL }, *D = NULL, *H = NULL, *S = NULL,
 	    *W = NULL, *G = NULL, inv[3] = { 0 }, ih2 = 1.0f / (hf * hf);
 	int rc = EX_OSERR;
@@ -157,9 +234,7 @@ nlm(struct band *b, int np, int nd, int from, float *pl[], const float var[], in
 			goto out;
 		for (int y = 0; y < ph; y++) {
 			const float *src = pl[k] + (size_t)refl(b->c0 - Py + y, b->h) * (size_t)w;
-			float *d = pad[k] + (size_t)y * (size_t)pw;
-			for (int x = 0; x < pw; x++)
-				d[x] = src[refl(x - Px, w)];
+			mirror_row(src, w, Px, pad[k] + (size_t)y * (size_t)pw);
 		}
 		for (int y = 0; y < R && k >= from; y++)  /* the pixel itself, weight 1 */
 			memcpy(acc[k] + (size_t)y * w, pad[k] + (size_t)(y + Py) * pw + Px,
@@ -167,75 +242,52 @@ nlm(struct band *b, int np, int nd, int from, float *pl[], const float var[], in
 		if (k < nd)
 			inv[k] = 1.0f / (var[k] * (float)np2 * (float)nd);
 	}
-	if ((D = malloc(sizeof(float) * (size_t)dw * (size_t)dh)) == NULL ||
-	    (H = malloc(sizeof(float) * (size_t)gw * (size_t)dh)) == NULL ||
+	if ((D = malloc(sizeof(float) * (size_t)dw)) == NULL ||
+	    (H = malloc(sizeof(float) * (size_t)gw * (size_t)HR)) == NULL ||
 	    (S = malloc(sizeof(float) * (size_t)gw)) == NULL ||
-	    (G = malloc(sizeof(float) * (size_t)gw * (size_t)gh)) == NULL ||
+	    (G = malloc(sizeof(float) * (size_t)gw * (size_t)GR)) == NULL ||
 	    (W = malloc(sizeof(float) * (size_t)w * (size_t)R)) == NULL)
 		goto out;
 	for (size_t i = 0; i < (size_t)w * R; i++)
 		W[i] = 1;
 	for (int dy = 0; dy <= sr; dy++)
 		for (int dx = dy == 0 ? 1 : -sr; dx <= sr; dx++) {
-			/* squared differences, normalised, then a horizontal box sum */
-			for (int y = 0; y < dh; y++) {
-				float *d = D + (size_t)y * (size_t)dw;
-				for (int x = 0; x < dw; x++)
-					d[x] = 0;
-				for (int k = 0; k < nd; k++) {
-					const float *a = pad[k] + (size_t)y * (size_t)pw + sr;
-					const float *c = a + (ptrdiff_t)dy * pw + dx;
-					float s = inv[k];
-					for (int x = 0; x < dw; x++) {
-						float t = a[x] - c[x];
-						d[x] += t * t * s;
-					}
-				}
-				float *h = H + (size_t)y * (size_t)gw, run = 0;
-				for (int x = 0; x < 2 * pr; x++)
-					run += d[x];
-				for (int x = 0; x < gw; x++) {
-					run += d[x + 2 * pr];
-					h[x] = run;
-					run -= d[x];
-				}
-			}
-			/* vertical box sum, then the weight grid G */
+			/* one pass down the rows: row hy of the squared differences
+			 * (normalised) summed across into H, H down into the weight
+			 * row gy = hy - 2pr of G, which the output row gy - sr
+			 * uses (with row gy - dy). H keeps its last 2pr+1 rows, G
+			 * its last sr+1: all stays in the cache */
 			for (int x = 0; x < gw; x++)
 				S[x] = 0;
-			for (int i = 0; i < 2 * pr; i++)
-				for (int x = 0; x < gw; x++)
-					S[x] += H[(size_t)i * (size_t)gw + x];
-			for (int y = 0; y < gh; y++) {
-				const float *add = H + (size_t)(y + 2 * pr) * (size_t)gw;
-				const float *sub = H + (size_t)y * (size_t)gw;
-				float *g = G + (size_t)y * (size_t)gw;
-				/* exp(-t) as (1 - t/8)^8: close enough, and vectorises */
-				for (int x = 0; x < gw; x++) {
-					float s = S[x] + add[x];
-					S[x] = s - sub[x];
-					float t = (s - 2.0f) * ih2;
-					float u = 1.0f - (t > 0 ? t : 0) * 0.125f;
-					u = u > 0 ? u : 0;
-					u *= u;
-					u *= u;
-					g[x] = u * u;
+			for (int hy = 0; hy < dh; hy++) {
+				float *h = H + (size_t)(hy % HR) * (size_t)gw;
+				for (int x = 0; x < dw; x++)
+					D[x] = 0;
+				for (int k = 0; k < nd; k++) {
+					const float *a = pad[k] + (size_t)hy * (size_t)pw + sr;
+					nlm_dist(D, a, a + (ptrdiff_t)dy * pw + dx, inv[k], dw);
 				}
-			}
-			/* p gets p+d with G(p); q gets q-d with G(q-d) */
-			for (int y = 0; y < R; y++) {
-				const float *g1 = G + (size_t)(y + sr) * gw + sr;
-				const float *g2 = G + (size_t)(y - dy + sr) * gw + sr - dx;
-				float *wr = W + (size_t)y * (size_t)w;
-				for (int x = 0; x < w; x++)
-					wr[x] += g1[x] + g2[x];
-				for (int k = from; k < np; k++) {
-					float *a = acc[k] + (size_t)y * (size_t)w;
-					const float *s1 = pad[k] + (size_t)(y + Py + dy) * pw + Px + dx;
-					const float *s2 = pad[k] + (size_t)(y + Py - dy) * pw + Px - dx;
-					for (int x = 0; x < w; x++)
-						a[x] += g1[x] * s1[x] + g2[x] * s2[x];
+				nlm_hsum(h, D, pr, gw);
+				int gy = hy - 2 * pr;
+				if (gy < 0) {
+					for (int x = 0; x < gw; x++)
+						S[x] += h[x];
+					continue;
 				}
+				const float *sub = H + (size_t)(gy % HR) * (size_t)gw;
+				float *g = G + (size_t)(gy % GR) * (size_t)gw;
+				nlm_weight(g, S, h, sub, ih2, gw);
+				/* p gets p+d with G(p); q gets q-d with G(q-d) */
+				int y = gy - sr;
+				if (y < 0)
+					continue;
+				const float *g1 = g + sr;
+				const float *g2 = G + (size_t)((gy - dy) % GR) * gw + sr - dx;
+				nlm_add(W + (size_t)y * (size_t)w, g1, NULL, g2, NULL, w);
+				for (int k = from; k < np; k++)
+					nlm_add(acc[k] + (size_t)y * (size_t)w,
+					    g1, pad[k] + (size_t)(y + Py + dy) * pw + Px + dx,
+					    g2, pad[k] + (size_t)(y + Py - dy) * pw + Px - dx, w);
 			}
 		}
 	for (int k = from; k < np; k++)
@@ -618,54 +670,126 @@ flt_denoise(const struct step *st, struct band *b)
 
 /* ---- JPEG deblocking ---- */
 
-/* c[u][x] = a(u)/2 cos((2x+1)uπ/16) */
-static void
-dct_init(float dct_c[8][8])
-{
-	for (int u = 0; u < 8; u++)
-		for (int x = 0; x < 8; x++)
-			dct_c[u][x] = (u == 0 ? 0.35355339f : 0.5f) *
-			    (float)cos((2 * x + 1) * u * M_PI / 16);
-}
+/* The orthonormal 8x8 DCT (what JPEG uses) by the Arai-Agui-Nakajima
+ * butterflies of libjpeg's jfdctflt.c and jidctflt.c: 5 multiplications
+ * per 8 points where the matrix form takes 64. The butterflies give
+ * each coefficient (u, v) scaled by s(u) s(v), s(0) = 2 sqrt 2, s(k) =
+ * 4 cos(k pi / 16); fs and is undo and redo that. Each pass runs over
+ * the 8 columns at once (GCC vectorises it), rows after a transposition. */
+struct dct {
+	float fs[64], is[64];
+};
 
 static void
-fdct8(float dct_c[8][8], const float in[64], float out[64])
+dct_init(struct dct *d)
 {
-	float t[64];
-	for (int y = 0; y < 8; y++)
-		for (int u = 0; u < 8; u++) {
-			float s = 0;
-			for (int x = 0; x < 8; x++)
-				s += dct_c[u][x] * in[y * 8 + x];
-			t[y * 8 + u] = s;
-		}
+	float s[8];
+
+	for (int k = 0; k < 8; k++)
+		s[k] = k == 0 ? 2.82842712f : 4 * (float)cos(k * M_PI / 16);
 	for (int v = 0; v < 8; v++)
 		for (int u = 0; u < 8; u++) {
-			float s = 0;
-			for (int y = 0; y < 8; y++)
-				s += dct_c[v][y] * t[y * 8 + u];
-			out[v * 8 + u] = s;
+			d->fs[v * 8 + u] = 1 / (s[v] * s[u]);
+			d->is[v * 8 + u] = s[v] * s[u] / 64;
 		}
 }
 
+/* forward, scaled, along the columns of p (p[k * 8 + j]: point k of column j) */
 static void
-idct8(float dct_c[8][8], const float in[64], float out[64])
+fdct_cols(float p[64])
+{
+	for (int j = 0; j < 8; j++) {
+		float t0 = p[j] + p[56 + j], t7 = p[j] - p[56 + j];
+		float t1 = p[8 + j] + p[48 + j], t6 = p[8 + j] - p[48 + j];
+		float t2 = p[16 + j] + p[40 + j], t5 = p[16 + j] - p[40 + j];
+		float t3 = p[24 + j] + p[32 + j], t4 = p[24 + j] - p[32 + j];
+		float t10 = t0 + t3, t13 = t0 - t3, t11 = t1 + t2, t12 = t1 - t2;
+		float z1 = (t12 + t13) * 0.707106781f;
+		p[j] = t10 + t11;
+		p[32 + j] = t10 - t11;
+		p[16 + j] = t13 + z1;
+		p[48 + j] = t13 - z1;
+		t10 = t4 + t5;
+		t11 = t5 + t6;
+		t12 = t6 + t7;
+		float z5 = (t10 - t12) * 0.382683433f;
+		float z2 = 0.541196100f * t10 + z5, z4 = 1.306562965f * t12 + z5;
+		float z3 = t11 * 0.707106781f, z11 = t7 + z3, z13 = t7 - z3;
+		p[40 + j] = z13 + z2;
+		p[24 + j] = z13 - z2;
+		p[8 + j] = z11 + z4;
+		p[56 + j] = z11 - z4;
+	}
+}
+
+/* inverse of fdct_cols (its input scaled) */
+static void
+idct_cols(float p[64])
+{
+	for (int j = 0; j < 8; j++) {
+		float t0 = p[j], t1 = p[16 + j], t2 = p[32 + j], t3 = p[48 + j];
+		float t10 = t0 + t2, t11 = t0 - t2, t13 = t1 + t3;
+		float t12 = (t1 - t3) * 1.414213562f - t13;
+		t0 = t10 + t13;
+		t3 = t10 - t13;
+		t1 = t11 + t12;
+		t2 = t11 - t12;
+		float t4 = p[8 + j], t5 = p[24 + j], t6 = p[40 + j], t7 = p[56 + j];
+		float z13 = t6 + t5, z10 = t6 - t5, z11 = t4 + t7, z12 = t4 - t7;
+		float z5 = (z10 + z12) * 1.847759065f;
+		t7 = z11 + z13;
+		t11 = (z11 - z13) * 1.414213562f;
+		t10 = 1.082392200f * z12 - z5;
+		t12 = -2.613125930f * z10 + z5;
+		t6 = t12 - t7;
+		t5 = t11 - t6;
+		t4 = t10 + t5;
+		p[j] = t0 + t7;
+		p[56 + j] = t0 - t7;
+		p[8 + j] = t1 + t6;
+		p[48 + j] = t1 - t6;
+		p[16 + j] = t2 + t5;
+		p[40 + j] = t2 - t5;
+		p[32 + j] = t3 + t4;
+		p[24 + j] = t3 - t4;
+	}
+}
+
+static void
+transpose8(const float a[64], float b[64])
+{
+	for (int i = 0; i < 8; i++)
+		for (int j = 0; j < 8; j++)
+			b[j * 8 + i] = a[i * 8 + j];
+}
+
+/* out[v * 8 + u]: coefficient u across, v down, of the block in */
+static void
+fdct8(const struct dct *d, const float in[64], float out[64])
 {
 	float t[64];
-	for (int v = 0; v < 8; v++)
-		for (int x = 0; x < 8; x++) {
-			float s = 0;
-			for (int u = 0; u < 8; u++)
-				s += dct_c[u][x] * in[v * 8 + u];
-			t[v * 8 + x] = s;
-		}
-	for (int y = 0; y < 8; y++)
-		for (int x = 0; x < 8; x++) {
-			float s = 0;
-			for (int v = 0; v < 8; v++)
-				s += dct_c[v][y] * t[v * 8 + x];
-			out[y * 8 + x] = s;
-		}
+
+	memcpy(t, in, sizeof t);
+	fdct_cols(t);
+	transpose8(t, out);
+	fdct_cols(out);
+	transpose8(out, t);
+	for (int k = 0; k < 64; k++)
+		out[k] = t[k] * d->fs[k];
+}
+
+static void
+idct8(const struct dct *d, const float in[64], float out[64])
+{
+	float t[64];
+
+	for (int k = 0; k < 64; k++)
+		t[k] = in[k] * d->is[k];
+	idct_cols(t);
+	transpose8(t, out);
+	idct_cols(out);
+	transpose8(out, t);
+	memcpy(out, t, sizeof t);
 }
 
 /* Put each whole 8x8 block of y that meets rows [r0, r1) back into the
@@ -678,9 +802,10 @@ static void
 qcs_project(const struct band *b, float *y, const float *y0, const uint16_t q[64],
     float d, int r0, int r1)
 {
-	float a[64], c[64], f[64], dc[8][8];
+	float a[64], c[64], f[64];
+	struct dct dc;
 
-	dct_init(dc);
+	dct_init(&dc);
 	for (int by = r0 - 7 > 0 ? r0 - 7 : 0; by < r1 && by + 8 <= b->h; by++) {
 		if ((b->y0 + by) % 8 != 0)
 			continue;
@@ -691,15 +816,15 @@ qcs_project(const struct band *b, float *y, const float *y0, const uint16_t q[64
 					a[i * 8 + j] = y0[o] - 128;
 					f[i * 8 + j] = y[o] - 128;
 				}
-			fdct8(dc, a, c);
-			fdct8(dc, f, a);
+			fdct8(&dc, a, c);
+			fdct8(&dc, f, a);
 			for (int k = 0; k < 64; k++) {
 				float qs = q[k] > 0 ? q[k] : 1;
 				float n = roundf(c[k] / qs), h = n == 0 ? 0.5f : d;
 				float lo = (n - h) * qs, hi = (n + h) * qs;
 				a[k] = clampf(a[k], lo, hi);
 			}
-			idct8(dc, a, f);
+			idct8(&dc, a, f);
 			for (int i = 0; i < 8; i++)
 				for (int j = 0; j < 8; j++)
 					y[(size_t)(by + i) * (size_t)b->w + (size_t)(bx + j)] = f[i * 8 + j] + 128;
@@ -720,14 +845,17 @@ static int
 sdct(const struct band *b, float *y, const uint16_t q[64], int step, float tq, int sq)
 {
 	int w = b->w, h = b->h;
-	float *acc = NULL, *cnt = NULL, a[64], c[64], dc[8][8];
+	float *acc = NULL, *cnt = NULL, a[64], c[64], th[64];
+	struct dct dc;
 
 	if ((acc = calloc((size_t)w * h, sizeof(float))) == NULL ||
 	    (cnt = calloc((size_t)w * h, sizeof(float))) == NULL) {
 		free(acc);
 		return EX_OSERR;
 	}
-	dct_init(dc);
+	dct_init(&dc);
+	for (int k = 0; k < 64; k++)
+		th[k] = (q[k] > 0 ? q[k] : 1) * tq;
 	for (int sy = 0; sy < 8; sy += step)
 		for (int sx = 0; sx < 8; sx += step)
 			for (int by = sy; by + 8 <= h; by += 8) {
@@ -737,16 +865,14 @@ sdct(const struct band *b, float *y, const uint16_t q[64], int step, float tq, i
 					for (int i = 0; i < 8; i++)
 						for (int j = 0; j < 8; j++)
 							a[i * 8 + j] = y[(size_t)(by + i) * w + bx + j] - 128;
-					fdct8(dc, a, c);
+					fdct8(&dc, a, c);
 					int nz = 0;
-					for (int k = 1; k < 64; k++) {
-						float qs = (q[k] > 0 ? q[k] : 1) * tq;
-						if (fabsf(c[k]) < qs)
-							c[k] = 0;
-						else
-							nz++;
+					for (int k = 1; k < 64; k++) {    /* no branch: vectorises */
+						int keep = fabsf(c[k]) >= th[k];
+						c[k] = keep ? c[k] : 0;
+						nz += keep;
 					}
-					idct8(dc, c, a);
+					idct8(&dc, c, a);
 					float wt = 1.0f / (1.0f + 3.0f * (float)nz);
 					if (sq)
 						wt *= sqrtf(wt);
@@ -771,41 +897,39 @@ sdct(const struct band *b, float *y, const uint16_t q[64], int step, float tq, i
 
 /* Box mean of radius r over all rows of a w x h plane (mirrored edges):
  * out may not be in. tmp: w*h. */
-static void
+WIDE static void
 box_mean(const float *in, float *out, float *tmp, int w, int h, int r)
 {
-	float k = 1.0f / (float)(2 * r + 1);
+	float k = 1.0f / (float)(2 * r + 1), row[w + 2 * r];
 
+	/* rows summed term by term from a mirrored copy (vectorises) */
 	for (int y = 0; y < h; y++) {
 		const float *s = in + (size_t)y * w;
-		float *d = tmp + (size_t)y * w, acc = 0;
-		for (int x = -r; x <= r; x++)
-			acc += s[refl(x, w)];
-		for (int x = 0; x < w; x++) {
-			d[x] = acc * k;
-			int xa = x + r + 1 < w ? x + r + 1 : refl(x + r + 1, w);
-			int xs = x - r >= 0 ? x - r : refl(x - r, w);
-			acc += s[xa] - s[xs];
-		}
-	}
-	/* columns a row at a time, so the inner loops run along rows */
-	for (size_t i = 0; i < (size_t)w; i++)
-		out[i] = 0;
-	for (int y = -r; y <= r; y++) {
-		const float *t = tmp + (size_t)refl(y, h) * w;
+		float *d = tmp + (size_t)y * w;
+		mirror_row(s, w, r, row);
 		for (int x = 0; x < w; x++)
-			out[x] += t[x];
+			d[x] = row[x];
+		for (int i = 1; i <= 2 * r; i++)
+			for (int x = 0; x < w; x++)
+				d[x] += row[x + i];
+		for (int x = 0; x < w; x++)
+			d[x] *= k;
 	}
-	for (int y = 1; y < h; y++) {
-		const float *prev = out + (size_t)(y - 1) * w;
-		const float *add = tmp + (size_t)refl(y + r, h) * w;
-		const float *sub = tmp + (size_t)refl(y - r - 1, h) * w;
+	/* columns a row at a time, so the inner loops run along rows; the
+	 * 2r+1 rows summed stay in the cache */
+	for (int y = 0; y < h; y++) {
 		float *o = out + (size_t)y * w;
+		const float *t = tmp + (size_t)refl(y - r, h) * w;
 		for (int x = 0; x < w; x++)
-			o[x] = prev[x] + add[x] - sub[x];
+			o[x] = t[x];
+		for (int i = 1; i <= 2 * r; i++) {
+			t = tmp + (size_t)refl(y - r + i, h) * w;
+			for (int x = 0; x < w; x++)
+				o[x] += t[x];
+		}
+		for (int x = 0; x < w; x++)
+			o[x] *= k;
 	}
-	for (size_t i = 0; i < (size_t)w * h; i++)
-		out[i] *= k;
 }
 
 /* Chroma subsampled by the encoder lost its edges; the guided filter
@@ -1060,35 +1184,38 @@ flt_deblock(const struct step *st, struct band *b)
 
 /* ---- scratches and dust ---- */
 
-/* 7x7 median of the core rows of v (0..255), by a sliding histogram. */
+/* 7x7 median of the core rows of v (0..255), by a sliding histogram
+ * over the values cut to whole levels once (q: w*h bytes of scratch). */
 static void
-median7(const struct band *b, const float *v, float *out)
+median7(const struct band *b, const float *v, float *out, uint8_t *q)
 {
 	int hist[256], w = b->w;
+	const uint8_t *row[7];
 
+	for (size_t i = 0; i < (size_t)w * (size_t)b->h; i++)
+		q[i] = (uint8_t)(int)clampf(v[i], 0, 255);
 	for (int y = b->c0; y < b->c1; y++) {
 		int cnt = 0, med = 0, below = 0;    /* below: count of values < med */
 		memset(hist, 0, sizeof hist);
 		for (int dy = -3; dy <= 3; dy++)
+			row[dy + 3] = q + (size_t)refl(y + dy, b->h) * (size_t)w;
+		for (int dy = 0; dy < 7; dy++)
 			for (int dx = -3; dx <= 3; dx++) {
-				int t = (int)clampf(v[(size_t)refl(y + dy, b->h) * (size_t)w +
-				    (size_t)refl(dx, w)], 0, 255);
-				hist[t]++;
+				hist[row[dy][refl(dx, w)]]++;
 				cnt++;
 			}
 		for (int x = 0; x < w; x++) {
-			if (x > 0)
-				for (int dy = -3; dy <= 3; dy++) {
-					const float *r = v + (size_t)refl(y + dy, b->h) * (size_t)w;
-					int o = (int)clampf(r[refl(x - 4, w)], 0, 255);
-					int a = (int)clampf(r[refl(x + 3, w)], 0, 255);
+			if (x > 0) {
+				int xo = x - 4 >= 0 ? x - 4 : refl(x - 4, w);
+				int xa = x + 3 < w ? x + 3 : refl(x + 3, w);
+				for (int dy = 0; dy < 7; dy++) {
+					int o = row[dy][xo], a = row[dy][xa];
 					hist[o]--;
-					if (o < med)
-						below--;
+					below -= o < med;
 					hist[a]++;
-					if (a < med)
-						below++;
+					below += a < med;
 				}
+			}
 			/* move med so that below <= cnt/2 < below + hist[med] */
 			while (below > cnt / 2) {
 				med--;
@@ -1103,11 +1230,39 @@ median7(const struct band *b, const float *v, float *out)
 	}
 }
 
-static int
-cmpf(const void *a, const void *b)
+/* The median of v[0..n), n > 0, v reordered: Wirth's selection of the
+ * middle element (what a sort would put there, in linear time), and for
+ * even n the mean with the largest of the smaller half. */
+static float
+median(float *v, int n)
 {
-	float x = *(const float *)a, y = *(const float *)b;
-	return (x > y) - (x < y);
+	int k = n / 2, l = 0, m = n - 1;
+
+	while (l < m) {
+		float x = v[k];
+		int i = l, j = m;
+		do {
+			while (v[i] < x)
+				i++;
+			while (x < v[j])
+				j--;
+			if (i <= j) {
+				float t = v[i];
+				v[i++] = v[j];
+				v[j--] = t;
+			}
+		} while (i <= j);
+		if (j < k)
+			l = i;
+		if (k < i)
+			m = j;
+	}
+	if (n % 2)
+		return v[k];
+	float lo = v[0];
+	for (int i = 1; i < k; i++)
+		lo = v[i] > lo ? v[i] : lo;
+	return 0.5f * (lo + v[k]);
 }
 
 /* How far pixel i (luma y) stands out of its surroundings as a thin
@@ -1191,7 +1346,8 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 		struct band all = *b;
 		all.c0 = 0;
 		all.c1 = h;
-		median7(&all, y, med);
+		median7(&all, y, med, m);    /* m lends its bytes, cleared after */
+		memset(m, 0, n);
 	}
 	/* residual level per tile: mean |r| with outliers cut */
 	for (int ty = 0; ty < th; ty++)
@@ -1326,9 +1482,7 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 						}
 					if (nv < 4)
 						break;
-					qsort(vals, (size_t)nv, sizeof vals[0], cmpf);
-					b->p[c][i] = nv % 2 ? vals[nv / 2] :
-					    0.5f * (vals[nv / 2 - 1] + vals[nv / 2]);
+					b->p[c][i] = median(vals, nv);
 				}
 				if (nv >= 4)
 					break;
@@ -1408,7 +1562,7 @@ gauss_kernel(float s, float *k, int maxr)
 
 /* out = in blurred by kernel k (radius r), mirrored edges; tmp: w*h.
  * Both passes loop over taps outside and pixels inside, so they vectorise. */
-static void
+WIDE static void
 blur_sep(const float *in, float *out, float *tmp, int w, int h, const float *k, int r)
 {
 	float row[w + 2 * r];
@@ -1416,8 +1570,7 @@ blur_sep(const float *in, float *out, float *tmp, int w, int h, const float *k, 
 	for (int y = 0; y < h; y++) {
 		const float *s = in + (size_t)y * w;
 		float *d = tmp + (size_t)y * w;
-		for (int x = -r; x < w + r; x++)
-			row[x + r] = s[refl(x, w)];
+		mirror_row(s, w, r, row);
 		for (int x = 0; x < w; x++)
 			d[x] = 0;
 		for (int i = 0; i <= 2 * r; i++) {
@@ -1450,8 +1603,7 @@ minmax_sep(const float *in, float *mn, float *mx, float *t1, float *t2, int w, i
 	for (int y = 0; y < h; y++) {
 		const float *s = in + (size_t)y * w;
 		float *a = t1 + (size_t)y * w, *c = t2 + (size_t)y * w;
-		for (int x = -r; x < w + r; x++)
-			row[x + r] = s[refl(x, w)];
+		mirror_row(s, w, r, row);
 		for (int x = 0; x < w; x++)
 			a[x] = c[x] = row[x];
 		for (int i = 1; i <= 2 * r; i++) {

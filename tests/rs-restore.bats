@@ -145,6 +145,10 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	rs-restore -j 2 --ops denoise,descratch,deblur -o "$T/c2.png" "$T/n.png"
 	cmp "$T/a.png" "$T/b.png"
 	cmp "$T/b.png" "$T/c2.png"
+	img j jpeg:320x400 q=20     # deblock: three strips of 160 rows
+	rs-restore -j 1 --ops deblock -o "$T/a.png" "$T/j.jpeg"
+	rs-restore -j 2 --ops deblock -o "$T/b.png" "$T/j.jpeg"
+	cmp "$T/a.png" "$T/b.png"
 }
 
 @test "rs-restore: EXIF and ICC are carried over" {
