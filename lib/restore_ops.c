@@ -147,9 +147,7 @@ ycc_to_rgb(struct band *b)
 }
 
 static void box_mean(const float *in, float *out, float *tmp, int w, int h, int r);
-static void dct_init(float dct_c[8][8]);
-static void fdct8(float dct_c[8][8], const float in[64], float out[64]);
-static void idct8(float dct_c[8][8], const float in[64], float out[64]);
+static void dct_matrix(float c[8][8]);
 
 /* ---- non-local means ---- */
 
@@ -377,7 +375,7 @@ wiener_dct(struct band *b, float *const y[], int yoff, const float var[], int k0
 	vy = vp + 8 * (size_t)w;
 	t = vy + 8 * (size_t)w;         /* its blocks' row inverses, summed */
 	wrow = t + 8 * (size_t)w;
-	dct_init(dc);
+	dct_matrix(dc);
 	/* block rows on the image's grid (every step-th row from its top,
 	 * and its last 8 rows), so a row sees the blocks it would see in
 	 * one whole band: no seams between strips */
@@ -679,6 +677,17 @@ flt_denoise(const struct step *st, struct band *b)
 struct dct {
 	float fs[64], is[64];
 };
+
+/* c[u][x] = a(u)/2 cos((2x+1)uπ/16): the orthonormal DCT as a matrix
+ * (wiener_dct() runs it down columns shared by overlapping blocks) */
+static void
+dct_matrix(float c[8][8])
+{
+	for (int u = 0; u < 8; u++)
+		for (int x = 0; x < 8; x++)
+			c[u][x] = (u == 0 ? 0.35355339f : 0.5f) *
+			    (float)cos((2 * x + 1) * u * M_PI / 16);
+}
 
 static void
 dct_init(struct dct *d)
