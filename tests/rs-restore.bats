@@ -191,6 +191,27 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	[ "$(jq -r '.restore.ops[0].strength' <<<"$output")" = 0.5 ]
 }
 
+@test "rs-restore: a stretch the classifier asked for through noise runs only if the cleaned picture is still faded" {
+	img c png:320x240
+	imgcmp -d noise=20 "$T/c.png" "$T/n.png"
+	imgcmp -d fade=70:190 "$T/c.png" "$T/f0.png"
+	imgcmp -d noise=20 "$T/f0.png" "$T/f.png"
+	plan='{"classify": {"ops": [{"op": "denoise", "strength": 1},
+	    {"op": "levels", "strength": 1, "black": 60, "white": 200}]}}'
+	for x in n f; do
+		rs-upload "$T/$x.png" | jq -c ". + $plan" >"$T/$x.json"
+		run -0 --separate-stderr rs-restore <"$T/$x.json"
+		jq -c '.restore.ops[1]' <<<"$output" >"$T/$x.levels"
+	done
+	# not faded: the noise made the reading, the stretch is dropped
+	jq -e '.op == "levels" and .strength == 0 and .faded_once_cleaned < 0.5' "$T/n.levels"
+	# faded: still faded once cleaned, stretched
+	jq -e '.op == "levels" and .strength == 1 and .faded_once_cleaned >= 0.5' "$T/f.levels"
+	# the user's own --ops levels is not second-guessed
+	run -0 --separate-stderr rs-restore --ops denoise,levels <"$T/n.json"
+	[ "$(jq -r '.restore.ops[1] | has("faded_once_cleaned")' <<<"$output")" = false ]
+}
+
 @test "rs-restore: a classified upscale without --scale sharpens at the same size" {
 	img c png:96x64
 	rs-upload "$T/c.png" |
