@@ -203,11 +203,10 @@ PY
 	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = false ]
 }
 
-@test "rs-classify: a texture low in contrast by nature is not faded, a scene with the same levels is" {
-	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
-	# a fine texture filling the picture, its 1st and 99th percentiles at
-	# 60 and 195; mkimg's scene faded to about the same levels
-	/usr/bin/python3 - "$T/tex.png" <<'PY'
+# texture FILE LO HI: a fine texture filling a 320x240 picture (blurred
+# Gaussian noise), its 1st and 99th percentiles at LO and HI
+texture() {
+	/usr/bin/python3 - "$@" <<'PY'
 import sys
 import numpy as np
 from PIL import Image, ImageFilter
@@ -215,9 +214,16 @@ r = np.random.default_rng(7).normal(0, 1, (240, 320))
 im = Image.fromarray(np.uint8(np.clip(128 + 40 * r, 0, 255)))
 a = np.asarray(im.filter(ImageFilter.GaussianBlur(1.5)), dtype=float)
 lo, hi = np.percentile(a, 1), np.percentile(a, 99)
-a = 60 + (a - lo) * (135 / (hi - lo))
+a = float(sys.argv[2]) + (a - lo) * ((float(sys.argv[3]) - float(sys.argv[2])) / (hi - lo))
 Image.fromarray(np.uint8(np.clip(a + 0.5, 0, 255))).save(sys.argv[1])
 PY
+}
+
+@test "rs-classify: a texture low in contrast by nature is not faded, a scene with the same levels is" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	# a fine texture filling the picture, its 1st and 99th percentiles at
+	# 60 and 195; mkimg's scene faded to about the same levels
+	texture "$T/tex.png" 60 195
 	img scene png:320x240 fade=40
 	run rs-classify "$T/tex.png" "$T/scene.png"
 	[ "$status" -eq 0 ]
@@ -231,17 +237,7 @@ PY
 @test "rs-classify: a faded texture is stretched to a narrower range than a faded scene" {
 	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
 	# the texture above, faded to 1st and 99th percentiles at 110 and 150
-	/usr/bin/python3 - "$T/tex.png" <<'PY'
-import sys
-import numpy as np
-from PIL import Image, ImageFilter
-r = np.random.default_rng(7).normal(0, 1, (240, 320))
-im = Image.fromarray(np.uint8(np.clip(128 + 40 * r, 0, 255)))
-a = np.asarray(im.filter(ImageFilter.GaussianBlur(1.5)), dtype=float)
-lo, hi = np.percentile(a, 1), np.percentile(a, 99)
-a = 110 + (a - lo) * (40 / (hi - lo))
-Image.fromarray(np.uint8(np.clip(a + 0.5, 0, 255))).save(sys.argv[1])
-PY
+	texture "$T/tex.png" 110 150
 	img scene png:320x240 fade=60
 	run rs-classify "$T/tex.png" "$T/scene.png"
 	[ "$status" -eq 0 ]
