@@ -412,6 +412,29 @@ rnd(double v, double unit)     /* unit 0.1, 0.01…: divide, so 0.29 prints as 0
 	return jv_number(round(v * k) / k);
 }
 
+/* rs-classify reads a fade through noise with a correction that can
+ * overshoot (a noisy brick wall or dusk sky reads faded); once the noise
+ * is gone it reads the picture as it is. The faded score it gives the
+ * cleaned picture, or -1 if it cannot say. */
+static double
+faded_once_cleaned(const char *name, const struct img *im)
+{
+	jv c, d;
+	double score = -1;
+
+	if (classify_image(name, im, &c) != 0)
+		return -1;
+	d = jv_object_get(c, jv_string("degradations"));
+	if (jv_get_kind(d) == JV_KIND_ARRAY)
+		jv_array_foreach(d, i, e) {
+			if (json_str(e, "type") != NULL && strcmp(json_str(e, "type"), "faded") == 0)
+				score = num(e, "score", -1);
+			jv_free(e);
+		}
+	jv_free(d);
+	return score;
+}
+
 /* Fill st from the op object e and measurements of im; the used-op
  * record goes to *rec. cleaned: noise or scratches were removed before. */
 static int
@@ -468,6 +491,18 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 		*flagged = 1;
 		break;
 	case RESTORE_LEVELS:
+		/* a stretch rs-classify asked for (it carries its black and
+		 * white) once noise, blocking or scratches were removed: only
+		 * if it still sees a fade in the cleaned picture */
+		if (cleaned && st->strength > 0 && has(e, "black") && has(e, "white")) {
+			double f = faded_once_cleaned(name, im);
+			if (f >= 0)
+				r = jv_object_set(r, jv_string("faded_once_cleaned"), rnd(f, 0.01));
+			if (f >= 0 && f < 0.5) {
+				st->strength = 0;
+				r = jv_object_set(r, jv_string("strength"), jv_number(0));
+			}
+		}
 		est_levels(im, cleaned, &st->black, &st->white, &st->sat, st->tint);
 		/* a narrower target range (a texture filling the frame has
 		 * no black or white of its own), never a narrowing */
@@ -533,29 +568,6 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 	return 0;
 }
 
-/* rs-classify reads a fade through noise with a correction that can
- * overshoot (a noisy brick wall or dusk sky reads faded); once the noise
- * is gone it reads the picture as it is. The faded score it gives the
- * cleaned picture, or -1 if it cannot say. */
-static double
-faded_once_cleaned(const char *name, const struct img *im)
-{
-	jv c, d;
-	double score = -1;
-
-	if (classify_image(name, im, &c) != 0)
-		return -1;
-	d = jv_object_get(c, jv_string("degradations"));
-	if (jv_get_kind(d) == JV_KIND_ARRAY)
-		jv_array_foreach(d, i, e) {
-			if (json_str(e, "type") != NULL && strcmp(json_str(e, "type"), "faded") == 0)
-				score = num(e, "score", -1);
-			jv_free(e);
-		}
-	jv_free(d);
-	return score;
-}
-
 int
 restore_run(const char *name, struct img *im, jv plan, const struct restore_opts *o, jv *used)
 {
@@ -573,22 +585,8 @@ restore_run(const char *name, struct img *im, jv plan, const struct restore_opts
 		jv rec = jv_null();
 		long flagged = 0;
 
-		rc = rc == 0 ? resolve(name, e, im, o, cleaned, &st, &rec, &flagged) : rc;
-		/* a stretch rs-classify asked for (it carries its black and
-		 * white) once noise, blocking or scratches were removed: only
-		 * if it still sees a fade in the cleaned picture */
-		if (rc == 0 && st.op == RESTORE_LEVELS && cleaned && st.strength > 0 &&
-		    has(e, "black") && has(e, "white")) {
-			double f = faded_once_cleaned(name, im);
-			if (f >= 0) {
-				rec = jv_object_set(rec, jv_string("faded_once_cleaned"), rnd(f, 0.01));
-				if (f < 0.5) {
-					st.strength = 0;
-					rec = jv_object_set(rec, jv_string("strength"), jv_number(0));
-				}
-			}
-		}
-		if (rc == 0 && st.strength > 0) {
+		if (rc == 0 && (rc = resolve(name, e, im, o, cleaned, &st, &rec, &flagged)) == 0 &&
+		    st.strength > 0) {
 			if (st.op == RESTORE_UPSCALE) {
 				unsigned long long px = (unsigned long long)im->w * st.scale *
 				    (unsigned long long)im->h * st.scale;
