@@ -435,13 +435,19 @@ faded_once_cleaned(const char *name, const struct img *im)
 	return score;
 }
 
+/* What earlier steps of a run did, for the later ones to know. */
+enum { CLEANED = 1,      /* noise, blocking or scratches removed */
+	UNTONED = 2 };   /* levels took a print's tone off */
+
 /* Fill st from the op object e and measurements of im; the used-op
- * record goes to *rec. cleaned: noise or scratches were removed before. */
+ * record goes to *rec. done: CLEANED, UNTONED. */
 static int
 resolve(const char *name, jv e, const struct img *im, const struct restore_opts *o,
-    int cleaned, struct step *st, jv *rec, long *flagged)
+    int done, struct step *st, jv *rec, long *flagged)
 {
+	int cleaned = done & CLEANED;
 	const char *n = json_str(e, "op");
+	int aged;
 	jv r;
 
 	memset(st, 0, sizeof *st);
@@ -493,17 +499,41 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 	case RESTORE_LEVELS:
 		/* a stretch rs-classify asked for (it carries its black and
 		 * white) once noise, blocking or scratches were removed: only
-		 * if it still sees a fade in the cleaned picture */
+		 * if it still sees a fade in the cleaned picture, or the
+		 * picture is toned warm (sepia, an aged print: toning and
+		 * fading come together, and a mild fade under a tone can read
+		 * as a picture low in contrast by nature) */
+		aged = 0;
+		if (cleaned) {
+			float gain[3];
+			int toned;
+			aged = est_white_balance(im, gain, &toned) >= 0.1f && gain[2] > gain[0] * 1.01f;
+		}
 		if (cleaned && st->strength > 0 && has(e, "black") && has(e, "white")) {
 			double f = faded_once_cleaned(name, im);
 			if (f >= 0)
 				r = jv_object_set(r, jv_string("faded_once_cleaned"), rnd(f, 0.01));
-			if (f >= 0 && f < 0.5) {
+			if (aged)
+				r = jv_object_set(r, jv_string("toned"), jv_true());
+			if (f >= 0 && f < 0.5 && !aged) {
 				st->strength = 0;
 				r = jv_object_set(r, jv_string("strength"), jv_number(0));
 			}
 		}
 		est_levels(im, cleaned, &st->black, &st->white, &st->sat, st->tint);
+		if (aged && im->ch >= 3) {
+			/* the tone is a gain on each channel: lower each black
+			 * in proportion, so that shadows keep the tone of the
+			 * highlights and white_balance can take it off whole */
+			est_tone(im, st->tone);
+			r = jv_object_set(r, jv_string("tone"), JV_ARRAY(rnd(st->tone[0], 0.001),
+			    rnd(st->tone[1], 0.001), rnd(st->tone[2], 0.001)));
+			if (!o->keep_sepia && !getenv("RSKEEP")) {
+				st->untone = 1;
+				st->tint[0] = st->tint[1] = st->tint[2] = 0;
+				r = jv_object_set(r, jv_string("untone"), jv_true());
+			}
+		}
 		/* a narrower target range (a texture filling the frame has
 		 * no black or white of its own), never a narrowing */
 		st->span = (float)num(e, "span", 255);
@@ -534,7 +564,14 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 		int warm = st->gain[2] > st->gain[0] * 1.01f;
 		st->keep_tone = (o->keep_sepia && warm) || cast < 0.02f;
 		(void)toned;
-		if (st->keep_tone)
+		/* levels took the tone off already, as a gain per channel;
+		 * measured again, the grain and scratches it tinted would
+		 * read as a cast */
+		if (done & UNTONED) {
+			st->keep_tone = 0;
+			r = jv_object_set(r, jv_string("untoned_by_levels"), jv_true());
+		}
+		if (st->keep_tone || (done & UNTONED))
 			st->gain[0] = st->gain[1] = st->gain[2] = 1;
 		r = jv_object_set(r, jv_string("r"), rnd(st->gain[0], 0.001));
 		r = jv_object_set(r, jv_string("g"), rnd(st->gain[1], 0.001));
@@ -572,7 +609,7 @@ int
 restore_run(const char *name, struct img *im, jv plan, const struct restore_opts *o, jv *used)
 {
 	struct img tmp;
-	int rc = 0, cleaned = 0;
+	int rc = 0, done = 0;
 
 	*used = jv_array();
 	memset(&tmp, 0, sizeof tmp);
@@ -585,7 +622,7 @@ restore_run(const char *name, struct img *im, jv plan, const struct restore_opts
 		jv rec = jv_null();
 		long flagged = 0;
 
-		if (rc == 0 && (rc = resolve(name, e, im, o, cleaned, &st, &rec, &flagged)) == 0 &&
+		if (rc == 0 && (rc = resolve(name, e, im, o, done, &st, &rec, &flagged)) == 0 &&
 		    st.strength > 0) {
 			if (st.op == RESTORE_UPSCALE) {
 				unsigned long long px = (unsigned long long)im->w * st.scale *
@@ -609,7 +646,9 @@ restore_run(const char *name, struct img *im, jv plan, const struct restore_opts
 			}
 			if (rc == 0) {
 				if (st.op <= RESTORE_DESCRATCH)
-					cleaned = 1;
+					done |= CLEANED;
+				if (st.op == RESTORE_LEVELS && st.untone)
+					done |= UNTONED;
 				if (st.op == RESTORE_DESCRATCH)
 					rec = jv_object_set(rec, jv_string("flagged"),
 					    rnd((double)flagged / ((double)im->w * im->h), 0.00001));

@@ -280,11 +280,39 @@ est_jpeg_quality(const struct img *im, uint16_t q[64], int *from_file)
 	return qual;
 }
 
+/* The stretch that undoes a fade of a picture that was cleaned of noise
+ * and scratches (an old photo), from its luma histogram h of n pixels.
+ * A fade compresses the tones towards mid-grey: blacks lift and whites
+ * dim together. Its extremes are no measure of that once grain and
+ * missed specks have passed (they set the outermost tones, and a
+ * picture's own darkest and brightest tones vary), so the 1 % and 99 %
+ * points are read instead, and the stretch about mid-grey is the
+ * largest that keeps both inside 0..255: a dusk scene, dark with no
+ * white, is not stretched, nor a bright one with no black. Capped at 2:
+ * a texture as low in contrast by nature as a fade (brick, grass) reads
+ * like a strong fade, and an overshoot costs more than a shortfall. */
+static float
+fade_stretch(const long h[256], long n)
+{
+	long c = 0, cut = n / 100;
+	int b, w;
+
+	for (b = 0; b < 255 && (c += h[b]) <= cut; b++)
+		;
+	c = 0;
+	for (w = 255; w > 0 && (c += h[w]) <= cut; w--)
+		;
+	float kb = b < 127 ? 127.5f / (127.5f - (float)b) : 2;
+	float kw = w > 128 ? 127.5f / ((float)w - 127.5f) : 2;
+	float k = fminf(kb, kw);
+	return k < 1 ? 1 : k > 2 ? 2 : k;
+}
+
 void
 est_levels(const struct img *im, int robust, float *black, float *white, float *sat,
     float tint[3])
 {
-	long hlo[256] = { 0 }, hhi[256] = { 0 }, n = 0;
+	long hlo[256] = { 0 }, hhi[256] = { 0 }, hy[256] = { 0 }, n = 0;
 	double t[3] = { 0 }, tt = 0;
 	long step = (long)im->w * im->h > 4000000 ? ((long)im->w * im->h) / 4000000 + 1 : 1;
 
@@ -296,12 +324,12 @@ est_levels(const struct img *im, int robust, float *black, float *white, float *
 		hhi[(int)hi]++;
 		n++;
 		float l = 0.299f * v[0] + 0.587f * v[1] + 0.114f * v[2];
+		hy[(int)(l + 0.5f)]++;
 		for (int c = 0; c < 3; c++) {
 			t[c] += v[c] - l;
 			tt += (double)(v[c] - l) * (v[c] - l);
 		}
 	}
-	long c = 0, cut = robust ? n / 5000 : 0;
 	int b = 0, w = 255;
 	/* A tint shared by all pixels (toning) is protected from the
 	 * saturation gain, in the measure that it dominates the colour: a
@@ -316,14 +344,22 @@ est_levels(const struct img *im, int robust, float *black, float *white, float *
 	f = f * f;
 	for (int k = 0; k < 3; k++)
 		tint[k] = (float)(t[k] * f);
-	for (b = 0; b < 255 && (c += hlo[b]) <= cut; b++)
-		;
-	c = 0;
-	for (w = 255; w > 0 && (c += hhi[w]) <= cut; w--)
-		;
 	*black = 0;
 	*white = 255;
 	*sat = 1;
+	if (robust) {
+		float k = fade_stretch(hy, n);
+		if (k <= 1.02f)
+			return;
+		*black = 127.5f - 127.5f / k;
+		*white = 127.5f + 127.5f / k;
+		*sat = im->ch >= 3 ? fminf(1.5f, powf(k, 0.4f)) : 1;
+		return;
+	}
+	for (b = 0; b < 255 && hlo[b] == 0; b++)
+		;
+	for (w = 255; w > 0 && hhi[w] == 0; w--)
+		;
 	if (w - b < 16)
 		return;
 	/* aim a little inside 0..255 (a print's darkest tone is rarely 0),
@@ -334,6 +370,25 @@ est_levels(const struct img *im, int robust, float *black, float *white, float *
 	*black = (float)b;
 	*white = (float)w;
 	*sat = im->ch >= 3 ? fminf(1.5f, powf(k, 0.4f)) : 1;
+}
+
+void
+est_tone(const struct img *im, float tone[3])
+{
+	long step = (long)im->w * im->h > 1000000 ? ((long)im->w * im->h) / 1000000 + 1 : 1;
+	double m[3] = { 0 }, l = 0;
+
+	for (long i = 0; i < (long)im->w * im->h; i += step) {
+		float v[3];
+		pix(im, (int)(i % im->w), (int)(i / im->w), v);
+		for (int c = 0; c < 3; c++)
+			m[c] += v[c];
+		l += 0.299f * v[0] + 0.587f * v[1] + 0.114f * v[2];
+	}
+	for (int c = 0; c < 3; c++) {
+		double r = l > 0 ? m[c] / l : 1;
+		tone[c] = (float)(r < 0.7 ? 0.7 : r > 1.3 ? 1.3 : r);
+	}
 }
 
 float

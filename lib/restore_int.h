@@ -36,6 +36,8 @@ struct step {
 	int ftab;            /* deblock: q is the file's own table */
 	float black, white, sat, tint[3];    /* levels */
 	float span;          /* levels: black..white goes to this range, centred */
+	float tone[3];       /* levels: black of each channel, times black (0: 1) */
+	int untone;          /* levels: divide each channel by its tone first */
 	float gain[3];       /* white_balance */
 	int keep_tone;       /* white_balance: toned image left alone */
 	int iters;           /* deblur: iterations */
@@ -63,10 +65,16 @@ int   est_nlf(const struct img *im, float *a, float *b);
 float est_chroma(const struct img *im);  /* Cb/Cr blotch sigma (see there) */
 int   est_jpeg_quality(const struct img *im, uint16_t q[64], int *from_file);
 /* Black and white points, a saturation gain, and the mean tint (per
- * channel, value minus luma) that the gain must not amplify. robust:
- * ignore the outermost 0.02% (the image had noise or scratches). */
+ * channel, value minus luma) that the gain must not amplify. Not
+ * robust: the extremes of the darkest and brightest channels. robust
+ * (the image had noise or scratches, now removed): the stretch about
+ * mid-grey that the 1 % and 99 % points of the luma allow, at most 2
+ * (see fade_stretch). */
 void  est_levels(const struct img *im, int robust, float *black, float *white,
           float *sat, float tint[3]);
+/* A picture's tone: each channel's mean over the luma's (a sepia print:
+ * about 1.1, 1, 0.8), within 0.7..1.3. */
+void  est_tone(const struct img *im, float tone[3]);
 /* Gains that neutralise a cast (luma kept); returns the cast strength
  * (0 none). *toned: 1 sepia-like toning of a monochrome picture. */
 float est_white_balance(const struct img *im, float gain[3], int *toned);

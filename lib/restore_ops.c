@@ -1524,8 +1524,11 @@ flt_levels(const struct step *st, struct band *b)
 
 	for (size_t i = 0; i < n; i++) {
 		float v[3];
-		for (int c = 0; c < b->nc; c++)
-			v[c] = (b->p[c][i] - st->black) * k + off;
+		for (int c = 0; c < b->nc; c++) {
+			float t = st->tone[c] > 0 ? st->tone[c] : 1;
+			v[c] = st->untone ? (b->p[c][i] / t - st->black) * k + off :
+			    (b->p[c][i] - st->black * t) * k + off;
+		}
 		if (b->nc == 3 && st->sat != 1) {
 			/* more colour, but not more of the overall tint (sepia) */
 			float l = 0.299f * v[0] + 0.587f * v[1] + 0.114f * v[2];

@@ -212,6 +212,49 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	[ "$(jq -r '.restore.ops[1] | has("faded_once_cleaned")' <<<"$output")" = false ]
 }
 
+@test "rs-restore: a fade read through grain is undone about mid-grey, as far as the nearer end allows" {
+	img c0 png:320x240
+	rs-restore --ops levels -o "$T/c.png" "$T/c0.png"       # full range first
+	imgcmp -d fade=60:195 "$T/c.png" "$T/f0.png"
+	imgcmp -d noise=12 "$T/f0.png" "$T/f.png"
+	rs-upload "$T/f.png" >"$T/f.json"
+	run -0 --separate-stderr rs-restore --ops denoise,levels <"$T/f.json"
+	# black and white about mid-grey: a stretch of 1.5 to 2
+	jq -e '.restore.ops[1] | .black + .white == 255 and .black > 40 and .black <= 64' <<<"$output"
+	cp "$(obj_file "$(jq -r .output.object <<<"$output")")" "$T/r.png"
+	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/f.png") + 4))" ]
+	# a dark picture (blacks at black, no white) is not stretched
+	imgcmp -d fade=0:150 "$T/c.png" "$T/d0.png"
+	imgcmp -d noise=12 "$T/d0.png" "$T/d.png"
+	rs-upload "$T/d.png" >"$T/d.json"
+	run -0 --separate-stderr rs-restore --ops denoise,levels <"$T/d.json"
+	jq -e '.restore.ops[1] | .white - .black >= 240' <<<"$output"
+}
+
+@test "rs-restore: a warm-toned old print keeps the fade stretch and loses its tone whole" {
+	img c0 png:320x240
+	rs-restore --ops levels -o "$T/c.png" "$T/c0.png"
+	imgcmp -d fade=60:195 "$T/c.png" "$T/f0.png"
+	imgcmp -d cast=1.15:1.0:0.75 "$T/f0.png" "$T/f1.png"
+	imgcmp -d noise=12 "$T/f1.png" "$T/f.png"
+	plan='{"classify": {"ops": [{"op": "denoise", "strength": 1},
+	    {"op": "levels", "strength": 1, "black": 60, "white": 200},
+	    {"op": "white_balance", "strength": 1}]}}'
+	rs-upload "$T/f.png" | jq -c ". + $plan" >"$T/f.json"
+	run -0 --separate-stderr rs-restore --neutralise-sepia <"$T/f.json"
+	jq -e '.restore.ops[1] | .strength == 1 and .toned and .untone and .tone[0] > .tone[2]' <<<"$output"
+	# levels took the tone off: white_balance leaves the colours alone
+	jq -e '.restore.ops[2] | .untoned_by_levels and .r == 1 and .b == 1' <<<"$output"
+	cp "$(obj_file "$(jq -r .output.object <<<"$output")")" "$T/r.png"
+	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/f.png") + 5))" ]
+	# kept by default: the tone stays, shadows as warm as the lights
+	run -0 --separate-stderr rs-restore <"$T/f.json"
+	jq -e '.restore.ops[1] | .toned and (has("untone") | not)' <<<"$output"
+	jq -e '.restore.ops[2] | .keep_tone' <<<"$output"
+	cp "$(obj_file "$(jq -r .output.object <<<"$output")")" "$T/k.png"
+	imgcmp -s "$T/k.png" | awk '{ exit !($4 > $6 + 20) }'
+}
+
 @test "rs-restore: a classified upscale without --scale sharpens at the same size" {
 	img c png:96x64
 	rs-upload "$T/c.png" |
