@@ -435,6 +435,12 @@ faded_once_cleaned(const char *name, const struct img *im)
 	return score;
 }
 
+/* The faded score a cleaned picture (not toned) must keep for a stretch
+ * asked through noise: the stretch about mid-grey (est_levels) is
+ * larger than the extremes' one, and a dark scene under noise that
+ * only just scores faded (rocket under shot noise: 0.52) loses 11 dB. */
+#define FADED_ONCE_CLEANED 0.8
+
 /* What earlier steps of a run did, for the later ones to know. */
 enum { CLEANED = 1,      /* noise, blocking or scratches removed */
 	UNTONED = 2 };   /* levels took a print's tone off */
@@ -508,14 +514,14 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 			float gain[3];
 			int toned;
 			aged = est_white_balance(im, gain, &toned) >= 0.1f && gain[2] > gain[0] * 1.01f;
+			if (aged)
+				r = jv_object_set(r, jv_string("toned"), jv_true());
 		}
 		if (cleaned && st->strength > 0 && has(e, "black") && has(e, "white")) {
 			double f = faded_once_cleaned(name, im);
 			if (f >= 0)
 				r = jv_object_set(r, jv_string("faded_once_cleaned"), rnd(f, 0.01));
-			if (aged)
-				r = jv_object_set(r, jv_string("toned"), jv_true());
-			if (f >= 0 && f < 0.5 && !aged) {
+			if (f >= 0 && f < FADED_ONCE_CLEANED && !aged) {
 				st->strength = 0;
 				r = jv_object_set(r, jv_string("strength"), jv_number(0));
 			}

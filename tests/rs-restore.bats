@@ -204,9 +204,9 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 		jq -c '.restore.ops[1]' <<<"$output" >"$T/$x.levels"
 	done
 	# not faded: the noise made the reading, the stretch is dropped
-	jq -e '.op == "levels" and .strength == 0 and .faded_once_cleaned < 0.5' "$T/n.levels"
+	jq -e '.op == "levels" and .strength == 0 and .faded_once_cleaned < 0.8' "$T/n.levels"
 	# faded: still faded once cleaned, stretched
-	jq -e '.op == "levels" and .strength == 1 and .faded_once_cleaned >= 0.5' "$T/f.levels"
+	jq -e '.op == "levels" and .strength == 1 and .faded_once_cleaned >= 0.8' "$T/f.levels"
 	# the user's own --ops levels is not second-guessed
 	run -0 --separate-stderr rs-restore --ops denoise,levels <"$T/n.json"
 	[ "$(jq -r '.restore.ops[1] | has("faded_once_cleaned")' <<<"$output")" = false ]
