@@ -529,12 +529,12 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 		est_levels(im, cleaned, &st->black, &st->white, &st->sat, st->tint);
 		if (aged && im->ch >= 3) {
 			/* the tone is a gain on each channel: lower each black
-			 * in proportion, so that shadows keep the tone of the
-			 * highlights and white_balance can take it off whole */
+			 * in proportion, so that the shadows keep the tone of
+			 * the lights; to neutralise it, divide it off whole */
 			est_tone(im, st->tone);
 			r = jv_object_set(r, jv_string("tone"), JV_ARRAY(rnd(st->tone[0], 0.001),
 			    rnd(st->tone[1], 0.001), rnd(st->tone[2], 0.001)));
-			if (!o->keep_sepia && !getenv("RSKEEP")) {
+			if (!o->keep_sepia) {
 				st->untone = 1;
 				st->tint[0] = st->tint[1] = st->tint[2] = 0;
 				r = jv_object_set(r, jv_string("untone"), jv_true());
