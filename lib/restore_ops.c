@@ -27,7 +27,8 @@
  *           (so the result stays a valid decoding of the same file), a
  *           non-local means and the projection again (with the file's own
  *           table: kept coefficients within a quarter step of their
- *           stored value, stronger means); chroma requantised and
+ *           stored value, stronger means, each block's strength from
+ *           the steps of the coefficients it kept); chroma requantised and
  *           projected likewise at its stored size (halved for 4:2:0, the
  *           change brought back bilinearly), then twice the guided filter
  *           with the luma as guide (its edges come back where the luma
@@ -178,12 +179,12 @@ nlm_hsum(float *restrict h, const float *restrict d, int pr, int n)
  * its row leaving) to a weight: exp(-t) as (1 - t/8)^8, close enough */
 static inline void
 nlm_weight(float *restrict g, float *restrict S, const float *restrict h,
-    const float *restrict sub, float ih2, int n)
+    const float *restrict sub, const float *restrict m, float ih2, int n)
 {
 	for (int x = 0; x < n; x++) {
 		float s = S[x] + h[x];
 		S[x] = s - sub[x];
-		float t = (s - 2.0f) * ih2;
+		float t = (s * m[x] - 2.0f) * ih2;
 		/* max(v, 0) as (v + |v|) / 2, exact, without a branch */
 		float u = 1.0f - 0.5f * (t + fabsf(t)) * 0.125f;
 		u = 0.5f * (u + fabsf(u));
@@ -191,6 +192,14 @@ nlm_weight(float *restrict g, float *restrict S, const float *restrict h,
 		u *= u;
 		g[x] = u * u;
 	}
+}
+
+/* m = the mean of the distance scales of the two pixels of each pair */
+static inline void
+nlm_scale(float *restrict m, const float *restrict a, const float *restrict c, int n)
+{
+	for (int x = 0; x < n; x++)
+		m[x] = 0.5f * (a[x] + c[x]);
 }
 
 /* a += g1 s1 + g2 s2 (the weights alone without s1, s2) */
@@ -214,14 +223,14 @@ nlm_add(float *restrict a, const float *restrict g1, const float *restrict s1,
  * larger than the core (p and p-d both), and each feeds both pixels. */
 WIDE static int
 nlm(struct band *b, int np, int nd, int from, float *pl[], const float var[], int sr,
-    int pr, float hf)
+    int pr, float hf, const float *vm)
 {
 	int w = b->w, R = b->c1 - b->c0, Py = sr + pr, Px = 2 * sr + pr;
 	int pw = w + 2 * Px, ph = R + 2 * Py, gw = w + 2 * sr, gh = R + sr;
 	int dw = gw + 2 * pr, dh = gh + 2 * pr, np2 = (2 * pr + 1) * (2 * pr + 1);
 	int HR = 2 * pr + 1, GR = sr + 1;
 	float *pad[3] = { NULL }, *acc[3] = { NULL }, *D = NULL, *H = NULL, *S = NULL,
-	    *W = NULL, *G = NULL, inv[3] = { 0 }, ih2 = 1.0f / (hf * hf);
+	    *W = NULL, *G = NULL, *pv = NULL, *M = NULL, inv[3] = { 0 }, ih2 = 1.0f / (hf * hf);
 	int rc = EX_OSERR;
 
 	if (R <= 0)
@@ -244,8 +253,18 @@ nlm(struct band *b, int np, int nd, int from, float *pl[], const float var[], in
 	    (H = malloc(sizeof(float) * (size_t)gw * (size_t)HR)) == NULL ||
 	    (S = malloc(sizeof(float) * (size_t)gw)) == NULL ||
 	    (G = malloc(sizeof(float) * (size_t)gw * (size_t)GR)) == NULL ||
-	    (W = malloc(sizeof(float) * (size_t)w * (size_t)R)) == NULL)
+	    (W = malloc(sizeof(float) * (size_t)w * (size_t)R)) == NULL ||
+	    (M = malloc(sizeof(float) * (size_t)gw)) == NULL)
 		goto out;
+	for (int x = 0; x < gw; x++)
+		M[x] = 1;
+	if (vm != NULL) {
+		if ((pv = malloc(sizeof(float) * (size_t)pw * (size_t)ph)) == NULL)
+			goto out;
+		for (int y = 0; y < ph; y++)
+			mirror_row(vm + (size_t)refl(b->c0 - Py + y, b->h) * (size_t)w, w, Px,
+			    pv + (size_t)y * (size_t)pw);
+	}
 	for (size_t i = 0; i < (size_t)w * R; i++)
 		W[i] = 1;
 	for (int dy = 0; dy <= sr; dy++)
@@ -274,7 +293,10 @@ nlm(struct band *b, int np, int nd, int from, float *pl[], const float var[], in
 				}
 				const float *sub = H + (size_t)(gy % HR) * (size_t)gw;
 				float *g = G + (size_t)(gy % GR) * (size_t)gw;
-				nlm_weight(g, S, h, sub, ih2, gw);
+				if (pv != NULL)
+					nlm_scale(M, pv + (size_t)(gy + pr) * pw + sr + pr,
+					    pv + (size_t)(gy + pr + dy) * pw + sr + pr + dx, gw);
+				nlm_weight(g, S, h, sub, M, ih2, gw);
 				/* p gets p+d with G(p); q gets q-d with G(q-d) */
 				int y = gy - sr;
 				if (y < 0)
@@ -306,6 +328,8 @@ out:
 	free(S);
 	free(G);
 	free(W);
+	free(M);
+	free(pv);
 	return rc;
 }
 
@@ -328,7 +352,7 @@ nlm_halves(struct band *b, const float var[], int sr, int pr, float hf, int a, i
 		memcpy(keep + rn * k, b->p[k] + (size_t)m * w, sizeof(float) * rn);
 	b->c0 = m;
 	b->c1 = z;
-	rc = nlm(b, nc, nc, 0, b->p, var, sr, pr, hf);
+	rc = nlm(b, nc, nc, 0, b->p, var, sr, pr, hf, NULL);
 	for (int k = 0; k < nc && rc == 0; k++)   /* swap: unfiltered back */
 		for (size_t i = 0; i < rn; i++) {
 			float *q = b->p[k] + (size_t)m * w + i, t = *q;
@@ -338,7 +362,7 @@ nlm_halves(struct band *b, const float var[], int sr, int pr, float hf, int a, i
 	b->c0 = a;
 	b->c1 = m;
 	if (rc == 0)
-		rc = nlm(b, nc, nc, 0, b->p, var, sr, pr, hf);
+		rc = nlm(b, nc, nc, 0, b->p, var, sr, pr, hf, NULL);
 	for (int k = 0; k < nc && rc == 0; k++)
 		memcpy(b->p[k] + (size_t)m * w, keep + rn * k, sizeof(float) * rn);
 	b->c0 = c0;
@@ -668,6 +692,7 @@ flt_denoise(const struct step *st, struct band *b)
 
 /* ---- JPEG deblocking ---- */
 
+
 /* The orthonormal 8x8 DCT (what JPEG uses) by the Arai-Agui-Nakajima
  * butterflies of libjpeg's jfdctflt.c and jidctflt.c: 5 multiplications
  * per 8 points where the matrix form takes 64. The butterflies give
@@ -839,6 +864,49 @@ qcs_project(const struct band *b, float *y, const float *y0, const uint16_t q[64
 					y[(size_t)(by + i) * (size_t)b->w + (size_t)(bx + j)] = f[i * 8 + j] + 128;
 		}
 	}
+}
+
+/* The means' distance scale per pixel (for nlm's vm), from its 8x8 block
+ * of the decoded luma y0: each coefficient the file kept brings an error
+ * of up to half its step, so the block's quantisation noise grows with
+ * the kept coefficients' squared steps; the means smooth such a block
+ * more (its distances count less) and a block that kept nothing less
+ * (the shifted grids already smoothed it). The noise variance taken is
+ * 0.35 + 0.1 sum((q_k / qs)^2) over the kept AC coefficients, qs the
+ * mean of the DC's and the first two AC steps. Pixels outside whole
+ * blocks get 1. NULL when out of memory. */
+static float *
+block_scale(const struct band *b, const float *y0, const uint16_t q[64])
+{
+	float f[64], c[64], r2[64], qs = (q[0] + q[1] + q[8]) / 3.0f;
+	float *m = malloc(sizeof(float) * (size_t)b->w * (size_t)b->h);
+	struct dct dc;
+
+	if (m == NULL)
+		return NULL;
+	for (size_t i = 0; i < (size_t)b->w * (size_t)b->h; i++)
+		m[i] = 1;
+	dct_init(&dc);
+	for (int k = 0; k < 64; k++)
+		r2[k] = (q[k] > 0 ? q[k] : 1) / qs * (q[k] > 0 ? q[k] : 1) / qs;
+	for (int by = 0; by + 8 <= b->h; by++) {
+		if ((b->y0 + by) % 8 != 0)
+			continue;
+		for (int bx = 0; bx + 8 <= b->w; bx += 8) {
+			for (int i = 0; i < 8; i++)
+				for (int j = 0; j < 8; j++)
+					f[i * 8 + j] = y0[(size_t)(by + i) * b->w + bx + j] - 128;
+			fdct8(&dc, f, c);
+			float e = 0;
+			for (int k = 1; k < 64; k++)
+				e += fabsf(c[k]) >= 0.5f * (q[k] > 0 ? q[k] : 1) ? r2[k] : 0;
+			float v = 1 / (0.35f + 0.1f * e);
+			for (int i = 0; i < 8; i++)
+				for (int j = 0; j < 8; j++)
+					m[(size_t)(by + i) * b->w + bx + j] = v;
+		}
+	}
+	return m;
 }
 
 /* Re-application of JPEG (Nosratinia), softened: on every shifted 8x8
@@ -1095,7 +1163,7 @@ chroma_nlm_half(const struct band *b, const float var[3], int sr, int pr, float 
 		hb.p[k] = d;
 	}
 	memcpy(h + 3 * hn, h + hn, sizeof(float) * hn * 2);
-	int rc = nlm(&hb, 3, 1, 1, hb.p, var, sr, pr, hf);
+	int rc = nlm(&hb, 3, 1, 1, hb.p, var, sr, pr, hf, NULL);
 	for (int k = 1; k <= 2 && rc == 0; k++) {
 		float *d = h + hn * (size_t)k, *o = h + hn * (size_t)(k + 2);
 		for (size_t i = 0; i < hn; i++)
@@ -1154,8 +1222,12 @@ flt_deblock(const struct step *st, struct band *b)
 	 * q = 40): coarse tables already lost what more smoothing would
 	 * find */
 	var[0] = ftab ? 0.64f * qs : 0.25f * sy * sy;
+	float *vm = NULL;
+	if (rc == 0 && ftab && (vm = block_scale(b, y0, st->q)) == NULL)
+		rc = EX_OSERR;
 	if (rc == 0)
-		rc = nlm(&wb, 1, 1, 0, b->p, var, ftab && step == 1 ? 4 : 3, 1, ftab ? 1.7f : 1.1f);
+		rc = nlm(&wb, 1, 1, 0, b->p, var, ftab && step == 1 ? 4 : 3, 1, ftab ? 1.7f : 1.1f, vm);
+	free(vm);
 	if (rc == 0 && y0 != NULL)
 		qcs_project(&wb, b->p[0], y0, st->q, dq, wb.c0, wb.c1);
 	for (int c = 1; c <= 2 && rc == 0 && b->nc == 3 && st->qc[0] > 0; c++)
@@ -1180,7 +1252,7 @@ flt_deblock(const struct step *st, struct band *b)
 		if (st->csub)
 			rc = chroma_nlm_half(&cb, cv, 4, 1, 1.5f);
 		else
-			rc = nlm(&cb, 3, 1, 1, b->p, cv, 4, 1, 1.5f);
+			rc = nlm(&cb, 3, 1, 1, b->p, cv, 4, 1, 1.5f, NULL);
 		for (int c = 1; c <= 2 && rc == 0; c++)
 			rc = chroma_project(st, b, b->p[c], c0 + (size_t)(c - 1) * n);
 	}
