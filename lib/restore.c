@@ -464,7 +464,8 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 			st->csub = im->jpeg_hsamp == 2 && im->jpeg_vsamp == 2;
 		}
 		r = jv_object_set(r, jv_string("quality"), jv_number(st->quality));
-		r = jv_object_set(r, jv_string("tables"), jv_string(file ? "file" : "estimated"));
+		r = jv_object_set(r, jv_string("tables"),
+		    jv_string(file == 1 ? "file" : file ? "measured" : "estimated"));
 		break;
 	}
 	case RESTORE_DENOISE: {

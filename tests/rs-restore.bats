@@ -254,6 +254,24 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	jq -e '.ops[0].tables == "file"' <<<"$output"
 }
 
+@test "rs-restore: deblock measures the table of a JPEG saved as PNG" {
+	img c png:320x240
+	img j jpeg:320x240 q=20
+	imgcmp -d noise=0 "$T/j.jpeg" "$T/j.png"       # the decoded pixels, no tables
+	rs-upload "$T/j.png" >"$T/job.json"
+	run -0 --separate-stderr rs-restore --backend local --ops deblock <"$T/job.json"
+	jq -e '.restore.ops[0].tables == "measured" and
+	    (.restore.ops[0].quality | . >= 18 and . <= 22)' <<<"$output"
+	rs-restore --ops deblock -o "$T/r.png" "$T/j.png"
+	a=$(imgcmp "$T/c.png" "$T/j.png") b=$(imgcmp "$T/c.png" "$T/r.png")
+	# +2.2 dB with the table guessed from the boundary steps
+	awk -v a="$a" -v b="$b" 'BEGIN { exit !(b > a + 2.5) }'
+	# a picture that never was a JPEG has no table to measure
+	rs-upload "$T/c.png" >"$T/job.json"
+	run -0 --separate-stderr rs-restore --backend local --ops deblock <"$T/job.json"
+	jq -e '.restore.ops[0].tables == "estimated"' <<<"$output"
+}
+
 @test "rs-restore: a job whose object is missing fails with 66" {
 	echo '{"id":"x","inputs":[{"object":"'"$(printf '%064d' 0)"'"}]}' >"$T/job.json"
 	run -66 --separate-stderr rs-restore <"$T/job.json"
