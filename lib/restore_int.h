@@ -64,6 +64,10 @@ float est_chroma(const struct img *im);  /* Cb/Cr blotch sigma (see there) */
 /* from_file: 1 the JPEG's own table, 2 measured on a decoded JPEG's
  * pixels (a PNG made from one), 0 a guess from the 8x8 boundary steps */
 int   est_jpeg_quality(const struct img *im, uint16_t q[64], int *from_file);
+/* with a measured luma table: the IJG chroma table of the same quality
+ * when the chroma fits it, at half size (*csub 1) or full size (0); 1
+ * when it does */
+int   est_chroma_measured(const struct img *im, int quality, uint16_t qc[64], int *csub);
 /* Black and white points, a saturation gain, and the mean tint (per
  * channel, value minus luma) that the gain must not amplify. robust:
  * ignore the outermost 0.02% (the image had noise or scratches). */

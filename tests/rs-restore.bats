@@ -264,8 +264,9 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	    (.restore.ops[0].quality | . >= 18 and . <= 22)' <<<"$output"
 	rs-restore --ops deblock -o "$T/r.png" "$T/j.png"
 	a=$(imgcmp "$T/c.png" "$T/j.png") b=$(imgcmp "$T/c.png" "$T/r.png")
-	# +2.2 dB with the table guessed from the boundary steps
-	awk -v a="$a" -v b="$b" 'BEGIN { exit !(b > a + 2.5) }'
+	# +2.2 dB with the table guessed from the boundary steps, +3.8
+	# with the file's own
+	awk -v a="$a" -v b="$b" 'BEGIN { exit !(b > a + 3.3) }'
 	# a picture that never was a JPEG has no table to measure
 	rs-upload "$T/c.png" >"$T/job.json"
 	run -0 --separate-stderr rs-restore --backend local --ops deblock <"$T/job.json"
