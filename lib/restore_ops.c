@@ -1226,8 +1226,11 @@ flt_deblock(const struct step *st, struct band *b)
 	 * q = 40): coarse tables already lost what more smoothing would
 	 * find */
 	var[0] = ftab ? 0.64f * qs : 0.25f * sy * sy;
+	/* each block's strength from the steps it kept, up to 4 MP: above,
+	 * a block holds less detail (on a 12 MP q20 JPEG it gained nothing,
+	 * -0.03 dB, at +5 % of the CPU time) */
 	float *vm = NULL;
-	if (rc == 0 && ftab && (vm = block_scale(b, y0, st->q)) == NULL)
+	if (rc == 0 && ftab && step == 1 && (vm = block_scale(b, y0, st->q)) == NULL)
 		rc = EX_OSERR;
 	if (rc == 0)
 		rc = nlm(&wb, 1, 1, 0, b->p, var, ftab && step == 1 ? 4 : 3, 1, ftab ? 1.7f : 1.1f, vm);
