@@ -474,9 +474,11 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 		if (file && im->nquant > 1 && im->jpeg_comps == 3 && st->grid) {
 			memcpy(st->qc, im->quant[1], sizeof st->qc);
 			st->csub = im->jpeg_hsamp == 2 && im->jpeg_vsamp == 2;
-		}
+		} else if (file == 2 && st->grid && !est_chroma_measured(im, st->quality, st->qc, &st->csub))
+			memset(st->qc, 0, sizeof st->qc);
 		r = jv_object_set(r, jv_string("quality"), jv_number(st->quality));
-		r = jv_object_set(r, jv_string("tables"), jv_string(file ? "file" : "estimated"));
+		r = jv_object_set(r, jv_string("tables"),
+		    jv_string(file == 1 ? "file" : file ? "measured" : "estimated"));
 		break;
 	}
 	case RESTORE_DENOISE: {

@@ -33,7 +33,7 @@ struct step {
 	uint16_t q[64];      /* deblock: luma quantisation table */
 	uint16_t qc[64];     /* deblock: chroma table from the file, or zeros */
 	int csub;            /* deblock: chroma stored at half size (4:2:0) */
-	int ftab;            /* deblock: q is the file's own table */
+	int ftab;            /* deblock: q is the file's own table (1) or measured (2) */
 	float black, white, sat, tint[3];    /* levels */
 	float span;          /* levels: black..white goes to this range, centred */
 	float tone[3];       /* levels: black of each channel, times black (0: 1) */
@@ -63,7 +63,13 @@ float est_blur(const struct img *im);                   /* Gaussian sigma */
  * returns the intensity bins it was fitted on. */
 int   est_nlf(const struct img *im, float *a, float *b);
 float est_chroma(const struct img *im);  /* Cb/Cr blotch sigma (see there) */
+/* from_file: 1 the JPEG's own table, 2 measured on a decoded JPEG's
+ * pixels (a PNG made from one), 0 a guess from the 8x8 boundary steps */
 int   est_jpeg_quality(const struct img *im, uint16_t q[64], int *from_file);
+/* with a measured luma table: the IJG chroma table of the same quality
+ * when the chroma fits it, at half size (*csub 1) or full size (0); 1
+ * when it does */
+int   est_chroma_measured(const struct img *im, int quality, uint16_t qc[64], int *csub);
 /* Black and white points, a saturation gain, and the mean tint (per
  * channel, value minus luma) that the gain must not amplify. Not
  * robust: the extremes of the darkest and brightest channels. robust
