@@ -130,6 +130,9 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define CURV_MID     0.42     /* structure function curvature, under grain */
 #define CURV_MID_CLEAR 0.36   /* the same where the slope can be read */
 #define CURV_SPAN    0.02
+#define SHARP_NMIN   50       /* strong edges needed to tell a part in focus */
+#define SHARP_PART   0.02     /* share of them sharp: a part is in focus */
+#define SHARP_CAP    0.45     /* the blur score then, at most */
 #define CURV_SIGMA   1.0      /* the blur sigma reported when it alone fires */
 #define PERIOD_MID   1.2      /* log10 peak of the interpolation ripple */
 #define PERIOD_SPAN  0.04
@@ -361,6 +364,7 @@ struct feat {
 	double tb, tbb, tv, tn;
 	/* grey edge: mean gradient magnitude of each channel at half scale */
 	double ge[3], gen;
+	double nstrong, nsharp;       /* strong edges; of them, sharp */
 };
 
 static double imk(const float *p, int w);
@@ -543,7 +547,11 @@ chroma_blocks(struct feat *f, const uint8_t *px, int w, int h)
 	return 0;
 }
 
-/* Edge widths along rows (dir 0) or columns (dir 1) of the smoothed S. */
+/* Edge widths along rows (dir 0) or columns (dir 1) of the smoothed S,
+ * and a count of the strong edges and of those still sharp (read on S
+ * smoothed by BLUR_SP only). */
+#define EDGE_STRONG  40.0         /* contrast of a strong edge, 8-bit */
+#define EDGE_SHARP   2.5          /* width of a sharp one, pixels */
 static int
 edges(struct feat *f, const float *S, int w, int h, double mincon)
 {
@@ -576,6 +584,10 @@ edges(struct feat *f, const float *S, int w, int h, double mincon)
 				    S[(size_t)j * lt + (size_t)a * st]);
 				if (con < mincon || a == 0 || b == n - 1)
 					continue;
+				if (con >= EDGE_STRONG) {
+					f->nstrong++;
+					f->nsharp += con / ag < EDGE_SHARP;
+				}
 				if (push(&f->ew, &f->nedge, &f->capedge, con / ag) < 0)
 					return -1;
 			}
@@ -1499,6 +1511,7 @@ periodicity(const double *p, const double *n, int len, int skip8, double *fpk)
 }
 
 struct meas {
+	double sharp_part;            /* share of strong edges still sharp */
 	double slope, slope_sigma, band[4], sigma, sigma_lo, edgew, blur_sigma, blur_signed, eff, period, period_x, period_y, pfreq, block;
 	double black, white, lift, lift_min, dr;
 	double sigma_y, black_y, white_y, lift_y; /* luma's noise and levels */
@@ -1794,6 +1807,11 @@ measure(const char *name, struct cl *c, struct meas *m)
 	}
 	m->scratch = f.area > 0 ? f.dmg / f.area : 0;
 	m->scratch_cand = f.area > 0 ? f.cand / f.area : 0;
+	/* the share of strong edges still sharp, which is fine detail in
+	 * focus: where grain is light enough to read widths at BLUR_SP, and
+	 * not where scratches or dust, sharp on any picture, were found */
+	m->sharp_part = sg <= BLUR_SP && f.nstrong >= SHARP_NMIN && m->scratch < SCR_MID ?
+	    f.nsharp / f.nstrong : -1;
 	/* levels: the percentiles of each channel's histogram, and of
 	 * luma's, the damage found (scratches, dust) left out: strong
 	 * damage covers a few per cent of a picture, more than the 1 % the
@@ -2039,6 +2057,11 @@ cl_finish(const char *name, struct cl *c, jv *out)
 				m.blur_sigma = fmax(m.blur_sigma, CURV_SIGMA);
 		}
 	}
+	/* a blur that is damage covers the frame; where part of it is in
+	 * focus (a defocused background, panning, a moving subject), the
+	 * blur is the photographer's: seen, not called */
+	if (m.sharp_part >= SHARP_PART)
+		sc[T_BLUR] = fmin(sc[T_BLUR], SHARP_CAP);
 	sc[T_JPEG] = fmax(m.jq > 0 ? sigmoid(-m.jq, -JPEGQ_MID, JPEGQ_SPAN) : 0,
 	    sigmoid(m.block, BLOCK_MID, BLOCK_SPAN));
 	/* a texture that fills the picture can be low in contrast by
@@ -2142,6 +2165,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("b2", m.band[1], 10);
 		RAW("b4", m.band[2], 10);
 		RAW("curv", m.curv, 1000);
+		RAW("sharp_part", m.sharp_part, 1000);
 		RAW("scratch_cand", m.scratch_cand, 100000);
 		RAW("blur_signed", m.blur_signed, 1000);
 		RAW("edgew_", m.edgew, 1000);
