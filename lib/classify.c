@@ -101,7 +101,6 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define BLOCK_MID    1.32     /* blockiness ratio */
 #define BLOCK_SPAN   0.04
 #define FADE_MID     39.5     /* lift of luma's blacks and whites, 8-bit */
-#define FADE_NOISE   0.2      /* and this much more per level of luma's noise */
 #define FADE_SPAN    4.0
 #define TEX_MID      0.55     /* texture measure below which the fade */
 #define TEX_SPAN     0.1      /* threshold rises, by up to */
@@ -1818,9 +1817,12 @@ measure(const char *name, struct cl *c, struct meas *m)
 	 * percentiles read. Noise spreads the tails by about 2.3 sigma at
 	 * 1 %, which is taken back, unless they are clipped at 0 or 255,
 	 * where it cannot be; there the histogram deconvolved by the noise
-	 * tells. Each reading errs towards a wider range (the second
-	 * sharpens outliers, such as damage not found, into the
-	 * extremes), so the narrower is kept. */
+	 * tells. The deconvolved histogram is right where the picture has
+	 * no damage (the 2.3-sigma correction overshoots on a gentle tail,
+	 * such as a dusk sky's shadows, by 10 to 20 levels); where
+	 * scratches or dust were found, the specks not found are outliers
+	 * it sharpens into the extremes, and the narrower of the two
+	 * readings is kept. */
 	m->black = 255;
 	m->white = 0;
 	for (int k = 0; k < 4; k++) {
@@ -1840,8 +1842,9 @@ measure(const char *name, struct cl *c, struct meas *m)
 		b += fmin(2.0 * sk, fmax(b, 0));
 		w -= fmin(2.0 * sk, fmax(255 - w, 0));
 		if (sk > 1 && hist_denoise(hc, sk, hd) == 0) {
-			b = fmax(b, hquantile(hd, nc, 0.01));
-			w = fmin(w, hquantile(hd, nc, 0.99));
+			double bd = hquantile(hd, nc, 0.01), wd = hquantile(hd, nc, 0.99);
+			b = m->scratch < SCR_MID ? bd : fmax(b, bd);
+			w = m->scratch < SCR_MID ? wd : fmin(w, wd);
 		}
 		if (k == 3 || c->ch == 1) {
 			m->black_y = clampd(b, 0, 255);
@@ -2068,16 +2071,11 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * nature, and a blur takes its extremes (of a fine texture, much
 	 * of its range): it needs a larger lift, the more so when blurred;
 	 * a blur takes the extremes of a photograph's small features too,
-	 * less so (beyond the half pixel a sharp picture reads); and noise
-	 * a little more per level of luma's sigma: the 2-sigma correction
-	 * of the percentiles is right under a hard floor (a fade's) but
-	 * overshoots on a gentle tail (a dusk sky's shadows), where a
-	 * noisy clean picture read 10 to 20 levels above itself */
+	 * less so (beyond the half pixel a sharp picture reads) */
 	double tw = clampd((TEX_MID - m.tex) / TEX_SPAN, 0, 1);
 	{
 		sc[T_FADED] = sigmoid(m.lift_y - tw * (FADE_TEX + FADE_TEX_BLUR * m.blur_sigma) -
-		    (1 - tw) * FADE_BLUR * fmax(0, m.blur_sigma - FADE_BLUR_MIN) -
-		    FADE_NOISE * m.sigma_y, FADE_MID, FADE_SPAN);
+		    (1 - tw) * FADE_BLUR * fmax(0, m.blur_sigma - FADE_BLUR_MIN), FADE_MID, FADE_SPAN);
 	}
 	sc[T_CAST] = m.grayscale ? 0 : sigmoid(m.cast, CAST_MID, CAST_SPAN);
 	/* The damage found decides the side of 0.5; within its side the
