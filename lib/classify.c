@@ -101,7 +101,6 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define BLOCK_MID    1.32     /* blockiness ratio */
 #define BLOCK_SPAN   0.04
 #define FADE_MID     39.5     /* lift of luma's blacks and whites, 8-bit */
-#define FADE_NOISE   0.2      /* and this much more per level of luma's noise */
 #define FADE_SPAN    4.0
 #define TEX_MID      0.55     /* texture measure below which the fade */
 #define TEX_SPAN     0.1      /* threshold rises, by up to */
@@ -130,6 +129,9 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define CURV_MID     0.42     /* structure function curvature, under grain */
 #define CURV_MID_CLEAR 0.36   /* the same where the slope can be read */
 #define CURV_SPAN    0.02
+#define SHARP_NMIN   50       /* strong edges needed to tell a part in focus */
+#define SHARP_PART   0.02     /* share of them sharp: a part is in focus */
+#define SHARP_CAP    0.45     /* the blur score then, at most */
 #define CURV_SIGMA   1.0      /* the blur sigma reported when it alone fires */
 #define PERIOD_MID   1.2      /* log10 peak of the interpolation ripple */
 #define PERIOD_SPAN  0.04
@@ -361,6 +363,7 @@ struct feat {
 	double tb, tbb, tv, tn;
 	/* grey edge: mean gradient magnitude of each channel at half scale */
 	double ge[3], gen;
+	double nstrong, nsharp;       /* strong edges; of them, sharp */
 };
 
 static double imk(const float *p, int w);
@@ -543,7 +546,11 @@ chroma_blocks(struct feat *f, const uint8_t *px, int w, int h)
 	return 0;
 }
 
-/* Edge widths along rows (dir 0) or columns (dir 1) of the smoothed S. */
+/* Edge widths along rows (dir 0) or columns (dir 1) of the smoothed S,
+ * and a count of the strong edges and of those still sharp (read on S
+ * smoothed by BLUR_SP only). */
+#define EDGE_STRONG  40.0         /* contrast of a strong edge, 8-bit */
+#define EDGE_SHARP   2.5          /* width of a sharp one, pixels */
 static int
 edges(struct feat *f, const float *S, int w, int h, double mincon)
 {
@@ -576,6 +583,10 @@ edges(struct feat *f, const float *S, int w, int h, double mincon)
 				    S[(size_t)j * lt + (size_t)a * st]);
 				if (con < mincon || a == 0 || b == n - 1)
 					continue;
+				if (con >= EDGE_STRONG) {
+					f->nstrong++;
+					f->nsharp += con / ag < EDGE_SHARP;
+				}
 				if (push(&f->ew, &f->nedge, &f->capedge, con / ag) < 0)
 					return -1;
 			}
@@ -1499,6 +1510,7 @@ periodicity(const double *p, const double *n, int len, int skip8, double *fpk)
 }
 
 struct meas {
+	double sharp_part;            /* share of strong edges still sharp */
 	double slope, slope_sigma, band[4], sigma, sigma_lo, edgew, blur_sigma, blur_signed, eff, period, period_x, period_y, pfreq, block;
 	double black, white, lift, lift_min, dr;
 	double sigma_y, black_y, white_y, lift_y; /* luma's noise and levels */
@@ -1794,15 +1806,23 @@ measure(const char *name, struct cl *c, struct meas *m)
 	}
 	m->scratch = f.area > 0 ? f.dmg / f.area : 0;
 	m->scratch_cand = f.area > 0 ? f.cand / f.area : 0;
+	/* the share of strong edges still sharp, which is fine detail in
+	 * focus: where grain is light enough to read widths at BLUR_SP, and
+	 * not where scratches or dust, sharp on any picture, were found */
+	m->sharp_part = sg <= BLUR_SP && f.nstrong >= SHARP_NMIN && m->scratch < SCR_MID ?
+	    f.nsharp / f.nstrong : -1;
 	/* levels: the percentiles of each channel's histogram, and of
 	 * luma's, the damage found (scratches, dust) left out: strong
 	 * damage covers a few per cent of a picture, more than the 1 % the
 	 * percentiles read. Noise spreads the tails by about 2.3 sigma at
 	 * 1 %, which is taken back, unless they are clipped at 0 or 255,
 	 * where it cannot be; there the histogram deconvolved by the noise
-	 * tells. Each reading errs towards a wider range (the second
-	 * sharpens outliers, such as damage not found, into the
-	 * extremes), so the narrower is kept. */
+	 * tells. The deconvolved histogram is right where the picture has
+	 * no damage (the 2.3-sigma correction overshoots on a gentle tail,
+	 * such as a dusk sky's shadows, by 10 to 20 levels); where
+	 * scratches or dust were found, the specks not found are outliers
+	 * it sharpens into the extremes, and the narrower of the two
+	 * readings is kept. */
 	m->black = 255;
 	m->white = 0;
 	for (int k = 0; k < 4; k++) {
@@ -1822,8 +1842,9 @@ measure(const char *name, struct cl *c, struct meas *m)
 		b += fmin(2.0 * sk, fmax(b, 0));
 		w -= fmin(2.0 * sk, fmax(255 - w, 0));
 		if (sk > 1 && hist_denoise(hc, sk, hd) == 0) {
-			b = fmax(b, hquantile(hd, nc, 0.01));
-			w = fmin(w, hquantile(hd, nc, 0.99));
+			double bd = hquantile(hd, nc, 0.01), wd = hquantile(hd, nc, 0.99);
+			b = m->scratch < SCR_MID ? bd : fmax(b, bd);
+			w = m->scratch < SCR_MID ? wd : fmin(w, wd);
 		}
 		if (k == 3 || c->ch == 1) {
 			m->black_y = clampd(b, 0, 255);
@@ -2039,22 +2060,22 @@ cl_finish(const char *name, struct cl *c, jv *out)
 				m.blur_sigma = fmax(m.blur_sigma, CURV_SIGMA);
 		}
 	}
+	/* a blur that is damage covers the frame; where part of it is in
+	 * focus (a defocused background, panning, a moving subject), the
+	 * blur is the photographer's: seen, not called */
+	if (m.sharp_part >= SHARP_PART)
+		sc[T_BLUR] = fmin(sc[T_BLUR], SHARP_CAP);
 	sc[T_JPEG] = fmax(m.jq > 0 ? sigmoid(-m.jq, -JPEGQ_MID, JPEGQ_SPAN) : 0,
 	    sigmoid(m.block, BLOCK_MID, BLOCK_SPAN));
 	/* a texture that fills the picture can be low in contrast by
 	 * nature, and a blur takes its extremes (of a fine texture, much
 	 * of its range): it needs a larger lift, the more so when blurred;
 	 * a blur takes the extremes of a photograph's small features too,
-	 * less so (beyond the half pixel a sharp picture reads); and noise
-	 * a little more per level of luma's sigma: the 2-sigma correction
-	 * of the percentiles is right under a hard floor (a fade's) but
-	 * overshoots on a gentle tail (a dusk sky's shadows), where a
-	 * noisy clean picture read 10 to 20 levels above itself */
+	 * less so (beyond the half pixel a sharp picture reads) */
 	double tw = clampd((TEX_MID - m.tex) / TEX_SPAN, 0, 1);
 	{
 		sc[T_FADED] = sigmoid(m.lift_y - tw * (FADE_TEX + FADE_TEX_BLUR * m.blur_sigma) -
-		    (1 - tw) * FADE_BLUR * fmax(0, m.blur_sigma - FADE_BLUR_MIN) -
-		    FADE_NOISE * m.sigma_y, FADE_MID, FADE_SPAN);
+		    (1 - tw) * FADE_BLUR * fmax(0, m.blur_sigma - FADE_BLUR_MIN), FADE_MID, FADE_SPAN);
 	}
 	sc[T_CAST] = m.grayscale ? 0 : sigmoid(m.cast, CAST_MID, CAST_SPAN);
 	/* The damage found decides the side of 0.5; within its side the
@@ -2142,6 +2163,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("b2", m.band[1], 10);
 		RAW("b4", m.band[2], 10);
 		RAW("curv", m.curv, 1000);
+		RAW("sharp_part", m.sharp_part, 1000);
 		RAW("scratch_cand", m.scratch_cand, 100000);
 		RAW("blur_signed", m.blur_signed, 1000);
 		RAW("edgew_", m.edgew, 1000);

@@ -9,7 +9,10 @@
  *   claim=WxH (patch the header to claim another size: a decompression
  *   bomb or a lying file; the data stays that of the real size).
  * Damage, applied in this order after the scene (and its noise):
- *   desat=F (blend toward grey by F, 0..1) blur=SIGMA (Gaussian) upscale=F (box down by F, bicubic back up)
+ *   desat=F (blend toward grey by F, 0..1) blur=SIGMA (Gaussian; with
+ *   focus=F only outside a central ellipse of F times the picture's half
+ *   width and height, left sharp: a defocused background) upscale=F (box
+ *   down by F, bicubic back up)
  *   fade=LIFT (levels squeezed into LIFT..255-LIFT) sepia=A (blend toward
  *   a sepia tone) cast=G (gains 1-G, 1, 1+G: a blue cast) scratches=N
  *   (N thin bright or dark lines and N dust specks).
@@ -33,7 +36,7 @@ static struct {
 	unsigned seed;
 	double noise, lnoise, cnoise;
 	unsigned claim_w, claim_h;
-	double blur, fade, sepia, cast, desat;
+	double blur, focus, fade, sepia, cast, desat;
 	int upscale, scratches, texture;
 } o = { .q = 90, .seed = 1 };
 
@@ -233,7 +236,12 @@ damage(uint8_t *px)
 		}
 	if (o.blur > 0) {
 		int r = (int)ceil(3 * o.blur);
-		double k[64], s = 0;
+		double k[64], s = 0, *sharp = NULL;
+		if (o.focus > 0) {
+			if ((sharp = malloc(n * sizeof *sharp)) == NULL)
+				err(1, "malloc");
+			memcpy(sharp, f, n * sizeof *f);
+		}
 		r = r > 63 ? 63 : r;
 		for (int i = 0; i <= r; i++)
 			s += (i ? 2 : 1) * (k[i] = exp(-0.5 * i * i / (o.blur * o.blur)));
@@ -254,6 +262,16 @@ damage(uint8_t *px)
 					}
 			memcpy(f, t, n * sizeof *f);
 		}
+		for (int y = 0; sharp != NULL && y < h; y++)
+			for (int x = 0; x < w; x++) {
+				double dx = (x - w / 2.0) / (o.focus * w / 2), dy = (y - h / 2.0) / (o.focus * h / 2);
+				double d = sqrt(dx * dx + dy * dy), a = d < 0.9 ? 1 : d > 1.1 ? 0 : (1.1 - d) / 0.2;
+				for (int c = 0; c < ch; c++) {
+					size_t i = ((size_t)y * w + x) * ch + c;
+					f[i] = a * sharp[i] + (1 - a) * f[i];
+				}
+			}
+		free(sharp);
 	}
 	if (o.upscale > 1) {
 		int F = o.upscale, sw = (w + F - 1) / F, sh = (h + F - 1) / F;
@@ -492,6 +510,7 @@ main(int argc, char *argv[])
 		else if (!strncmp(a, "lnoise=", 7)) o.lnoise = atof(a + 7);
 		else if (!strncmp(a, "cnoise=", 7)) o.cnoise = atof(a + 7);
 		else if (!strncmp(a, "blur=", 5)) o.blur = atof(a + 5);
+		else if (!strncmp(a, "focus=", 6)) o.focus = atof(a + 6);
 		else if (!strncmp(a, "desat=", 6)) o.desat = atof(a + 6);
 		else if (!strncmp(a, "fade=", 5)) o.fade = atof(a + 5);
 		else if (!strncmp(a, "sepia=", 6)) o.sepia = atof(a + 6);

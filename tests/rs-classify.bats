@@ -163,6 +163,17 @@ rising() {
 	rising blur "$T/b0.png" "$T/b1.png" "$T/b2.png" "$T/b3.png"
 }
 
+@test "rs-classify: a defocused background is not a blurred photo" {
+	img all png:320x240 texture blur=3
+	img part png:320x240 texture blur=3 focus=0.6    # the centre in focus
+	run rs-classify "$T/all.png" "$T/part.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(sed -n 1p <<<"$output" | jq '.degradations[] | select(.type == "blur") | .detected')" = true ]
+	[ "$(sed -n 2p <<<"$output" | jq '[.degradations[] | select(.type == "blur") | .detected, .score > 0.3]')" = "$(jq -n '[false, true]')" ]
+	[ "$(sed -n 2p <<<"$output" | jq '[.ops[].op] | index("deblur")')" = null ]
+}
+
 # grain NAME SIGMA: add monochrome Gaussian grain to $T/NAME.png (as the
 # grain of an old print comes after its blur, which mkimg cannot do)
 grain() {
