@@ -1597,6 +1597,33 @@ out:
 	return rc;
 }
 
+/* Whether a speck of n pixels (stack[0..n), box x0..x1, y0..y1) lies
+ * on flat ground: the luma of the ring 2 to 3 pixels off its box varies
+ * (standard deviation) by at most a quarter of the speck's contrast
+ * against it. Dust on a sky or a wall does; a small bright or dark
+ * thing of the scene (an eye's glint, a rivet, a pebble) seldom has a
+ * ground that even. */
+static int
+flat_ring(const float *y, int w, int h, const int *stack, int n, int x0, int x1, int y0, int y1)
+{
+	double rs = 0, rss = 0, cs = 0;
+	int rn = 0;
+
+	for (int yy = y0 - 3; yy <= y1 + 3; yy++)
+		for (int xx = x0 - 3; xx <= x1 + 3; xx++) {
+			if (yy >= y0 - 1 && yy <= y1 + 1 && xx >= x0 - 1 && xx <= x1 + 1)
+				continue;
+			float v = y[(size_t)refl(yy, h) * w + refl(xx, w)];
+			rs += v;
+			rss += v * v;
+			rn++;
+		}
+	for (int t = 0; t < n; t++)
+		cs += y[stack[t]];
+	double rm = rs / rn, sd = sqrt(fmax(rss / rn - rm * rm, 0));
+	return sd <= 0.25 * fabs(cs / n - rm);
+}
+
 int
 flt_descratch(const struct step *st, struct band *b, long *flagged)
 {
@@ -1637,9 +1664,11 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 		}
 	/* Seeds, grown by hysteresis along pixels of the same sign; each
 	 * component is kept only if it is shaped like damage: a thin line
-	 * at least 16 pixels long (the box's diagonal), or a small speck of
-	 * strong contrast. Texture (grass, gravel) gives short irregular
-	 * pieces, which are dropped (marked 3). */
+	 * at least 16 pixels long (the box's diagonal), or a small speck
+	 * (a box of about 5x5 at most) of strong contrast, or of less (a mean
+	 * residual over the seed threshold) on flat ground. Texture (grass,
+	 * gravel) gives short irregular pieces, which are dropped (marked
+	 * 3). */
 	for (int yy = 0; yy < h; yy++)
 		for (int xx = 0; xx < w; xx++) {
 			size_t i0 = (size_t)yy * w + xx;
@@ -1681,7 +1710,9 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 			float len = hypotf((float)(x1 - x0 + 1), (float)(y1 - y0 + 1));
 			int strong = sr / n >= 1.3 * hi;
 			int line = n <= 3 * len && (len >= 16 || strong) && sas <= 0.5 * sgr;
-			int speck = len <= 7 && n <= 30 && strong;
+			int speck = len <= 7.5f && n <= 30 && strong;
+			if (!speck && len <= 7.5f && n <= 30 && sr / n >= hi)
+				speck = flat_ring(y, w, h, stack, n, x0, x1, y0, y1);
 			if (!line && !speck)
 				for (int t = 0; t < n; t++)
 					m[stack[t]] = 3;
