@@ -35,8 +35,10 @@
  *           has them) and the projection.
  * descratch thin bright/dark lines and specks: the luma's residual from a
  *           7x7 median, thresholds scaled by the local residual level
- *           (texture raises them), hysteresis; flagged pixels only are
- *           filled with the median of unflagged pixels nearby.
+ *           (texture raises them), hysteresis; lines whose profile across
+ *           says they belong to the scene (profile_test) are let go;
+ *           flagged pixels only are filled with the median of unflagged
+ *           pixels nearby.
  * levels    a linear stretch of black..white to 0..255 (or to a narrower
  *           range about mid-grey, the plan's span) and a saturation
  *           gain; white_balance per-channel gains. Both pointwise.
@@ -61,6 +63,7 @@
 #define WIDE
 #endif
 #include <math.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
@@ -1421,6 +1424,294 @@ scratch_like(const struct band *b, const float *y, int xx, int yy, float r, floa
 	return 1;
 }
 
+/* The cross-profile test of the lines found. A scratch lies on the
+ * scene: across it, once averaged along a stretch of it, the two sides
+ * match and the ground beyond is flat or a plain slope, whatever the
+ * texture under it. A thin real feature belongs to a structure of the
+ * scene that runs with it: a rim or a highlight along an edge (one side
+ * darker all along), a highlight on a cylinder, a mortar joint, a
+ * badge's border (ground that bends on both sides). For each flagged
+ * pixel: the normal of its line (the least axis of its component's
+ * pixels within PN) and the luma profile along it at -PD..PD. Then:
+ *  - each component is cut into segments, pixels of one direction (the
+ *    doubled angles of their normals within about 25 degrees of the
+ *    first one's), so that a scratch that crosses or touches a real
+ *    line is judged apart from it;
+ *  - a segment long enough (SEG_MIN pixels, 8 across) is judged by its
+ *    mean profile, each pixel's turned to face the same way; the other
+ *    pixels of a component together, by the medians of the same
+ *    measures on the mean profile of each one's component pixels
+ *    within PW;
+ *  - the measures, over the line's contrast g (centre over the higher
+ *    of the sides at 2): the asymmetry, the mean difference of the
+ *    sides at 1..3, and the roughness of the ground at 3..PD, its RMS
+ *    off a least-squares line. Over PR_ASYM or PR_ROUGH: unflagged.
+ * Specks (under 8 pixels across) have no direction and are left. */
+#define PN 4
+#define PW 4
+#define PD 8
+#define PL (2 * PD + 1)
+#define PR_ASYM 0.50f
+#define PR_ROUGH 0.30f
+#define SEG_COS 0.64f            /* cos(2 x 25 degrees) */
+#define SEG_MIN 12
+
+struct pfpix {
+	int i;                   /* pixel index */
+	int comp, seg;
+	float nx, ny;            /* unit normal */
+	float pr[PL];            /* luma at -PD..PD along the normal */
+};
+
+/* The asymmetry and roughness of mean profile mp (the line's sign
+ * taken out: a peak), each over the contrast. */
+static void
+profile_measures(const float *mp, float *asym, float *rough)
+{
+	float g = mp[PD] - fmaxf(mp[PD - 2], mp[PD + 2]), as = 0;
+	double st = 0, stt = 0, sv = 0, stv = 0, e2 = 0;
+	int ns = 0;
+
+	g = g > 1 ? g : 1;
+	for (int d = 1; d <= 3; d++)
+		as += mp[PD + d] - mp[PD - d];
+	*asym = fabsf(as / 3) / g;
+	for (int d = -PD; d <= PD; d++)
+		if (d <= -3 || d >= 3) {
+			st += d; stt += d * d; sv += mp[d + PD]; stv += d * mp[d + PD];
+			ns++;
+		}
+	double sl = (ns * stv - st * sv) / (ns * stt - st * st), ic = (sv - sl * st) / ns;
+	for (int d = -PD; d <= PD; d++)
+		if (d <= -3 || d >= 3) {
+			double e = mp[d + PD] - (ic + sl * d);
+			e2 += e * e;
+		}
+	*rough = (float)sqrt(e2 / ns) / g;
+}
+
+/* Unflag (m = 3) the lines of m (1 bright, 2 dark) that the profile
+ * calls features of the scene; at: w*h ints of scratch. */
+static int
+profile_test(const struct band *b, const float *y, unsigned char *m, int *at)
+{
+	int w = b->w, h = b->h, np = 0, ns = 0, nc = 0;
+	size_t n = (size_t)w * (size_t)h;
+	struct pfpix *px = NULL;
+	int *queue = NULL, *sn = NULL, *sbox = NULL;
+	float *fa = NULL, *fr = NULL, *ta = NULL, *tr = NULL, *sp = NULL;
+	unsigned char *sv = NULL;
+	int rc = EX_OSERR;
+
+	for (size_t i = 0; i < n; i++) {
+		at[i] = -1;
+		np += m[i] == 1 || m[i] == 2;
+	}
+	if (np == 0)
+		return 0;
+	if ((px = malloc(sizeof *px * (size_t)np)) == NULL ||
+	    (queue = malloc(sizeof(int) * (size_t)np)) == NULL ||
+	    (sn = calloc((size_t)np, sizeof(int))) == NULL ||
+	    (sbox = malloc(sizeof(int) * 4 * (size_t)np)) == NULL ||
+	    (fa = malloc(sizeof(float) * (size_t)np)) == NULL ||
+	    (fr = malloc(sizeof(float) * (size_t)np)) == NULL ||
+	    (ta = malloc(sizeof(float) * (size_t)np)) == NULL ||
+	    (tr = malloc(sizeof(float) * (size_t)np)) == NULL ||
+	    (sp = calloc((size_t)np * PL, sizeof(float))) == NULL ||
+	    (sv = calloc((size_t)np, 1)) == NULL)
+		goto out;
+	/* components (8-connected, one sign), each one's pixels in a run */
+	int k = 0;
+	for (size_t i0 = 0; i0 < n; i0++) {
+		if ((m[i0] != 1 && m[i0] != 2) || at[i0] >= 0)
+			continue;
+		int first = k;
+		px[k].i = (int)i0;
+		px[k].comp = nc;
+		at[i0] = k++;
+		for (int q = first; q < k; q++) {
+			int cy = px[q].i / w, cx = px[q].i % w;
+			for (int dy = -1; dy <= 1; dy++)
+				for (int dx = -1; dx <= 1; dx++) {
+					int ny = cy + dy, nx = cx + dx;
+					if (ny < 0 || ny >= h || nx < 0 || nx >= w)
+						continue;
+					size_t j = (size_t)ny * w + nx;
+					if (m[j] != m[i0] || at[j] >= 0)
+						continue;
+					px[k].i = (int)j;
+					px[k].comp = nc;
+					at[j] = k++;
+				}
+		}
+		nc++;
+	}
+	/* each pixel's normal and profile */
+	for (int q = 0; q < np; q++) {
+		int cy = px[q].i / w, cx = px[q].i % w, c = 0;
+		double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
+		for (int dy = -PN; dy <= PN; dy++)
+			for (int dx = -PN; dx <= PN; dx++) {
+				int ny = cy + dy, nx = cx + dx;
+				if (ny < 0 || ny >= h || nx < 0 || nx >= w)
+					continue;
+				int j = at[(size_t)ny * w + nx];
+				if (j < 0 || px[j].comp != px[q].comp)
+					continue;
+				sx += dx; sy += dy; sxx += dx * dx; syy += dy * dy; sxy += dx * dy;
+				c++;
+			}
+		double cxx = sxx / c - (sx / c) * (sx / c), cyy = syy / c - (sy / c) * (sy / c);
+		double cxy = sxy / c - (sx / c) * (sy / c);
+		double th = 0.5 * atan2(2 * cxy, cxx - cyy) + M_PI / 2;   /* least axis */
+		px[q].nx = (float)cos(th);
+		px[q].ny = (float)sin(th);
+		for (int d = -PD; d <= PD; d++) {
+			float fx = clampf(cx + d * px[q].nx, 0, (float)(w - 1));
+			float fy = clampf(cy + d * px[q].ny, 0, (float)(h - 1));
+			int x0 = (int)fx, y0 = (int)fy;
+			int x1 = x0 + 1 < w ? x0 + 1 : x0, y1 = y0 + 1 < h ? y0 + 1 : y0;
+			float ax = fx - x0, ay = fy - y0;
+			const float *r0 = y + (size_t)y0 * w, *r1 = y + (size_t)y1 * w;
+			px[q].pr[d + PD] = (1 - ay) * ((1 - ax) * r0[x0] + ax * r0[x1]) +
+			    ay * ((1 - ax) * r1[x0] + ax * r1[x1]);
+		}
+	}
+	/* segments, their sizes, boxes and summed profiles */
+	for (int q = 0; q < np; q++)
+		px[q].seg = -1;
+	for (int q0 = 0; q0 < np; q0++) {
+		if (px[q0].seg >= 0)
+			continue;
+		float c2 = px[q0].nx * px[q0].nx - px[q0].ny * px[q0].ny;
+		float s2 = 2 * px[q0].nx * px[q0].ny, sg = m[px[q0].i] == 1 ? 1.0f : -1.0f;
+		int nq = 0, *bx = sbox + 4 * ns;
+		bx[0] = bx[2] = INT_MAX;
+		bx[1] = bx[3] = -1;
+		queue[nq++] = q0;
+		px[q0].seg = ns;
+		for (int t = 0; t < nq; t++) {
+			int q = queue[t], cy = px[q].i / w, cx = px[q].i % w;
+			int flip = px[q].nx * px[q0].nx + px[q].ny * px[q0].ny < 0;
+			for (int d = 0; d < PL; d++)
+				sp[(size_t)ns * PL + d] += sg * px[q].pr[flip ? PL - 1 - d : d];
+			bx[0] = cx < bx[0] ? cx : bx[0]; bx[1] = cx > bx[1] ? cx : bx[1];
+			bx[2] = cy < bx[2] ? cy : bx[2]; bx[3] = cy > bx[3] ? cy : bx[3];
+			for (int dy = -1; dy <= 1; dy++)
+				for (int dx = -1; dx <= 1; dx++) {
+					int ny = cy + dy, nx = cx + dx;
+					if (ny < 0 || ny >= h || nx < 0 || nx >= w)
+						continue;
+					int j = at[(size_t)ny * w + nx];
+					if (j < 0 || px[j].comp != px[q0].comp || px[j].seg >= 0)
+						continue;
+					float cj = px[j].nx * px[j].nx - px[j].ny * px[j].ny;
+					float sj = 2 * px[j].nx * px[j].ny;
+					if (cj * c2 + sj * s2 < SEG_COS)
+						continue;
+					px[j].seg = ns;
+					queue[nq++] = j;
+				}
+		}
+		sn[ns++] = nq;
+	}
+	/* the verdict of the segments long enough: 1 keep, 2 unflag */
+	for (int t = 0; t < ns; t++) {
+		const int *bx = sbox + 4 * t;
+		if (sn[t] < SEG_MIN || (bx[1] - bx[0] < 7 && bx[3] - bx[2] < 7))
+			continue;
+		float a, r;
+		for (int d = 0; d < PL; d++)
+			sp[(size_t)t * PL + d] /= sn[t];
+		profile_measures(sp + (size_t)t * PL, &a, &r);
+		sv[t] = a > PR_ASYM || r > PR_ROUGH ? 2 : 1;
+	}
+	/* the other pixels' measures, on the mean profile of their neighbourhood */
+	for (int q = 0; q < np; q++) {
+		if (sv[px[q].seg])
+			continue;
+		int cy = px[q].i / w, cx = px[q].i % w, c = 0;
+		float mp[PL] = { 0 }, sg = m[px[q].i] == 1 ? 1.0f : -1.0f;
+		for (int dy = -PW; dy <= PW; dy++)
+			for (int dx = -PW; dx <= PW; dx++) {
+				int ny = cy + dy, nx = cx + dx;
+				if (ny < 0 || ny >= h || nx < 0 || nx >= w)
+					continue;
+				int j = at[(size_t)ny * w + nx];
+				if (j < 0 || px[j].comp != px[q].comp)
+					continue;
+				int flip = px[j].nx * px[q].nx + px[j].ny * px[q].ny < 0;
+				for (int d = 0; d < PL; d++)
+					mp[d] += px[j].pr[flip ? PL - 1 - d : d];
+				c++;
+			}
+		for (int d = 0; d < PL; d++)
+			mp[d] *= sg / c;
+		profile_measures(mp, &fa[q], &fr[q]);
+	}
+	/* the rest by their component's medians */
+	for (int q0 = 0; q0 < np;) {
+		int q1 = q0, x0 = w, x1 = -1, y0 = h, y1 = -1;
+		for (; q1 < np && px[q1].comp == px[q0].comp; q1++) {
+			int cy = px[q1].i / w, cx = px[q1].i % w;
+			x0 = cx < x0 ? cx : x0; x1 = cx > x1 ? cx : x1;
+			y0 = cy < y0 ? cy : y0; y1 = cy > y1 ? cy : y1;
+		}
+		int nr = 0;
+		for (int q = q0; q < q1; q++)
+			if (sv[px[q].seg] == 0) {
+				ta[nr] = fa[q];
+				tr[nr++] = fr[q];
+			}
+		int scene = nr > 0 && (x1 - x0 >= 7 || y1 - y0 >= 7) &&
+		    (median(ta, nr) > PR_ASYM || median(tr, nr) > PR_ROUGH);
+		for (int q = q0; q < q1; q++)
+			if (sv[px[q].seg] ? sv[px[q].seg] == 2 : scene)
+				m[px[q].i] = 3;
+		q0 = q1;
+	}
+	rc = 0;
+out:
+	free(px);
+	free(queue);
+	free(sn);
+	free(sbox);
+	free(fa);
+	free(fr);
+	free(ta);
+	free(tr);
+	free(sp);
+	free(sv);
+	return rc;
+}
+
+/* Whether a speck of n pixels (stack[0..n), box x0..x1, y0..y1) lies
+ * on flat ground: the luma of the ring 2 to 3 pixels off its box varies
+ * (standard deviation) by at most a quarter of the speck's contrast
+ * against it. Dust on a sky or a wall does; a small bright or dark
+ * thing of the scene (an eye's glint, a rivet, a pebble) seldom has a
+ * ground that even. */
+static int
+flat_ring(const float *y, int w, int h, const int *stack, int n, int x0, int x1, int y0, int y1)
+{
+	double rs = 0, rss = 0, cs = 0;
+	int rn = 0;
+
+	for (int yy = y0 - 3; yy <= y1 + 3; yy++)
+		for (int xx = x0 - 3; xx <= x1 + 3; xx++) {
+			if (yy >= y0 - 1 && yy <= y1 + 1 && xx >= x0 - 1 && xx <= x1 + 1)
+				continue;
+			float v = y[(size_t)refl(yy, h) * w + refl(xx, w)];
+			rs += v;
+			rss += v * v;
+			rn++;
+		}
+	for (int t = 0; t < n; t++)
+		cs += y[stack[t]];
+	double rm = rs / rn, sd = sqrt(fmax(rss / rn - rm * rm, 0));
+	return sd <= 0.25 * fabs(cs / n - rm);
+}
+
 int
 flt_descratch(const struct step *st, struct band *b, long *flagged)
 {
@@ -1460,9 +1751,12 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 			lv[ty * tw + tx] = (float)(s / (c ? c : 1));
 		}
 	/* Seeds, grown by hysteresis along pixels of the same sign; each
-	 * component is kept only if it is shaped like damage: a long thin
-	 * line, or a small speck of strong contrast. Texture (grass, gravel)
-	 * gives short irregular pieces, which are dropped (marked 3). */
+	 * component is kept only if it is shaped like damage: a thin line
+	 * at least 16 pixels long (the box's diagonal), or a small speck
+	 * (a box of about 5x5 at most) of strong contrast, or of less (a mean
+	 * residual over the seed threshold) on flat ground. Texture (grass,
+	 * gravel) gives short irregular pieces, which are dropped (marked
+	 * 3). */
 	for (int yy = 0; yy < h; yy++)
 		for (int xx = 0; xx < w; xx++) {
 			size_t i0 = (size_t)yy * w + xx;
@@ -1503,8 +1797,10 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 			}
 			float len = hypotf((float)(x1 - x0 + 1), (float)(y1 - y0 + 1));
 			int strong = sr / n >= 1.3 * hi;
-			int line = n <= 3 * len && (len >= 12 || strong) && sas <= 0.5 * sgr;
-			int speck = len <= 7 && n <= 30 && strong;
+			int line = n <= 3 * len && (len >= 16 || strong) && sas <= 0.5 * sgr;
+			int speck = len <= 7.5f && n <= 30 && strong;
+			if (!speck && len <= 7.5f && n <= 30 && sr / n >= hi)
+				speck = flat_ring(y, w, h, stack, n, x0, x1, y0, y1);
 			if (!line && !speck)
 				for (int t = 0; t < n; t++)
 					m[stack[t]] = 3;
@@ -1555,6 +1851,9 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 	for (size_t i = 0; i < n; i++)
 		if (m[i] & 8)
 			m[i] &= 7;
+	/* what is left of real thin features of the scene */
+	if (profile_test(b, y, m, stack) != 0)
+		goto out;
 	/* fill flagged core pixels: median of the unflagged nearby */
 	long cnt = 0;
 	float vals[225];

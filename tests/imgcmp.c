@@ -1,5 +1,6 @@
 /* imgcmp: measure and damage images for the rs-restore tests.
  *   imgcmp A B                PSNR of B against A in dB (99 if equal)
+ *   imgcmp -n A B             the number of pixels of B that differ from A
  *   imgcmp -s A               "W H CH meanR meanG meanB sigma" (sigma: the
  *                             engine's noise estimate)
  *   imgcmp -d SPEC IN OUT     write IN damaged by SPEC as PNG OUT:
@@ -144,6 +145,15 @@ main(int argc, char *argv[])
 		load(argv[1], &a);
 		load(argv[2], &b);
 		printf("%.2f\n", psnr(&a, &b));
+	} else if (argc == 4 && strcmp(argv[1], "-n") == 0) {
+		long n = 0;
+		load(argv[2], &a);
+		load(argv[3], &b);
+		if (a.w != b.w || a.h != b.h || a.ch != b.ch)
+			errx(1, "sizes differ");
+		for (size_t i = 0; i < (size_t)a.w * a.h; i++)
+			n += memcmp(a.px + i * a.ch, b.px + i * a.ch, (size_t)a.ch) != 0;
+		printf("%ld\n", n);
 	} else if (argc == 3 && strcmp(argv[1], "-s") == 0) {
 		double m[3] = { 0 };
 		float ns[3];
@@ -170,7 +180,7 @@ main(int argc, char *argv[])
 			rc = img_save(argv[4], &a, IMG_PNG, 0) != 0;
 		}
 	} else
-		errx(1, "usage: imgcmp A B | -s A | -d SPEC IN OUT | -m SPEC IN MASK");
+		errx(1, "usage: imgcmp A B | -n A B | -s A | -d SPEC IN OUT | -m SPEC IN MASK");
 	img_free(&a);
 	img_free(&b);
 	return rc;

@@ -19,7 +19,10 @@
  * The picture is a smooth scene of gradients, discs and bars, so that
  * compression and damage behave roughly as on a photograph; with the
  * option texture, a grey ground of short bright and dark strokes that
- * fills the picture instead (as grass or gravel does). */
+ * fills the picture instead (as grass or gravel does); with highlights,
+ * each dark bar off the picture's edges has a thin lighter line down its
+ * middle, as a tripod's leg catches the light (real thin detail that is
+ * not damage). */
 #include <err.h>
 #include <math.h>
 #include <stdint.h>
@@ -37,7 +40,7 @@ static struct {
 	double noise, lnoise, cnoise;
 	unsigned claim_w, claim_h;
 	double blur, focus, fade, sepia, cast, desat;
-	int upscale, scratches, texture;
+	int upscale, scratches, texture, highlights;
 } o = { .q = 90, .seed = 1 };
 
 static uint64_t rng;
@@ -181,7 +184,7 @@ scene(void)
 						v[k] = col[i][k] + 20 * cos(d / r[i] * 3);
 			}
 			if ((x / 7) % 9 == 0 && y > o.h / 3 && y < o.h / 2)
-				v[0] = v[1] = v[2] = 30;
+				v[0] = v[1] = v[2] = o.highlights && x % 7 == 3 && x > 7 && x < o.w - 7 ? 120 : 30;
 			if (tex != NULL)
 				v[0] = v[1] = v[2] = tex[(size_t)y * o.w + x];
 			for (int k = 0; k < 3; k++) {
@@ -503,6 +506,7 @@ main(int argc, char *argv[])
 		else if (!strcmp(a, "exif")) o.exif = 1;
 		else if (!strcmp(a, "icc")) o.icc = 1;
 		else if (!strcmp(a, "texture")) o.texture = 1;
+		else if (!strcmp(a, "highlights")) o.highlights = 1;
 		else if (!strncmp(a, "q=", 2)) o.q = atoi(a + 2);
 		else if (!strncmp(a, "orientation=", 12)) o.orientation = atoi(a + 12);
 		else if (!strncmp(a, "seed=", 5)) o.seed = (unsigned)atoi(a + 5);

@@ -78,6 +78,19 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/s.png") + 8))" ]
 }
 
+@test "rs-restore: descratch leaves a thin highlight on a dark bar and removes scratches beside it" {
+	img b png:320x240
+	img h png:320x240 highlights         # 4 bars with a 1-px lighter line, 39 rows each
+	rs-restore --ops descratch -o "$T/rb.png" "$T/b.png"
+	rs-restore --ops descratch -o "$T/rh.png" "$T/h.png"
+	# the bars' corners may be touched in both; the highlights (156
+	# pixels, a line whose ground bends down on both sides) are not
+	[ "$(imgcmp -n "$T/h.png" "$T/rh.png")" -le "$(($(imgcmp -n "$T/b.png" "$T/rb.png") + 40))" ]
+	imgcmp -d scratches=3 "$T/h.png" "$T/s.png"
+	rs-restore --ops descratch -o "$T/r.png" "$T/s.png"
+	[ "$(psnr "$T/h.png" "$T/r.png")" -ge "$(($(psnr "$T/h.png" "$T/s.png") + 4))" ]
+}
+
 @test "rs-restore: levels repairs fading" {
 	img c0 png:320x240
 	rs-restore --ops levels -o "$T/c.png" "$T/c0.png"       # full range first
