@@ -229,6 +229,28 @@ util_write_file(const char *path, const void *buf, size_t len, int mode)
 		warnx("%s: not a file name", path);
 		return EX_USAGE;
 	}
+	/* a device or a pipe (/dev/null, /dev/stdout, a FIFO) is written,
+	 * not replaced: a rename would put a file in its place */
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		warnx("%s: is a directory", path);
+		return EX_CANTCREAT;
+	}
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		int fd = open(path, O_WRONLY | O_CLOEXEC), e;
+		if (fd < 0) {
+			e = errno;
+			warn("%s", path);
+			return e == EACCES || e == EPERM || e == EROFS ? EX_NOPERM : EX_CANTCREAT;
+		}
+		if (util_write_all(fd, buf, len) < 0) {
+			e = errno;
+			warn("write %s", path);
+			close(fd);
+			return e == ENOSPC || e == EDQUOT || e == EIO ? EX_IOERR : util_ex_errno(e);
+		}
+		return close(fd) < 0 ? (warn("%s", path), EX_IOERR) : 0;
+	}
 	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		int e = errno;
 		warn("%s", dir);

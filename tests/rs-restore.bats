@@ -23,6 +23,20 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	[ "$(head -c 2 "$T/out2.jpeg" | od -An -tx1 | tr -d ' ')" = ffd8 ]
 }
 
+@test "rs-restore: -o a FIFO or device writes into it, never replaces it; -o a directory is status 73" {
+	img in png:64x48
+	mkfifo "$T/fifo"
+	cat "$T/fifo" >"$T/got.png" &
+	run -0 --separate-stderr rs-restore --ops denoise -o "$T/fifo" "$T/in.png"
+	wait
+	[ -p "$T/fifo" ]
+	[ "$(stat "$T/got.png" 1)" = 64 ]
+	mkdir "$T/dir"
+	run -73 --separate-stderr rs-restore --ops denoise -o "$T/dir" "$T/in.png"
+	[[ "$stderr" == "rs-restore: $T/dir: is a directory"* ]]
+	[ -z "$(ls -A "$T/dir")" ]
+}
+
 @test "rs-restore: denoise lowers the noise and raises PSNR" {
 	img c png:320x240
 	imgcmp -d noise=20 "$T/c.png" "$T/n.png"
