@@ -101,6 +101,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define BLOCK_MID    1.32     /* blockiness ratio */
 #define BLOCK_SPAN   0.04
 #define FADE_MID     39.5     /* lift of luma's blacks and whites, 8-bit */
+#define FADE_NOISE   0.2      /* and this much more per level of luma's noise */
 #define FADE_SPAN    4.0
 #define TEX_MID      0.55     /* texture measure below which the fade */
 #define TEX_SPAN     0.1      /* threshold rises, by up to */
@@ -2071,11 +2072,15 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * nature, and a blur takes its extremes (of a fine texture, much
 	 * of its range): it needs a larger lift, the more so when blurred;
 	 * a blur takes the extremes of a photograph's small features too,
-	 * less so (beyond the half pixel a sharp picture reads) */
+	 * less so (beyond the half pixel a sharp picture reads); and noise
+	 * a little more per level of luma's sigma: under heavy noise (a
+	 * sigma of 25 on luma) even the deconvolved reading of a dusk sky
+	 * lies 10 levels above itself */
 	double tw = clampd((TEX_MID - m.tex) / TEX_SPAN, 0, 1);
 	{
 		sc[T_FADED] = sigmoid(m.lift_y - tw * (FADE_TEX + FADE_TEX_BLUR * m.blur_sigma) -
-		    (1 - tw) * FADE_BLUR * fmax(0, m.blur_sigma - FADE_BLUR_MIN), FADE_MID, FADE_SPAN);
+		    (1 - tw) * FADE_BLUR * fmax(0, m.blur_sigma - FADE_BLUR_MIN) -
+		    FADE_NOISE * m.sigma_y, FADE_MID, FADE_SPAN);
 	}
 	sc[T_CAST] = m.grayscale ? 0 : sigmoid(m.cast, CAST_MID, CAST_SPAN);
 	/* The damage found decides the side of 0.5; within its side the
