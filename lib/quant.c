@@ -18,9 +18,9 @@
  * A picture that never was a JPEG, or was cropped off the grid, resized
  * or re-noised since, has coefficients spread evenly about any step:
  * no step fits twice chance's share, and nothing is measured. The fit
- * is counted on each coefficient's sorted magnitudes, a window about
- * each multiple, so trying every step costs little next to the
- * transforms. */
+ * is counted on each coefficient's sorted magnitudes (a radix sort), a
+ * window about each multiple, given up once it cannot reach the share
+ * asked, so trying every step costs little next to the transforms. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +111,35 @@ quant_add(struct quant *qa, const uint8_t *px, size_t stride, int ch,
 	return 0;
 }
 
+/* Sort a[0..n) (non-negative, so their bits order as integers), by
+ * three passes of 11 bits through tmp: qsort cost more than the fit. */
+static void
+sort_mag(float *a, float *tmp, int n)
+{
+	float *src = a, *dst = tmp;
+
+	for (int sh = 0; sh < 33; sh += 11) {
+		int cnt[2049] = { 0 };
+		for (int i = 0; i < n; i++) {
+			uint32_t b;
+			memcpy(&b, &src[i], sizeof b);
+			cnt[((b >> sh) & 2047) + 1]++;
+		}
+		for (int i = 0; i < 2048; i++)
+			cnt[i + 1] += cnt[i];
+		for (int i = 0; i < n; i++) {
+			uint32_t b;
+			memcpy(&b, &src[i], sizeof b);
+			dst[cnt[(b >> sh) & 2047]++] = src[i];
+		}
+		float *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != a)
+		memcpy(a, src, sizeof(float) * (size_t)n);
+}
+
 /* the first of a[0..n) (ascending) not below x */
 static int
 lower(const float *a, int n, float x)
@@ -128,20 +157,22 @@ lower(const float *a, int n, float x)
 }
 
 /* the share of a[0..n) (magnitudes, ascending) within tol of a multiple
- * of c: a window about each multiple */
+ * of c: a window about each multiple; 0 once it can no longer reach
+ * need */
 static float
-lattice_fit(const float *a, int n, int c, float tol)
+lattice_fit(const float *a, int n, int c, float tol, float need)
 {
-	int hit = 0;
+	int hit = 0, j = 0;
 
 	if (2 * tol >= c)
 		return 1;
-	for (int m = 0; (float)(m * c) - tol <= a[n - 1]; m++) {
-		float lo = (float)(m * c) - tol, hi = (float)(m * c) + tol;
-		int i = lower(a, n, lo), j = i;
-		while (j < n && a[j] <= hi)
-			j++;
-		hit += j - i;
+	for (int m = 0; j < n && (float)(m * c) - tol <= a[n - 1]; m++) {
+		/* a little wider, each value then tested as it always was */
+		float lo = (float)(m * c) - tol - 0.01f, hi = (float)(m * c) + tol + 0.01f;
+		for (j = lower(a + j, n - j, lo) + j; j < n && a[j] <= hi; j++)
+			hit += fabsf(a[j] - c * roundf(a[j] / c)) <= tol;
+		if ((float)(hit + n - j) < need * (float)n)
+			return 0;
 	}
 	return (float)hit / (float)n;
 }
@@ -150,7 +181,7 @@ int
 quant_table(const struct quant *qa, uint16_t q[64])
 {
 	int got = 0, meas[64] = { 0 };
-	float ratio[64], vals[QM_VALUES];
+	float ratio[64], vals[QM_VALUES], tmp[QM_VALUES];
 
 	for (int k = 0; k < 64; k++) {
 		float tol = k == 0 ? 2.0f : 0.8f, need = k == 0 ? 0.5f : 0.6f;
@@ -160,17 +191,17 @@ quant_table(const struct quant *qa, uint16_t q[64])
 				vals[n++] = fabsf(qa->co[(size_t)i * 64 + k]);
 		if (n < 16)
 			continue;
-		qsort(vals, (size_t)n, sizeof vals[0], cmpf);
+		sort_mag(vals, tmp, n);
 		for (int c = 255; c >= 3; c--) {
-			float f = lattice_fit(vals, n, c, tol), chance = (2 * tol + 0.001f) / c;
+			float f = lattice_fit(vals, n, c, tol, need), chance = (2 * tol + 0.001f) / c;
 			if (f >= need && f >= 2 * (chance < 1 ? chance : 1)) {
 				/* a multiple of the step fits the values that are
 				 * its multiples: half of them for twice the step */
 				for (int m = 2; m <= 3; m++)
 					while (c % m == 0 && c / m >= 3 &&
-					    lattice_fit(vals, n, c / m, tol) >= 1.6f * f) {
+					    lattice_fit(vals, n, c / m, tol, 1.6f * f) >= 1.6f * f) {
 						c /= m;
-						f = lattice_fit(vals, n, c, tol);
+						f = lattice_fit(vals, n, c, tol, 0);
 					}
 				q[k] = (uint16_t)c;
 				meas[k] = 1;
