@@ -112,25 +112,31 @@ quant_add(struct quant *qa, const uint8_t *px, size_t stride, int ch,
 }
 
 /* Sort a[0..n) (non-negative, so their bits order as integers), by
- * three passes of 11 bits through tmp: qsort cost more than the fit. */
+ * four passes of a byte through tmp (a pass all in one bucket skipped):
+ * qsort cost more than the fit. */
 static void
 sort_mag(float *a, float *tmp, int n)
 {
 	float *src = a, *dst = tmp;
 
-	for (int sh = 0; sh < 33; sh += 11) {
-		int cnt[2049] = { 0 };
+	for (int sh = 0; sh < 32; sh += 8) {
+		int cnt[257] = { 0 };
 		for (int i = 0; i < n; i++) {
 			uint32_t b;
 			memcpy(&b, &src[i], sizeof b);
-			cnt[((b >> sh) & 2047) + 1]++;
+			cnt[((b >> sh) & 255) + 1]++;
 		}
-		for (int i = 0; i < 2048; i++)
+		int one = 0;
+		for (int i = 0; i < 256; i++) {
+			one |= cnt[i + 1] == n;
 			cnt[i + 1] += cnt[i];
+		}
+		if (one)
+			continue;
 		for (int i = 0; i < n; i++) {
 			uint32_t b;
 			memcpy(&b, &src[i], sizeof b);
-			dst[cnt[(b >> sh) & 2047]++] = src[i];
+			dst[cnt[(b >> sh) & 255]++] = src[i];
 		}
 		float *t = src;
 		src = dst;
@@ -193,8 +199,12 @@ quant_table(const struct quant *qa, uint16_t q[64])
 			continue;
 		sort_mag(vals, tmp, n);
 		for (int c = 255; c >= 3; c--) {
-			float f = lattice_fit(vals, n, c, tol, need), chance = (2 * tol + 0.001f) / c;
-			if (f >= need && f >= 2 * (chance < 1 ? chance : 1)) {
+			float chance = (2 * tol + 0.001f) / c, least = 2 * (chance < 1 ? chance : 1);
+			least = least > need ? least : need;
+			if (least > 1)
+				continue;
+			float f = lattice_fit(vals, n, c, tol, least);
+			if (f >= least) {
 				/* a multiple of the step fits the values that are
 				 * its multiples: half of them for twice the step */
 				for (int m = 2; m <= 3; m++)
