@@ -46,8 +46,11 @@
  *           along the gradient on a smoothed copy), which gives the
  *           effective resolution (sharp width / width).
  *  jpeg     the quality the luma quantisation table was scaled for (IJG
- *           formula), and blockiness: gradient across 8x8 block edges
- *           against inside blocks, at the best grid phase.
+ *           formula): the file's, or for another format the table its
+ *           tiles' 8x8 blocks measure (quant.c: a JPEG saved as PNG
+ *           keeps its DCT coefficients near multiples of the steps);
+ *           and blockiness: gradient across 8x8 block edges against
+ *           inside blocks, at the best grid phase.
  *  faded    percentiles of luma (each channel's for the levels reported):
  *           lifted blacks, lowered whites, the damage found left out,
  *           corrected for the spread noise gives them (luma's own noise,
@@ -68,6 +71,7 @@
 
 #include "classify.h"
 #include "classify_priv.h"
+#include "quant.h"
 #include "util.h"
 
 const char *const classify_types[7] = { "noise", "blur", "jpeg", "faded",
@@ -1510,6 +1514,39 @@ periodicity(const double *p, const double *n, int len, int skip8, double *fpk)
 	return best > 0 ? log10(best) : 0;
 }
 
+/* A picture that is not a JPEG file may have been one (a JPEG saved as
+ * PNG): the quality of the luma table its tiles' 8x8 blocks measure
+ * (quant.c, the restorer's deblock measures alike), on QUANT_BLOCKS of
+ * them at most, spread evenly, into *jq; 0 when they measure none. -1
+ * when out of memory. */
+static int
+measured_quality(const struct cl *c, int *jq)
+{
+	struct quant qa = { NULL, 0, 0 };
+	uint16_t q[64];
+	long nb = 0, every;
+	int rc = -1;
+
+	*jq = 0;
+	for (int i = 0; i < c->ntile; i++)
+		nb += quant_nblocks(c->tile[i].x0, c->tile[i].y0, c->tile[i].w, c->tile[i].h);
+	if (nb < 16)
+		return 0;
+	every = nb > QUANT_BLOCKS ? nb / QUANT_BLOCKS + 1 : 1;
+	for (int i = 0; i < c->ntile; i++) {
+		const struct cl_tile *t = &c->tile[i];
+		if (quant_add(&qa, t->px, (size_t)t->w * (size_t)c->ch, c->ch,
+		    t->x0, t->y0, t->w, t->h, every) != 0)
+			goto out;
+	}
+	if (quant_table(&qa, q))
+		*jq = jpeg_quality(q);
+	rc = 0;
+out:
+	quant_free(&qa);
+	return rc;
+}
+
 struct meas {
 	double sharp_part;            /* share of strong edges still sharp */
 	double slope, slope_sigma, band[4], sigma, sigma_lo, edgew, blur_sigma, blur_signed, eff, period, period_x, period_y, pfreq, block;
@@ -1517,6 +1554,7 @@ struct meas {
 	double sigma_y, black_y, white_y, lift_y; /* luma's noise and levels */
 	double castx, casty, cast, tone_u, tone_v, tone_spread;
 	int grayscale, toned_sepia, toned_mono, jq;
+	int jq_measured;                 /* jq from a table measured on the pixels */
 	double scratch, scratch_cand, mirror;
 	int mirror_k, noedge;
 	double curv;                     /* structure function curvature, -1 unread */
@@ -1543,6 +1581,10 @@ measure(const char *name, struct cl *c, struct meas *m)
 	memset(&fy, 0, sizeof fy);
 	memset(m, 0, sizeof *m);
 	memset(hx, 0, sizeof hx);
+	/* while the tiles' pixels are there */
+	if (c->type != IMG_JPEG && measured_quality(c, &m->jq) != 0)
+		goto out;
+	m->jq_measured = m->jq > 0;
 	if ((mb = malloc(sizeof *mb)) == NULL)
 		goto out;
 	mirror_init(mb);
@@ -1755,7 +1797,8 @@ measure(const char *name, struct cl *c, struct meas *m)
 		se = v > 0.01 ? sqrt(v) : 0.1;
 		m->eff = clampd(0.8 / se, 0.05, 1.0);
 	}
-	m->jq = c->type == IMG_JPEG && c->nquant > 0 ? jpeg_quality(c->quant[0]) : 0;
+	if (!m->jq_measured)
+		m->jq = c->type == IMG_JPEG && c->nquant > 0 ? jpeg_quality(c->quant[0]) : 0;
 	{
 		double bx = 0, by = 0;
 		for (int p = 0; p < 8; p++) {
@@ -2143,6 +2186,8 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	    jv_string("cast"), cast,
 	    jv_string("scratch_fraction"), num(m.scratch, 100000),
 	    jv_string("effective_resolution"), num(m.eff, 1000));
+	at = jv_object_set(at, jv_string("jpeg_tables"),
+	    m.jq > 0 ? jv_string(m.jq_measured ? "measured" : "file") : jv_null());
 	at = jv_object_set(at, jv_string("chroma_sigma"), num(m.csig, 100));
 	{
 		jv nl = jv_array();

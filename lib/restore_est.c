@@ -11,7 +11,7 @@
  *        width s keeps a fraction s/sqrt(s²+r²) of its gradient peak
  *        when blurred again by r, so the ratio tells s.
  * jpeg   the file's own luma table when there is one; then the table
- *        measured on the pixels of a decoded JPEG (est_quant_measured);
+ *        measured on the pixels of a decoded JPEG (quant.c);
  *        otherwise a table for the quality that the 8x8 boundary steps
  *        suggest.
  * levels black and white points: the extremes of the darkest and
@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "quant.h"
 #include "restore.h"
 #include "restore_int.h"
 
@@ -245,116 +246,24 @@ est_quant_table(int quality, uint16_t q[64])
 	}
 }
 
-/* The luma table of a JPEG that was decoded and saved again (as PNG):
- * each 8x8 block of the (0, 0) grid, its luma recomputed from RGB, has
- * DCT coefficients near multiples of the table's steps (off by the
- * rounding of the decoded pixels, about 0.3). For each coefficient the
- * step is the largest q (3..255) that puts at least 60 % of the
- * sampled values over 2.5 within 0.8 of a multiple of q (the DC, which
- * a flat block's rounding moves by up to 4, within 2.0 and 50 %), and
- * at least twice the share chance would give; then q/2 or q/3 if it
- * fits 1.6 times as many (values that are even multiples of the step
- * fit twice the step). Blocks with a clipped
- * channel (0 or 255) are left out: clipping moves every coefficient.
- * Steps not measured (too few values, as high frequencies that JPEG
- * cut everywhere) come from the IJG table scaled by the median ratio
- * of those measured. 1 with q filled when at least four AC steps were
- * measured, else 0 (q untouched). */
-#define QM_BLOCKS 4096
-/* the share of v[0..n) within tol of a multiple of c */
-static float
-lattice_fit(const float *v, int n, int c, float tol)
-{
-	int hit = 0;
-
-	for (int i = 0; i < n; i++)
-		hit += fabsf(v[i] - c * roundf(v[i] / c)) <= tol;
-	return (float)hit / (float)n;
-}
-
-#define QM_VALUES 2000
+/* The luma table of a JPEG that was decoded and saved again (as PNG),
+ * measured on every block of the grid, or an even sample of QUANT_BLOCKS
+ * of them (quant.c). 1 with q filled, else 0. */
 static int
 est_quant_measured(const struct img *im, uint16_t q[64])
 {
-	int bw = im->w / 8, bh = im->h / 8, nt = 0, got = 0, meas[64] = { 0 };
-	long nb = (long)bw * bh, stride = nb > QM_BLOCKS ? nb / QM_BLOCKS + 1 : 1;
-	double cs[8][8];
-	float ratio[64];
-	float *co;
+	long nb = quant_nblocks(0, 0, im->w, im->h);
+	struct quant qa = { NULL, 0, 0 };
+	int r;
 
-	if (nb < 16 || (co = malloc(sizeof(float) * 64 * (size_t)(nb / stride + 1))) == NULL)
+	if (nb < 16 || quant_add(&qa, im->px, (size_t)im->w * (size_t)im->ch, im->ch,
+	    0, 0, im->w, im->h, nb > QUANT_BLOCKS ? nb / QUANT_BLOCKS + 1 : 1) != 0) {
+		quant_free(&qa);
 		return 0;
-	for (int u = 0; u < 8; u++)
-		for (int x = 0; x < 8; x++)
-			cs[u][x] = (u == 0 ? sqrt(0.125) : 0.5) * cos((2 * x + 1) * u * M_PI / 16);
-	for (long i = 0; i < nb; i += stride) {
-		int bx = (int)(i % bw) * 8, by = (int)(i / bw) * 8, clip = 0;
-		double y[8][8], t[8][8];
-		for (int r = 0; r < 8; r++)
-			for (int c = 0; c < 8; c++) {
-				float v[3];
-				pix(im, bx + c, by + r, v);
-				for (int k = 0; k < 3; k++)
-					clip |= v[k] <= 0 || v[k] >= 255;
-				y[r][c] = 0.299 * v[0] + 0.587 * v[1] + 0.114 * v[2] - 128;
-			}
-		if (clip)
-			continue;
-		for (int r = 0; r < 8; r++)
-			for (int u = 0; u < 8; u++) {
-				double a = 0;
-				for (int c = 0; c < 8; c++)
-					a += cs[u][c] * y[r][c];
-				t[r][u] = a;
-			}
-		float *o = co + (size_t)nt * 64;
-		for (int v = 0; v < 8; v++)
-			for (int u = 0; u < 8; u++) {
-				double a = 0;
-				for (int r = 0; r < 8; r++)
-					a += cs[v][r] * t[r][u];
-				o[v * 8 + u] = (float)a;
-			}
-		nt++;
 	}
-	for (int k = 0; k < 64; k++) {
-		float vals[QM_VALUES], tol = k == 0 ? 2.0f : 0.8f, need = k == 0 ? 0.5f : 0.6f;
-		int n = 0;
-		for (int i = 0; i < nt && n < QM_VALUES; i++)
-			if (fabsf(co[(size_t)i * 64 + k]) > 2.5f)
-				vals[n++] = co[(size_t)i * 64 + k];
-		if (n < 16)
-			continue;
-		for (int c = 255; c >= 3; c--) {
-			float f = lattice_fit(vals, n, c, tol), chance = (2 * tol + 0.001f) / c;
-			if (f >= need && f >= 2 * (chance < 1 ? chance : 1)) {
-				/* a multiple of the step fits the values that are
-				 * its multiples: half of them for twice the step */
-				for (int m = 2; m <= 3; m++)
-					while (c % m == 0 && c / m >= 3 &&
-					    lattice_fit(vals, n, c / m, tol) >= 1.6f * f) {
-						c /= m;
-						f = lattice_fit(vals, n, c, tol);
-					}
-				q[k] = (uint16_t)c;
-				meas[k] = 1;
-				if (k > 0)     /* the DC's measure is the weaker */
-					ratio[got++] = 100.0f * (float)c / ijg_luma[k];
-				break;
-			}
-		}
-	}
-	free(co);
-	if (got < 4)
-		return 0;
-	qsort(ratio, (size_t)got, sizeof ratio[0], cmpf);
-	float sc = got % 2 ? ratio[got / 2] : 0.5f * (ratio[got / 2 - 1] + ratio[got / 2]);
-	for (int k = 0; k < 64; k++)
-		if (!meas[k]) {
-			long v = lroundf(ijg_luma[k] * sc / 100);
-			q[k] = (uint16_t)(v < 1 ? 1 : v > 255 ? 255 : v);
-		}
-	return 1;
+	r = quant_table(&qa, q);
+	quant_free(&qa);
+	return r;
 }
 
 static const uint16_t ijg_chroma[64] = {
@@ -372,7 +281,7 @@ static float
 chroma_fit(const struct img *im, const uint16_t qc[64], int sub, float tol)
 {
 	int f = sub ? 2 : 1, bw = im->w / (8 * f), bh = im->h / (8 * f);
-	long nb = (long)bw * bh, stride = nb > QM_BLOCKS ? nb / QM_BLOCKS + 1 : 1, n = 0, hit = 0;
+	long nb = (long)bw * bh, stride = nb > QUANT_BLOCKS ? nb / QUANT_BLOCKS + 1 : 1, n = 0, hit = 0;
 	static const int ks[3] = { 0, 1, 8 };
 
 	for (long i = 0; i < nb; i += stride) {

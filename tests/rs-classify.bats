@@ -63,6 +63,25 @@ rising() {
 	rs-classify "$T/p.png" | jq -e '.attributes.jpeg_quality == null'
 }
 
+@test "rs-classify: a JPEG saved as PNG has its quality measured on the pixels" {
+	# texture hides the blocks from the blockiness measure, not from
+	# the DCT coefficients, which sit on multiples of the table's steps
+	img a jpeg:256x192 texture q=20
+	img b jpeg:256x192 texture q=95
+	imgcmp -d noise=0 "$T/a.jpeg" "$T/a.png"
+	imgcmp -d noise=0 "$T/b.jpeg" "$T/b.png"
+	rs-classify "$T/a.png" | jq -e '.attributes.jpeg_tables == "measured" and
+	    (.attributes.jpeg_quality - 20 | fabs) <= 3 and
+	    .degradations[2].detected and .ops[0].op == "deblock"'
+	# once a good JPEG: measured, and not damage
+	rs-classify "$T/b.png" | jq -e '.attributes.jpeg_quality >= 85 and
+	    (.degradations[2].detected | not)'
+	# never a JPEG: nothing measured
+	img p png:256x192 texture
+	rs-classify "$T/p.png" | jq -e '.attributes.jpeg_quality == null and .attributes.jpeg_tables == null'
+	rs-classify "$T/a.jpeg" | jq -e '.attributes.jpeg_tables == "file"'
+}
+
 @test "rs-classify: a grayscale image and an alpha channel are reported" {
 	img g png:64x64 gray
 	img a png:64x64 alpha
