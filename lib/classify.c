@@ -125,7 +125,8 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define SCR_HAIR_ASYM 0.15    /* its profile across: asymmetry, at most */
 #define SCR_HAIR_ROUGH 0.10   /* and roughness of the ground, at most */
 #define SCR_EV_HAIR  2.0      /* weight of a hairline's pixels as evidence */
-#define SCR_EV_LINE  0.75     /* of another line's (dust: 1) */
+#define SCR_EV_LINE  0.75     /* of a wider line's of clean profile (dust: 1) */
+#define SCR_EV_DOUBT 0.5      /* of any other line's */
 #define SCR_CONTRAST 60.0     /* least contrast of a scratch, 8-bit */
 #define SCR_CAND_W   0.3     /* weight of unexplained candidates */
 #define SCR_CAND_H   0.05     /* candidate fraction at mid-rank within a side */
@@ -783,8 +784,9 @@ morph(const float *in, float *out, float *tmp, int w, int h, int ismax)
  * cleaner than a lens draws a real line: it counts from SCR_LEN_HAIR
  * (a scratch across the scene is broken into short pieces where the
  * ground is as bright or dark as it), and a long one weighs SCR_EV_HAIR
- * in the evidence that decides the call; any other line SCR_EV_LINE,
- * since a tripod leg, a strap or a mortar joint looks the same. */
+ * in the evidence that decides the call; a wider line of clean profile
+ * SCR_EV_LINE and any other SCR_EV_DOUBT, since a tripod leg, a strap
+ * or a mortar joint can look the same. */
 enum { SC_CAND = 1, SC_SEEN = 2, SC_LINE = 4, SC_SEEN2 = 8, SC_DARK = 16, SC_ORUN = 32,
 	SC_SEEN3 = 64 };
 #define SCR_R 5
@@ -1114,12 +1116,13 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 			pf_measures(mp, &as, &ro);
 			if (pf_scene(as, ro))
 				continue;
-			int hair = bl.cnt <= SCR_HAIR_W * len && as <= SCR_HAIR_ASYM &&
-			    ro <= SCR_HAIR_ROUGH;
+			int clean = as <= SCR_HAIR_ASYM && ro <= SCR_HAIR_ROUGH;
+			int hair = clean && bl.cnt <= SCR_HAIR_W * len;
 			if (len < SCR_LEN && !hair)
 				continue;
 			f->dmg += bl.cnt;
-			f->ev += bl.cnt * (!hair ? SCR_EV_LINE : len >= SCR_LEN ? SCR_EV_HAIR : 1);
+			f->ev += bl.cnt * (hair ? (len >= SCR_LEN ? SCR_EV_HAIR : 1) :
+			    clean ? SCR_EV_LINE : SCR_EV_DOUBT);
 			repaint(comp, bl.cnt, m, op, b, out, w, h);
 		}
 	}
