@@ -20,8 +20,10 @@
  *           out. Green keeps the
  *           full sigma of per-channel noise, which luma would average.
  *  scratches candidates stand out of a 5x5 opening or closing of green;
- *           long straight runs of them and isolated specks count (see
- *           scratches()), and are painted over for the blur measure. On
+ *           long straight runs of them whose profile across says they
+ *           lie on the scene and isolated specks count, weighed by how
+ *           sure they are (see scratches()), and are painted over for
+ *           the blur measure. On
  *           a picture that is all fine texture, oriented runs of
  *           candidates too (see SCR_ND).
  *  blur     re-blurring (after Hu and de Haan): how much gradient energy
@@ -71,6 +73,7 @@
 
 #include "classify.h"
 #include "classify_priv.h"
+#include "profile.h"
 #include "quant.h"
 #include "util.h"
 
@@ -119,9 +122,16 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define CAST_COOL    0.07     /* the same, for a cool tint of the whites */
 #define TONE_MIN     0.05     /* mean chroma of a toned print, at least */
 #define CAST_EDGE    2.5      /* the cast at most this times the grey edge's */
-#define SCR_MID      0.0024   /* damaged pixel fraction */
+#define SCR_MID      0.0024   /* damaged pixel fraction, weighed (SCR_EV_*) */
 #define SCR_SPAN     0.0005
 #define SCR_LEN      30       /* least length of a scratch, pixels */
+#define SCR_LEN_HAIR 16       /* of a hairline (see scratches()) */
+#define SCR_HAIR_W   1.25     /* a hairline: pixels per pixel of length, at most */
+#define SCR_HAIR_ASYM 0.15    /* its profile across: asymmetry, at most */
+#define SCR_HAIR_ROUGH 0.10   /* and roughness of the ground, at most */
+#define SCR_EV_HAIR  2.0      /* weight of a hairline's pixels as evidence */
+#define SCR_EV_LINE  0.75     /* of a wider line's of clean profile (dust: 1) */
+#define SCR_EV_DOUBT 0.5      /* of any other line's */
 #define SCR_CONTRAST 60.0     /* least contrast of a scratch, 8-bit */
 #define SCR_CAND_W   0.3     /* weight of unexplained candidates */
 #define SCR_CAND_H   0.05     /* candidate fraction at mid-rank within a side */
@@ -358,6 +368,7 @@ struct feat {
 	double mre[4], mim[4], mab[4];
 	/* scratches */
 	double dmg, area, cand;        /* damaged, measured, candidate pixels */
+	double ev;                     /* the same, weighed as evidence */
 	/* band energies: squared Immerkaer response at scales 2 and 4 */
 	double be[4], bn[4];
 	/* structure function under grain: mean squared difference at lags
@@ -770,7 +781,17 @@ morph(const float *in, float *out, float *tmp, int w, int h, int ismax)
  * side. A group of line-like candidates counts when it is long
  * (SCR_LEN), straight (its spread across its principal axis stays near
  * one pixel; fine detail curves or branches) and lies on a ground that
- * is alike on its two sides (an outline between two regions is not). */
+ * is alike on its two sides (an outline between two regions is not).
+ * Then its profile across, averaged along it, is judged as descratch
+ * judges it (profile.h): a line of the scene (one side darker all along,
+ * or ground that bends on both sides) is not counted. A hairline, at
+ * most SCR_HAIR_W pixels wide with a clean profile, is thinner and
+ * cleaner than a lens draws a real line: it counts from SCR_LEN_HAIR
+ * (a scratch across the scene is broken into short pieces where the
+ * ground is as bright or dark as it), and a long one weighs SCR_EV_HAIR
+ * in the evidence that decides the call; a wider line of clean profile
+ * SCR_EV_LINE and any other SCR_EV_DOUBT, since a tripod leg, a strap
+ * or a mortar joint can look the same. */
 enum { SC_CAND = 1, SC_SEEN = 2, SC_LINE = 4, SC_SEEN2 = 8, SC_DARK = 16, SC_ORUN = 32,
 	SC_SEEN3 = 64 };
 #define SCR_R 5
@@ -1020,6 +1041,7 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 		if (around - bl.cnt <= 2 && k > 0 &&
 		    sqrt(fmax(0, s2 / k - (s1 / k) * (s1 / k))) <= 0.15 * bl.scon / bl.cnt) {
 			f->dmg += bl.cnt;
+			f->ev += bl.cnt;
 			repaint(comp, bl.cnt, m, op, b, out, w, h);
 		}
 	}
@@ -1068,11 +1090,11 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 					continue;
 				fill(m, dir, w, h, i, SC_ORUN, SC_SEEN3, stack, comp, con, &bl);
 			}
-			if (bl.cnt < SCR_LEN)
+			if (bl.cnt < SCR_LEN_HAIR)
 				continue;
 			axes(bl.cnt, bl.sx, bl.sy, bl.sxx, bl.syy, bl.sxy, &l1, &l2, &ux, &uy);
 			len = sqrt(12 * l1);
-			if (len < SCR_LEN || sqrt(l2) > 1.0 + 0.02 * len || bl.cnt > 3 * len)
+			if (len < SCR_LEN_HAIR || sqrt(l2) > 1.0 + 0.02 * len || bl.cnt > 3 * len)
 				continue;
 			for (int q = 0; q < bl.cnt; q++) {
 				int kx = comp[q] % w, ky = comp[q] / w;
@@ -1084,10 +1106,29 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 				side += fabs(Y[(size_t)ay * w + ax] - Y[(size_t)by * w + bx]);
 				ns++;
 			}
-			if (ns > 0 && side / ns <= 0.5 * bl.scon / bl.cnt) {
-				f->dmg += bl.cnt;
-				repaint(comp, bl.cnt, m, op, b, out, w, h);
+			if (ns == 0 || side / ns > 0.5 * bl.scon / bl.cnt)
+				continue;
+			/* the mean profile across the line, its sign taken out */
+			float mp[PF_L] = { 0 }, pr[PF_L], as, ro;
+			float sg = (m[i] & SC_DARK) ? -1.0f : 1.0f;
+			for (int q = 0; q < bl.cnt; q++) {
+				pf_sample(Y, w, h, comp[q] % w, comp[q] / w, (float)-uy, (float)ux, pr);
+				for (int d = 0; d < PF_L; d++)
+					mp[d] += sg * pr[d];
 			}
+			for (int d = 0; d < PF_L; d++)
+				mp[d] /= bl.cnt;
+			pf_measures(mp, &as, &ro);
+			if (pf_scene(as, ro))
+				continue;
+			int clean = as <= SCR_HAIR_ASYM && ro <= SCR_HAIR_ROUGH;
+			int hair = clean && bl.cnt <= SCR_HAIR_W * len;
+			if (len < SCR_LEN && !hair)
+				continue;
+			f->dmg += bl.cnt;
+			f->ev += bl.cnt * (hair ? (len >= SCR_LEN ? SCR_EV_HAIR : 1) :
+			    clean ? SCR_EV_LINE : SCR_EV_DOUBT);
+			repaint(comp, bl.cnt, m, op, b, out, w, h);
 		}
 	}
 out:
@@ -1555,7 +1596,7 @@ struct meas {
 	double castx, casty, cast, tone_u, tone_v, tone_spread;
 	int grayscale, toned_sepia, toned_mono, jq;
 	int jq_measured;                 /* jq from a table measured on the pixels */
-	double scratch, scratch_cand, mirror;
+	double scratch, scratch_ev, scratch_cand, mirror;
 	int mirror_k, noedge;
 	double curv;                     /* structure function curvature, -1 unread */
 	double tex;                      /* between / within 32x32 blocks, 9 unread */
@@ -1681,7 +1722,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 	for (int i = 0; i < c->ntile; i++) {
 		struct cl_tile *t = &c->tile[i];
 		/* scratches first: painted over, they mislead the blur no more */
-		double d0 = f.dmg, a0 = f.area, c0 = f.cand;
+		double d0 = f.dmg, a0 = f.area, c0 = f.cand, e0 = f.ev;
 		int grain = m->sigma > SCR_SMOOTH_MIN;
 		int busy = m->tex < TEX_MID;    /* all fine texture: see SCR_ND */
 		memset(M, 0, (size_t)t->w * t->h);
@@ -1693,8 +1734,9 @@ measure(const char *name, struct cl *c, struct meas *m)
 			 * a lightly smoothed copy too, where the grain is much
 			 * weaker and a line keeps most of its contrast; the
 			 * reading that finds more damage is kept */
-			double d1 = f.dmg, c1 = f.cand;
+			double d1 = f.dmg, c1 = f.cand, e1 = f.ev;
 			f.dmg = d0;
+			f.ev = e0;
 			f.area = a0;
 			f.cand = c0;
 			smooth(C[i], S2, tmp, t->w, t->h, SCR_SMOOTH);
@@ -1704,8 +1746,10 @@ measure(const char *name, struct cl *c, struct meas *m)
 				goto out;
 			if (f.dmg > d1)
 				memcpy(G, S, (size_t)t->w * t->h * sizeof *G);
-			else
+			else {
 				f.dmg = d1;
+				f.ev = e1;
+			}
 			f.cand = c1;            /* candidates: always the plain reading's */
 		}
 		/* the levels of the damage found (scratches, dust: the
@@ -1849,11 +1893,12 @@ measure(const char *name, struct cl *c, struct meas *m)
 		}
 	}
 	m->scratch = f.area > 0 ? f.dmg / f.area : 0;
+	m->scratch_ev = f.area > 0 ? f.ev / f.area : 0;
 	m->scratch_cand = f.area > 0 ? f.cand / f.area : 0;
 	/* the share of strong edges still sharp, which is fine detail in
 	 * focus: where grain is light enough to read widths at BLUR_SP, and
 	 * not where scratches or dust, sharp on any picture, were found */
-	m->sharp_part = sg <= BLUR_SP && f.nstrong >= SHARP_NMIN && m->scratch < SCR_MID ?
+	m->sharp_part = sg <= BLUR_SP && f.nstrong >= SHARP_NMIN && m->scratch_ev < SCR_MID ?
 	    f.nsharp / f.nstrong : -1;
 	/* levels: the percentiles of each channel's histogram, and of
 	 * luma's, the damage found (scratches, dust) left out: strong
@@ -1887,8 +1932,8 @@ measure(const char *name, struct cl *c, struct meas *m)
 		w -= fmin(2.0 * sk, fmax(255 - w, 0));
 		if (sk > 1 && hist_denoise(hc, sk, hd) == 0) {
 			double bd = hquantile(hd, nc, 0.01), wd = hquantile(hd, nc, 0.99);
-			b = m->scratch < SCR_MID ? bd : fmax(b, bd);
-			w = m->scratch < SCR_MID ? wd : fmin(w, wd);
+			b = m->scratch_ev < SCR_MID ? bd : fmax(b, bd);
+			w = m->scratch_ev < SCR_MID ? wd : fmin(w, wd);
 		}
 		if (k == 3 || c->ch == 1) {
 			m->black_y = clampd(b, 0, 255);
@@ -2135,7 +2180,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * little by the candidates it did not explain. */
 	double scr_conf;
 	{
-		double s = sigmoid(m.scratch, SCR_MID, SCR_SPAN);
+		double s = sigmoid(m.scratch_ev, SCR_MID, SCR_SPAN);
 		double c = SCR_CAND_W * m.scratch_cand / (m.scratch_cand + 0.01);
 		double hc = m.scratch_cand / (m.scratch_cand + SCR_CAND_H);
 		scr_conf = s + (s < 0.5 ? 0.5 - s : 1 - s) * c;
@@ -2215,6 +2260,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("curv", m.curv, 1000);
 		RAW("sharp_part", m.sharp_part, 1000);
 		RAW("scratch_cand", m.scratch_cand, 100000);
+		RAW("scratch_ev", m.scratch_ev, 100000);
 		RAW("blur_signed", m.blur_signed, 1000);
 		RAW("edgew_", m.edgew, 1000);
 		RAW("period", m.period, 1000);

@@ -68,6 +68,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "profile.h"
 #include "restore.h"
 #include "restore_int.h"
 
@@ -1432,7 +1433,7 @@ scratch_like(const struct band *b, const float *y, int xx, int yy, float r, floa
  * darker all along), a highlight on a cylinder, a mortar joint, a
  * badge's border (ground that bends on both sides). For each flagged
  * pixel: the normal of its line (the least axis of its component's
- * pixels within PN) and the luma profile along it at -PD..PD. Then:
+ * pixels within PN) and the luma profile along it at -PF_D..PF_D. Then:
  *  - each component is cut into segments, pixels of one direction (the
  *    doubled angles of their normals within about 25 degrees of the
  *    first one's), so that a scratch that crosses or touches a real
@@ -1444,15 +1445,11 @@ scratch_like(const struct band *b, const float *y, int xx, int yy, float r, floa
  *    within PW;
  *  - the measures, over the line's contrast g (centre over the higher
  *    of the sides at 2): the asymmetry, the mean difference of the
- *    sides at 1..3, and the roughness of the ground at 3..PD, its RMS
- *    off a least-squares line. Over PR_ASYM or PR_ROUGH: unflagged.
+ *    sides at 1..3, and the roughness of the ground at 3..PF_D, its RMS
+ *    off a least-squares line. Over PF_ASYM or PF_ROUGH (pf_scene, profile.h): unflagged.
  * Specks (under 8 pixels across) have no direction and are left. */
 #define PN 4
 #define PW 4
-#define PD 8
-#define PL (2 * PD + 1)
-#define PR_ASYM 0.50f
-#define PR_ROUGH 0.30f
 #define SEG_COS 0.64f            /* cos(2 x 25 degrees) */
 #define SEG_MIN 12
 
@@ -1460,35 +1457,8 @@ struct pfpix {
 	int i;                   /* pixel index */
 	int comp, seg;
 	float nx, ny;            /* unit normal */
-	float pr[PL];            /* luma at -PD..PD along the normal */
+	float pr[PF_L];            /* luma at -PF_D..PF_D along the normal */
 };
-
-/* The asymmetry and roughness of mean profile mp (the line's sign
- * taken out: a peak), each over the contrast. */
-static void
-profile_measures(const float *mp, float *asym, float *rough)
-{
-	float g = mp[PD] - fmaxf(mp[PD - 2], mp[PD + 2]), as = 0;
-	double st = 0, stt = 0, sv = 0, stv = 0, e2 = 0;
-	int ns = 0;
-
-	g = g > 1 ? g : 1;
-	for (int d = 1; d <= 3; d++)
-		as += mp[PD + d] - mp[PD - d];
-	*asym = fabsf(as / 3) / g;
-	for (int d = -PD; d <= PD; d++)
-		if (d <= -3 || d >= 3) {
-			st += d; stt += d * d; sv += mp[d + PD]; stv += d * mp[d + PD];
-			ns++;
-		}
-	double sl = (ns * stv - st * sv) / (ns * stt - st * st), ic = (sv - sl * st) / ns;
-	for (int d = -PD; d <= PD; d++)
-		if (d <= -3 || d >= 3) {
-			double e = mp[d + PD] - (ic + sl * d);
-			e2 += e * e;
-		}
-	*rough = (float)sqrt(e2 / ns) / g;
-}
 
 /* Unflag (m = 3) the lines of m (1 bright, 2 dark) that the profile
  * calls features of the scene; at: w*h ints of scratch. */
@@ -1517,7 +1487,7 @@ profile_test(const struct band *b, const float *y, unsigned char *m, int *at)
 	    (fr = malloc(sizeof(float) * (size_t)np)) == NULL ||
 	    (ta = malloc(sizeof(float) * (size_t)np)) == NULL ||
 	    (tr = malloc(sizeof(float) * (size_t)np)) == NULL ||
-	    (sp = calloc((size_t)np * PL, sizeof(float))) == NULL ||
+	    (sp = calloc((size_t)np * PF_L, sizeof(float))) == NULL ||
 	    (sv = calloc((size_t)np, 1)) == NULL)
 		goto out;
 	/* components (8-connected, one sign), each one's pixels in a run */
@@ -1566,16 +1536,7 @@ profile_test(const struct band *b, const float *y, unsigned char *m, int *at)
 		double th = 0.5 * atan2(2 * cxy, cxx - cyy) + M_PI / 2;   /* least axis */
 		px[q].nx = (float)cos(th);
 		px[q].ny = (float)sin(th);
-		for (int d = -PD; d <= PD; d++) {
-			float fx = clampf(cx + d * px[q].nx, 0, (float)(w - 1));
-			float fy = clampf(cy + d * px[q].ny, 0, (float)(h - 1));
-			int x0 = (int)fx, y0 = (int)fy;
-			int x1 = x0 + 1 < w ? x0 + 1 : x0, y1 = y0 + 1 < h ? y0 + 1 : y0;
-			float ax = fx - x0, ay = fy - y0;
-			const float *r0 = y + (size_t)y0 * w, *r1 = y + (size_t)y1 * w;
-			px[q].pr[d + PD] = (1 - ay) * ((1 - ax) * r0[x0] + ax * r0[x1]) +
-			    ay * ((1 - ax) * r1[x0] + ax * r1[x1]);
-		}
+		pf_sample(y, w, h, cx, cy, px[q].nx, px[q].ny, px[q].pr);
 	}
 	/* segments, their sizes, boxes and summed profiles */
 	for (int q = 0; q < np; q++)
@@ -1593,8 +1554,8 @@ profile_test(const struct band *b, const float *y, unsigned char *m, int *at)
 		for (int t = 0; t < nq; t++) {
 			int q = queue[t], cy = px[q].i / w, cx = px[q].i % w;
 			int flip = px[q].nx * px[q0].nx + px[q].ny * px[q0].ny < 0;
-			for (int d = 0; d < PL; d++)
-				sp[(size_t)ns * PL + d] += sg * px[q].pr[flip ? PL - 1 - d : d];
+			for (int d = 0; d < PF_L; d++)
+				sp[(size_t)ns * PF_L + d] += sg * px[q].pr[flip ? PF_L - 1 - d : d];
 			bx[0] = cx < bx[0] ? cx : bx[0]; bx[1] = cx > bx[1] ? cx : bx[1];
 			bx[2] = cy < bx[2] ? cy : bx[2]; bx[3] = cy > bx[3] ? cy : bx[3];
 			for (int dy = -1; dy <= 1; dy++)
@@ -1621,17 +1582,17 @@ profile_test(const struct band *b, const float *y, unsigned char *m, int *at)
 		if (sn[t] < SEG_MIN || (bx[1] - bx[0] < 7 && bx[3] - bx[2] < 7))
 			continue;
 		float a, r;
-		for (int d = 0; d < PL; d++)
-			sp[(size_t)t * PL + d] /= sn[t];
-		profile_measures(sp + (size_t)t * PL, &a, &r);
-		sv[t] = a > PR_ASYM || r > PR_ROUGH ? 2 : 1;
+		for (int d = 0; d < PF_L; d++)
+			sp[(size_t)t * PF_L + d] /= sn[t];
+		pf_measures(sp + (size_t)t * PF_L, &a, &r);
+		sv[t] = pf_scene(a, r) ? 2 : 1;
 	}
 	/* the other pixels' measures, on the mean profile of their neighbourhood */
 	for (int q = 0; q < np; q++) {
 		if (sv[px[q].seg])
 			continue;
 		int cy = px[q].i / w, cx = px[q].i % w, c = 0;
-		float mp[PL] = { 0 }, sg = m[px[q].i] == 1 ? 1.0f : -1.0f;
+		float mp[PF_L] = { 0 }, sg = m[px[q].i] == 1 ? 1.0f : -1.0f;
 		for (int dy = -PW; dy <= PW; dy++)
 			for (int dx = -PW; dx <= PW; dx++) {
 				int ny = cy + dy, nx = cx + dx;
@@ -1641,13 +1602,13 @@ profile_test(const struct band *b, const float *y, unsigned char *m, int *at)
 				if (j < 0 || px[j].comp != px[q].comp)
 					continue;
 				int flip = px[j].nx * px[q].nx + px[j].ny * px[q].ny < 0;
-				for (int d = 0; d < PL; d++)
-					mp[d] += px[j].pr[flip ? PL - 1 - d : d];
+				for (int d = 0; d < PF_L; d++)
+					mp[d] += px[j].pr[flip ? PF_L - 1 - d : d];
 				c++;
 			}
-		for (int d = 0; d < PL; d++)
+		for (int d = 0; d < PF_L; d++)
 			mp[d] *= sg / c;
-		profile_measures(mp, &fa[q], &fr[q]);
+		pf_measures(mp, &fa[q], &fr[q]);
 	}
 	/* the rest by their component's medians */
 	for (int q0 = 0; q0 < np;) {
@@ -1664,7 +1625,7 @@ profile_test(const struct band *b, const float *y, unsigned char *m, int *at)
 				tr[nr++] = fr[q];
 			}
 		int scene = nr > 0 && (x1 - x0 >= 7 || y1 - y0 >= 7) &&
-		    (median(ta, nr) > PR_ASYM || median(tr, nr) > PR_ROUGH);
+		    pf_scene(median(ta, nr), median(tr, nr));
 		for (int q = q0; q < q1; q++)
 			if (sv[px[q].seg] ? sv[px[q].seg] == 2 : scene)
 				m[px[q].i] = 3;

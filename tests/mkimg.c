@@ -22,7 +22,9 @@
  * fills the picture instead (as grass or gravel does); with highlights,
  * each dark bar off the picture's edges has a thin lighter line down its
  * middle, as a tripod's leg catches the light (real thin detail that is
- * not damage). */
+ * not damage); with rims, a thin bright line along each bar's right
+ * edge, as a rim light draws one along a dark object (one side darker
+ * all along). */
 #include <err.h>
 #include <math.h>
 #include <stdint.h>
@@ -40,7 +42,7 @@ static struct {
 	double noise, lnoise, cnoise;
 	unsigned claim_w, claim_h;
 	double blur, focus, fade, sepia, cast, desat;
-	int upscale, scratches, texture, highlights;
+	int upscale, scratches, texture, highlights, rims;
 } o = { .q = 90, .seed = 1 };
 
 static uint64_t rng;
@@ -185,6 +187,8 @@ scene(void)
 			}
 			if ((x / 7) % 9 == 0 && y > o.h / 3 && y < o.h / 2)
 				v[0] = v[1] = v[2] = o.highlights && x % 7 == 3 && x > 7 && x < o.w - 7 ? 120 : 30;
+			else if (o.rims && (x / 7) % 9 == 1 && x % 7 == 0 && y > o.h / 3 && y < o.h / 2)
+				v[0] = v[1] = v[2] = 230;
 			if (tex != NULL)
 				v[0] = v[1] = v[2] = tex[(size_t)y * o.w + x];
 			for (int k = 0; k < 3; k++) {
@@ -507,6 +511,7 @@ main(int argc, char *argv[])
 		else if (!strcmp(a, "icc")) o.icc = 1;
 		else if (!strcmp(a, "texture")) o.texture = 1;
 		else if (!strcmp(a, "highlights")) o.highlights = 1;
+		else if (!strcmp(a, "rims")) o.rims = 1;
 		else if (!strncmp(a, "q=", 2)) o.q = atoi(a + 2);
 		else if (!strncmp(a, "orientation=", 12)) o.orientation = atoi(a + 12);
 		else if (!strncmp(a, "seed=", 5)) o.seed = (unsigned)atoi(a + 5);

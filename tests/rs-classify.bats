@@ -418,6 +418,19 @@ PY
 	failed_with 65 rs-classify
 }
 
+@test "rs-classify: one long scratch on a clean scene is called; thin real lines along dark bars are not" {
+	# highlights: a lighter line down each bar (ground bending on both
+	# sides); rims: a bright line along each bar's edge (one side darker)
+	img c png:320x240 highlights rims
+	img s png:320x240 highlights rims seed=4 scratches=1       # one line of about 100 px
+	run --separate-stderr rs-classify "$T/c.png" "$T/s.png"
+	[ "$status" -eq 0 ]
+	[ "$(jq '.degradations[] | select(.type == "scratches") | .detected' <<<"${lines[0]}")" = false ]
+	[ "$(jq '[.ops[].op] | index("descratch")' <<<"${lines[0]}")" = null ]
+	[ "$(jq '.degradations[] | select(.type == "scratches") | .detected' <<<"${lines[1]}")" = true ]
+	[ "$(jq '[.ops[].op] | index("descratch") != null' <<<"${lines[1]}")" = true ]
+}
+
 @test "rs-classify: scratches on a ground of fine texture are found, the texture alone is not scratched" {
 	# the ground's own strokes crowd every window of the plain line test
 	img t png:320x240 texture
