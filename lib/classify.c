@@ -1418,12 +1418,6 @@ hist_denoise(const double *h, double s, double *out)
 
 /* ---- JPEG quality from the luma table ---- */
 
-static const uint8_t std_luma[64] = {
-	16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
-	14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
-	18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-	49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99 };
-
 /* The IJG quality (1..100) whose scaled standard table is nearest. */
 static int
 jpeg_quality(const uint16_t *q)
@@ -1432,13 +1426,11 @@ jpeg_quality(const uint16_t *q)
 	double berr = -1;
 
 	for (int qual = 1; qual <= 100; qual++) {
-		long s = qual < 50 ? 5000 / qual : 200 - 2 * qual;
+		uint16_t t[64];
 		double e = 0;
-		for (int k = 0; k < 64; k++) {
-			long v = (std_luma[k] * s + 50) / 100;
-			v = v < 1 ? 1 : v > 255 ? 255 : v;
-			e += fabs(log((double)v) - log(q[k] > 0 ? (double)q[k] : 1.0));
-		}
+		quant_scaled(quant_ijg_luma, qual, t);
+		for (int k = 0; k < 64; k++)
+			e += fabs(log((double)t[k]) - log(q[k] > 0 ? (double)q[k] : 1.0));
 		if (berr < 0 || e < berr) {
 			berr = e;
 			best = qual;

@@ -27,11 +27,29 @@
 
 #include "quant.h"
 
-static const uint16_t ijg_luma[64] = {
+const uint16_t quant_ijg_luma[64] = {
 	16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
 	14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
 	18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
 	49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99 };
+
+const uint16_t quant_ijg_chroma[64] = {
+	17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
+	24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99,
+	99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
+	99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99 };
+
+void
+quant_scaled(const uint16_t base[64], int quality, uint16_t q[64])
+{
+	long s = quality < 1 ? 5000 : quality < 50 ? 5000 / quality : 200 - 2 * quality;
+	if (quality > 100)
+		s = 0;
+	for (int i = 0; i < 64; i++) {
+		long v = ((long)base[i] * s + 50) / 100;
+		q[i] = (uint16_t)(v < 1 ? 1 : v > 255 ? 255 : v);
+	}
+}
 
 #define QM_VALUES 2000        /* values per coefficient, at most */
 
@@ -216,7 +234,7 @@ quant_table(const struct quant *qa, uint16_t q[64])
 				q[k] = (uint16_t)c;
 				meas[k] = 1;
 				if (k > 0)     /* the DC's measure is the weaker */
-					ratio[got++] = 100.0f * (float)c / ijg_luma[k];
+					ratio[got++] = 100.0f * (float)c / quant_ijg_luma[k];
 				break;
 			}
 		}
@@ -227,7 +245,7 @@ quant_table(const struct quant *qa, uint16_t q[64])
 	float sc = got % 2 ? ratio[got / 2] : 0.5f * (ratio[got / 2 - 1] + ratio[got / 2]);
 	for (int k = 0; k < 64; k++)
 		if (!meas[k]) {
-			long v = lroundf(ijg_luma[k] * sc / 100);
+			long v = lroundf(quant_ijg_luma[k] * sc / 100);
 			q[k] = (uint16_t)(v < 1 ? 1 : v > 255 ? 255 : v);
 		}
 	return 1;

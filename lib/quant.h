@@ -30,4 +30,9 @@ int  quant_add(struct quant *qa, const uint8_t *px, size_t stride, int ch,
 int  quant_table(const struct quant *qa, uint16_t q[64]);
 void quant_free(struct quant *qa);
 
+/* The IJG standard tables (natural order), and base scaled as libjpeg
+ * scales it for a quality (1..100; above 100, every step 1). */
+extern const uint16_t quant_ijg_luma[64], quant_ijg_chroma[64];
+void quant_scaled(const uint16_t base[64], int quality, uint16_t q[64]);
+
 #endif

@@ -29,12 +29,6 @@
 #include "restore.h"
 #include "restore_int.h"
 
-static const uint16_t ijg_luma[64] = {
-	16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
-	14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
-	18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-	49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99 };
-
 static int
 cmpf(const void *a, const void *b)
 {
@@ -237,13 +231,7 @@ out:
 void
 est_quant_table(int quality, uint16_t q[64])
 {
-	int s = quality < 1 ? 5000 : quality < 50 ? 5000 / quality : 200 - 2 * quality;
-	if (quality > 100)
-		s = 0;
-	for (int i = 0; i < 64; i++) {
-		long v = ((long)ijg_luma[i] * s + 50) / 100;
-		q[i] = (uint16_t)(v < 1 ? 1 : v > 255 ? 255 : v);
-	}
+	quant_scaled(quant_ijg_luma, quality, q);
 }
 
 /* The luma table of a JPEG that was decoded and saved again (as PNG),
@@ -265,12 +253,6 @@ est_quant_measured(const struct img *im, uint16_t q[64])
 	quant_free(&qa);
 	return r;
 }
-
-static const uint16_t ijg_chroma[64] = {
-	17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
-	24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99,
-	99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
-	99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99 };
 
 /* The share of the DC and first two AC coefficients (over 2.5) of the
  * Cb and Cr blocks, on the 8x8 grid of the chroma at half size (2x2
@@ -326,15 +308,11 @@ chroma_fit(const struct img *im, const uint16_t qc[64], int sub, float tol)
 int
 est_chroma_measured(const struct img *im, int quality, uint16_t qc[64], int *csub)
 {
-	int s = quality < 1 ? 5000 : quality < 50 ? 5000 / quality : 200 - 2 * quality;
 	uint16_t t[64];
 
 	if (im->ch < 3)
 		return 0;
-	for (int i = 0; i < 64; i++) {
-		long v = ((long)ijg_chroma[i] * s + 50) / 100;
-		t[i] = (uint16_t)(v < 1 ? 1 : v > 255 ? 255 : v);
-	}
+	quant_scaled(quant_ijg_chroma, quality, t);
 	/* chance puts half within a quarter step: 4:2:0 when 80 % are
 	 * (its decoder's upsampling blurs the half-size grid a little),
 	 * else 4:4:4 when 80 % are within a tenth */
@@ -361,7 +339,7 @@ est_jpeg_quality(const struct img *im, uint16_t q[64], int *from_file)
 		if (*from_file == 1)
 			memcpy(q, im->quant[0], sizeof(uint16_t) * 64);
 		for (int i = 0; i < 64; i++)
-			s += q[i] * 100.0 / ijg_luma[i];
+			s += q[i] * 100.0 / quant_ijg_luma[i];
 		s /= 64;
 		int qual = s <= 100 ? (int)lround((200 - s) / 2) : (int)lround(5000 / s);
 		return qual < 1 ? 1 : qual > 100 ? 100 : qual;
