@@ -1460,6 +1460,17 @@ struct pfpix {
 	float pr[PF_L];            /* luma at -PF_D..PF_D along the normal */
 };
 
+/* The line pixel at (x, y) of component comp, or -1 (outside the band,
+ * not a line pixel, or of another component). */
+static int
+pf_at(const int *at, const struct pfpix *px, int w, int h, int x, int y, int comp)
+{
+	if (y < 0 || y >= h || x < 0 || x >= w)
+		return -1;
+	int j = at[(size_t)y * w + x];
+	return j >= 0 && px[j].comp == comp ? j : -1;
+}
+
 /* Unflag (m = 3) the lines of m (1 bright, 2 dark) that the profile
  * calls features of the scene; at: w*h ints of scratch. */
 static int
@@ -1522,11 +1533,7 @@ profile_test(const struct band *b, const float *y, unsigned char *m, int *at)
 		double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
 		for (int dy = -PN; dy <= PN; dy++)
 			for (int dx = -PN; dx <= PN; dx++) {
-				int ny = cy + dy, nx = cx + dx;
-				if (ny < 0 || ny >= h || nx < 0 || nx >= w)
-					continue;
-				int j = at[(size_t)ny * w + nx];
-				if (j < 0 || px[j].comp != px[q].comp)
+				if (pf_at(at, px, w, h, cx + dx, cy + dy, px[q].comp) < 0)
 					continue;
 				sx += dx; sy += dy; sxx += dx * dx; syy += dy * dy; sxy += dx * dy;
 				c++;
@@ -1560,11 +1567,8 @@ profile_test(const struct band *b, const float *y, unsigned char *m, int *at)
 			bx[2] = cy < bx[2] ? cy : bx[2]; bx[3] = cy > bx[3] ? cy : bx[3];
 			for (int dy = -1; dy <= 1; dy++)
 				for (int dx = -1; dx <= 1; dx++) {
-					int ny = cy + dy, nx = cx + dx;
-					if (ny < 0 || ny >= h || nx < 0 || nx >= w)
-						continue;
-					int j = at[(size_t)ny * w + nx];
-					if (j < 0 || px[j].comp != px[q0].comp || px[j].seg >= 0)
+					int j = pf_at(at, px, w, h, cx + dx, cy + dy, px[q0].comp);
+					if (j < 0 || px[j].seg >= 0)
 						continue;
 					float cj = px[j].nx * px[j].nx - px[j].ny * px[j].ny;
 					float sj = 2 * px[j].nx * px[j].ny;
@@ -1595,11 +1599,8 @@ profile_test(const struct band *b, const float *y, unsigned char *m, int *at)
 		float mp[PF_L] = { 0 }, sg = m[px[q].i] == 1 ? 1.0f : -1.0f;
 		for (int dy = -PW; dy <= PW; dy++)
 			for (int dx = -PW; dx <= PW; dx++) {
-				int ny = cy + dy, nx = cx + dx;
-				if (ny < 0 || ny >= h || nx < 0 || nx >= w)
-					continue;
-				int j = at[(size_t)ny * w + nx];
-				if (j < 0 || px[j].comp != px[q].comp)
+				int j = pf_at(at, px, w, h, cx + dx, cy + dy, px[q].comp);
+				if (j < 0)
 					continue;
 				int flip = px[j].nx * px[q].nx + px[j].ny * px[q].ny < 0;
 				for (int d = 0; d < PF_L; d++)
