@@ -1565,7 +1565,7 @@ measured_quality(const struct cl *c, int *jq)
 		nb += quant_nblocks(c->tile[i].x0, c->tile[i].y0, c->tile[i].w, c->tile[i].h);
 	if (nb < 16)
 		return 0;
-	every = nb > QUANT_BLOCKS ? nb / QUANT_BLOCKS + 1 : 1;
+	every = QUANT_EVERY(nb);
 	for (int i = 0; i < c->ntile; i++) {
 		const struct cl_tile *t = &c->tile[i];
 		if (quant_add(&qa, t->px, (size_t)t->w * (size_t)c->ch, c->ch,

@@ -19,6 +19,8 @@ struct quant {                /* coefficients of the blocks added */
 
 /* Whole 8x8 blocks of the (0, 0) grid in the w x h region at (x0, y0). */
 long quant_nblocks(int x0, int y0, int w, int h);
+/* Of nb blocks, every how many to transform: QUANT_BLOCKS at most. */
+#define QUANT_EVERY(nb) ((nb) > QUANT_BLOCKS ? (nb) / QUANT_BLOCKS + 1 : 1)
 /* Transform every every-th of those blocks (raster order, the first
  * included) of the region px (stride bytes a row, ch samples a pixel: 3
  * or 4 RGB, else gray first), leaving out blocks with a clipped channel.

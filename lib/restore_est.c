@@ -245,7 +245,7 @@ est_quant_measured(const struct img *im, uint16_t q[64])
 	int r;
 
 	if (nb < 16 || quant_add(&qa, im->px, (size_t)im->w * (size_t)im->ch, im->ch,
-	    0, 0, im->w, im->h, nb > QUANT_BLOCKS ? nb / QUANT_BLOCKS + 1 : 1) != 0) {
+	    0, 0, im->w, im->h, QUANT_EVERY(nb)) != 0) {
 		quant_free(&qa);
 		return 0;
 	}
@@ -263,7 +263,7 @@ static float
 chroma_fit(const struct img *im, const uint16_t qc[64], int sub, float tol)
 {
 	int f = sub ? 2 : 1, bw = im->w / (8 * f), bh = im->h / (8 * f);
-	long nb = (long)bw * bh, stride = nb > QUANT_BLOCKS ? nb / QUANT_BLOCKS + 1 : 1, n = 0, hit = 0;
+	long nb = (long)bw * bh, stride = QUANT_EVERY(nb), n = 0, hit = 0;
 	static const int ks[3] = { 0, 1, 8 };
 
 	for (long i = 0; i < nb; i += stride) {

@@ -158,6 +158,19 @@ out:
 	return rc;
 }
 
+/* exit statuses for a file that cannot be created, or written */
+static int
+ex_create(int e)
+{
+	return e == EACCES || e == EPERM || e == EROFS ? EX_NOPERM : EX_CANTCREAT;
+}
+
+static int
+ex_write(int e)
+{
+	return e == ENOSPC || e == EDQUOT || e == EIO ? EX_IOERR : util_ex_errno(e);
+}
+
 int
 util_write_atomic(int dirfd, const char *dirpath, const char *name,
     const void *buf, size_t len, int mode)
@@ -176,7 +189,7 @@ util_write_atomic(int dirfd, const char *dirpath, const char *name,
 	if ((fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)) < 0) {
 		e = errno;
 		warn("create %s/%s", dirpath, tmp);
-		return e == EACCES || e == EPERM || e == EROFS ? EX_NOPERM : EX_CANTCREAT;
+		return ex_create(e);
 	}
 	if (util_write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
 		e = errno;
@@ -196,7 +209,7 @@ util_write_atomic(int dirfd, const char *dirpath, const char *name,
 	}
 	return 0;
 fail:
-	rc = e == ENOSPC || e == EDQUOT || e == EIO ? EX_IOERR : util_ex_errno(e);
+	rc = ex_write(e);
 	if (fd >= 0)
 		close(fd);
 	unlinkat(dirfd, tmp, 0);
@@ -232,22 +245,22 @@ util_write_file(const char *path, const void *buf, size_t len, int mode)
 	/* a device or a pipe (/dev/null, /dev/stdout, a FIFO) is written,
 	 * not replaced: a rename would put a file in its place */
 	struct stat st;
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+	int there = stat(path, &st) == 0;
+	if (there && S_ISDIR(st.st_mode)) {
 		warnx("%s: is a directory", path);
 		return EX_CANTCREAT;
 	}
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		int fd = open(path, O_WRONLY | O_CLOEXEC), e;
+	if (there && !S_ISREG(st.st_mode)) {
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
 		if (fd < 0) {
-			e = errno;
 			warn("%s", path);
-			return e == EACCES || e == EPERM || e == EROFS ? EX_NOPERM : EX_CANTCREAT;
+			return ex_create(errno);
 		}
 		if (util_write_all(fd, buf, len) < 0) {
-			e = errno;
+			int e = errno;
 			warn("write %s", path);
 			close(fd);
-			return e == ENOSPC || e == EDQUOT || e == EIO ? EX_IOERR : util_ex_errno(e);
+			return ex_write(e);
 		}
 		return close(fd) < 0 ? (warn("%s", path), EX_IOERR) : 0;
 	}
