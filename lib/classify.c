@@ -1994,8 +1994,11 @@ measure(const char *name, struct cl *c, struct meas *m)
 		 * the scene's own: the bright pixels alone are trusted, on a
 		 * scale where CAST_COOL reads as CAST_MID. (The less coloured
 		 * pixels of a cast picture are those whose own colour cancels
-		 * the cast, and clipped highlights hide part of it.) */
-		if (m->brx - m->bry < 0 && wp * CAST_MID / CAST_COOL > m->cast) {
+		 * the cast, and clipped highlights hide part of it.) Cool is
+		 * within 60 degrees of that axis: blue or cyan, not a magenta
+		 * (more red and more blue), which skin and flowers have and a
+		 * low-key tone curve deepens. */
+		if (m->bry - m->brx >= wp * M_SQRT1_2 && wp * CAST_MID / CAST_COOL > m->cast) {
 			m->cast = wp * CAST_MID / CAST_COOL;
 			m->castx = m->brx;
 			m->casty = m->bry;
@@ -2190,9 +2193,14 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		int grid = 0;                   /* a JPEG's own 8x8 grid */
 		for (int j = 1; j <= 4; j++)
 			if (m.jq > 0 && fabs(m.pfreq - j / 8.0) < 0.01)
-				grid = 1;
+				grid = j;
 		if (g >= 0.5 && m.pfreq > 0 && !grid)
 			m.eff = fmin(m.eff, m.pfreq);
+		/* at 1/8 or 3/8 (no enlargement by a whole factor k, whose
+		 * trace is at 1/k, puts it there but 8, which leaves too
+		 * little to enlarge) the trace is the grid's alone */
+		if (grid == 1 || grid == 3)
+			g = 0;
 		/* with too few edges to measure, the trace decides alone */
 		double v = m.noedge ? 1 : sigmoid(-m.eff, -EFF_MID, EFF_SPAN);
 		/* once a trace is clear, the effective resolution ranks */

@@ -156,6 +156,45 @@ rising() {
 	    .attributes.cast.direction == "blue" and any(.ops[]; .op == "white_balance")'
 }
 
+@test "rs-classify: a ripple at 3/8 in a JPEG is its grid's, not an enlargement's" {
+	# a clean photo at quality 90 whose ripple sits at 3/8, on the grid
+	run rs-classify "$BATS_TEST_DIRNAME/data/chelsea-q90.jpg"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	jq -e '.attributes.jpeg_quality == 90 and ([.degradations[] | select(.detected)] | length) == 0' <<<"$output"
+}
+
+# tinted FILE R G B: a scene of soft coloured shapes (blurred noise)
+# under channel gains R, G, B
+tinted() {
+	/usr/bin/python3 - "$@" <<'PY'
+import sys
+import numpy as np
+from PIL import Image, ImageFilter
+rng = np.random.default_rng(3)
+def soft():
+    im = Image.fromarray(np.uint8(np.clip(128 + 60 * rng.normal(0, 1, (240, 320)), 0, 255)))
+    a = np.asarray(im.filter(ImageFilter.GaussianBlur(6)), dtype=float)
+    return (a - a.min()) / (a.max() - a.min())
+a = (20 + 210 * soft())[..., None] * (0.75 + 0.25 * np.stack([soft() for _ in range(3)], 2))
+g = np.array([float(v) for v in sys.argv[2:5]])
+Image.fromarray(np.uint8(np.clip(a * g + 0.5, 0, 255))).save(sys.argv[1])
+PY
+}
+
+@test "rs-classify: a faint cool tint is a cast, a magenta one as faint is not" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	# about the same distance from grey (log chroma 0.08): blue and cyan
+	# are rarely a scene's own, a magenta (skin, flowers) often is
+	tinted "$T/cool.png" 0.95 1 1.055
+	tinted "$T/magenta.png" 1.06 1 1.09
+	run rs-classify "$T/cool.png" "$T/magenta.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(sed -n 1p <<<"$output" | jq '.degradations[4].detected')" = true ]
+	[ "$(sed -n 2p <<<"$output" | jq '.degradations[4].detected')" = false ]
+}
+
 @test "rs-classify: a sepia print is a cast with direction sepia" {
 	img s png:320x240 sepia=1
 	rs-classify "$T/s.png" | jq -e '.degradations[4].detected and
