@@ -620,10 +620,11 @@ img_load(const char *path, const struct img_limits *lim, int flags, int scale,
 
 /* ---- encoding ---- */
 
-/* The buffer starts at first bytes (encode_png: the raw pixels' size,
- * which a PNG seldom exceeds): one block, whose pages the kernel hands
- * out only as they are written, where a buffer doubling from 64 KiB
- * would leave its last copy (16 MiB at 12 MP) in the heap beside it. */
+/* The buffer starts at first bytes (encode_png: the raw rows and what
+ * deflate and the chunks add to data it cannot compress): one block,
+ * whose pages the kernel hands out only as they are written, where a
+ * buffer doubling from 64 KiB left its last copy (16 MiB at 12 MP) in
+ * the heap beside it. */
 struct memdst {
 	unsigned char *buf;
 	size_t len, cap, first;
@@ -681,6 +682,7 @@ encode_png(const char *name, const struct img *im, unsigned char **out, size_t *
 		goto out;
 	}
 	dst.first = (size_t)im->w * (size_t)im->h * (size_t)im->ch + (size_t)im->h;
+	dst.first += dst.first / 64 + im->icc_len + im->exif_len + 4096;
 	png_set_write_fn(p, &dst, png_writemem, png_flushmem);
 	png_set_benign_errors(p, 1);       /* a doubtful ICC profile is dropped, not fatal */
 	/* level 2 and the Up filter on every row: 12 MP in 1 s of CPU

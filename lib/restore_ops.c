@@ -1471,7 +1471,7 @@ struct pfcomp {
 	int *queue;
 	unsigned char *sv;       /* per segment: 0 too short, 1 keep, 2 unflag */
 	float *ta, *tr;          /* the measures of the pixels of no verdict */
-	int cap;
+	int cap, np;             /* np: the line pixels of the band, all told */
 };
 
 /* The pixel at (x, y) of the component, as an index into px, or -1
@@ -1485,13 +1485,14 @@ pf_at(const struct pfcomp *c, int x, int y)
 	return j >= 0 && j < c->n ? j : -1;
 }
 
-/* Room for a component of n pixels. */
+/* Room for a component of n pixels (doubling, but never past np). */
 static int
 pf_room(struct pfcomp *c, int n)
 {
 	if (n <= c->cap)
 		return 0;
 	int cap = n > 2 * c->cap ? n : 2 * c->cap;
+	cap = cap < c->np ? cap : c->np;
 	void *p;
 	if ((p = realloc(c->px, sizeof *c->px * (size_t)cap)) == NULL)
 		return EX_OSERR;
@@ -1624,8 +1625,10 @@ profile_test(const struct band *b, const float *y, unsigned char *m, int *at)
 	size_t n = (size_t)w * (size_t)h;
 	struct pfcomp c = { .at = at, .w = w, .h = h };
 
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		at[i] = -1;
+		c.np += m[i] == 1 || m[i] == 2;
+	}
 	/* components (8-connected, one sign), each found whole (its pixels
 	 * in breadth-first order) and judged before the next */
 	for (size_t i0 = 0; i0 < n && rc == 0; i0++) {
