@@ -620,9 +620,14 @@ img_load(const char *path, const struct img_limits *lim, int flags, int scale,
 
 /* ---- encoding ---- */
 
+/* The buffer starts at first bytes (encode_png: the raw rows and what
+ * deflate and the chunks add to data it cannot compress): one block,
+ * whose pages the kernel hands out only as they are written, where a
+ * buffer doubling from 64 KiB left its last copy (16 MiB at 12 MP) in
+ * the heap beside it. */
 struct memdst {
 	unsigned char *buf;
-	size_t len, cap;
+	size_t len, cap, first;
 	int oom;
 };
 
@@ -632,7 +637,7 @@ png_writemem(png_structp p, png_bytep data, size_t n)
 	struct memdst *d = png_get_io_ptr(p);
 
 	if (d->len + n > d->cap) {
-		size_t nc = d->cap ? d->cap : 65536;
+		size_t nc = d->cap ? d->cap : d->first > 65536 ? d->first : 65536;
 		while (nc < d->len + n)
 			nc *= 2;
 		unsigned char *nb = realloc(d->buf, nc);
@@ -676,6 +681,8 @@ encode_png(const char *name, const struct img *im, unsigned char **out, size_t *
 		free(dst.buf);
 		goto out;
 	}
+	dst.first = (size_t)im->w * (size_t)im->h * (size_t)im->ch + (size_t)im->h;
+	dst.first += dst.first / 64 + im->icc_len + im->exif_len + 4096;
 	png_set_write_fn(p, &dst, png_writemem, png_flushmem);
 	png_set_benign_errors(p, 1);       /* a doubtful ICC profile is dropped, not fatal */
 	/* level 2 and the Up filter on every row: 12 MP in 1 s of CPU

@@ -1286,9 +1286,10 @@ flt_deblock(const struct step *st, struct band *b)
 /* ---- scratches and dust ---- */
 
 /* 7x7 median of the core rows of v (0..255), by a sliding histogram
- * over the values cut to whole levels once (q: w*h bytes of scratch). */
+ * over the values cut to whole levels once (q: w*h bytes of scratch);
+ * a whole level too, so a byte holds it. */
 static void
-median7(const struct band *b, const float *v, float *out, uint8_t *q)
+median7(const struct band *b, const float *v, uint8_t *out, uint8_t *q)
 {
 	int hist[256], w = b->w;
 	const uint8_t *row[7];
@@ -1326,7 +1327,7 @@ median7(const struct band *b, const float *v, float *out, uint8_t *q)
 				below += hist[med];
 				med++;
 			}
-			out[(size_t)y * (size_t)w + x] = (float)med;
+			out[(size_t)y * (size_t)w + x] = (uint8_t)med;
 		}
 	}
 }
@@ -1453,65 +1454,194 @@ scratch_like(const struct band *b, const float *y, int xx, int yy, float r, floa
 #define SEG_COS 0.64f            /* cos(2 x 25 degrees) */
 #define SEG_MIN 12
 
+/* One component's line pixels while it is judged, with what the test
+ * finds of each. Its pixels are numbered first.. in at[] (w*h ints,
+ * -1 off the lines), so those of earlier components are below first. */
 struct pfpix {
 	int i;                   /* pixel index */
-	int comp, seg;
+	int seg;
 	float nx, ny;            /* unit normal */
-	float pr[PF_L];            /* luma at -PF_D..PF_D along the normal */
+	float pr[PF_L];          /* luma at -PF_D..PF_D along the normal */
 };
 
-/* The line pixel at (x, y) of component comp, or -1 (outside the band,
- * not a line pixel, or of another component). */
+struct pfcomp {
+	const int *at;
+	int w, h, first, n;      /* px[0..n) are at[] = first..first+n-1 */
+	struct pfpix *px;
+	int *queue;
+	unsigned char *sv;       /* per segment: 0 too short, 1 keep, 2 unflag */
+	float *ta, *tr;          /* the measures of the pixels of no verdict */
+	int cap, np;             /* np: the line pixels of the band, all told */
+};
+
+/* The pixel at (x, y) of the component, as an index into px, or -1
+ * (outside the band, not a line pixel, or of another component). */
 static int
-pf_at(const int *at, const struct pfpix *px, int w, int h, int x, int y, int comp)
+pf_at(const struct pfcomp *c, int x, int y)
 {
-	if (y < 0 || y >= h || x < 0 || x >= w)
+	if (y < 0 || y >= c->h || x < 0 || x >= c->w)
 		return -1;
-	int j = at[(size_t)y * w + x];
-	return j >= 0 && px[j].comp == comp ? j : -1;
+	int j = c->at[(size_t)y * c->w + x] - c->first;
+	return j >= 0 && j < c->n ? j : -1;
+}
+
+/* Room for a component of n pixels (doubling, but never past np). */
+static int
+pf_room(struct pfcomp *c, int n)
+{
+	if (n <= c->cap)
+		return 0;
+	int cap = n > 2 * c->cap ? n : 2 * c->cap;
+	cap = cap < c->np ? cap : c->np;
+	void *p;
+	if ((p = realloc(c->px, sizeof *c->px * (size_t)cap)) == NULL)
+		return EX_OSERR;
+	c->px = p;
+	if ((p = realloc(c->queue, sizeof(int) * (size_t)cap)) == NULL)
+		return EX_OSERR;
+	c->queue = p;
+	if ((p = realloc(c->sv, (size_t)cap)) == NULL)
+		return EX_OSERR;
+	c->sv = p;
+	if ((p = realloc(c->ta, sizeof(float) * (size_t)cap)) == NULL)
+		return EX_OSERR;
+	c->ta = p;
+	if ((p = realloc(c->tr, sizeof(float) * (size_t)cap)) == NULL)
+		return EX_OSERR;
+	c->tr = p;
+	c->cap = cap;
+	return 0;
+}
+
+/* Judge one component (c->px[0..n).i set, all of sign sg): unflag (m
+ * = 3) the pixels the profile calls features of the scene. */
+static void
+pf_component(struct pfcomp *c, const float *y, unsigned char *m, float sg)
+{
+	struct pfpix *px = c->px;
+	int w = c->w, n = c->n, ns = 0;
+
+	/* each pixel's normal and profile */
+	for (int q = 0; q < n; q++) {
+		int cy = px[q].i / w, cx = px[q].i % w, k = 0;
+		double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
+		for (int dy = -PN; dy <= PN; dy++)
+			for (int dx = -PN; dx <= PN; dx++) {
+				if (pf_at(c, cx + dx, cy + dy) < 0)
+					continue;
+				sx += dx; sy += dy; sxx += dx * dx; syy += dy * dy; sxy += dx * dy;
+				k++;
+			}
+		double cxx = sxx / k - (sx / k) * (sx / k), cyy = syy / k - (sy / k) * (sy / k);
+		double cxy = sxy / k - (sx / k) * (sy / k);
+		double th = 0.5 * atan2(2 * cxy, cxx - cyy) + M_PI / 2;   /* least axis */
+		px[q].nx = (float)cos(th);
+		px[q].ny = (float)sin(th);
+		pf_sample(y, w, c->h, cx, cy, px[q].nx, px[q].ny, px[q].pr);
+		px[q].seg = -1;
+	}
+	/* segments, each judged when found if long enough, by its mean
+	 * profile: 1 keep, 2 unflag */
+	for (int q0 = 0; q0 < n; q0++) {
+		if (px[q0].seg >= 0)
+			continue;
+		float c2 = px[q0].nx * px[q0].nx - px[q0].ny * px[q0].ny;
+		float s2 = 2 * px[q0].nx * px[q0].ny, sp[PF_L] = { 0 };
+		int nq = 0, bx[4] = { INT_MAX, -1, INT_MAX, -1 };
+		c->queue[nq++] = q0;
+		px[q0].seg = ns;
+		for (int t = 0; t < nq; t++) {
+			int q = c->queue[t], cy = px[q].i / w, cx = px[q].i % w;
+			int flip = px[q].nx * px[q0].nx + px[q].ny * px[q0].ny < 0;
+			for (int d = 0; d < PF_L; d++)
+				sp[d] += sg * px[q].pr[flip ? PF_L - 1 - d : d];
+			bx[0] = cx < bx[0] ? cx : bx[0]; bx[1] = cx > bx[1] ? cx : bx[1];
+			bx[2] = cy < bx[2] ? cy : bx[2]; bx[3] = cy > bx[3] ? cy : bx[3];
+			for (int dy = -1; dy <= 1; dy++)
+				for (int dx = -1; dx <= 1; dx++) {
+					int j = pf_at(c, cx + dx, cy + dy);
+					if (j < 0 || px[j].seg >= 0)
+						continue;
+					float cj = px[j].nx * px[j].nx - px[j].ny * px[j].ny;
+					float sj = 2 * px[j].nx * px[j].ny;
+					if (cj * c2 + sj * s2 < SEG_COS)
+						continue;
+					px[j].seg = ns;
+					c->queue[nq++] = j;
+				}
+		}
+		c->sv[ns] = 0;
+		if (nq >= SEG_MIN && (bx[1] - bx[0] >= 7 || bx[3] - bx[2] >= 7)) {
+			float a, r;
+			for (int d = 0; d < PF_L; d++)
+				sp[d] /= nq;
+			pf_measures(sp, &a, &r);
+			c->sv[ns] = pf_scene(a, r) ? 2 : 1;
+		}
+		ns++;
+	}
+	/* the other pixels by the medians of their measures, each on the
+	 * mean profile of its neighbourhood */
+	int nr = 0, x0 = w, x1 = -1, y0 = c->h, y1 = -1;
+	for (int q = 0; q < n; q++) {
+		int cy = px[q].i / w, cx = px[q].i % w, k = 0;
+		x0 = cx < x0 ? cx : x0; x1 = cx > x1 ? cx : x1;
+		y0 = cy < y0 ? cy : y0; y1 = cy > y1 ? cy : y1;
+		if (c->sv[px[q].seg])
+			continue;
+		float mp[PF_L] = { 0 };
+		for (int dy = -PW; dy <= PW; dy++)
+			for (int dx = -PW; dx <= PW; dx++) {
+				int j = pf_at(c, cx + dx, cy + dy);
+				if (j < 0)
+					continue;
+				int flip = px[j].nx * px[q].nx + px[j].ny * px[q].ny < 0;
+				for (int d = 0; d < PF_L; d++)
+					mp[d] += px[j].pr[flip ? PF_L - 1 - d : d];
+				k++;
+			}
+		for (int d = 0; d < PF_L; d++)
+			mp[d] *= sg / k;
+		pf_measures(mp, &c->ta[nr], &c->tr[nr]);
+		nr++;
+	}
+	int scene = nr > 0 && (x1 - x0 >= 7 || y1 - y0 >= 7) &&
+	    pf_scene(median(c->ta, nr), median(c->tr, nr));
+	for (int q = 0; q < n; q++)
+		if (c->sv[px[q].seg] ? c->sv[px[q].seg] == 2 : scene)
+			m[px[q].i] = 3;
 }
 
 /* Unflag (m = 3) the lines of m (1 bright, 2 dark) that the profile
- * calls features of the scene; at: w*h ints of scratch. */
+ * calls features of the scene; at: w*h ints of scratch. Each component
+ * is judged as soon as it is found, in buffers of its own size: a
+ * strip's grain makes tens of thousands of line pixels, nearly all in
+ * small components, and their profiles held all at once took more
+ * memory than the strip's luma. */
 static int
 profile_test(const struct band *b, const float *y, unsigned char *m, int *at)
 {
-	int w = b->w, h = b->h, np = 0, ns = 0, nc = 0;
+	int w = b->w, h = b->h, k = 0, rc = 0;
 	size_t n = (size_t)w * (size_t)h;
-	struct pfpix *px = NULL;
-	int *queue = NULL, *sn = NULL, *sbox = NULL;
-	float *fa = NULL, *fr = NULL, *ta = NULL, *tr = NULL, *sp = NULL;
-	unsigned char *sv = NULL;
-	int rc = EX_OSERR;
+	struct pfcomp c = { .at = at, .w = w, .h = h };
 
 	for (size_t i = 0; i < n; i++) {
 		at[i] = -1;
-		np += m[i] == 1 || m[i] == 2;
+		c.np += m[i] == 1 || m[i] == 2;
 	}
-	if (np == 0)
-		return 0;
-	if ((px = malloc(sizeof *px * (size_t)np)) == NULL ||
-	    (queue = malloc(sizeof(int) * (size_t)np)) == NULL ||
-	    (sn = calloc((size_t)np, sizeof(int))) == NULL ||
-	    (sbox = malloc(sizeof(int) * 4 * (size_t)np)) == NULL ||
-	    (fa = malloc(sizeof(float) * (size_t)np)) == NULL ||
-	    (fr = malloc(sizeof(float) * (size_t)np)) == NULL ||
-	    (ta = malloc(sizeof(float) * (size_t)np)) == NULL ||
-	    (tr = malloc(sizeof(float) * (size_t)np)) == NULL ||
-	    (sp = calloc((size_t)np * PF_L, sizeof(float))) == NULL ||
-	    (sv = calloc((size_t)np, 1)) == NULL)
-		goto out;
-	/* components (8-connected, one sign), each one's pixels in a run */
-	int k = 0;
-	for (size_t i0 = 0; i0 < n; i0++) {
+	/* components (8-connected, one sign), each found whole (its pixels
+	 * in breadth-first order) and judged before the next */
+	for (size_t i0 = 0; i0 < n && rc == 0; i0++) {
 		if ((m[i0] != 1 && m[i0] != 2) || at[i0] >= 0)
 			continue;
-		int first = k;
-		px[k].i = (int)i0;
-		px[k].comp = nc;
+		c.first = k;
+		c.n = 0;
+		if ((rc = pf_room(&c, 1)) != 0)
+			break;
+		c.px[c.n++].i = (int)i0;
 		at[i0] = k++;
-		for (int q = first; q < k; q++) {
-			int cy = px[q].i / w, cx = px[q].i % w;
+		for (int q = 0; q < c.n; q++) {
+			int cy = c.px[q].i / w, cx = c.px[q].i % w;
 			for (int dy = -1; dy <= 1; dy++)
 				for (int dx = -1; dx <= 1; dx++) {
 					int ny = cy + dy, nx = cx + dx;
@@ -1520,130 +1650,20 @@ profile_test(const struct band *b, const float *y, unsigned char *m, int *at)
 					size_t j = (size_t)ny * w + nx;
 					if (m[j] != m[i0] || at[j] >= 0)
 						continue;
-					px[k].i = (int)j;
-					px[k].comp = nc;
+					if ((rc = pf_room(&c, c.n + 1)) != 0)
+						goto out;
+					c.px[c.n++].i = (int)j;
 					at[j] = k++;
 				}
 		}
-		nc++;
+		pf_component(&c, y, m, m[i0] == 1 ? 1.0f : -1.0f);
 	}
-	/* each pixel's normal and profile */
-	for (int q = 0; q < np; q++) {
-		int cy = px[q].i / w, cx = px[q].i % w, c = 0;
-		double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
-		for (int dy = -PN; dy <= PN; dy++)
-			for (int dx = -PN; dx <= PN; dx++) {
-				if (pf_at(at, px, w, h, cx + dx, cy + dy, px[q].comp) < 0)
-					continue;
-				sx += dx; sy += dy; sxx += dx * dx; syy += dy * dy; sxy += dx * dy;
-				c++;
-			}
-		double cxx = sxx / c - (sx / c) * (sx / c), cyy = syy / c - (sy / c) * (sy / c);
-		double cxy = sxy / c - (sx / c) * (sy / c);
-		double th = 0.5 * atan2(2 * cxy, cxx - cyy) + M_PI / 2;   /* least axis */
-		px[q].nx = (float)cos(th);
-		px[q].ny = (float)sin(th);
-		pf_sample(y, w, h, cx, cy, px[q].nx, px[q].ny, px[q].pr);
-	}
-	/* segments, their sizes, boxes and summed profiles */
-	for (int q = 0; q < np; q++)
-		px[q].seg = -1;
-	for (int q0 = 0; q0 < np; q0++) {
-		if (px[q0].seg >= 0)
-			continue;
-		float c2 = px[q0].nx * px[q0].nx - px[q0].ny * px[q0].ny;
-		float s2 = 2 * px[q0].nx * px[q0].ny, sg = m[px[q0].i] == 1 ? 1.0f : -1.0f;
-		int nq = 0, *bx = sbox + 4 * ns;
-		bx[0] = bx[2] = INT_MAX;
-		bx[1] = bx[3] = -1;
-		queue[nq++] = q0;
-		px[q0].seg = ns;
-		for (int t = 0; t < nq; t++) {
-			int q = queue[t], cy = px[q].i / w, cx = px[q].i % w;
-			int flip = px[q].nx * px[q0].nx + px[q].ny * px[q0].ny < 0;
-			for (int d = 0; d < PF_L; d++)
-				sp[(size_t)ns * PF_L + d] += sg * px[q].pr[flip ? PF_L - 1 - d : d];
-			bx[0] = cx < bx[0] ? cx : bx[0]; bx[1] = cx > bx[1] ? cx : bx[1];
-			bx[2] = cy < bx[2] ? cy : bx[2]; bx[3] = cy > bx[3] ? cy : bx[3];
-			for (int dy = -1; dy <= 1; dy++)
-				for (int dx = -1; dx <= 1; dx++) {
-					int j = pf_at(at, px, w, h, cx + dx, cy + dy, px[q0].comp);
-					if (j < 0 || px[j].seg >= 0)
-						continue;
-					float cj = px[j].nx * px[j].nx - px[j].ny * px[j].ny;
-					float sj = 2 * px[j].nx * px[j].ny;
-					if (cj * c2 + sj * s2 < SEG_COS)
-						continue;
-					px[j].seg = ns;
-					queue[nq++] = j;
-				}
-		}
-		sn[ns++] = nq;
-	}
-	/* the verdict of the segments long enough: 1 keep, 2 unflag */
-	for (int t = 0; t < ns; t++) {
-		const int *bx = sbox + 4 * t;
-		if (sn[t] < SEG_MIN || (bx[1] - bx[0] < 7 && bx[3] - bx[2] < 7))
-			continue;
-		float a, r;
-		for (int d = 0; d < PF_L; d++)
-			sp[(size_t)t * PF_L + d] /= sn[t];
-		pf_measures(sp + (size_t)t * PF_L, &a, &r);
-		sv[t] = pf_scene(a, r) ? 2 : 1;
-	}
-	/* the other pixels' measures, on the mean profile of their neighbourhood */
-	for (int q = 0; q < np; q++) {
-		if (sv[px[q].seg])
-			continue;
-		int cy = px[q].i / w, cx = px[q].i % w, c = 0;
-		float mp[PF_L] = { 0 }, sg = m[px[q].i] == 1 ? 1.0f : -1.0f;
-		for (int dy = -PW; dy <= PW; dy++)
-			for (int dx = -PW; dx <= PW; dx++) {
-				int j = pf_at(at, px, w, h, cx + dx, cy + dy, px[q].comp);
-				if (j < 0)
-					continue;
-				int flip = px[j].nx * px[q].nx + px[j].ny * px[q].ny < 0;
-				for (int d = 0; d < PF_L; d++)
-					mp[d] += px[j].pr[flip ? PF_L - 1 - d : d];
-				c++;
-			}
-		for (int d = 0; d < PF_L; d++)
-			mp[d] *= sg / c;
-		pf_measures(mp, &fa[q], &fr[q]);
-	}
-	/* the rest by their component's medians */
-	for (int q0 = 0; q0 < np;) {
-		int q1 = q0, x0 = w, x1 = -1, y0 = h, y1 = -1;
-		for (; q1 < np && px[q1].comp == px[q0].comp; q1++) {
-			int cy = px[q1].i / w, cx = px[q1].i % w;
-			x0 = cx < x0 ? cx : x0; x1 = cx > x1 ? cx : x1;
-			y0 = cy < y0 ? cy : y0; y1 = cy > y1 ? cy : y1;
-		}
-		int nr = 0;
-		for (int q = q0; q < q1; q++)
-			if (sv[px[q].seg] == 0) {
-				ta[nr] = fa[q];
-				tr[nr++] = fr[q];
-			}
-		int scene = nr > 0 && (x1 - x0 >= 7 || y1 - y0 >= 7) &&
-		    pf_scene(median(ta, nr), median(tr, nr));
-		for (int q = q0; q < q1; q++)
-			if (sv[px[q].seg] ? sv[px[q].seg] == 2 : scene)
-				m[px[q].i] = 3;
-		q0 = q1;
-	}
-	rc = 0;
 out:
-	free(px);
-	free(queue);
-	free(sn);
-	free(sbox);
-	free(fa);
-	free(fr);
-	free(ta);
-	free(tr);
-	free(sp);
-	free(sv);
+	free(c.px);
+	free(c.queue);
+	free(c.sv);
+	free(c.ta);
+	free(c.tr);
 	return rc;
 }
 
@@ -1679,13 +1699,13 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 {
 	int w = b->w, h = b->h, tile = 16;
 	size_t n = (size_t)w * (size_t)h;
-	float *y = NULL, *med = NULL, *lv = NULL;
-	unsigned char *m = NULL;
+	float *y = NULL, *lv = NULL;
+	unsigned char *m = NULL, *med = NULL;
 	int *stack = NULL, rc = EX_OSERR;
 	int tw = (w + tile - 1) / tile, th = (h + tile - 1) / tile;
 	float k = st->thresh > 0 ? st->thresh : 1;
 
-	if ((y = malloc(sizeof(float) * n)) == NULL || (med = calloc(n, sizeof(float))) == NULL ||
+	if ((y = malloc(sizeof(float) * n)) == NULL || (med = calloc(n, 1)) == NULL ||
 	    (m = calloc(n, 1)) == NULL || (lv = calloc((size_t)tw * (size_t)th, sizeof(float))) == NULL ||
 	    (stack = malloc(sizeof(int) * n)) == NULL)
 		goto out;
