@@ -1446,7 +1446,11 @@ scratch_like(const struct band *b, const float *y, int xx, int yy, float r, floa
  *  - the measures, over the line's contrast g (centre over the higher
  *    of the sides at 2): the asymmetry, the mean difference of the
  *    sides at 1..3, and the roughness of the ground at 3..PF_D, its RMS
- *    off a least-squares line. Over PF_ASYM or PF_ROUGH (pf_scene, profile.h): unflagged.
+ *    off a least-squares line. Over PF_ASYM or PF_ROUGH (pf_scene, profile.h): unflagged;
+ *  - a segment long enough is also unflagged when its long profile
+ *    (PF_LD each side, averaged along it, across the first pixel's
+ *    normal) shows it as one of a regular series of like lines
+ *    (pf_repeats): mortar joints, slats, stripes.
  * Specks (under 8 pixels across) have no direction and are left. */
 #define PN 4
 #define PW 4
@@ -1578,6 +1582,18 @@ profile_test(const struct band *b, const float *y, unsigned char *m, int *at)
 					queue[nq++] = j;
 				}
 		}
+		/* a long segment, one of a regular series of like lines: the scene's */
+		if (nq >= SEG_MIN && (bx[1] - bx[0] >= 7 || bx[3] - bx[2] >= 7)) {
+			float lp[PF_LL] = { 0 }, pr[PF_LL];
+			for (int t = 0; t < nq; t++) {
+				int i = px[queue[t]].i;
+				pf_sample_long(y, w, h, i % w, i / w, px[q0].nx, px[q0].ny, pr);
+				for (int d = 0; d < PF_LL; d++)
+					lp[d] += sg * pr[d];
+			}
+			if (pf_repeats(lp))
+				sv[ns] = 2;
+		}
 		sn[ns++] = nq;
 	}
 	/* the verdict of the segments long enough: 1 keep, 2 unflag */
@@ -1589,7 +1605,7 @@ profile_test(const struct band *b, const float *y, unsigned char *m, int *at)
 		for (int d = 0; d < PF_L; d++)
 			sp[(size_t)t * PF_L + d] /= sn[t];
 		pf_measures(sp + (size_t)t * PF_L, &a, &r);
-		sv[t] = pf_scene(a, r) ? 2 : 1;
+		sv[t] = sv[t] == 2 || pf_scene(a, r) ? 2 : 1;
 	}
 	/* the other pixels' measures, on the mean profile of their neighbourhood */
 	for (int q = 0; q < np; q++) {
@@ -1674,6 +1690,29 @@ flat_ring(const float *y, int w, int h, const int *stack, int n, int x0, int x1,
 	return sd <= 0.25 * fabs(cs / n - rm);
 }
 
+/* The share of a component's n pixels (stack[0..n)) that are inside it:
+ * all four neighbours in it too (m equal to v). A line one or two pixels
+ * wide, or several such lines that cross, has almost none; a blob or a
+ * thick band has many. */
+#define THIN_IN 0.1f
+
+static float
+inside_share(const unsigned char *m, int w, int h, const int *stack, int n, unsigned char v)
+{
+	int c = 0;
+
+	for (int t = 0; t < n; t++) {
+		int i = stack[t], cy = i / w, cx = i % w, in = 1;
+		static const int d4[4][2] = { { 1, 0 }, { -1, 0 }, { 0, 1 }, { 0, -1 } };
+		for (int d = 0; d < 4 && in; d++) {
+			int ny = cy + d4[d][1], nx = cx + d4[d][0];
+			in = ny >= 0 && ny < h && nx >= 0 && nx < w && m[(size_t)ny * w + nx] == v;
+		}
+		c += in;
+	}
+	return n > 0 ? (float)c / n : 0;
+}
+
 int
 flt_descratch(const struct step *st, struct band *b, long *flagged)
 {
@@ -1714,7 +1753,9 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 		}
 	/* Seeds, grown by hysteresis along pixels of the same sign; each
 	 * component is kept only if it is shaped like damage: a thin line
-	 * at least 16 pixels long (the box's diagonal), or a small speck
+	 * at least 16 pixels long (the box's diagonal; thin: at most 3
+	 * pixels per pixel of that diagonal, or, for scratches that cross
+	 * one another, at most THIN_IN of its pixels inside it), or a small speck
 	 * (a box of about 5x5 at most) of strong contrast, or of less (a mean
 	 * residual over the seed threshold) on flat ground. Texture (grass,
 	 * gravel) gives short irregular pieces, which are dropped (marked
@@ -1759,7 +1800,9 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 			}
 			float len = hypotf((float)(x1 - x0 + 1), (float)(y1 - y0 + 1));
 			int strong = sr / n >= 1.3 * hi;
-			int line = n <= 3 * len && (len >= 16 || strong) && sas <= 0.5 * sgr;
+			int thin = n <= 3 * len ||
+			    inside_share(m, w, h, stack, n, sg) <= THIN_IN;
+			int line = thin && (len >= 16 || strong) && sas <= 0.5 * sgr;
 			int speck = len <= 7.5f && n <= 30 && strong;
 			if (!speck && len <= 7.5f && n <= 30 && sr / n >= hi)
 				speck = flat_ring(y, w, h, stack, n, x0, x1, y0, y1);
