@@ -1584,10 +1584,16 @@ profile_test(const struct band *b, const float *y, unsigned char *m, int *at)
 		}
 		/* a long segment, one of a regular series of like lines: the scene's */
 		if (nq >= SEG_MIN && (bx[1] - bx[0] >= 7 || bx[3] - bx[2] >= 7)) {
-			float lp[PF_LL] = { 0 }, pr[PF_LL];
+			float lp[PF_LL] = { 0 }, pr[PF_LL], mc = 0, ms = 0;
+			for (int t = 0; t < nq; t++) {      /* the mean normal, by doubled angles */
+				const struct pfpix *p = &px[queue[t]];
+				mc += p->nx * p->nx - p->ny * p->ny;
+				ms += 2 * p->nx * p->ny;
+			}
+			float th = 0.5f * atan2f(ms, mc), mx = cosf(th), my = sinf(th);
 			for (int t = 0; t < nq; t++) {
 				int i = px[queue[t]].i;
-				pf_sample_long(y, w, h, i % w, i / w, px[q0].nx, px[q0].ny, pr);
+				pf_sample_long(y, w, h, i % w, i / w, mx, my, pr);
 				for (int d = 0; d < PF_LL; d++)
 					lp[d] += sg * pr[d];
 			}
@@ -1695,6 +1701,7 @@ flat_ring(const float *y, int w, int h, const int *stack, int n, int x0, int x1,
  * wide, or several such lines that cross, has almost none; a blob or a
  * thick band has many. */
 #define THIN_IN 0.1f
+#define THIN_X 6                 /* a few lines that cross, not a grid */
 
 static float
 inside_share(const unsigned char *m, int w, int h, const int *stack, int n, unsigned char v)
@@ -1800,8 +1807,8 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 			}
 			float len = hypotf((float)(x1 - x0 + 1), (float)(y1 - y0 + 1));
 			int strong = sr / n >= 1.3 * hi;
-			int thin = n <= 3 * len ||
-			    inside_share(m, w, h, stack, n, sg) <= THIN_IN;
+			int thin = n <= 3 * len || (n <= THIN_X * len &&
+			    inside_share(m, w, h, stack, n, sg) <= THIN_IN);
 			int line = thin && (len >= 16 || strong) && sas <= 0.5 * sgr;
 			int speck = len <= 7.5f && n <= 30 && strong;
 			if (!speck && len <= 7.5f && n <= 30 && sr / n >= hi)
