@@ -40,6 +40,7 @@ int pf_scene(float asym, float rough);
 #define PF_WIDTH 0.5f            /* its width off the line's: at most this share */
 #define PF_GAP 8                 /* least spacing of a series, pixels */
 #define PF_REG 1.3f              /* spacings alike: at most this ratio */
+#define PF_ALONG 12              /* pixels of a line enough for its mean long profile */
 
 /* pf_sample with the long reach, into pr[PF_LL]. */
 void pf_sample_long(const float *y, int w, int h, int cx, int cy, float nx, float ny,

@@ -1582,8 +1582,13 @@ profile_test(const struct band *b, const float *y, unsigned char *m, int *at)
 					queue[nq++] = j;
 				}
 		}
-		/* a long segment, one of a regular series of like lines: the scene's */
-		if (nq >= SEG_MIN && (bx[1] - bx[0] >= 7 || bx[3] - bx[2] >= 7)) {
+		/* a long segment that its profile across keeps (see the verdict
+		 * below), if one of a regular series of like lines: the scene's */
+		float mp[PF_L], a, r;
+		for (int d = 0; d < PF_L; d++)
+			mp[d] = sp[(size_t)ns * PF_L + d] / nq;
+		if (nq >= SEG_MIN && (bx[1] - bx[0] >= 7 || bx[3] - bx[2] >= 7) &&
+		    (pf_measures(mp, &a, &r), !pf_scene(a, r))) {
 			float lp[PF_LL] = { 0 }, pr[PF_LL], mc = 0, ms = 0;
 			for (int t = 0; t < nq; t++) {      /* the mean normal, by doubled angles */
 				const struct pfpix *p = &px[queue[t]];
@@ -1591,7 +1596,7 @@ profile_test(const struct band *b, const float *y, unsigned char *m, int *at)
 				ms += 2 * p->nx * p->ny;
 			}
 			float th = 0.5f * atan2f(ms, mc), mx = cosf(th), my = sinf(th);
-			for (int t = 0; t < nq; t++) {
+			for (int t = 0; t < nq; t += 1 + nq / PF_ALONG) {   /* evenly, at most 2 PF_ALONG */
 				int i = px[queue[t]].i;
 				pf_sample_long(y, w, h, i % w, i / w, mx, my, pr);
 				for (int d = 0; d < PF_LL; d++)
