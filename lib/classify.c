@@ -1121,6 +1121,15 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 			pf_measures(mp, &as, &ro);
 			if (pf_scene(as, ro))
 				continue;
+			/* one of a regular series of like lines: the scene's */
+			float lp[PF_LL] = { 0 }, lq[PF_LL];
+			for (int q = 0; q < bl.cnt; q++) {
+				pf_sample_long(Y, w, h, comp[q] % w, comp[q] / w, (float)-uy, (float)ux, lq);
+				for (int d = 0; d < PF_LL; d++)
+					lp[d] += sg * lq[d];
+			}
+			if (pf_repeats(lp))
+				continue;
 			int clean = as <= SCR_HAIR_ASYM && ro <= SCR_HAIR_ROUGH;
 			int hair = clean && bl.cnt <= SCR_HAIR_W * len;
 			if (len < SCR_LEN && !hair)

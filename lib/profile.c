@@ -1,6 +1,7 @@
 /* profile.c: the profile across a thin line (see profile.h). */
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 #include "profile.h"
 
@@ -23,6 +24,91 @@ pf_sample(const float *y, int w, int h, int cx, int cy, float nx, float ny, floa
 		pr[d + PF_D] = (1 - ay) * ((1 - ax) * r0[x0] + ax * r0[x1]) +
 		    ay * ((1 - ax) * r1[x0] + ax * r1[x1]);
 	}
+}
+
+void
+pf_sample_long(const float *y, int w, int h, int cx, int cy, float nx, float ny, float *pr)
+{
+	for (int d = -PF_LD; d <= PF_LD; d++) {
+		float fx = clampf(cx + d * nx, 0, (float)(w - 1));
+		float fy = clampf(cy + d * ny, 0, (float)(h - 1));
+		int x0 = (int)fx, y0 = (int)fy;
+		int x1 = x0 + 1 < w ? x0 + 1 : x0, y1 = y0 + 1 < h ? y0 + 1 : y0;
+		float ax = fx - x0, ay = fy - y0;
+		const float *r0 = y + (size_t)y0 * w, *r1 = y + (size_t)y1 * w;
+		pr[d + PF_LD] = (1 - ay) * ((1 - ax) * r0[x0] + ax * r0[x1]) +
+		    ay * ((1 - ax) * r1[x0] + ax * r1[x1]);
+	}
+}
+
+/* The height of lp's ridge at k over the lower ground at 2..6 on
+ * either side, the lesser of the two, and its width at half that height
+ * (0 when k is not a local maximum within 3). */
+static float
+ridge_at(const float *lp, int k, float *width)
+{
+	float lo[2] = { 1e30f, 1e30f }, half, e[2];
+
+	*width = 0;
+	for (int d = -3; d <= 3; d++)
+		if (k + d >= 0 && k + d < PF_LL && lp[k + d] > lp[k])
+			return 0;
+	for (int s = 0; s < 2; s++)
+		for (int d = 2; d <= 6; d++) {
+			int j = k + (s ? d : -d);
+			if (j >= 0 && j < PF_LL && lp[j] < lo[s])
+				lo[s] = lp[j];
+		}
+	if (lo[0] > 1e29f || lo[1] > 1e29f || lp[k] <= fmaxf(lo[0], lo[1]))
+		return 0;
+	float hgt = lp[k] - fmaxf(lo[0], lo[1]);
+	half = lp[k] - 0.5f * hgt;
+	for (int s = 0; s < 2; s++) {
+		int st = s ? 1 : -1, j = k;
+		while (j + st >= 0 && j + st < PF_LL && abs(j + st - k) <= 6 && lp[j + st] > half)
+			j += st;
+		float a = lp[j], b = j + st >= 0 && j + st < PF_LL ? lp[j + st] : a;
+		e[s] = abs(j - k) + (a > b ? (a - half) / (a - b) : 0);
+	}
+	*width = e[0] + e[1];
+	return hgt;
+}
+
+int
+pf_repeats(const float *lp)
+{
+	int pk[PF_LL], np = 0, c = -1;
+	float g = 0, wd = 0, gk, wk;
+
+	for (int d = -1; d <= 1; d++) {      /* the line itself */
+		gk = ridge_at(lp, PF_LD + d, &wk);
+		if (gk > g) {
+			g = gk;
+			wd = wk;
+			c = PF_LD + d;
+		}
+	}
+	if (c < 0)
+		return 0;
+	for (int k = 0; k < PF_LL; k++) {
+		if (k == c) {
+			pk[np++] = k;
+			continue;
+		}
+		if (abs(k - c) < PF_GAP)
+			continue;
+		gk = ridge_at(lp, k, &wk);
+		if (gk >= PF_REP * g && gk * PF_REP <= g && fabsf(wk - wd) <= PF_WIDTH * fmaxf(wd, 1))
+			pk[np++] = k;
+	}
+	for (int t = 0; t + 2 < np; t++) {
+		if (pk[t] != c && pk[t + 1] != c && pk[t + 2] != c)
+			continue;
+		int g1 = pk[t + 1] - pk[t], g2 = pk[t + 2] - pk[t + 1];
+		if (g1 >= PF_GAP && g2 >= PF_GAP && fmaxf(g1, g2) <= PF_REG * fminf(g1, g2))
+			return 1;
+	}
+	return 0;
 }
 
 void

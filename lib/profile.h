@@ -29,4 +29,29 @@ void pf_measures(const float *mp, float *asym, float *rough);
 /* 1 when those measures call the line a feature of the scene. */
 int pf_scene(float asym, float rough);
 
+/* The long profile: PF_LL samples at -PF_LD..PF_LD along the normal,
+ * far enough to see the line's neighbours. A mortar joint, a slat, a
+ * tile's edge or a stripe of a fabric is one of a series of like lines
+ * at a regular spacing, part of the scene; a scratch seldom has one like
+ * it on each side at the same distance. */
+#define PF_LD 80
+#define PF_LL (2 * PF_LD + 1)
+#define PF_REP 0.5f              /* a neighbour's height over the line's, 1/2..2 */
+#define PF_WIDTH 0.5f            /* its width off the line's: at most this share */
+#define PF_GAP 8                 /* least spacing of a series, pixels */
+#define PF_REG 1.3f              /* spacings alike: at most this ratio */
+#define PF_ALONG 12              /* pixels of a line enough for its mean long profile */
+
+/* pf_sample with the long reach, into pr[PF_LL]. */
+void pf_sample_long(const float *y, int w, int h, int cx, int cy, float nx, float ny,
+    float *pr);
+
+/* 1 when the mean long profile lp (sign taken out: the line a ridge at
+ * PF_LD) shows the line as one of a regular series: the line and two
+ * neighbouring ridges like it (heights within a factor 1/PF_REP, widths
+ * at half height within PF_WIDTH of the line's), consecutive
+ * along the normal, with spacings of PF_GAP or more that differ by at
+ * most a ratio of PF_REG. */
+int pf_repeats(const float *lp);
+
 #endif

@@ -1447,7 +1447,11 @@ scratch_like(const struct band *b, const float *y, int xx, int yy, float r, floa
  *  - the measures, over the line's contrast g (centre over the higher
  *    of the sides at 2): the asymmetry, the mean difference of the
  *    sides at 1..3, and the roughness of the ground at 3..PF_D, its RMS
- *    off a least-squares line. Over PF_ASYM or PF_ROUGH (pf_scene, profile.h): unflagged.
+ *    off a least-squares line. Over PF_ASYM or PF_ROUGH (pf_scene, profile.h): unflagged;
+ *  - a segment long enough is also unflagged when its long profile
+ *    (PF_LD each side, averaged along it, across the first pixel's
+ *    normal) shows it as one of a regular series of like lines
+ *    (pf_repeats): mortar joints, slats, stripes.
  * Specks (under 8 pixels across) have no direction and are left. */
 #define PN 4
 #define PW 4
@@ -1578,6 +1582,25 @@ pf_component(struct pfcomp *c, const float *y, unsigned char *m, float sg)
 			pf_measures(sp, &a, &r);
 			c->sv[ns] = pf_scene(a, r) ? 2 : 1;
 		}
+		/* a long segment its profile across keeps, if one of a
+		 * regular series of like lines: the scene's */
+		if (c->sv[ns] == 1) {
+			float lp[PF_LL] = { 0 }, pr[PF_LL], mc = 0, ms = 0;
+			for (int t = 0; t < nq; t++) {      /* the mean normal, by doubled angles */
+				const struct pfpix *p = &px[c->queue[t]];
+				mc += p->nx * p->nx - p->ny * p->ny;
+				ms += 2 * p->nx * p->ny;
+			}
+			float th = 0.5f * atan2f(ms, mc), mx = cosf(th), my = sinf(th);
+			for (int t = 0; t < nq; t += 1 + nq / PF_ALONG) {   /* evenly, at most 2 PF_ALONG */
+				int i = px[c->queue[t]].i;
+				pf_sample_long(y, w, c->h, i % w, i / w, mx, my, pr);
+				for (int d = 0; d < PF_LL; d++)
+					lp[d] += sg * pr[d];
+			}
+			if (pf_repeats(lp))
+				c->sv[ns] = 2;
+		}
 		ns++;
 	}
 	/* the other pixels by the medians of their measures, each on the
@@ -1694,6 +1717,30 @@ flat_ring(const float *y, int w, int h, const int *stack, int n, int x0, int x1,
 	return sd <= 0.25 * fabs(cs / n - rm);
 }
 
+/* The share of a component's n pixels (stack[0..n)) that are inside it:
+ * all four neighbours in it too (m equal to v). A line one or two pixels
+ * wide, or several such lines that cross, has almost none; a blob or a
+ * thick band has many. */
+#define THIN_IN 0.1f
+#define THIN_X 6                 /* a few lines that cross, not a grid */
+
+static float
+inside_share(const unsigned char *m, int w, int h, const int *stack, int n, unsigned char v)
+{
+	int c = 0;
+
+	for (int t = 0; t < n; t++) {
+		int i = stack[t], cy = i / w, cx = i % w, in = 1;
+		static const int d4[4][2] = { { 1, 0 }, { -1, 0 }, { 0, 1 }, { 0, -1 } };
+		for (int d = 0; d < 4 && in; d++) {
+			int ny = cy + d4[d][1], nx = cx + d4[d][0];
+			in = ny >= 0 && ny < h && nx >= 0 && nx < w && m[(size_t)ny * w + nx] == v;
+		}
+		c += in;
+	}
+	return n > 0 ? (float)c / n : 0;
+}
+
 int
 flt_descratch(const struct step *st, struct band *b, long *flagged)
 {
@@ -1734,7 +1781,9 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 		}
 	/* Seeds, grown by hysteresis along pixels of the same sign; each
 	 * component is kept only if it is shaped like damage: a thin line
-	 * at least 16 pixels long (the box's diagonal), or a small speck
+	 * at least 16 pixels long (the box's diagonal; thin: at most 3
+	 * pixels per pixel of that diagonal, or, for scratches that cross
+	 * one another, at most THIN_IN of its pixels inside it), or a small speck
 	 * (a box of about 5x5 at most) of strong contrast, or of less (a mean
 	 * residual over the seed threshold) on flat ground. Texture (grass,
 	 * gravel) gives short irregular pieces, which are dropped (marked
@@ -1779,7 +1828,9 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 			}
 			float len = hypotf((float)(x1 - x0 + 1), (float)(y1 - y0 + 1));
 			int strong = sr / n >= 1.3 * hi;
-			int line = n <= 3 * len && (len >= 16 || strong) && sas <= 0.5 * sgr;
+			int thin = n <= 3 * len || (n <= THIN_X * len &&
+			    inside_share(m, w, h, stack, n, sg) <= THIN_IN);
+			int line = thin && (len >= 16 || strong) && sas <= 0.5 * sgr;
 			int speck = len <= 7.5f && n <= 30 && strong;
 			if (!speck && len <= 7.5f && n <= 30 && sr / n >= hi)
 				speck = flat_ring(y, w, h, stack, n, x0, x1, y0, y1);

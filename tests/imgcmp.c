@@ -6,6 +6,9 @@
  *   imgcmp -d SPEC IN OUT     write IN damaged by SPEC as PNG OUT:
  *                             noise=S blur=S fade=LO:HI cast=R:G:B scratches=N
  *                             (N bright and N dark 1-px lines and specks)
+ *                             crossing=N (bright 2-px lines, N about
+ *                             upright and N about level 30 pixels apart,
+ *                             that cross as a # does)
  *   imgcmp -m SPEC IN MASK    the pixels SPEC changes, as a PNG mask
  * Exit 0, or 1 with a message. */
 #include <err.h>
@@ -131,8 +134,26 @@ damage(struct img *im, const char *spec, uint8_t *mask)
 						mask[(size_t)y * w + x] = 255;
 				}
 		}
+	} else if (sscanf(spec, "crossing=%d", &n) == 1) {
+		double len = 0.8 * (w < h ? w : h);
+		for (int s = 0; s < 2 * n; s++) {   /* n about upright, n about level */
+			double ang = s < n ? 1.45 : 0.12, off = 30 * (s % n - (n - 1) / 2.0);
+			double cx = w / 2 + (s < n ? off : 0), cy = h / 2 + (s < n ? 0 : off);
+			for (double t = -len / 2; t < len / 2; t += 0.5) {
+				int x0 = (int)(cx + cos(ang) * t), y = (int)(cy + sin(ang) * t);
+				for (int x = x0; x < x0 + 2; x++) {
+					if (x < 0 || x >= w || y < 0 || y >= h)
+						continue;
+					for (int k = 0; k < ch; k++)
+						im->px[((size_t)y * w + x) * ch + k] = 235;
+					if (mask)
+						mask[(size_t)y * w + x] = 255;
+				}
+			}
+		}
 	} else
-		errx(1, "%s: unknown damage (noise=S blur=S fade=LO:HI cast=R:G:B scratches=N)", spec);
+		errx(1, "%s: unknown damage (noise=S blur=S fade=LO:HI cast=R:G:B scratches=N "
+		    "crossing=N)", spec);
 }
 
 int

@@ -24,7 +24,9 @@
  * middle, as a tripod's leg catches the light (real thin detail that is
  * not damage); with rims, a thin bright line along each bar's right
  * edge, as a rim light draws one along a dark object (one side darker
- * all along). */
+ * all along); with stripes, a dark ground with bright lines 2 pixels
+ * wide, upright every 24 pixels, as joints, slats or a fabric draw them
+ * (a regular series of like thin lines: part of the scene). */
 #include <err.h>
 #include <math.h>
 #include <stdint.h>
@@ -42,7 +44,7 @@ static struct {
 	double noise, lnoise, cnoise;
 	unsigned claim_w, claim_h;
 	double blur, focus, fade, sepia, cast, desat;
-	int upscale, scratches, texture, highlights, rims;
+	int upscale, scratches, texture, highlights, rims, stripes;
 } o = { .q = 90, .seed = 1 };
 
 static uint64_t rng;
@@ -191,6 +193,8 @@ scene(void)
 				v[0] = v[1] = v[2] = 230;
 			if (tex != NULL)
 				v[0] = v[1] = v[2] = tex[(size_t)y * o.w + x];
+			if (o.stripes)
+				v[0] = v[1] = v[2] = x % 24 < 2 ? 150 : 45;
 			for (int k = 0; k < 3; k++) {
 				if (o.noise > 0)
 					v[k] += o.noise * grand();
@@ -512,6 +516,7 @@ main(int argc, char *argv[])
 		else if (!strcmp(a, "texture")) o.texture = 1;
 		else if (!strcmp(a, "highlights")) o.highlights = 1;
 		else if (!strcmp(a, "rims")) o.rims = 1;
+		else if (!strcmp(a, "stripes")) o.stripes = 1;
 		else if (!strncmp(a, "q=", 2)) o.q = atoi(a + 2);
 		else if (!strncmp(a, "orientation=", 12)) o.orientation = atoi(a + 12);
 		else if (!strncmp(a, "seed=", 5)) o.seed = (unsigned)atoi(a + 5);

@@ -470,6 +470,16 @@ PY
 	[ "$(jq '[.ops[].op] | index("descratch") != null' <<<"${lines[1]}")" = true ]
 }
 
+@test "rs-classify: a regular series of like thin lines is not scratches; scratches across it are" {
+	img c png:320x240 stripes noise=3     # bright 2-px lines every 24 px: joints, slats
+	imgcmp -d scratches=3 "$T/c.png" "$T/s.png"
+	run --separate-stderr rs-classify "$T/c.png" "$T/s.png"
+	[ "$status" -eq 0 ]
+	[ "$(jq '.degradations[] | select(.type == "scratches") | .detected' <<<"${lines[0]}")" = false ]
+	[ "$(jq '[.ops[].op] | index("descratch")' <<<"${lines[0]}")" = null ]
+	[ "$(jq '.degradations[] | select(.type == "scratches") | .detected' <<<"${lines[1]}")" = true ]
+}
+
 @test "rs-classify: scratches on a ground of fine texture are found, the texture alone is not scratched" {
 	# the ground's own strokes crowd every window of the plain line test
 	img t png:320x240 texture

@@ -105,6 +105,23 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	[ "$(psnr "$T/h.png" "$T/r.png")" -ge "$(($(psnr "$T/h.png" "$T/s.png") + 4))" ]
 }
 
+@test "rs-restore: descratch leaves a regular series of like thin lines and removes scratches across it" {
+	img c png:320x240 stripes noise=3     # bright 2-px lines every 24 px: joints, slats
+	rs-restore --ops descratch -o "$T/rc.png" "$T/c.png"
+	[ "$(imgcmp -n "$T/c.png" "$T/rc.png")" -le 50 ]
+	imgcmp -d scratches=3 "$T/c.png" "$T/s.png"
+	rs-restore --ops descratch -o "$T/r.png" "$T/s.png"
+	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/s.png") + 3))" ]
+}
+
+@test "rs-restore: descratch removes scratches that cross one another" {
+	img c0 png:320x240
+	imgcmp -d blur=1.5 "$T/c0.png" "$T/c.png"
+	imgcmp -d crossing=2 "$T/c.png" "$T/x.png"    # a # of four 2-px lines: one component
+	rs-restore --ops descratch -o "$T/r.png" "$T/x.png"
+	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/x.png") + 20))" ]
+}
+
 @test "rs-restore: levels repairs fading" {
 	img c0 png:320x240
 	rs-restore --ops levels -o "$T/c.png" "$T/c0.png"       # full range first
