@@ -117,6 +117,10 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define FADE_TEX_RANGE 200.0  /* a faded texture is stretched to this range */
 #define FADE_BLUR    8.0      /* elsewhere, this many per pixel of blur sigma */
 #define FADE_BLUR_MIN 0.5     /* beyond this (what a sharp picture reads) */
+#define FOCUS_Q      0.15     /* the lift is read again on this share of */
+#define FOCUS_NMIN   8        /* 32x32 blocks, the sharpest, when as many */
+#define FOCUS_SIGMA  2.0      /* and luma's noise sigma under this; */
+#define FOCUS_TOL    2.5      /* their extremes, a sample, read this much deeper */
 #define CAST_MID     0.09     /* log-chroma distance of the illuminant */
 #define CAST_SPAN    0.02
 #define CAST_COOL    0.07     /* the same, for a cool tint of the whites */
@@ -380,6 +384,9 @@ struct feat {
 	/* grey edge: mean gradient magnitude of each channel at half scale */
 	double ge[3], gen;
 	double nstrong, nsharp;       /* strong edges; of them, sharp */
+	/* focus: 32x32 blocks of luma, their sharpness and histogram */
+	struct fblk *fb;
+	size_t nfb, capfb;
 };
 
 static double imk(const float *p, int w);
@@ -1293,6 +1300,53 @@ texture(struct feat *f, const float *Y, int w, int h)
 		}
 }
 
+/* Focus: each 32x32 block's sharpness, the rms gradient of luma over
+ * the block's range (1 to 99 %, plus 4 levels), which a fade leaves
+ * alone (an affine map scales both) and a blur lowers; and the block's
+ * histogram, so that the extremes of the sharpest blocks (the part in
+ * focus) can be read apart from a defocused or streaked background. */
+struct fblk {
+	float s;
+	uint16_t h[256];
+};
+
+static int
+focus_blocks(struct feat *f, const float *Y, int w, int h)
+{
+	for (int by = 0; by + 32 <= h; by += 32)
+		for (int bx = 0; bx + 32 <= w; bx += 32) {
+			if (f->nfb == f->capfb) {
+				size_t nc = f->capfb ? 2 * f->capfb : 64;
+				struct fblk *nb = realloc(f->fb, nc * sizeof *nb);
+				if (nb == NULL)
+					return -1;
+				f->fb = nb;
+				f->capfb = nc;
+			}
+			struct fblk *b = &f->fb[f->nfb];
+			double g2 = 0, ng = 0;
+			memset(b->h, 0, sizeof b->h);
+			for (int y = by; y < by + 32; y++)
+				for (int x = bx; x < bx + 32; x++) {
+					const float *p = Y + (size_t)y * w + x;
+					int l = (int)(*p + 0.5f);
+					b->h[l < 0 ? 0 : l > 255 ? 255 : l]++;
+					if (x > 0 && x < w - 1 && y > 0 && y < h - 1) {
+						double gx = (p[1] - p[-1]) / 2, gy = (p[w] - p[-w]) / 2;
+						g2 += gx * gx + gy * gy;
+						ng++;
+					}
+				}
+			double hb[256];
+			for (int l = 0; l < 256; l++)
+				hb[l] = b->h[l];
+			double r = hquantile(hb, 1024, 0.99) - hquantile(hb, 1024, 0.01);
+			b->s = ng > 0 ? (float)(sqrt(g2 / ng) / (r + 4)) : 0;
+			f->nfb++;
+		}
+	return 0;
+}
+
 /* Grey edge (after van de Weijer, Gevers and Gijsenij): the Minkowski
  * mean, of order 1/2, of each channel's gradient magnitude on 4x4 means
  * (which calm noise, JPEG and fine detail). An illuminant scales every
@@ -1594,6 +1648,7 @@ struct meas {
 	double slope, slope_sigma, band[4], sigma, sigma_lo, edgew, blur_sigma, blur_signed, eff, period, period_x, period_y, pfreq, block;
 	double black, white, lift, lift_min, dr;
 	double sigma_y, black_y, white_y, lift_y; /* luma's noise and levels */
+	double lift_f;                   /* luma's lift in the sharpest blocks, -1 unread */
 	double castx, casty, cast, tone_u, tone_v, tone_spread;
 	int grayscale, toned_sepia, toned_mono, jq;
 	int jq_measured;                 /* jq from a table measured on the pixels */
@@ -1657,6 +1712,8 @@ measure(const char *name, struct cl *c, struct meas *m)
 			goto out;
 		profiles(&f, Y[i], t->w, t->h, t->x0, t->y0);
 		texture(&f, Y[i], t->w, t->h);
+		if (focus_blocks(&f, Y[i], t->w, t->h) < 0)
+			goto out;
 		if (c->ch == 3 && (grey_edge(&f, t->px, t->w, t->h) < 0 ||
 		    chroma_blocks(&f, t->px, t->w, t->h) < 0))
 			goto out;
@@ -1949,6 +2006,31 @@ measure(const char *name, struct cl *c, struct meas *m)
 	 * toning's gains move the channels' ends apart (sepia: the red's
 	 * whites up, the blue's blacks down) and would hide it */
 	m->lift_y = fmin(m->black_y, 255 - m->white_y);
+	/* the same read on the sharpest blocks alone (the part in focus):
+	 * a blur that covers part of the frame (a defocused background,
+	 * panning) takes the extremes of that part, a fade those of every
+	 * part; under grain the blocks' gradient is the noise's, and where
+	 * damage was found its sharp specks would be the extremes */
+	m->lift_f = -1;
+	if (f.nfb >= FOCUS_NMIN && m->sigma_y < FOCUS_SIGMA && m->scratch_ev < SCR_MID) {
+		double *sv = malloc(f.nfb * sizeof *sv);
+		if (sv == NULL)
+			goto out;
+		for (size_t k = 0; k < f.nfb; k++)
+			sv[k] = f.fb[k].s;
+		qsort(sv, f.nfb, sizeof *sv, cmpd);
+		size_t nk = (size_t)ceil(FOCUS_Q * f.nfb);
+		double thr = sv[f.nfb - nk];
+		free(sv);
+		double hf[256] = { 0 }, nf = 0;
+		for (size_t k = 0; k < f.nfb && nf < 1024.0 * nk; k++)
+			if (f.fb[k].s >= thr) {
+				for (int l = 0; l < 256; l++)
+					hf[l] += f.fb[k].h[l];
+				nf += 1024;
+			}
+		m->lift_f = fmax(0, fmin(hquantile(hf, nf, 0.01), 255 - hquantile(hf, nf, 0.99)));
+	}
 	m->black = clampd(m->black, 0, 255);
 	m->white = clampd(m->white, 0, 255);
 	m->dr = clampd((m->white - m->black) / 255.0, 0, 1);
@@ -2079,6 +2161,7 @@ out:
 	free(fy.nzw);
 	free(fy.nzm);
 	free(f.ew);
+	free(f.fb);
 	free(mb);
 	free(f.px2);
 	free(f.pxn);
@@ -2170,7 +2253,8 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * lies 10 levels above itself */
 	double tw = clampd((TEX_MID - m.tex) / TEX_SPAN, 0, 1);
 	{
-		sc[T_FADED] = sigmoid(m.lift_y - tw * (FADE_TEX + FADE_TEX_BLUR * m.blur_sigma) -
+		double lift = m.lift_f >= 0 ? fmin(m.lift_y, m.lift_f + FOCUS_TOL) : m.lift_y;
+		sc[T_FADED] = sigmoid(lift - tw * (FADE_TEX + FADE_TEX_BLUR * m.blur_sigma) -
 		    (1 - tw) * FADE_BLUR * fmax(0, m.blur_sigma - FADE_BLUR_MIN) -
 		    FADE_NOISE * m.sigma_y, FADE_MID, FADE_SPAN);
 	}
@@ -2281,6 +2365,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("lift", m.lift, 100);
 		RAW("lift_min", m.lift_min, 100);
 		RAW("lift_y", m.lift_y, 100);
+		RAW("lift_focus", m.lift_f, 100);
 		RAW("sigma_y", m.sigma_y, 100);
 		RAW("texture", m.tex, 1000);
 		RAW("castx", m.castx, 1000);

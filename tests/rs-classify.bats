@@ -303,6 +303,21 @@ PY
 	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = true ]
 }
 
+@test "rs-classify: a defocused background does not make a picture faded, a fade still is" {
+	# the scene's levels at 36 (sharp), its background blurred by 6 px:
+	# the blur takes the background's extremes (the whole reads 49), the
+	# part in focus keeps them; the same scene faded by 35 reads 57 there
+	img bokeh png:320x240 fade=8 blur=6 focus=0.5
+	img faded png:320x240 fade=35 blur=6 focus=0.5
+	run env RS_CLASSIFY_RAW=1 rs-classify "$T/bokeh.png" "$T/faded.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	sed -n 1p <<<"$output" | jq -e '.attributes._raw.lift_y > 45 and .attributes._raw.lift_focus < 40'
+	[ "$(sed -n 1p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = false ]
+	sed -n 1p <<<"$output" | jq -e 'all(.ops[]; .op != "levels")'
+	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = true ]
+}
+
 @test "rs-classify: a faded texture is stretched to a narrower range than a faded scene" {
 	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
 	# the texture above, faded to 1st and 99th percentiles at 110 and 150
