@@ -144,6 +144,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define CURV_MID     0.42     /* structure function curvature, under grain */
 #define CURV_MID_CLEAR 0.36   /* the same where the slope can be read */
 #define CURV_SPAN    0.02
+#define CURV_TEX     0.04     /* more, on a texture that fills the picture */
 #define SHARP_NMIN   50       /* strong edges needed to tell a part in focus */
 #define SHARP_PART   0.02     /* share of them sharp: a part is in focus */
 #define SHARP_CAP    0.45     /* the blur score then, at most */
@@ -372,8 +373,9 @@ struct feat {
 	/* band energies: squared Immerkaer response at scales 2 and 4 */
 	double be[4], bn[4];
 	/* structure function under grain: mean squared difference at lags
-	 * 1, 2, 4 away from thin bright or dark detail */
-	double sd[3], sdn[3];
+	 * 1, 2, 4 away from thin bright or dark detail (sd), and away from
+	 * the damage found only (sdf) */
+	double sd[3], sdn[3], sdf[3], sdfn[3];
 	/* texture: 32x32 blocks of luma, their means and the variance of
 	 * their 4x4 means */
 	double tb, tbb, tv, tn;
@@ -1328,7 +1330,7 @@ grey_edge(struct feat *f, const uint8_t *px, int w, int h)
 }
 
 static void
-structure(struct feat *f, const float *Y, const uint8_t *M, int w, int h)
+structure(double *sd, double *sdn, const float *Y, const uint8_t *M, int w, int h)
 {
 	static const int lag[3] = { 1, 2, 4 };
 
@@ -1340,8 +1342,8 @@ structure(struct feat *f, const float *Y, const uint8_t *M, int w, int h)
 			for (int x = 0; x + k < w; x++)
 				if (!mr[x] && !mr[x + k]) {
 					double d = r[x + k] - r[x];
-					f->sd[l] += d * d;
-					f->sdn[l]++;
+					sd[l] += d * d;
+					sdn[l]++;
 				}
 			if (y + k >= h)
 				continue;
@@ -1350,8 +1352,8 @@ structure(struct feat *f, const float *Y, const uint8_t *M, int w, int h)
 			for (int x = 0; x < w; x++)
 				if (!mr[x] && !mr2[x]) {
 					double d = r2[x] - r[x];
-					f->sd[l] += d * d;
-					f->sdn[l]++;
+					sd[l] += d * d;
+					sdn[l]++;
 				}
 		}
 	}
@@ -1591,6 +1593,7 @@ struct meas {
 	double scratch, scratch_ev, scratch_cand, mirror;
 	int mirror_k, noedge;
 	double curv;                     /* structure function curvature, -1 unread */
+	double curv_all;                 /* the same, the picture's fine detail kept */
 	double tex;                      /* between / within 32x32 blocks, 9 unread */
 	double gwx, gwy, brx, bry, nwx, nwy; /* log chroma: grey world, bright, whitest */
 	double gex, gey;                 /* log chroma of the grey edge */
@@ -1764,7 +1767,8 @@ measure(const char *name, struct cl *c, struct meas *m)
 		/* the structure function, away from thin detail that stands
 		 * out (M, from scratches(): of the smoothed copy under grain,
 		 * by more than the grain could) as scratches and dust do,
-		 * with 2 pixels around */
+		 * with 2 pixels around; and away from the damage found (the
+		 * pixels painted over in G) only */
 		{
 			size_t n = (size_t)t->w * t->h;
 			for (size_t k = 0; k < n; k++)
@@ -1772,7 +1776,13 @@ measure(const char *name, struct cl *c, struct meas *m)
 			morph(S, S, tmp, t->w, t->h, 1);
 			for (size_t k = 0; k < n; k++)
 				M[k] = S[k] > 0.5f;
-			structure(&f, C[i], M, t->w, t->h);
+			structure(f.sd, f.sdn, C[i], M, t->w, t->h);
+			for (size_t k = 0; k < n; k++)
+				S[k] = G[k] != C[i][k];
+			morph(S, S, tmp, t->w, t->h, 1);
+			for (size_t k = 0; k < n; k++)
+				M[k] = S[k] > 0.5f;
+			structure(f.sdf, f.sdfn, C[i], M, t->w, t->h);
 		}
 		if (bands(&f, G, t->w, t->h) < 0)
 			goto out;
@@ -1821,11 +1831,16 @@ measure(const char *name, struct cl *c, struct meas *m)
 	 * noise, near 2^-b (0.4 to 0.7) for a picture whose D rises as a
 	 * power k^b, and towards 0.25 (D rising as k^2) when a blur has made
 	 * it smooth at the shortest lags. */
-	m->curv = -1;
+	m->curv = m->curv_all = -1;
 	if (f.sdn[0] > 0 && f.sdn[1] > 0 && f.sdn[2] > 0) {
 		double d1 = f.sd[0] / f.sdn[0], d2 = f.sd[1] / f.sdn[1], d4 = f.sd[2] / f.sdn[2];
 		if (d4 - d2 > 2.0)              /* some detail to read */
 			m->curv = (d2 - d1) / (d4 - d2);
+	}
+	if (f.sdfn[0] > 0 && f.sdfn[1] > 0 && f.sdfn[2] > 0) {
+		double d1 = f.sdf[0] / f.sdfn[0], d2 = f.sdf[1] / f.sdfn[1], d4 = f.sdf[2] / f.sdfn[2];
+		if (d4 - d2 > 2.0)
+			m->curv_all = (d2 - d1) / (d4 - d2);
 	}
 	{
 		double se = m->edgew / 2.5066;
@@ -2133,8 +2148,15 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	/* the curvature, where the slope cannot be read; where it can, it
 	 * still finds the blur that scratches hide from the slope (their
 	 * fine detail reads as sharpness), from a stricter threshold */
-	if (m.curv >= 0) {
-		double s = sigmoid(-m.curv, -(m.slope < 0 ? CURV_MID : CURV_MID_CLEAR), CURV_SPAN);
+	/* The thin detail that stands out is left out of the curvature
+	 * for the scratches and dust among it; where none was found, it is
+	 * the picture's own fine detail (under grain, more of it stands
+	 * out of the lower threshold), and leaving it out reads a sharp
+	 * picture as smooth: there the damage found is left out, no more. */
+	double curv = m.scratch_ev < SCR_MID && m.curv_all >= 0 ? m.curv_all : m.curv;
+	double tw = clampd((TEX_MID - m.tex) / TEX_SPAN, 0, 1);
+	if (curv >= 0) {
+		double s = sigmoid(-curv, -(m.slope < 0 ? CURV_MID : CURV_MID_CLEAR) - tw * CURV_TEX, CURV_SPAN);
 		if (s > sc[T_BLUR]) {
 			sc[T_BLUR] = s;
 			if (s >= 0.5)
@@ -2156,7 +2178,6 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * a little more per level of luma's sigma: under heavy noise (a
 	 * sigma of 25 on luma) even the deconvolved reading of a dusk sky
 	 * lies 10 levels above itself */
-	double tw = clampd((TEX_MID - m.tex) / TEX_SPAN, 0, 1);
 	{
 		sc[T_FADED] = sigmoid(m.lift_y - tw * (FADE_TEX + FADE_TEX_BLUR * m.blur_sigma) -
 		    (1 - tw) * FADE_BLUR * fmax(0, m.blur_sigma - FADE_BLUR_MIN) -
@@ -2250,6 +2271,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("b2", m.band[1], 10);
 		RAW("b4", m.band[2], 10);
 		RAW("curv", m.curv, 1000);
+		RAW("curv_all", m.curv_all, 1000);
 		RAW("sharp_part", m.sharp_part, 1000);
 		RAW("scratch_cand", m.scratch_cand, 100000);
 		RAW("scratch_ev", m.scratch_ev, 100000);
