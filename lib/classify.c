@@ -38,7 +38,12 @@
  *           Under heavy noise, where the slope cannot be read, the larger
  *           of re-blurring and the structure function's curvature: mean
  *           squared differences at lags 1, 2, 4, whose differences white
- *           noise leaves alone, away from scratches and dust.
+ *           noise leaves alone, away from scratches and dust (or, where
+ *           none are found, away from the damage found only).
+ *           A blur that leaves part of the picture in focus (strong
+ *           edges still sharp, or the slope one octave coarser emptied
+ *           far more than one Gaussian blur could with so little taken
+ *           from the fine one) is reported but not called.
  *  low_res  the fingerprint of interpolation: a periodic ripple in the
  *           second differences, at the enlargement factor, along both
  *           axes, or the spectrum folded about 1/(2k) cycles per pixel
@@ -148,6 +153,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define SHARP_NMIN   50       /* strong edges needed to tell a part in focus */
 #define SHARP_PART   0.02     /* share of them sharp: a part is in focus */
 #define SHARP_CAP    0.45     /* the blur score then, at most */
+#define UNEVEN       0.65     /* or the blur this uneven across scales (see measure()) */
 #define CURV_SIGMA   1.0      /* the blur sigma reported when it alone fires */
 #define PERIOD_MID   1.2      /* log10 peak of the interpolation ripple */
 #define PERIOD_SPAN  0.04
@@ -396,8 +402,8 @@ bands(struct feat *f, const float *Y, int w, int h)
 	if (a == NULL)
 		return -1;
 	memcpy(a, Y, (size_t)w * h * sizeof *a);
-	for (int k = 0; k < 3 && w >= 8 && h >= 8; k++) {
-		for (int y = 1; k > 0 && y < h - 1; y++)      /* scales 2 and 4 are used */
+	for (int k = 0; k < 4 && w >= 8 && h >= 8; k++) {
+		for (int y = 1; k > 0 && y < h - 1; y++)      /* scales 2, 4 and 8 are used */
 			for (int x = 1; x < w - 1; x++) {
 				double v = imk(a + (size_t)y * w + x, w);
 				f->be[k] += v * v;
@@ -1584,6 +1590,7 @@ out:
 
 struct meas {
 	double sharp_part;            /* share of strong edges still sharp */
+	double uneven;                /* the blur's deficit at scale 4 over 8 against 2 over 4 */
 	double slope, slope_sigma, band[4], sigma, sigma_lo, edgew, blur_sigma, blur_signed, eff, period, period_x, period_y, pfreq, block;
 	double black, white, lift, lift_min, dr;
 	double sigma_y, black_y, white_y, lift_y; /* luma's noise and levels */
@@ -1826,6 +1833,21 @@ measure(const char *name, struct cl *c, struct meas *m)
 		double st = log(SLOPE_SHARP / fmax(m->slope, 1e-4));
 		m->slope_sigma = st > 0 ? sqrt(st) : 0;
 	}
+	/* How even the blur is across scales: a Gaussian blur takes a
+	 * quarter as much (in log) from the slope one octave coarser (scale
+	 * 4 over 8) as from the slope at scale 2 over 4, since it attenuates
+	 * as exp(-sigma^2 f^2); here, against a sharp picture's SLOPE_SHARP,
+	 * it reads 0.25 to 0.56. A picture whose part in focus keeps its
+	 * fine detail while the rest is blurred far more (a defocused or a
+	 * panned background) loses more at the coarse octave than one blur
+	 * could take from it with so little from the fine: 0.7 and more.
+	 * 0 where either slope is that of a sharp picture, -1 unread. */
+	m->uneven = -1;
+	if (m->slope >= 0 && m->band[3] > 0) {
+		double r48 = fmax(m->band[2], 0) / m->band[3];
+		m->uneven = m->slope < SLOPE_SHARP && r48 < SLOPE_SHARP ?
+		    log(r48 / SLOPE_SHARP) / log(fmax(m->slope, 1e-4) / SLOPE_SHARP) : 0;
+	}
 	/* Under grain the slope cannot be read; the structure function's
 	 * curvature can: (D(2) - D(1)) / (D(4) - D(2)), free of white
 	 * noise, near 2^-b (0.4 to 0.7) for a picture whose D rises as a
@@ -1907,6 +1929,8 @@ measure(const char *name, struct cl *c, struct meas *m)
 	 * not where scratches or dust, sharp on any picture, were found */
 	m->sharp_part = sg <= BLUR_SP && f.nstrong >= SHARP_NMIN && m->scratch_ev < SCR_MID ?
 	    f.nsharp / f.nstrong : -1;
+	if (sg > BLUR_SP || m->scratch_ev >= SCR_MID)
+		m->uneven = -1;
 	/* levels: the percentiles of each channel's histogram, and of
 	 * luma's, the damage found (scratches, dust) left out: strong
 	 * damage covers a few per cent of a picture, more than the 1 % the
@@ -2166,7 +2190,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	/* a blur that is damage covers the frame; where part of it is in
 	 * focus (a defocused background, panning, a moving subject), the
 	 * blur is the photographer's: seen, not called */
-	if (m.sharp_part >= SHARP_PART)
+	if (m.sharp_part >= SHARP_PART || m.uneven >= UNEVEN)
 		sc[T_BLUR] = fmin(sc[T_BLUR], SHARP_CAP);
 	sc[T_JPEG] = fmax(m.jq > 0 ? sigmoid(-m.jq, -JPEGQ_MID, JPEGQ_SPAN) : 0,
 	    sigmoid(m.block, BLOCK_MID, BLOCK_SPAN));
@@ -2273,6 +2297,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("curv", m.curv, 1000);
 		RAW("curv_all", m.curv_all, 1000);
 		RAW("sharp_part", m.sharp_part, 1000);
+		RAW("uneven", m.uneven, 1000);
 		RAW("scratch_cand", m.scratch_cand, 100000);
 		RAW("scratch_ev", m.scratch_ev, 100000);
 		RAW("blur_signed", m.blur_signed, 1000);
