@@ -1260,7 +1260,8 @@ grad_energy(const float *S, int w, int h, int mg, double *e, double *n)
  * over pairs of pixels neither of which is masked. White noise adds the
  * same 2 n^2 at every lag, so differences between lags are free of it;
  * thin lines and specks (scratches, dust) would add to the short lags,
- * hence the mask. */
+ * hence the mask: its bit 0 marks thin detail that stands out (sd), its
+ * bit 1 the damage found (sdf); each sum leaves out its own. */
 /* Texture: how much of the picture's variation lies between 32x32
  * blocks (the large-scale structure a photograph has: sky, ground, a
  * face against a wall) against within them at scales of 4 to 32 pixels.
@@ -1336,7 +1337,7 @@ grey_edge(struct feat *f, const uint8_t *px, int w, int h)
 }
 
 static void
-structure(double *sd, double *sdn, const float *Y, const uint8_t *M, int w, int h)
+structure(struct feat *f, const float *Y, const uint8_t *M, int w, int h)
 {
 	static const int lag[3] = { 1, 2, 4 };
 
@@ -1345,22 +1346,34 @@ structure(double *sd, double *sdn, const float *Y, const uint8_t *M, int w, int 
 		for (int y = 0; y < h; y++) {
 			const float *r = Y + (size_t)y * w;
 			const uint8_t *mr = M + (size_t)y * w;
-			for (int x = 0; x + k < w; x++)
-				if (!mr[x] && !mr[x + k]) {
-					double d = r[x + k] - r[x];
-					sd[l] += d * d;
-					sdn[l]++;
+			for (int x = 0; x + k < w; x++) {
+				int m = mr[x] | mr[x + k];
+				double d = r[x + k] - r[x];
+				if (!(m & 1)) {
+					f->sd[l] += d * d;
+					f->sdn[l]++;
 				}
+				if (!(m & 2)) {
+					f->sdf[l] += d * d;
+					f->sdfn[l]++;
+				}
+			}
 			if (y + k >= h)
 				continue;
 			const float *r2 = r + (size_t)k * w;
 			const uint8_t *mr2 = mr + (size_t)k * w;
-			for (int x = 0; x < w; x++)
-				if (!mr[x] && !mr2[x]) {
-					double d = r2[x] - r[x];
-					sd[l] += d * d;
-					sdn[l]++;
+			for (int x = 0; x < w; x++) {
+				int m = mr[x] | mr2[x];
+				double d = r2[x] - r[x];
+				if (!(m & 1)) {
+					f->sd[l] += d * d;
+					f->sdn[l]++;
 				}
+				if (!(m & 2)) {
+					f->sdf[l] += d * d;
+					f->sdfn[l]++;
+				}
+			}
 		}
 	}
 }
@@ -1783,13 +1796,12 @@ measure(const char *name, struct cl *c, struct meas *m)
 			morph(S, S, tmp, t->w, t->h, 1);
 			for (size_t k = 0; k < n; k++)
 				M[k] = S[k] > 0.5f;
-			structure(f.sd, f.sdn, C[i], M, t->w, t->h);
 			for (size_t k = 0; k < n; k++)
 				S[k] = G[k] != C[i][k];
 			morph(S, S, tmp, t->w, t->h, 1);
 			for (size_t k = 0; k < n; k++)
-				M[k] = S[k] > 0.5f;
-			structure(f.sdf, f.sdfn, C[i], M, t->w, t->h);
+				M[k] |= (uint8_t)((S[k] > 0.5f) << 1);
+			structure(&f, C[i], M, t->w, t->h);
 		}
 		if (bands(&f, G, t->w, t->h) < 0)
 			goto out;
