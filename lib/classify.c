@@ -38,7 +38,13 @@
  *           Under heavy noise, where the slope cannot be read, the larger
  *           of re-blurring and the structure function's curvature: mean
  *           squared differences at lags 1, 2, 4, whose differences white
- *           noise leaves alone, away from scratches and dust.
+ *           noise leaves alone, away from scratches and dust (or, where
+ *           none are found, away from the damage found only).
+ *           A blur that leaves part of the picture in focus (strong
+ *           edges still sharp, or the slope one octave coarser emptied
+ *           far more than one Gaussian blur could with so little taken
+ *           from the fine one, the fine detail held in a few blocks) is
+ *           reported but not called.
  *  low_res  the fingerprint of interpolation: a periodic ripple in the
  *           second differences, at the enlargement factor, along both
  *           axes, or the spectrum folded about 1/(2k) cycles per pixel
@@ -148,9 +154,12 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define CURV_MID     0.42     /* structure function curvature, under grain */
 #define CURV_MID_CLEAR 0.36   /* the same where the slope can be read */
 #define CURV_SPAN    0.02
+#define CURV_TEX     0.04     /* more, on a texture that fills the picture */
 #define SHARP_NMIN   50       /* strong edges needed to tell a part in focus */
 #define SHARP_PART   0.02     /* share of them sharp: a part is in focus */
 #define SHARP_CAP    0.45     /* the blur score then, at most */
+#define UNEVEN       0.65     /* or the blur this uneven across scales (see measure()) */
+#define CONC         5.0      /* and its fine detail this concentrated */
 #define CURV_SIGMA   1.0      /* the blur sigma reported when it alone fires */
 #define PERIOD_MID   1.2      /* log10 peak of the interpolation ripple */
 #define PERIOD_SPAN  0.04
@@ -376,8 +385,9 @@ struct feat {
 	/* band energies: squared Immerkaer response at scales 2 and 4 */
 	double be[4], bn[4];
 	/* structure function under grain: mean squared difference at lags
-	 * 1, 2, 4 away from thin bright or dark detail */
-	double sd[3], sdn[3];
+	 * 1, 2, 4 away from thin bright or dark detail (sd), and away from
+	 * the damage found only (sdf) */
+	double sd[3], sdn[3], sdf[3], sdfn[3];
 	/* texture: 32x32 blocks of luma, their means and the variance of
 	 * their 4x4 means */
 	double tb, tbb, tv, tn;
@@ -387,6 +397,9 @@ struct feat {
 	/* focus: 32x32 blocks of luma, their sharpness and histogram */
 	struct fblk *fb;
 	size_t nfb, capfb;
+	/* band energies at scales 2 and 4 by BAND_B x BAND_B block */
+	double *bb2, *bb4;
+	size_t nbb2, capbb2, nbb4, capbb4;
 };
 
 static double imk(const float *p, int w);
@@ -394,19 +407,32 @@ static double imk(const float *p, int w);
 /* Band energies of a tile: the image halved 2x2 at a time, the squared
  * Immerkaer response summed at each scale. White noise of variance n^2
  * contributes 36 n^2 / 4^k at scale 2^k. */
+static int push(double **v, size_t *n, size_t *cap, double x);
+#define BAND_B 32                 /* blocks for where the fine detail is */
 static int
 bands(struct feat *f, const float *Y, int w, int h)
 {
 	float *a = malloc((size_t)w * h * sizeof *a), *b = NULL;
-	if (a == NULL)
+	int nbx = w / BAND_B, nby = h / BAND_B;
+	double *be = calloc((size_t)(nbx * nby + 1) * 2, sizeof *be);   /* by block */
+	if (a == NULL || be == NULL) {
+		free(a);
+		free(be);
 		return -1;
+	}
 	memcpy(a, Y, (size_t)w * h * sizeof *a);
-	for (int k = 0; k < 3 && w >= 8 && h >= 8; k++) {
-		for (int y = 1; k > 0 && y < h - 1; y++)      /* scales 2 and 4 are used */
+	for (int k = 0; k < 4 && w >= 8 && h >= 8; k++) {
+		for (int y = 1; k > 0 && y < h - 1; y++)      /* scales 2, 4 and 8 are used */
 			for (int x = 1; x < w - 1; x++) {
 				double v = imk(a + (size_t)y * w + x, w);
 				f->be[k] += v * v;
 				f->bn[k]++;
+				if (k == 1 || k == 2) {         /* a mean over the block's */
+					int bx = (x << k) / BAND_B, by = (y << k) / BAND_B;
+					if (bx < nbx && by < nby)
+						be[2 * (by * nbx + bx) + k - 1] += v * v * (1 << (2 * k)) /
+						    (BAND_B * BAND_B);
+				}
 			}
 		int w2 = w / 2, h2 = h / 2;
 		if ((b = malloc((size_t)w2 * h2 * sizeof *b)) == NULL) {
@@ -424,6 +450,13 @@ bands(struct feat *f, const float *Y, int w, int h)
 		h = h2;
 	}
 	free(a);
+	for (int i = 0; i < nbx * nby; i++)
+		if (push(&f->bb2, &f->nbb2, &f->capbb2, be[2 * i]) < 0 ||
+		    push(&f->bb4, &f->nbb4, &f->capbb4, be[2 * i + 1]) < 0) {
+			free(be);
+			return -1;
+		}
+	free(be);
 	return 0;
 }
 
@@ -1268,7 +1301,8 @@ grad_energy(const float *S, int w, int h, int mg, double *e, double *n)
  * over pairs of pixels neither of which is masked. White noise adds the
  * same 2 n^2 at every lag, so differences between lags are free of it;
  * thin lines and specks (scratches, dust) would add to the short lags,
- * hence the mask. */
+ * hence the mask: its bit 0 marks thin detail that stands out (sd), its
+ * bit 1 the damage found (sdf); each sum leaves out its own. */
 /* Texture: how much of the picture's variation lies between 32x32
  * blocks (the large-scale structure a photograph has: sky, ground, a
  * face against a wall) against within them at scales of 4 to 32 pixels.
@@ -1400,22 +1434,34 @@ structure(struct feat *f, const float *Y, const uint8_t *M, int w, int h)
 		for (int y = 0; y < h; y++) {
 			const float *r = Y + (size_t)y * w;
 			const uint8_t *mr = M + (size_t)y * w;
-			for (int x = 0; x + k < w; x++)
-				if (!mr[x] && !mr[x + k]) {
-					double d = r[x + k] - r[x];
+			for (int x = 0; x + k < w; x++) {
+				int m = mr[x] | mr[x + k];
+				double d = r[x + k] - r[x];
+				if (!(m & 1)) {
 					f->sd[l] += d * d;
 					f->sdn[l]++;
 				}
+				if (!(m & 2)) {
+					f->sdf[l] += d * d;
+					f->sdfn[l]++;
+				}
+			}
 			if (y + k >= h)
 				continue;
 			const float *r2 = r + (size_t)k * w;
 			const uint8_t *mr2 = mr + (size_t)k * w;
-			for (int x = 0; x < w; x++)
-				if (!mr[x] && !mr2[x]) {
-					double d = r2[x] - r[x];
+			for (int x = 0; x < w; x++) {
+				int m = mr[x] | mr2[x];
+				double d = r2[x] - r[x];
+				if (!(m & 1)) {
 					f->sd[l] += d * d;
 					f->sdn[l]++;
 				}
+				if (!(m & 2)) {
+					f->sdf[l] += d * d;
+					f->sdfn[l]++;
+				}
+			}
 		}
 	}
 }
@@ -1645,6 +1691,8 @@ out:
 
 struct meas {
 	double sharp_part;            /* share of strong edges still sharp */
+	double uneven;                /* the blur's deficit at scale 4 over 8 against 2 over 4 */
+	double conc;                  /* the sharpest quarter of blocks' slope over the picture's */
 	double slope, slope_sigma, band[4], sigma, sigma_lo, edgew, blur_sigma, blur_signed, eff, period, period_x, period_y, pfreq, block;
 	double black, white, lift, lift_min, dr;
 	double sigma_y, black_y, white_y, lift_y; /* luma's noise and levels */
@@ -1655,6 +1703,7 @@ struct meas {
 	double scratch, scratch_ev, scratch_cand, mirror;
 	int mirror_k, noedge;
 	double curv;                     /* structure function curvature, -1 unread */
+	double curv_all;                 /* the same, the picture's fine detail kept */
 	double tex;                      /* between / within 32x32 blocks, 9 unread */
 	double gwx, gwy, brx, bry, nwx, nwy; /* log chroma: grey world, bright, whitest */
 	double gex, gey;                 /* log chroma of the grey edge */
@@ -1830,7 +1879,8 @@ measure(const char *name, struct cl *c, struct meas *m)
 		/* the structure function, away from thin detail that stands
 		 * out (M, from scratches(): of the smoothed copy under grain,
 		 * by more than the grain could) as scratches and dust do,
-		 * with 2 pixels around */
+		 * with 2 pixels around; and away from the damage found (the
+		 * pixels painted over in G) only */
 		{
 			size_t n = (size_t)t->w * t->h;
 			for (size_t k = 0; k < n; k++)
@@ -1838,6 +1888,11 @@ measure(const char *name, struct cl *c, struct meas *m)
 			morph(S, S, tmp, t->w, t->h, 1);
 			for (size_t k = 0; k < n; k++)
 				M[k] = S[k] > 0.5f;
+			for (size_t k = 0; k < n; k++)
+				S[k] = G[k] != C[i][k];
+			morph(S, S, tmp, t->w, t->h, 1);
+			for (size_t k = 0; k < n; k++)
+				M[k] |= (uint8_t)((S[k] > 0.5f) << 1);
 			structure(&f, C[i], M, t->w, t->h);
 		}
 		if (bands(&f, G, t->w, t->h) < 0)
@@ -1882,16 +1937,66 @@ measure(const char *name, struct cl *c, struct meas *m)
 		double st = log(SLOPE_SHARP / fmax(m->slope, 1e-4));
 		m->slope_sigma = st > 0 ? sqrt(st) : 0;
 	}
+	/* How even the blur is across scales: a Gaussian blur takes a
+	 * quarter as much (in log) from the slope one octave coarser (scale
+	 * 4 over 8) as from the slope at scale 2 over 4, since it attenuates
+	 * as exp(-sigma^2 f^2); here, against a sharp picture's SLOPE_SHARP,
+	 * it reads 0.25 to 0.56. A picture whose part in focus keeps its
+	 * fine detail while the rest is blurred far more (a defocused or a
+	 * panned background) loses more at the coarse octave than one blur
+	 * could take from it with so little from the fine: 0.7 and more.
+	 * 0 where either slope is that of a sharp picture, -1 unread. */
+	/* Where the fine detail is: the blocks whose own slope is in the
+	 * top quarter, their slope against the whole picture's. A blur of
+	 * the whole frame leaves the blocks' slopes about as spread as the
+	 * scene's (1.2 to 3.4 on the sets, sharp or blurred); a part in
+	 * focus before a background blurred far more holds nearly all of
+	 * the fine detail (7 and more). -1 unread. */
+	m->conc = -1;
+	if (m->slope >= 0 && f.nbb2 >= 4) {
+		double nz = 36 * (m->sigma * m->sigma + 1.0 / 12), kmin = 2.0 + 12.0 * m->sigma * m->sigma;
+		double *r = malloc(f.nbb2 * sizeof *r), thr, hf = 0, hk = 0;
+		size_t q = 0;
+		if (r == NULL)
+			goto out;
+		for (size_t k = 0; k < f.nbb2; k++) {
+			f.bb2[k] = fmax(f.bb2[k] - nz / 4, 0);  /* the noise's share out */
+			f.bb4[k] -= nz / 16;
+			if (f.bb4[k] > kmin)
+				r[q++] = f.bb2[k] / f.bb4[k];
+		}
+		if (q >= 4) {
+			thr = quantile(r, q, 0.75);
+			for (size_t k = 0; k < f.nbb2; k++)
+				if (f.bb4[k] > kmin && f.bb2[k] / f.bb4[k] >= thr) {
+					hf += f.bb2[k];
+					hk += f.bb4[k];
+				}
+			m->conc = hf / hk / fmax(m->slope, 1e-4);
+		}
+		free(r);
+	}
+	m->uneven = -1;
+	if (m->slope >= 0 && m->band[3] > 0) {
+		double r48 = fmax(m->band[2], 0) / m->band[3];
+		m->uneven = m->slope < SLOPE_SHARP && r48 < SLOPE_SHARP ?
+		    log(r48 / SLOPE_SHARP) / log(fmax(m->slope, 1e-4) / SLOPE_SHARP) : 0;
+	}
 	/* Under grain the slope cannot be read; the structure function's
 	 * curvature can: (D(2) - D(1)) / (D(4) - D(2)), free of white
 	 * noise, near 2^-b (0.4 to 0.7) for a picture whose D rises as a
 	 * power k^b, and towards 0.25 (D rising as k^2) when a blur has made
 	 * it smooth at the shortest lags. */
-	m->curv = -1;
+	m->curv = m->curv_all = -1;
 	if (f.sdn[0] > 0 && f.sdn[1] > 0 && f.sdn[2] > 0) {
 		double d1 = f.sd[0] / f.sdn[0], d2 = f.sd[1] / f.sdn[1], d4 = f.sd[2] / f.sdn[2];
 		if (d4 - d2 > 2.0)              /* some detail to read */
 			m->curv = (d2 - d1) / (d4 - d2);
+	}
+	if (f.sdfn[0] > 0 && f.sdfn[1] > 0 && f.sdfn[2] > 0) {
+		double d1 = f.sdf[0] / f.sdfn[0], d2 = f.sdf[1] / f.sdfn[1], d4 = f.sdf[2] / f.sdfn[2];
+		if (d4 - d2 > 2.0)
+			m->curv_all = (d2 - d1) / (d4 - d2);
 	}
 	{
 		double se = m->edgew / 2.5066;
@@ -1958,6 +2063,8 @@ measure(const char *name, struct cl *c, struct meas *m)
 	 * not where scratches or dust, sharp on any picture, were found */
 	m->sharp_part = sg <= BLUR_SP && f.nstrong >= SHARP_NMIN && m->scratch_ev < SCR_MID ?
 	    f.nsharp / f.nstrong : -1;
+	if (sg > BLUR_SP || m->scratch_ev >= SCR_MID)
+		m->uneven = -1;
 	/* levels: the percentiles of each channel's histogram, and of
 	 * luma's, the damage found (scratches, dust) left out: strong
 	 * damage covers a few per cent of a picture, more than the 1 % the
@@ -2162,6 +2269,8 @@ out:
 	free(fy.nzm);
 	free(f.ew);
 	free(f.fb);
+	free(f.bb2);
+	free(f.bb4);
 	free(mb);
 	free(f.px2);
 	free(f.pxn);
@@ -2228,8 +2337,15 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	/* the curvature, where the slope cannot be read; where it can, it
 	 * still finds the blur that scratches hide from the slope (their
 	 * fine detail reads as sharpness), from a stricter threshold */
-	if (m.curv >= 0) {
-		double s = sigmoid(-m.curv, -(m.slope < 0 ? CURV_MID : CURV_MID_CLEAR), CURV_SPAN);
+	/* The thin detail that stands out is left out of the curvature
+	 * for the scratches and dust among it; where none was found, it is
+	 * the picture's own fine detail (under grain, more of it stands
+	 * out of the lower threshold), and leaving it out reads a sharp
+	 * picture as smooth: there the damage found is left out, no more. */
+	double curv = m.scratch_ev < SCR_MID && m.curv_all >= 0 ? m.curv_all : m.curv;
+	double tw = clampd((TEX_MID - m.tex) / TEX_SPAN, 0, 1);
+	if (curv >= 0) {
+		double s = sigmoid(-curv, -(m.slope < 0 ? CURV_MID : CURV_MID_CLEAR) - tw * CURV_TEX, CURV_SPAN);
 		if (s > sc[T_BLUR]) {
 			sc[T_BLUR] = s;
 			if (s >= 0.5)
@@ -2239,7 +2355,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	/* a blur that is damage covers the frame; where part of it is in
 	 * focus (a defocused background, panning, a moving subject), the
 	 * blur is the photographer's: seen, not called */
-	if (m.sharp_part >= SHARP_PART)
+	if (m.sharp_part >= SHARP_PART || (m.uneven >= UNEVEN && m.conc >= CONC))
 		sc[T_BLUR] = fmin(sc[T_BLUR], SHARP_CAP);
 	sc[T_JPEG] = fmax(m.jq > 0 ? sigmoid(-m.jq, -JPEGQ_MID, JPEGQ_SPAN) : 0,
 	    sigmoid(m.block, BLOCK_MID, BLOCK_SPAN));
@@ -2251,7 +2367,6 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * a little more per level of luma's sigma: under heavy noise (a
 	 * sigma of 25 on luma) even the deconvolved reading of a dusk sky
 	 * lies 10 levels above itself */
-	double tw = clampd((TEX_MID - m.tex) / TEX_SPAN, 0, 1);
 	{
 		double lift = m.lift_f >= 0 ? fmin(m.lift_y, m.lift_f + FOCUS_TOL) : m.lift_y;
 		sc[T_FADED] = sigmoid(lift - tw * (FADE_TEX + FADE_TEX_BLUR * m.blur_sigma) -
@@ -2351,7 +2466,10 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("b2", m.band[1], 10);
 		RAW("b4", m.band[2], 10);
 		RAW("curv", m.curv, 1000);
+		RAW("curv_all", m.curv_all, 1000);
 		RAW("sharp_part", m.sharp_part, 1000);
+		RAW("uneven", m.uneven, 1000);
+		RAW("conc", m.conc, 1000);
 		RAW("scratch_cand", m.scratch_cand, 100000);
 		RAW("scratch_ev", m.scratch_ev, 100000);
 		RAW("blur_signed", m.blur_signed, 1000);

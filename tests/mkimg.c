@@ -9,13 +9,15 @@
  *   claim=WxH (patch the header to claim another size: a decompression
  *   bomb or a lying file; the data stays that of the real size).
  * Damage, applied in this order after the scene (and its noise):
- *   desat=F (blend toward grey by F, 0..1) blur=SIGMA (Gaussian; with
+ *   desat=F (blend toward grey by F, 0..1) soft=SIGMA (a Gaussian blur of
+ *   the whole scene, before blur's: a lens that leaves it soft) blur=SIGMA (Gaussian; with
  *   focus=F only outside a central ellipse of F times the picture's half
  *   width and height, left sharp: a defocused background) upscale=F (box
  *   down by F, bicubic back up)
  *   fade=LIFT (levels squeezed into LIFT..255-LIFT) sepia=A (blend toward
- *   a sepia tone) cast=G (gains 1-G, 1, 1+G: a blue cast) scratches=N
- *   (N thin bright or dark lines and N dust specks).
+ *   a sepia tone) cast=G (gains 1-G, 1, 1+G: a blue cast) grain=SIGMA
+ *   (monochrome Gaussian grain, as an old print's comes after its blur)
+ *   scratches=N (N thin bright or dark lines and N dust specks).
  * The picture is a smooth scene of gradients, discs and bars, so that
  * compression and damage behave roughly as on a photograph; with the
  * option texture, a grey ground of short bright and dark strokes that
@@ -41,7 +43,7 @@ static struct {
 	int w, h, png, gray, alpha, palette, interlace, progressive, cmyk, depth16;
 	int q, orientation, exif, icc;
 	unsigned seed;
-	double noise, lnoise, cnoise;
+	double noise, lnoise, cnoise, grain, soft;
 	unsigned claim_w, claim_h;
 	double blur, focus, fade, sepia, cast, desat;
 	int upscale, scratches, texture, highlights, rims, stripes;
@@ -228,6 +230,36 @@ keys(double t)
 }
 
 /* the damage options, on the finished scene */
+/* Gaussian blur of sigma sg in place (t: scratch of the same size) */
+static void
+gblur(double *f, double *t, int w, int h, int ch, double sg)
+{
+	int r = (int)ceil(3 * sg);
+	double k[64], s = 0;
+	size_t n = (size_t)w * h * ch;
+
+	r = r > 63 ? 63 : r;
+	for (int i = 0; i <= r; i++)
+		s += (i ? 2 : 1) * (k[i] = exp(-0.5 * i * i / (sg * sg)));
+	for (int pass = 0; pass < 2; pass++) {
+		for (int y = 0; y < h; y++)
+			for (int x = 0; x < w; x++)
+				for (int c = 0; c < ch; c++) {
+					double a = 0;
+					for (int i = -r; i <= r; i++) {
+						int xx = x, yy = y;
+						if (pass == 0)
+							xx = x + i < 0 ? 0 : x + i >= w ? w - 1 : x + i;
+						else
+							yy = y + i < 0 ? 0 : y + i >= h ? h - 1 : y + i;
+						a += k[i < 0 ? -i : i] * f[((size_t)yy * w + xx) * ch + c];
+					}
+					t[((size_t)y * w + x) * ch + c] = a / s;
+				}
+		memcpy(f, t, n * sizeof *f);
+	}
+}
+
 static void
 damage(uint8_t *px)
 {
@@ -245,34 +277,16 @@ damage(uint8_t *px)
 			for (int c = 0; c < 3; c++)
 				f[i + c] += o.desat * (l - f[i + c]);
 		}
+	if (o.soft > 0)
+		gblur(f, t, w, h, ch, o.soft);
 	if (o.blur > 0) {
-		int r = (int)ceil(3 * o.blur);
-		double k[64], s = 0, *sharp = NULL;
+		double *sharp = NULL;
 		if (o.focus > 0) {
 			if ((sharp = malloc(n * sizeof *sharp)) == NULL)
 				err(1, "malloc");
 			memcpy(sharp, f, n * sizeof *f);
 		}
-		r = r > 63 ? 63 : r;
-		for (int i = 0; i <= r; i++)
-			s += (i ? 2 : 1) * (k[i] = exp(-0.5 * i * i / (o.blur * o.blur)));
-		for (int pass = 0; pass < 2; pass++) {
-			for (int y = 0; y < h; y++)
-				for (int x = 0; x < w; x++)
-					for (int c = 0; c < ch; c++) {
-						double a = 0;
-						for (int i = -r; i <= r; i++) {
-							int xx = x, yy = y;
-							if (pass == 0)
-								xx = x + i < 0 ? 0 : x + i >= w ? w - 1 : x + i;
-							else
-								yy = y + i < 0 ? 0 : y + i >= h ? h - 1 : y + i;
-							a += k[i < 0 ? -i : i] * f[((size_t)yy * w + xx) * ch + c];
-						}
-						t[((size_t)y * w + x) * ch + c] = a / s;
-					}
-			memcpy(f, t, n * sizeof *f);
-		}
+		gblur(f, t, w, h, ch, o.blur);
 		for (int y = 0; sharp != NULL && y < h; y++)
 			for (int x = 0; x < w; x++) {
 				double dx = (x - w / 2.0) / (o.focus * w / 2), dy = (y - h / 2.0) / (o.focus * h / 2);
@@ -339,6 +353,14 @@ damage(uint8_t *px)
 		if (ch == 3 && o.cast > 0) {
 			p[0] *= 1 - o.cast;
 			p[2] *= 1 + o.cast;
+		}
+	}
+	if (o.grain > 0) {                    /* an old print's: after its blur */
+		rng = 0x2545F4914F6CDD1DULL * (o.seed + 5);
+		for (size_t i = 0; i < n / ch; i++) {
+			double g = o.grain * grand();
+			for (int c = 0; c < ch; c++)
+				f[i * ch + c] += g;
 		}
 	}
 	rng = 0x2545F4914F6CDD1DULL * (o.seed + 7);
@@ -523,6 +545,8 @@ main(int argc, char *argv[])
 		else if (!strncmp(a, "noise=", 6)) o.noise = atof(a + 6);
 		else if (!strncmp(a, "lnoise=", 7)) o.lnoise = atof(a + 7);
 		else if (!strncmp(a, "cnoise=", 7)) o.cnoise = atof(a + 7);
+		else if (!strncmp(a, "grain=", 6)) o.grain = atof(a + 6);
+		else if (!strncmp(a, "soft=", 5)) o.soft = atof(a + 5);
 		else if (!strncmp(a, "blur=", 5)) o.blur = atof(a + 5);
 		else if (!strncmp(a, "focus=", 6)) o.focus = atof(a + 6);
 		else if (!strncmp(a, "desat=", 6)) o.desat = atof(a + 6);
