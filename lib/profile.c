@@ -11,34 +11,33 @@ clampf(float v, float lo, float hi)
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
-void
-pf_sample(const float *y, int w, int h, int cx, int cy, float nx, float ny, float *pr)
+/* pr[0..2r] = y sampled at -r..r along (nx, ny) from (cx, cy), bilinear,
+ * clamped to the picture */
+static void
+sample(const float *y, int w, int h, int cx, int cy, float nx, float ny, int r, float *pr)
 {
-	for (int d = -PF_D; d <= PF_D; d++) {
+	for (int d = -r; d <= r; d++) {
 		float fx = clampf(cx + d * nx, 0, (float)(w - 1));
 		float fy = clampf(cy + d * ny, 0, (float)(h - 1));
 		int x0 = (int)fx, y0 = (int)fy;
 		int x1 = x0 + 1 < w ? x0 + 1 : x0, y1 = y0 + 1 < h ? y0 + 1 : y0;
 		float ax = fx - x0, ay = fy - y0;
 		const float *r0 = y + (size_t)y0 * w, *r1 = y + (size_t)y1 * w;
-		pr[d + PF_D] = (1 - ay) * ((1 - ax) * r0[x0] + ax * r0[x1]) +
+		pr[d + r] = (1 - ay) * ((1 - ax) * r0[x0] + ax * r0[x1]) +
 		    ay * ((1 - ax) * r1[x0] + ax * r1[x1]);
 	}
 }
 
 void
+pf_sample(const float *y, int w, int h, int cx, int cy, float nx, float ny, float *pr)
+{
+	sample(y, w, h, cx, cy, nx, ny, PF_D, pr);
+}
+
+void
 pf_sample_long(const float *y, int w, int h, int cx, int cy, float nx, float ny, float *pr)
 {
-	for (int d = -PF_LD; d <= PF_LD; d++) {
-		float fx = clampf(cx + d * nx, 0, (float)(w - 1));
-		float fy = clampf(cy + d * ny, 0, (float)(h - 1));
-		int x0 = (int)fx, y0 = (int)fy;
-		int x1 = x0 + 1 < w ? x0 + 1 : x0, y1 = y0 + 1 < h ? y0 + 1 : y0;
-		float ax = fx - x0, ay = fy - y0;
-		const float *r0 = y + (size_t)y0 * w, *r1 = y + (size_t)y1 * w;
-		pr[d + PF_LD] = (1 - ay) * ((1 - ax) * r0[x0] + ax * r0[x1]) +
-		    ay * ((1 - ax) * r1[x0] + ax * r1[x1]);
-	}
+	sample(y, w, h, cx, cy, nx, ny, PF_LD, pr);
 }
 
 /* The height of lp's ridge at k over the lower ground at 2..6 on
