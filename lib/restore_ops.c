@@ -1449,7 +1449,7 @@ scratch_like(const struct band *b, const float *y, int xx, int yy, float r, floa
  *    sides at 1..3, and the roughness of the ground at 3..PF_D, its RMS
  *    off a least-squares line. Over PF_ASYM or PF_ROUGH (pf_scene, profile.h): unflagged;
  *  - a segment long enough is also unflagged when its long profile
- *    (PF_LD each side, averaged along it, across the first pixel's
+ *    (PF_LD each side, averaged along it, across its mean
  *    normal) shows it as one of a regular series of like lines
  *    (pf_repeats): mortar joints, slats, stripes.
  * Specks (under 8 pixels across) have no direction and are left. */
