@@ -19,6 +19,11 @@
  *           to black or white, where the noise is clipped too, are left
  *           out. Green keeps the
  *           full sigma of per-channel noise, which luma would average.
+ *           Noise drawn in each channel alone is also read from chroma
+ *           (Immerkaer's operator on it), which the scene's detail,
+ *           alike in the three channels, leaves near zero: it holds
+ *           where the comparison of scales fails (a soft picture, or
+ *           one all texture).
  *  scratches candidates stand out of a 5x5 opening or closing of green;
  *           long straight runs of them whose profile across says they
  *           lie on the scene and isolated specks count, weighed by how
@@ -101,6 +106,8 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define NLF_MIN      6        /* blocks a band needs */
 #define NLF_Q        0.2      /* the quantile of a band's blocks */
 #define CW_P10       0.80     /* Immerkaer chroma variance: p10 / mean */
+#define CW_SIGMA     0.58     /* Immerkaer chroma over per-channel noise sigma */
+#define CW_FAIL      0.75     /* the scale comparison failed below this share */
 #define CHROMA_MID   2.0      /* chroma blotches: plane-fit reading above */
 #define CHROMA_SPAN  0.5      /* CHROMA_WHITE x Immerkaer's */
 #define CHROMA_WHITE 1.5      /* blotches read this far above white noise */
@@ -2325,6 +2332,19 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * noise of its Immerkaer reading would give */
 	int even = m.sigma > 0 && m.sigma_lo >= EVEN_LO * m.sigma && m.sigma_lo <= EVEN_HI * m.sigma;
 	double nl = sigmoid(m.sigma, even ? NOISE_MID_EVEN : NOISE_MID, NOISE_SPAN);
+	/* Noise drawn in each channel alone: chroma's Immerkaer reading,
+	 * which the scene's detail (alike in the three channels) leaves near
+	 * zero, is CW_SIGMA of its sigma at any strength. It still reads
+	 * where the scale comparison fails: on a soft photo, whose detail
+	 * grows at half scale, or one all texture. */
+	if (c->ch == 3) {
+		double scw = m.cwhite / CW_SIGMA, ncw = sigmoid(scw, NOISE_MID_EVEN, NOISE_SPAN);
+		if (ncw > nl) {
+			nl = ncw;
+			if (ncw >= 0.5 && m.sigma < CW_FAIL * scw)
+				m.sigma = scw;
+		}
+	}
 	sc[T_NOISE] = fmax(nl, c->ch == 3 ? sigmoid(m.csig - CHROMA_WHITE * m.cwhite,
 	    CHROMA_MID, CHROMA_SPAN) : 0);
 	sc[T_BLUR] = sigmoid(m.blur_signed, BLUR_MID, BLUR_SPAN);

@@ -182,6 +182,36 @@ Image.fromarray(np.uint8(np.clip(a * g + 0.5, 0, 255))).save(sys.argv[1])
 PY
 }
 
+# soft FILE SIGMA: a soft picture all of texture (noise blurred by a
+# Gaussian of 0.8, its detail growing at half scale), warm, with
+# Gaussian noise of SIGMA drawn in each channel alone
+soft() {
+	/usr/bin/python3 - "$@" <<'PY'
+import sys
+import numpy as np
+from PIL import Image, ImageFilter
+rng = np.random.default_rng(5)
+t = Image.fromarray(np.uint8(np.clip(128 + 50 * rng.normal(0, 1, (240, 320)), 0, 255)))
+a = np.asarray(t.filter(ImageFilter.GaussianBlur(0.8)), dtype=float)
+a = 128 + (a - a.mean()) * 60 / a.std()
+rgb = a[..., None] * np.array([1.0, 0.9, 0.75]) + 20
+rgb = rgb + float(sys.argv[2]) * rng.normal(0, 1, rgb.shape)
+Image.fromarray(np.uint8(np.clip(rgb + 0.5, 0, 255))).save(sys.argv[1])
+PY
+}
+
+@test "rs-classify: noise in each channel alone is found where the scale comparison fails" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	soft "$T/clean.png" 0
+	soft "$T/noisy.png" 6
+	run rs-classify "$T/clean.png" "$T/noisy.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	sed -n 1p <<<"$output" | jq -e '.degradations[0].detected == false and .attributes.noise_sigma < 1'
+	sed -n 2p <<<"$output" | jq -e '.degradations[0].detected and .attributes.noise_sigma > 5 and .attributes.noise_sigma < 7.5'
+	sed -n 2p <<<"$output" | jq -e '.ops[] | select(.op == "denoise") | .sigma > 5'
+}
+
 @test "rs-classify: a faint cool tint is a cast, a magenta one as faint is not" {
 	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
 	# about the same distance from grey (log chroma 0.08): blue and cyan
