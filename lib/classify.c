@@ -65,7 +65,10 @@
  *           by the same operator on luma: per-channel noise partly
  *           averages out there), and under noise
  *           also read from the histogram deconvolved by the noise (which
- *           clips the tails, where a correction cannot reach).
+ *           clips the tails, where a correction cannot reach). Under
+ *           light noise, read again on the 32x32 blocks whose 1 % is
+ *           darkest and 99 % brightest: a fade lifts every part, a scene
+ *           without black or white in bulk keeps a few deep details.
  *  cast     the illuminant from the colour of the brightest pixels (in
  *           log chroma): all of them, and their less coloured half; the
  *           smaller reading, trusted fully when the grey world leans the
@@ -127,6 +130,10 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define FOCUS_NMIN   8        /* 32x32 blocks, the sharpest, when as many */
 #define FOCUS_SIGMA  2.0      /* and luma's noise sigma under this; */
 #define FOCUS_TOL    2.5      /* their extremes, a sample, read this much deeper */
+#define DEEP_SIGMA   5.0      /* under this noise sigma of luma, the extremes */
+#define DEEP_NOISE   2.5      /* of the darkest and brightest 32x32 blocks (their */
+#define DEEP_TOL     10.0     /* 1 and 99 %, this many sigmas in) lie at most this */
+                              /* much deeper than a fade's lift */
 #define CAST_MID     0.09     /* log-chroma distance of the illuminant */
 #define CAST_SPAN    0.02
 #define CAST_COOL    0.07     /* the same, for a cool tint of the whites */
@@ -1697,6 +1704,7 @@ struct meas {
 	double black, white, lift, lift_min, dr;
 	double sigma_y, black_y, white_y, lift_y; /* luma's noise and levels */
 	double lift_f;                   /* luma's lift in the sharpest blocks, -1 unread */
+	double lift_d;                   /* luma's lift in the darkest and brightest blocks, -1 unread */
 	double castx, casty, cast, tone_u, tone_v, tone_spread;
 	int grayscale, toned_sepia, toned_mono, jq;
 	int jq_measured;                 /* jq from a table measured on the pixels */
@@ -2138,6 +2146,25 @@ measure(const char *name, struct cl *c, struct meas *m)
 			}
 		m->lift_f = fmax(0, fmin(hquantile(hf, nf, 0.01), 255 - hquantile(hf, nf, 0.99)));
 	}
+	/* a fade lifts every part of the picture, the darkest structure
+	 * too; a scene that merely lacks black and white (a close-up of
+	 * fruit, fur) keeps its few darkest and brightest details deep
+	 * (seeds, a pupil, a glint) below the percentiles of the whole:
+	 * the lift read on the block whose own 1 % is darkest (99 %
+	 * brightest), where grain is light enough not to make the
+	 * extremes and no damage was found to make them */
+	m->lift_d = -1;
+	if (f.nfb >= FOCUS_NMIN && m->sigma_y < DEEP_SIGMA && m->scratch_ev < SCR_MID) {
+		double lo = 255, hi = 0;
+		for (size_t k = 0; k < f.nfb; k++) {
+			double hb[256];
+			for (int l = 0; l < 256; l++)
+				hb[l] = f.fb[k].h[l];
+			lo = fmin(lo, hquantile(hb, 1024, 0.01));
+			hi = fmax(hi, hquantile(hb, 1024, 0.99));
+		}
+		m->lift_d = fmax(0, fmin(lo, 255 - hi) + DEEP_NOISE * m->sigma_y);
+	}
 	m->black = clampd(m->black, 0, 255);
 	m->white = clampd(m->white, 0, 255);
 	m->dr = clampd((m->white - m->black) / 255.0, 0, 1);
@@ -2369,6 +2396,8 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * lies 10 levels above itself */
 	{
 		double lift = m.lift_f >= 0 ? fmin(m.lift_y, m.lift_f + FOCUS_TOL) : m.lift_y;
+		if (m.lift_d >= 0)
+			lift = fmin(lift, m.lift_d + DEEP_TOL);
 		sc[T_FADED] = sigmoid(lift - tw * (FADE_TEX + FADE_TEX_BLUR * m.blur_sigma) -
 		    (1 - tw) * FADE_BLUR * fmax(0, m.blur_sigma - FADE_BLUR_MIN) -
 		    FADE_NOISE * m.sigma_y, FADE_MID, FADE_SPAN);
@@ -2484,6 +2513,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("lift_min", m.lift_min, 100);
 		RAW("lift_y", m.lift_y, 100);
 		RAW("lift_focus", m.lift_f, 100);
+		RAW("lift_deep", m.lift_d, 100);
 		RAW("sigma_y", m.sigma_y, 100);
 		RAW("texture", m.tex, 1000);
 		RAW("castx", m.castx, 1000);
