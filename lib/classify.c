@@ -49,7 +49,10 @@
  *           second differences, at the enlargement factor, along both
  *           axes, or the spectrum folded about 1/(2k) cycles per pixel
  *           for an enlargement by k = 2..5 (see mirror(): it holds for a
- *           symmetric interpolation too, which leaves no ripple); and the
+ *           symmetric interpolation too, which leaves no ripple; in a
+ *           JPEG a ripple at 1/8 or 3/8 is its grid's, at 1/4 or 1/2 too
+ *           unless the edges are as soft as an enlargement by 4 or 2
+ *           leaves them); and the
  *           width of strong edges (contrast over peak gradient, walked
  *           along the gradient on a smoothed copy), which gives the
  *           effective resolution (sharp width / width).
@@ -172,6 +175,8 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define PERIOD_SPAN  0.04
 #define MIRROR_MID   0.55     /* spectral mirror coherence */
 #define MIRROR_SPAN  0.08
+#define GRID_EFF     1.4      /* a JPEG grid's ripple at 1/k is an enlargement's */
+                              /* by k only under this times 1/k of resolution */
 #define EFF_MID      0.85     /* effective resolution */
 #define EFF_SPAN     0.08
 
@@ -2437,6 +2442,11 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		 * trace is at 1/k, puts it there but 8, which leaves too
 		 * little to enlarge) the trace is the grid's alone */
 		if (grid == 1 || grid == 3)
+			g = 0;
+		/* at 1/4 or 1/2 it is an enlargement's by 4 or 2 only where
+		 * the edges are as soft as that leaves them (a JPEG of a soft
+		 * scene, fruit at quality 90, has its grid's ripple there) */
+		if ((grid == 2 || grid == 4) && m.eff > GRID_EFF * m.pfreq)
 			g = 0;
 		/* with too few edges to measure, the trace decides alone */
 		double v = m.noedge ? 1 : sigmoid(-m.eff, -EFF_MID, EFF_SPAN);
