@@ -52,7 +52,8 @@
  *           symmetric interpolation too, which leaves no ripple; in a
  *           JPEG a ripple at 1/8 or 3/8 is its grid's, at 1/4 or 1/2 too
  *           unless the edges are as soft as an enlargement by 4 or 2
- *           leaves them); and the
+ *           leaves them, and so is one at 1/4 or 1/2 that comes with one
+ *           at 1/8 in any picture, see grid8()); and the
  *           width of strong edges (contrast over peak gradient, walked
  *           along the gradient on a smoothed copy), which gives the
  *           effective resolution (sharp width / width).
@@ -175,6 +176,8 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define PERIOD_SPAN  0.04
 #define MIRROR_MID   0.55     /* spectral mirror coherence */
 #define MIRROR_SPAN  0.08
+#define GRID_SHARE   0.3      /* a ripple at 1/4 or 1/2 is a JPEG's grid's, where its */
+                              /* profile modulo 8 has this much at 1/8 (see grid8()) */
 #define GRID_EFF     1.4      /* a JPEG grid's ripple at 1/k is an enlargement's */
                               /* by k only under this times 1/k of resolution */
 #define EFF_MID      0.85     /* effective resolution */
@@ -1539,6 +1542,42 @@ hist_denoise(const double *h, double s, double *out)
 
 /* ---- JPEG quality from the luma table ---- */
 
+/* The 8x8 grid's share of a ripple at k/8 (k = 2, 4): the profile of
+ * second differences by position modulo 8, along both axes; its
+ * component at 1/8 against its component at k/8. A JPEG's grid puts its
+ * ripple at the block edges (all of 1/8 .. 4/8); an enlargement by 8/k
+ * repeats every 8/k pixels, which has no component at 1/8. */
+static double
+grid8(const double *px, const double *pxn, int w, const double *py, const double *pyn, int h, int k)
+{
+	double a1r = 0, a1i = 0, akr = 0, aki = 0;
+
+	for (int ax = 0; ax < 2; ax++) {
+		const double *p = ax ? py : px, *n = ax ? pyn : pxn;
+		int len = ax ? h : w;
+		double P[8] = { 0 }, N[8] = { 0 }, m = 0;
+		for (int x = 0; x < len; x++)
+			if (n[x] > 0) {
+				P[x & 7] += p[x] / n[x];
+				N[x & 7]++;
+			}
+		for (int q = 0; q < 8; q++) {
+			if (N[q] == 0)
+				return 0;
+			P[q] /= N[q];
+			m += P[q] / 8;
+		}
+		for (int q = 0; q < 8; q++) {
+			a1r += (P[q] - m) * cos(2 * M_PI * q / 8);
+			a1i += (P[q] - m) * sin(2 * M_PI * q / 8);
+			akr += (P[q] - m) * cos(2 * M_PI * k * q / 8);
+			aki += (P[q] - m) * sin(2 * M_PI * k * q / 8);
+		}
+	}
+	double ak = hypot(akr, aki);
+	return ak > 0 ? hypot(a1r, a1i) / ak : 0;
+}
+
 /* The IJG quality (1..100) whose scaled standard table is nearest. */
 static int
 jpeg_quality(const uint16_t *q)
@@ -1710,6 +1749,7 @@ struct meas {
 	double sigma_y, black_y, white_y, lift_y; /* luma's noise and levels */
 	double lift_f;                   /* luma's lift in the sharpest blocks, -1 unread */
 	double lift_d;                   /* luma's lift in the darkest and brightest blocks, -1 unread */
+	double grid;                     /* the 8x8 grid's share of a ripple at 1/4 or 1/2, -1 none */
 	double castx, casty, cast, tone_u, tone_v, tone_spread;
 	int grayscale, toned_sepia, toned_mono, jq;
 	int jq_measured;                 /* jq from a table measured on the pixels */
@@ -2056,6 +2096,10 @@ measure(const char *name, struct cl *c, struct meas *m)
 		m->period_x = px;
 		m->period_y = py;
 		m->pfreq = px > py ? fx : fy;
+		m->grid = -1;
+		for (int k = 2; k <= 4; k += 2)
+			if (fabs(m->pfreq - k / 8.0) < 0.01)
+				m->grid = grid8(f.px2, f.pxn, c->w, f.py2, f.pyn, c->h, k);
 		m->mirror = 0;
 		for (int k = 0; k < 4; k++) {
 			double cohr = f.mab[k] > 0 ? hypot(f.mre[k], f.mim[k]) / f.mab[k] : 0;
@@ -2434,7 +2478,8 @@ cl_finish(const char *name, struct cl *c, jv *out)
 			m.eff = fmin(m.eff, 1.0 / m.mirror_k);
 		int grid = 0;                   /* a JPEG's own 8x8 grid */
 		for (int j = 1; j <= 4; j++)
-			if (m.jq > 0 && fabs(m.pfreq - j / 8.0) < 0.01)
+			if (fabs(m.pfreq - j / 8.0) < 0.01 &&
+			    (m.jq > 0 || (j % 2 == 0 && m.grid >= GRID_SHARE)))
 				grid = j;
 		if (g >= 0.5 && m.pfreq > 0 && !grid)
 			m.eff = fmin(m.eff, m.pfreq);
@@ -2517,6 +2562,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("mirror", m.mirror, 1000);
 		RAW("mirror_k", m.mirror_k, 1);
 		RAW("pfreq", m.pfreq, 10000);
+		RAW("grid8", m.grid, 1000);
 		RAW("period_x", m.period_x, 1000);
 		RAW("period_y", m.period_y, 1000);
 		RAW("lift", m.lift, 100);
