@@ -367,6 +367,41 @@ Image.fromarray(np.uint8(np.clip(lo + a * (hi - lo) / 255 + 0.5, 0, 255))).save(
 PY
 }
 
+# blocky FILE K: a soft scene whose 8x8 blocks are offset a little each
+# (the grid a JPEG leaves, its tables gone), then, for K > 1, shrunk by
+# K and enlarged back
+blocky() {
+	/usr/bin/python3 - "$@" <<'PY'
+import sys
+import numpy as np
+from PIL import Image, ImageFilter
+rng = np.random.default_rng(2)
+im = Image.fromarray(np.uint8(np.clip(128 + 60 * rng.normal(0, 1, (240, 320)), 0, 255)))
+a = np.asarray(im.filter(ImageFilter.GaussianBlur(1.5)), float)
+a = 40 + 170 * (a - a.min()) / (a.max() - a.min())
+a = a + np.kron(rng.normal(0, 3, (30, 40)), np.ones((8, 8)))
+im = Image.fromarray(np.uint8(np.clip(a + 0.5, 0, 255)))
+k = int(sys.argv[2])
+if k > 1:
+    im = im.resize((320 // k, 240 // k), Image.BOX).resize((320, 240), Image.BICUBIC)
+im.save(sys.argv[1])
+PY
+}
+
+@test "rs-classify: a JPEG grid's ripple at 1/4 is no enlargement, an enlargement by 4 is one" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	# both ripple at 1/4; the grid's comes with one at 1/8 and edges
+	# sharper than an enlargement by 4 leaves
+	blocky "$T/grid.png" 1
+	blocky "$T/x4.png" 4
+	run env RS_CLASSIFY_RAW=1 rs-classify "$T/grid.png" "$T/x4.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(sed -n 1p <<<"$output" | jq '.attributes._raw.pfreq > 0.24 and .attributes._raw.pfreq < 0.26')" = true ]
+	[ "$(sed -n 1p <<<"$output" | jq '.degradations[] | select(.type == "low_resolution") | .detected')" = false ]
+	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "low_resolution") | .detected')" = true ]
+}
+
 @test "rs-classify: a scene without black or white in bulk but deep small details is not faded, its fade is" {
 	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
 	# its 1st and 99th percentiles of luma lie 88 levels in, as far as
