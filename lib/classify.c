@@ -132,6 +132,10 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define CAST_COOL    0.07     /* the same, for a cool tint of the whites */
 #define TONE_MIN     0.05     /* mean chroma of a toned print, at least */
 #define CAST_EDGE    2.5      /* the cast at most this times the grey edge's */
+#define CAST_TONE    1.5      /* ... and this times its least tone's lean */
+#define CAST_TQ      0.1      /* the least coloured share of a tone read */
+#define CAST_YLO     16       /* luma range the tones are cut from */
+#define CAST_YHI     250
 #define SCR_MID      0.0024   /* damaged pixel fraction, weighed (SCR_EV_*) */
 #define SCR_SPAN     0.0005
 #define SCR_LEN      30       /* least length of a scratch, pixels */
@@ -1698,6 +1702,7 @@ struct meas {
 	double sigma_y, black_y, white_y, lift_y; /* luma's noise and levels */
 	double lift_f;                   /* luma's lift in the sharpest blocks, -1 unread */
 	double castx, casty, cast, tone_u, tone_v, tone_spread;
+	double tonal;                    /* the least tone's lean along the cast, -1 unread */
 	int grayscale, toned_sepia, toned_mono, jq;
 	int jq_measured;                 /* jq from a table measured on the pixels */
 	double scratch, scratch_ev, scratch_cand, mirror;
@@ -1710,6 +1715,52 @@ struct meas {
 	double nlf[NLF_BINS];            /* noise sigma by green level, -1 unread */
 	double csig, cwhite;             /* chroma noise: plane-fit, Immerkaer */
 };
+
+/* The least coloured CAST_TQ of the pixels of each third by luma (within
+ * CAST_YLO..CAST_YHI), as log chroma read along the direction (x, y):
+ * the smallest of the three readings. */
+static double
+tonal_lean(const struct cl *c, double x, double y)
+{
+	double tot = 0, lean = INFINITY, n = hypot(x, y);
+
+	for (int l = CAST_YLO; l <= CAST_YHI; l++)
+		for (int k = 0; k < CL_NCB; k++)
+			tot += c->nbc[l][k];
+	if (tot < 30 || n <= 0)
+		return 0;
+	double lo = 0;                   /* pixels below the current level */
+	for (int t = 0; t < 3; t++) {
+		double a = tot * t / 3, b = tot * (t + 1) / 3, cnt[CL_NCB] = { 0 };
+		double sum[CL_NCB][3] = { { 0 } }, ns[3] = { 1, 1, 1 }, acc = 0;
+		lo = 0;
+		for (int l = CAST_YLO; l <= CAST_YHI; l++) {
+			double nl = 0;
+			for (int k = 0; k < CL_NCB; k++)
+				nl += c->nbc[l][k];
+			/* the share of this level within [a, b) */
+			double in = fmin(lo + nl, b) - fmax(lo, a);
+			if (nl > 0 && in > 0)
+				for (int k = 0; k < CL_NCB; k++) {
+					double w = in / nl;
+					cnt[k] += w * c->nbc[l][k];
+					for (int j = 0; j < 3; j++)
+						sum[k][j] += w * c->nbs[l][k][j];
+				}
+			lo += nl;
+		}
+		double want = CAST_TQ * (b - a);
+		for (int k = 0; k < CL_NCB && acc < want; k++) {
+			double f = cnt[k] > 0 ? fmin(1, (want - acc) / cnt[k]) : 0;
+			for (int j = 0; j < 3; j++)
+				ns[j] += f * sum[k][j];
+			acc += f * cnt[k];
+		}
+		double p = (log(ns[0] / ns[1]) * x + log(ns[2] / ns[1]) * y) / n;
+		lean = fmin(lean, p);
+	}
+	return lean;
+}
 
 static int
 measure(const char *name, struct cl *c, struct meas *m)
@@ -2220,6 +2271,23 @@ measure(const char *name, struct cl *c, struct meas *m)
 				m->cast = fmin(m->cast, CAST_EDGE * fmax(proj, 0));
 			}
 		}
+		/* A cast shifts every tone alike: the least coloured pixels
+		 * of the shadows, the mid-tones and the highlights all lean
+		 * its way, by as much. A scene's own colour (foliage, a
+		 * brown pot, a wooden table) leaves some tone with pixels
+		 * near neutral (shadows, a wall, the pot). The least
+		 * coloured CAST_TQ of each third of the pixels by luma is
+		 * read along the cast's direction, and a warm or green
+		 * cast is cut to CAST_TONE times the smallest reading.
+		 * Not for a cool cast (see above); a toned print is judged
+		 * below. */
+		m->tonal = -1;
+		if (hypot(m->castx, m->casty) > 0) {
+			m->tonal = tonal_lean(c, m->castx, m->casty);
+			double n = hypot(m->castx, m->casty);
+			if (m->casty - m->castx < n * M_SQRT1_2)
+				m->cast = fmin(m->cast, CAST_TONE * fmax(m->tonal, 0));
+		}
 		if (c->cm[0] > 0) {
 			double n = c->cm[0], mu = c->cm[1] / n, mv = c->cm[2] / n;
 			double vu = c->cm[3] / n - mu * mu, vv = c->cm[4] / n - mv * mv;
@@ -2499,6 +2567,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("nw_y", m.nwy, 1000);
 		RAW("ge_x", m.gex, 1000);
 		RAW("ge_y", m.gey, 1000);
+		RAW("tonal", m.tonal, 1000);
 
 #undef RAW
 		at = jv_object_set(at, jv_string("_raw"), r);
