@@ -133,8 +133,6 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define TONE_MIN     0.05     /* mean chroma of a toned print, at least */
 #define CAST_EDGE    2.5      /* the cast at most this times the grey edge's */
 #define CAST_TONE    1.5      /* ... and this times its least tone's lean */
-#define CAST_LEAN    0.25     /* ... and nothing when that lean is under this */
-                              /* share of the cast */
 #define CAST_TQ      0.1      /* the least coloured share of a tone read */
 #define CAST_YLO     16       /* luma range the tones are cut from */
 #define CAST_YHI     250
@@ -2280,20 +2278,15 @@ measure(const char *name, struct cl *c, struct meas *m)
 		 * near neutral (shadows, a wall, the pot). The least
 		 * coloured CAST_TQ of each third of the pixels by luma is
 		 * read along the cast's direction, and a warm or green
-		 * cast is cut to CAST_TONE times the smallest reading, and
-		 * dropped when that is less than CAST_LEAN of the cast's
-		 * own length (the reading is then the scene's colour).
+		 * cast is cut to CAST_TONE times the smallest reading.
 		 * Not for a cool cast (see above); a toned print is judged
 		 * below. */
 		m->tonal = -1;
 		if (hypot(m->castx, m->casty) > 0) {
-			double n = hypot(m->castx, m->casty);
 			m->tonal = tonal_lean(c, m->castx, m->casty);
-			if (m->casty - m->castx < n * M_SQRT1_2) {
+			double n = hypot(m->castx, m->casty);
+			if (m->casty - m->castx < n * M_SQRT1_2)
 				m->cast = fmin(m->cast, CAST_TONE * fmax(m->tonal, 0));
-				if (m->tonal < CAST_LEAN * n)
-					m->cast = 0;
-			}
 		}
 		if (c->cm[0] > 0) {
 			double n = c->cm[0], mu = c->cm[1] / n, mv = c->cm[2] / n;
