@@ -69,7 +69,12 @@
  *  cast     the illuminant from the colour of the brightest pixels (in
  *           log chroma): all of them, and their less coloured half; the
  *           smaller reading, trusted fully when the grey world leans the
- *           same way. A toned print (one hue, little spread) is a cast in
+ *           same way. A warm or green reading is cut to what the grey
+ *           edge shows of it and to what every tone shows of it: the
+ *           least coloured tenth of each third of the pixels by luma
+ *           (a cast moves shadows, mid-tones and highlights alike; a
+ *           scene's own colour leaves neutral shadows or walls in some
+ *           tone). A toned print (one hue, little spread) is a cast in
  *           its own right.
  */
 #include <err.h>
