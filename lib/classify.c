@@ -2284,13 +2284,13 @@ measure(const char *name, struct cl *c, struct meas *m)
 		 * coloured CAST_TQ of each third of the pixels by luma is
 		 * read along the cast's direction, and a warm or green
 		 * cast is cut to CAST_TONE times the smallest reading.
-		 * Not for a cool cast (see above); a toned print is judged
-		 * below. */
+		 * Not where the brightest pixels lean cool (see above: a
+		 * blue cast on a warm scene leaves once warm pixels near
+		 * neutral); a toned print is judged below. */
 		m->tonal = -1;
 		if (hypot(m->castx, m->casty) > 0) {
 			m->tonal = tonal_lean(c, m->castx, m->casty);
-			double n = hypot(m->castx, m->casty);
-			if (m->casty - m->castx < n * M_SQRT1_2)
+			if (m->bry - m->brx < wp * M_SQRT1_2)
 				m->cast = fmin(m->cast, CAST_TONE * fmax(m->tonal, 0));
 		}
 		if (c->cm[0] > 0) {
