@@ -69,8 +69,9 @@
  *  cast     the illuminant from the colour of the brightest pixels (in
  *           log chroma): all of them, and their less coloured half; the
  *           smaller reading, trusted fully when the grey world leans the
- *           same way. A warm or green reading is cut to what the grey
- *           edge shows of it and to what every tone shows of it: the
+ *           same way. A warm reading is cut to what the grey edge shows
+ *           of it, and unless the brightest pixels lean cool any reading
+ *           is cut to what every tone shows of it: the
  *           least coloured tenth of each third of the pixels by luma
  *           (a cast moves shadows, mid-tones and highlights alike; a
  *           scene's own colour leaves neutral shadows or walls in some
@@ -2282,8 +2283,8 @@ measure(const char *name, struct cl *c, struct meas *m)
 		 * brown pot, a wooden table) leaves some tone with pixels
 		 * near neutral (shadows, a wall, the pot). The least
 		 * coloured CAST_TQ of each third of the pixels by luma is
-		 * read along the cast's direction, and a warm or green
-		 * cast is cut to CAST_TONE times the smallest reading.
+		 * read along the cast's direction, and the cast is cut to
+		 * CAST_TONE times the smallest reading.
 		 * Not where the brightest pixels lean cool (see above: a
 		 * blue cast on a warm scene leaves once warm pixels near
 		 * neutral); a toned print is judged below. */
