@@ -1708,7 +1708,7 @@ struct meas {
 	double sigma_y, black_y, white_y, lift_y; /* luma's noise and levels */
 	double lift_f;                   /* luma's lift in the sharpest blocks, -1 unread */
 	double castx, casty, cast, tone_u, tone_v, tone_spread;
-	double tonal;                    /* the least tone's lean along the cast, -1 unread */
+	double tonal;                    /* the least tone's lean along the cast, NAN unread */
 	int grayscale, toned_sepia, toned_mono, jq;
 	int jq_measured;                 /* jq from a table measured on the pixels */
 	double scratch, scratch_ev, scratch_cand, mirror;
@@ -1724,7 +1724,8 @@ struct meas {
 
 /* The least coloured CAST_TQ of the pixels of each third by luma (within
  * CAST_YLO..CAST_YHI), as log chroma read along the direction (x, y):
- * the smallest of the three readings. */
+ * the smallest of the three readings; NAN when too few pixels lie in
+ * that range to tell. */
 static double
 tonal_lean(const struct cl *c, double x, double y)
 {
@@ -1734,12 +1735,11 @@ tonal_lean(const struct cl *c, double x, double y)
 		for (int k = 0; k < CL_NCB; k++)
 			tot += c->nbc[l][k];
 	if (tot < 30 || n <= 0)
-		return 0;
-	double lo = 0;                   /* pixels below the current level */
+		return NAN;
 	for (int t = 0; t < 3; t++) {
 		double a = tot * t / 3, b = tot * (t + 1) / 3, cnt[CL_NCB] = { 0 };
 		double sum[CL_NCB][3] = { { 0 } }, ns[3] = { 1, 1, 1 }, acc = 0;
-		lo = 0;
+		double lo = 0;           /* pixels below the current level */
 		for (int l = CAST_YLO; l <= CAST_YHI; l++) {
 			double nl = 0;
 			for (int k = 0; k < CL_NCB; k++)
@@ -1783,6 +1783,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 	memset(&f, 0, sizeof f);
 	memset(&fy, 0, sizeof fy);
 	memset(m, 0, sizeof *m);
+	m->tonal = NAN;
 	memset(hx, 0, sizeof hx);
 	/* while the tiles' pixels are there */
 	if (c->type != IMG_JPEG && measured_quality(c, &m->jq) != 0)
@@ -2288,10 +2289,10 @@ measure(const char *name, struct cl *c, struct meas *m)
 		 * Not where the brightest pixels lean cool (see above: a
 		 * blue cast on a warm scene leaves once warm pixels near
 		 * neutral); a toned print is judged below. */
-		m->tonal = -1;
+		m->tonal = NAN;
 		if (hypot(m->castx, m->casty) > 0) {
 			m->tonal = tonal_lean(c, m->castx, m->casty);
-			if (m->bry - m->brx < wp * M_SQRT1_2)
+			if (!isnan(m->tonal) && m->bry - m->brx < wp * M_SQRT1_2)
 				m->cast = fmin(m->cast, CAST_TONE * fmax(m->tonal, 0));
 		}
 		if (c->cm[0] > 0) {
@@ -2573,7 +2574,8 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("nw_y", m.nwy, 1000);
 		RAW("ge_x", m.gex, 1000);
 		RAW("ge_y", m.gey, 1000);
-		RAW("tonal", m.tonal, 1000);
+		if (!isnan(m.tonal))
+			RAW("tonal", m.tonal, 1000);
 
 #undef RAW
 		at = jv_object_set(at, jv_string("_raw"), r);
