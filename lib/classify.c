@@ -81,7 +81,13 @@
  *  cast     the illuminant from the colour of the brightest pixels (in
  *           log chroma): all of them, and their less coloured half; the
  *           smaller reading, trusted fully when the grey world leans the
- *           same way. A toned print (one hue, little spread) is a cast in
+ *           same way. A warm reading is cut to what the grey edge shows
+ *           of it, and unless the brightest pixels lean cool any reading
+ *           is cut to what every tone shows of it: the
+ *           least coloured tenth of each third of the pixels by luma
+ *           (a cast moves shadows, mid-tones and highlights alike; a
+ *           scene's own colour leaves neutral shadows or walls in some
+ *           tone). A toned print (one hue, little spread) is a cast in
  *           its own right.
  */
 #include <err.h>
@@ -150,6 +156,10 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define CAST_COOL    0.07     /* the same, for a cool tint of the whites */
 #define TONE_MIN     0.05     /* mean chroma of a toned print, at least */
 #define CAST_EDGE    2.5      /* the cast at most this times the grey edge's */
+#define CAST_TONE    1.5      /* ... and this times its least tone's lean */
+#define CAST_TQ      0.1      /* the least coloured share of a tone read */
+#define CAST_YLO     16       /* luma range the tones are cut from */
+#define CAST_YHI     250
 #define SCR_MID      0.0024   /* damaged pixel fraction, weighed (SCR_EV_*) */
 #define SCR_SPAN     0.0005
 #define SCR_LEN      30       /* least length of a scratch, pixels */
@@ -1758,6 +1768,7 @@ struct meas {
 	double lift_d;                   /* luma's lift in the darkest and brightest blocks, -1 unread */
 	double grid;                     /* the 8x8 grid's share of a ripple at 1/4 or 1/2, -1 none */
 	double castx, casty, cast, tone_u, tone_v, tone_spread;
+	double tonal;                    /* the least tone's lean along the cast, NAN unread */
 	int grayscale, toned_sepia, toned_mono, jq;
 	int jq_measured;                 /* jq from a table measured on the pixels */
 	double scratch, scratch_ev, scratch_cand, mirror;
@@ -1770,6 +1781,52 @@ struct meas {
 	double nlf[NLF_BINS];            /* noise sigma by green level, -1 unread */
 	double csig, cwhite;             /* chroma noise: plane-fit, Immerkaer */
 };
+
+/* The least coloured CAST_TQ of the pixels of each third by luma (within
+ * CAST_YLO..CAST_YHI), as log chroma read along the direction (x, y):
+ * the smallest of the three readings; NAN when too few pixels lie in
+ * that range to tell. */
+static double
+tonal_lean(const struct cl *c, double x, double y)
+{
+	double tot = 0, lean = INFINITY, n = hypot(x, y);
+
+	for (int l = CAST_YLO; l <= CAST_YHI; l++)
+		for (int k = 0; k < CL_NCB; k++)
+			tot += c->nbc[l][k];
+	if (tot < 30 || n <= 0)
+		return NAN;
+	for (int t = 0; t < 3; t++) {
+		double a = tot * t / 3, b = tot * (t + 1) / 3, cnt[CL_NCB] = { 0 };
+		double sum[CL_NCB][3] = { { 0 } }, ns[3] = { 1, 1, 1 }, acc = 0;
+		double lo = 0;           /* pixels below the current level */
+		for (int l = CAST_YLO; l <= CAST_YHI; l++) {
+			double nl = 0;
+			for (int k = 0; k < CL_NCB; k++)
+				nl += c->nbc[l][k];
+			/* the share of this level within [a, b) */
+			double in = fmin(lo + nl, b) - fmax(lo, a);
+			if (nl > 0 && in > 0)
+				for (int k = 0; k < CL_NCB; k++) {
+					double w = in / nl;
+					cnt[k] += w * c->nbc[l][k];
+					for (int j = 0; j < 3; j++)
+						sum[k][j] += w * c->nbs[l][k][j];
+				}
+			lo += nl;
+		}
+		double want = CAST_TQ * (b - a);
+		for (int k = 0; k < CL_NCB && acc < want; k++) {
+			double f = cnt[k] > 0 ? fmin(1, (want - acc) / cnt[k]) : 0;
+			for (int j = 0; j < 3; j++)
+				ns[j] += f * sum[k][j];
+			acc += f * cnt[k];
+		}
+		double p = (log(ns[0] / ns[1]) * x + log(ns[2] / ns[1]) * y) / n;
+		lean = fmin(lean, p);
+	}
+	return lean;
+}
 
 static int
 measure(const char *name, struct cl *c, struct meas *m)
@@ -1786,6 +1843,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 	memset(&f, 0, sizeof f);
 	memset(&fy, 0, sizeof fy);
 	memset(m, 0, sizeof *m);
+	m->tonal = NAN;
 	memset(hx, 0, sizeof hx);
 	/* while the tiles' pixels are there */
 	if (c->type != IMG_JPEG && measured_quality(c, &m->jq) != 0)
@@ -2303,6 +2361,23 @@ measure(const char *name, struct cl *c, struct meas *m)
 				m->cast = fmin(m->cast, CAST_EDGE * fmax(proj, 0));
 			}
 		}
+		/* A cast shifts every tone alike: the least coloured pixels
+		 * of the shadows, the mid-tones and the highlights all lean
+		 * its way, by as much. A scene's own colour (foliage, a
+		 * brown pot, a wooden table) leaves some tone with pixels
+		 * near neutral (shadows, a wall, the pot). The least
+		 * coloured CAST_TQ of each third of the pixels by luma is
+		 * read along the cast's direction, and the cast is cut to
+		 * CAST_TONE times the smallest reading.
+		 * Not where the brightest pixels lean cool (see above: a
+		 * blue cast on a warm scene leaves once warm pixels near
+		 * neutral); a toned print is judged below. */
+		m->tonal = NAN;
+		if (hypot(m->castx, m->casty) > 0) {
+			m->tonal = tonal_lean(c, m->castx, m->casty);
+			if (!isnan(m->tonal) && m->bry - m->brx < wp * M_SQRT1_2)
+				m->cast = fmin(m->cast, CAST_TONE * fmax(m->tonal, 0));
+		}
 		if (c->cm[0] > 0) {
 			double n = c->cm[0], mu = c->cm[1] / n, mv = c->cm[2] / n;
 			double vu = c->cm[3] / n - mu * mu, vv = c->cm[4] / n - mv * mv;
@@ -2605,6 +2680,8 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("nw_y", m.nwy, 1000);
 		RAW("ge_x", m.gex, 1000);
 		RAW("ge_y", m.gey, 1000);
+		if (!isnan(m.tonal))
+			RAW("tonal", m.tonal, 1000);
 
 #undef RAW
 		at = jv_object_set(at, jv_string("_raw"), r);

@@ -236,6 +236,42 @@ PY
 	rs-classify "$T/s.png" | jq -e '.degradations[4].detected and .attributes.toned == "sepia"'
 }
 
+# foliage FILE R G B: yellow-green leaves over the whole tonal range and,
+# in the lower third, a grey pot in shade (neutral, never among the
+# brightest pixels), under channel gains R, G, B
+foliage() {
+	/usr/bin/python3 - "$@" <<'PY'
+import sys
+import numpy as np
+from PIL import Image, ImageFilter
+rng = np.random.default_rng(5)
+def soft():
+    im = Image.fromarray(np.uint8(np.clip(128 + 60 * rng.normal(0, 1, (240, 320)), 0, 255)))
+    a = np.asarray(im.filter(ImageFilter.GaussianBlur(6)), dtype=float)
+    return (a - a.min()) / (a.max() - a.min())
+lum = 25 + 215 * soft()
+a = lum[..., None] * np.stack([0.80 + 0.1 * soft(), np.ones((240, 320)), 0.45 + 0.1 * soft()], 2)
+pot = np.zeros((240, 320), bool)
+pot[150:, 60:200] = True
+a[pot] = (20 + 110 * soft()[pot])[:, None] * np.ones(3)
+g = np.array([float(v) for v in sys.argv[2:5]])
+Image.fromarray(np.uint8(np.clip(a * g + 0.5, 0, 255))).save(sys.argv[1])
+PY
+}
+
+@test "rs-classify: a scene of one colour with neutral shadows is no cast; the same under warm light is" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	# the brightest pixels, and their less coloured half, are all leaves:
+	# only the grey pot, in shade, tells that the light is white
+	foliage "$T/leaves.png" 1 1 1
+	foliage "$T/warm.png" 1.1 1 0.85
+	run rs-classify "$T/leaves.png" "$T/warm.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(sed -n 1p <<<"$output" | jq '.degradations[4].detected')" = false ]
+	[ "$(sed -n 2p <<<"$output" | jq '.degradations[4].detected')" = true ]
+}
+
 @test "rs-classify: scratch score rises with the number of scratches" {
 	for n in 0 1 3 8; do img s$n png:320x240 scratches=$n; done
 	rising scratches "$T/s0.png" "$T/s1.png" "$T/s3.png" "$T/s8.png"
