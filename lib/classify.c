@@ -23,9 +23,9 @@
  *           long straight runs of them whose profile across says they
  *           lie on the scene and isolated specks count, weighed by how
  *           sure they are (see scratches()), and are painted over for
- *           the blur measure. On
- *           a picture that is all fine texture, oriented runs of
- *           candidates too (see SCR_ND).
+ *           the blur measure. Oriented runs of candidates too, where
+ *           the scene's detail crowds them (see SCR_ND): any line on a
+ *           picture that is all fine texture, hairlines on any other.
  *  blur     re-blurring (after Hu and de Haan): how much gradient energy
  *           a further known blur removes from green (a sharp picture loses
  *           much, a blurred one little), with the noise's share taken out;
@@ -835,16 +835,19 @@ morph(const float *in, float *out, float *tmp, int w, int h, int ismax)
 enum { SC_CAND = 1, SC_SEEN = 2, SC_LINE = 4, SC_SEEN2 = 8, SC_DARK = 16, SC_ORUN = 32,
 	SC_SEEN3 = 64 };
 #define SCR_R 5
-/* On a picture that is all fine texture (grass, gravel), the ground's own
- * thin detail crowds every window, and the line test above fails on a
- * scratch too. There a candidate is line-like when, along one of
- * SCR_ND directions, at least SCR_ON of the 2 SCR_OR + 1 pixels centred
- * on it are candidates of the same polarity (bright or dark), a pixel
- * either side across the direction counting: the ground's detail is
- * short or curved, a scratch runs on. Such pixels are grouped with
- * those of the same polarity and direction (within one step), and a
- * group counts as a scratch by the same tests of length, straightness
- * and ground. */
+/* Where the ground's own thin detail crowds the window (fine texture:
+ * grass, gravel; fur, a grid of windows, graffiti, a chessboard's
+ * pieces), the line test above fails on a scratch too. So a candidate
+ * not yet taken is line-like also when, along one of SCR_ND directions,
+ * at least SCR_ON of the 2 SCR_OR + 1 pixels centred on it are
+ * candidates of the same polarity (bright or dark), a pixel either side
+ * across the direction counting: the ground's detail is short or
+ * curved, a scratch runs on. Such pixels are grouped with those of the
+ * same polarity and direction (within one step), and a group counts as
+ * a scratch by the same tests of length, straightness, ground and
+ * profile. On a picture that is all fine texture any such line counts;
+ * on any other only a hairline (SCR_HAIR_W, clean profile), since the
+ * edges of a busy scene run on as well, but are wider or one-sided. */
 #define SCR_ND 16
 #define SCR_OR 7
 #define SCR_ON 12
@@ -1030,7 +1033,7 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 	int rc = -1;
 
 	if (a == NULL || b == NULL || t == NULL || op == NULL || m == NULL || stack == NULL ||
-	    comp == NULL || con == NULL || (busy && (dir = malloc(n)) == NULL))
+	    comp == NULL || con == NULL || (dir = malloc(n)) == NULL)
 		goto out;
 	memcpy(out, Y0, n * sizeof *out);
 	f->area += (double)n;
@@ -1112,8 +1115,9 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 			if (l2 <= 0.5 && l1 >= 4.0)
 				m[i] |= SC_LINE;
 		}
-	/* scratches; on a texture, then also by oriented runs */
-	for (int pass = 0; pass < (busy ? 2 : 1); pass++) {
+	/* scratches; then also by oriented runs (on a picture not all
+	 * fine texture, hairlines only: see SCR_ND) */
+	for (int pass = 0; pass < 2; pass++) {
 		if (pass == 1 && orient_runs(m, dir, w, h, out, Y0) < 0) {
 			rc = -1;
 			goto out;
@@ -1172,6 +1176,8 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 				continue;
 			int clean = as <= SCR_HAIR_ASYM && ro <= SCR_HAIR_ROUGH;
 			int hair = clean && bl.cnt <= SCR_HAIR_W * len;
+			if (pass == 1 && !busy && !hair)
+				continue;
 			if (len < SCR_LEN && !hair)
 				continue;
 			f->dmg += bl.cnt;
