@@ -938,6 +938,7 @@ orient_runs(uint8_t *m, uint8_t *dir, int w, int h, const float *out, const floa
 {
 	static const int qx[4] = { 1, 0, 1, 1 }, qy[4] = { 0, 1, 1, -1 };
 	int ox[SCR_ND][2 * SCR_OR + 1], oy[SCR_ND][2 * SCR_OR + 1], qk[SCR_ND];
+	ptrdiff_t lo[SCR_ND][2 * SCR_OR + 1];        /* the same as index offsets */
 	size_t n = (size_t)w * h;
 	uint8_t *nb = calloc(n, 1);
 
@@ -949,6 +950,7 @@ orient_runs(uint8_t *m, uint8_t *dir, int w, int h, const float *out, const floa
 		for (int t = -SCR_OR; t <= SCR_OR; t++) {
 			ox[k][t + SCR_OR] = (int)lrint(t * ux);
 			oy[k][t + SCR_OR] = (int)lrint(t * uy);
+			lo[k][t + SCR_OR] = (ptrdiff_t)oy[k][t + SCR_OR] * w + ox[k][t + SCR_OR];
 		}
 		qk[k] = 0;
 		for (int j = 0; j < 4; j++)
@@ -974,15 +976,19 @@ orient_runs(uint8_t *m, uint8_t *dir, int w, int h, const float *out, const floa
 			if (!(m[i] & SC_CAND) || out[i] != Y0[i])
 				continue;
 			int pb = m[i] & SC_DARK ? 4 : 0, best = SCR_ON - 1, bk = -1;
+			int inner = x >= SCR_OR && y >= SCR_OR && x < w - SCR_OR && y < h - SCR_OR;
 			for (int k = 0; k < SCR_ND; k++) {
+				/* a direction must beat the best so far: stop at
+				 * one miss too many for that */
 				int cnt = 0, miss = 0;
 				uint8_t bit = (uint8_t)(1 << (pb + qk[k]));
 				for (int t = 0; t < 2 * SCR_OR + 1; t++) {
 					int xx = x + ox[k][t], yy = y + oy[k][t];
-					if (xx >= 0 && yy >= 0 && xx < w && yy < h &&
+					if (inner ? (nb[i + lo[k][t]] & bit) :
+					    xx >= 0 && yy >= 0 && xx < w && yy < h &&
 					    (nb[(size_t)yy * w + xx] & bit))
 						cnt++;
-					else if (++miss > 2 * SCR_OR + 1 - SCR_ON)
+					else if (++miss > 2 * SCR_OR - best)
 						break;
 				}
 				if (cnt > best) {
@@ -1140,6 +1146,10 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 			len = sqrt(12 * l1);
 			if (len < SCR_LEN_HAIR || sqrt(l2) > 1.0 + 0.02 * len || bl.cnt > 3 * len)
 				continue;
+			/* by oriented runs off fine texture, hairlines only */
+			int hair_only = pass == 1 && !busy;
+			if (hair_only && bl.cnt > SCR_HAIR_W * len)
+				continue;
 			for (int q = 0; q < bl.cnt; q++) {
 				int kx = comp[q] % w, ky = comp[q] / w;
 				int ax = (int)lrint(kx - 3 * uy), ay = (int)lrint(ky + 3 * ux);
@@ -1163,7 +1173,8 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 			for (int d = 0; d < PF_L; d++)
 				mp[d] /= bl.cnt;
 			pf_measures(mp, &as, &ro);
-			if (pf_scene(as, ro))
+			int clean = as <= SCR_HAIR_ASYM && ro <= SCR_HAIR_ROUGH;
+			if (pf_scene(as, ro) || (hair_only && !clean))
 				continue;
 			/* one of a regular series of like lines: the scene's */
 			float lp[PF_LL] = { 0 }, lq[PF_LL];
@@ -1174,10 +1185,7 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 			}
 			if (pf_repeats(lp))
 				continue;
-			int clean = as <= SCR_HAIR_ASYM && ro <= SCR_HAIR_ROUGH;
 			int hair = clean && bl.cnt <= SCR_HAIR_W * len;
-			if (pass == 1 && !busy && !hair)
-				continue;
 			if (len < SCR_LEN && !hair)
 				continue;
 			f->dmg += bl.cnt;
