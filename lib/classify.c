@@ -19,6 +19,11 @@
  *           to black or white, where the noise is clipped too, are left
  *           out. Green keeps the
  *           full sigma of per-channel noise, which luma would average.
+ *           Noise drawn in each channel alone is also read from chroma
+ *           (Immerkaer's operator on it), which the scene's detail,
+ *           alike in the three channels, leaves near zero: it holds
+ *           where the comparison of scales fails (a soft picture, or
+ *           one all texture).
  *  scratches candidates stand out of a 5x5 opening or closing of green;
  *           long straight runs of them whose profile across says they
  *           lie on the scene and isolated specks count, weighed by how
@@ -49,7 +54,11 @@
  *           second differences, at the enlargement factor, along both
  *           axes, or the spectrum folded about 1/(2k) cycles per pixel
  *           for an enlargement by k = 2..5 (see mirror(): it holds for a
- *           symmetric interpolation too, which leaves no ripple); and the
+ *           symmetric interpolation too, which leaves no ripple; in a
+ *           JPEG a ripple at 1/8 or 3/8 is its grid's, at 1/4 or 1/2 too
+ *           unless the edges are as soft as an enlargement by 4 or 2
+ *           leaves them, and so is one at 1/4 or 1/2 that comes with one
+ *           at 1/8 in any picture, see grid8()); and the
  *           width of strong edges (contrast over peak gradient, walked
  *           along the gradient on a smoothed copy), which gives the
  *           effective resolution (sharp width / width).
@@ -65,7 +74,10 @@
  *           by the same operator on luma: per-channel noise partly
  *           averages out there), and under noise
  *           also read from the histogram deconvolved by the noise (which
- *           clips the tails, where a correction cannot reach).
+ *           clips the tails, where a correction cannot reach). Under
+ *           light noise, read again on the 32x32 blocks whose 1 % is
+ *           darkest and 99 % brightest: a fade lifts every part, a scene
+ *           without black or white in bulk keeps a few deep details.
  *  cast     the illuminant from the colour of the brightest pixels (in
  *           log chroma): all of them, and their less coloured half; the
  *           smaller reading, trusted fully when the grey world leans the
@@ -101,6 +113,8 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define NLF_MIN      6        /* blocks a band needs */
 #define NLF_Q        0.2      /* the quantile of a band's blocks */
 #define CW_P10       0.80     /* Immerkaer chroma variance: p10 / mean */
+#define CW_SIGMA     0.58     /* Immerkaer chroma over per-channel noise sigma */
+#define CW_FAIL      0.75     /* the scale comparison failed below this share */
 #define CHROMA_MID   2.0      /* chroma blotches: plane-fit reading above */
 #define CHROMA_SPAN  0.5      /* CHROMA_WHITE x Immerkaer's */
 #define CHROMA_WHITE 1.5      /* blotches read this far above white noise */
@@ -127,6 +141,10 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define FOCUS_NMIN   8        /* 32x32 blocks, the sharpest, when as many */
 #define FOCUS_SIGMA  2.0      /* and luma's noise sigma under this; */
 #define FOCUS_TOL    2.5      /* their extremes, a sample, read this much deeper */
+#define DEEP_SIGMA   5.0      /* under this noise sigma of luma, the extremes */
+#define DEEP_NOISE   2.5      /* of the darkest and brightest 32x32 blocks (their */
+#define DEEP_TOL     10.0     /* 1 and 99 %, this many sigmas in) lie at most this */
+                              /* much deeper than a fade's lift */
 #define CAST_MID     0.09     /* log-chroma distance of the illuminant */
 #define CAST_SPAN    0.02
 #define CAST_COOL    0.07     /* the same, for a cool tint of the whites */
@@ -165,6 +183,10 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define PERIOD_SPAN  0.04
 #define MIRROR_MID   0.55     /* spectral mirror coherence */
 #define MIRROR_SPAN  0.08
+#define GRID_SHARE   0.3      /* a ripple at 1/4 or 1/2 is a JPEG's grid's, where its */
+                              /* profile modulo 8 has this much at 1/8 (see grid8()) */
+#define GRID_EFF     1.4      /* a JPEG grid's ripple at 1/k is an enlargement's */
+                              /* by k only under this times 1/k of resolution */
 #define EFF_MID      0.85     /* effective resolution */
 #define EFF_SPAN     0.08
 
@@ -1541,6 +1563,42 @@ hist_denoise(const double *h, double s, double *out)
 
 /* ---- JPEG quality from the luma table ---- */
 
+/* The 8x8 grid's share of a ripple at k/8 (k = 2, 4): the profile of
+ * second differences by position modulo 8, along both axes; its
+ * component at 1/8 against its component at k/8. A JPEG's grid puts its
+ * ripple at the block edges (all of 1/8 .. 4/8); an enlargement by 8/k
+ * repeats every 8/k pixels, which has no component at 1/8. */
+static double
+grid8(const double *px, const double *pxn, int w, const double *py, const double *pyn, int h, int k)
+{
+	double a1r = 0, a1i = 0, akr = 0, aki = 0;
+
+	for (int ax = 0; ax < 2; ax++) {
+		const double *p = ax ? py : px, *n = ax ? pyn : pxn;
+		int len = ax ? h : w;
+		double P[8] = { 0 }, N[8] = { 0 }, m = 0;
+		for (int x = 0; x < len; x++)
+			if (n[x] > 0) {
+				P[x & 7] += p[x] / n[x];
+				N[x & 7]++;
+			}
+		for (int q = 0; q < 8; q++) {
+			if (N[q] == 0)
+				return 0;
+			P[q] /= N[q];
+			m += P[q] / 8;
+		}
+		for (int q = 0; q < 8; q++) {
+			a1r += (P[q] - m) * cos(2 * M_PI * q / 8);
+			a1i += (P[q] - m) * sin(2 * M_PI * q / 8);
+			akr += (P[q] - m) * cos(2 * M_PI * k * q / 8);
+			aki += (P[q] - m) * sin(2 * M_PI * k * q / 8);
+		}
+	}
+	double ak = hypot(akr, aki);
+	return ak > 0 ? hypot(a1r, a1i) / ak : 0;
+}
+
 /* The IJG quality (1..100) whose scaled standard table is nearest. */
 static int
 jpeg_quality(const uint16_t *q)
@@ -1711,6 +1769,8 @@ struct meas {
 	double black, white, lift, lift_min, dr;
 	double sigma_y, black_y, white_y, lift_y; /* luma's noise and levels */
 	double lift_f;                   /* luma's lift in the sharpest blocks, -1 unread */
+	double lift_d;                   /* luma's lift in the darkest and brightest blocks, -1 unread */
+	double grid;                     /* the 8x8 grid's share of a ripple at 1/4 or 1/2, -1 none */
 	double castx, casty, cast, tone_u, tone_v, tone_spread;
 	int grayscale, toned_sepia, toned_mono, jq;
 	int jq_measured;                 /* jq from a table measured on the pixels */
@@ -2057,6 +2117,10 @@ measure(const char *name, struct cl *c, struct meas *m)
 		m->period_x = px;
 		m->period_y = py;
 		m->pfreq = px > py ? fx : fy;
+		m->grid = -1;
+		for (int k = 2; k <= 4; k += 2)
+			if (fabs(m->pfreq - k / 8.0) < 0.01)
+				m->grid = grid8(f.px2, f.pxn, c->w, f.py2, f.pyn, c->h, k);
 		m->mirror = 0;
 		for (int k = 0; k < 4; k++) {
 			double cohr = f.mab[k] > 0 ? hypot(f.mre[k], f.mim[k]) / f.mab[k] : 0;
@@ -2151,6 +2215,25 @@ measure(const char *name, struct cl *c, struct meas *m)
 				nf += 1024;
 			}
 		m->lift_f = fmax(0, fmin(hquantile(hf, nf, 0.01), 255 - hquantile(hf, nf, 0.99)));
+	}
+	/* a fade lifts every part of the picture, the darkest structure
+	 * too; a scene that merely lacks black and white (a close-up of
+	 * fruit, fur) keeps its few darkest and brightest details deep
+	 * (seeds, a pupil, a glint) below the percentiles of the whole:
+	 * the lift read on the block whose own 1 % is darkest (99 %
+	 * brightest), where grain is light enough not to make the
+	 * extremes and no damage was found to make them */
+	m->lift_d = -1;
+	if (f.nfb >= FOCUS_NMIN && m->sigma_y < DEEP_SIGMA && m->scratch_ev < SCR_MID) {
+		double lo = 255, hi = 0;
+		for (size_t k = 0; k < f.nfb; k++) {
+			double hb[256];
+			for (int l = 0; l < 256; l++)
+				hb[l] = f.fb[k].h[l];
+			lo = fmin(lo, hquantile(hb, 1024, 0.01));
+			hi = fmax(hi, hquantile(hb, 1024, 0.99));
+		}
+		m->lift_d = fmax(0, fmin(lo, 255 - hi) + DEEP_NOISE * m->sigma_y);
 	}
 	m->black = clampd(m->black, 0, 255);
 	m->white = clampd(m->white, 0, 255);
@@ -2339,6 +2422,19 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * noise of its Immerkaer reading would give */
 	int even = m.sigma > 0 && m.sigma_lo >= EVEN_LO * m.sigma && m.sigma_lo <= EVEN_HI * m.sigma;
 	double nl = sigmoid(m.sigma, even ? NOISE_MID_EVEN : NOISE_MID, NOISE_SPAN);
+	/* Noise drawn in each channel alone: chroma's Immerkaer reading,
+	 * which the scene's detail (alike in the three channels) leaves near
+	 * zero, is CW_SIGMA of its sigma at any strength. It still reads
+	 * where the scale comparison fails: on a soft photo, whose detail
+	 * grows at half scale, or one all texture. */
+	if (c->ch == 3) {
+		double scw = m.cwhite / CW_SIGMA, ncw = sigmoid(scw, NOISE_MID_EVEN, NOISE_SPAN);
+		if (ncw > nl) {
+			nl = ncw;
+			if (ncw >= 0.5 && m.sigma < CW_FAIL * scw)
+				m.sigma = scw;
+		}
+	}
 	sc[T_NOISE] = fmax(nl, c->ch == 3 ? sigmoid(m.csig - CHROMA_WHITE * m.cwhite,
 	    CHROMA_MID, CHROMA_SPAN) : 0);
 	sc[T_BLUR] = sigmoid(m.blur_signed, BLUR_MID, BLUR_SPAN);
@@ -2383,6 +2479,8 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * lies 10 levels above itself */
 	{
 		double lift = m.lift_f >= 0 ? fmin(m.lift_y, m.lift_f + FOCUS_TOL) : m.lift_y;
+		if (m.lift_d >= 0)
+			lift = fmin(lift, m.lift_d + DEEP_TOL);
 		sc[T_FADED] = sigmoid(lift - tw * (FADE_TEX + FADE_TEX_BLUR * m.blur_sigma) -
 		    (1 - tw) * FADE_BLUR * fmax(0, m.blur_sigma - FADE_BLUR_MIN) -
 		    FADE_NOISE * m.sigma_y, FADE_MID, FADE_SPAN);
@@ -2414,7 +2512,8 @@ cl_finish(const char *name, struct cl *c, jv *out)
 			m.eff = fmin(m.eff, 1.0 / m.mirror_k);
 		int grid = 0;                   /* a JPEG's own 8x8 grid */
 		for (int j = 1; j <= 4; j++)
-			if (m.jq > 0 && fabs(m.pfreq - j / 8.0) < 0.01)
+			if (fabs(m.pfreq - j / 8.0) < 0.01 &&
+			    (m.jq > 0 || (j % 2 == 0 && m.grid >= GRID_SHARE)))
 				grid = j;
 		if (g >= 0.5 && m.pfreq > 0 && !grid)
 			m.eff = fmin(m.eff, m.pfreq);
@@ -2422,6 +2521,11 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		 * trace is at 1/k, puts it there but 8, which leaves too
 		 * little to enlarge) the trace is the grid's alone */
 		if (grid == 1 || grid == 3)
+			g = 0;
+		/* at 1/4 or 1/2 it is an enlargement's by 4 or 2 only where
+		 * the edges are as soft as that leaves them (a JPEG of a soft
+		 * scene, fruit at quality 90, has its grid's ripple there) */
+		if ((grid == 2 || grid == 4) && m.eff > GRID_EFF * m.pfreq)
 			g = 0;
 		/* with too few edges to measure, the trace decides alone */
 		double v = m.noedge ? 1 : sigmoid(-m.eff, -EFF_MID, EFF_SPAN);
@@ -2492,12 +2596,14 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("mirror", m.mirror, 1000);
 		RAW("mirror_k", m.mirror_k, 1);
 		RAW("pfreq", m.pfreq, 10000);
+		RAW("grid8", m.grid, 1000);
 		RAW("period_x", m.period_x, 1000);
 		RAW("period_y", m.period_y, 1000);
 		RAW("lift", m.lift, 100);
 		RAW("lift_min", m.lift_min, 100);
 		RAW("lift_y", m.lift_y, 100);
 		RAW("lift_focus", m.lift_f, 100);
+		RAW("lift_deep", m.lift_d, 100);
 		RAW("sigma_y", m.sigma_y, 100);
 		RAW("texture", m.tex, 1000);
 		RAW("castx", m.castx, 1000);

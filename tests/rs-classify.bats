@@ -182,6 +182,36 @@ Image.fromarray(np.uint8(np.clip(a * g + 0.5, 0, 255))).save(sys.argv[1])
 PY
 }
 
+# soft FILE SIGMA: a soft picture all of texture (noise blurred by a
+# Gaussian of 0.8, its detail growing at half scale), warm, with
+# Gaussian noise of SIGMA drawn in each channel alone
+soft() {
+	/usr/bin/python3 - "$@" <<'PY'
+import sys
+import numpy as np
+from PIL import Image, ImageFilter
+rng = np.random.default_rng(5)
+t = Image.fromarray(np.uint8(np.clip(128 + 50 * rng.normal(0, 1, (240, 320)), 0, 255)))
+a = np.asarray(t.filter(ImageFilter.GaussianBlur(0.8)), dtype=float)
+a = 128 + (a - a.mean()) * 60 / a.std()
+rgb = a[..., None] * np.array([1.0, 0.9, 0.75]) + 20
+rgb = rgb + float(sys.argv[2]) * rng.normal(0, 1, rgb.shape)
+Image.fromarray(np.uint8(np.clip(rgb + 0.5, 0, 255))).save(sys.argv[1])
+PY
+}
+
+@test "rs-classify: noise in each channel alone is found where the scale comparison fails" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	soft "$T/clean.png" 0
+	soft "$T/noisy.png" 6
+	run rs-classify "$T/clean.png" "$T/noisy.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	sed -n 1p <<<"$output" | jq -e '.degradations[0].detected == false and .attributes.noise_sigma < 1'
+	sed -n 2p <<<"$output" | jq -e '.degradations[0].detected and .attributes.noise_sigma > 5 and .attributes.noise_sigma < 7.5'
+	sed -n 2p <<<"$output" | jq -e '.ops[] | select(.op == "denoise") | .sigma > 5'
+}
+
 @test "rs-classify: a faint cool tint is a cast, a magenta one as faint is not" {
 	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
 	# about the same distance from grey (log chroma 0.08): blue and cyan
@@ -342,6 +372,78 @@ PY
 	sed -n 1p <<<"$output" | jq -e '.attributes._raw.lift_y > 45 and .attributes._raw.lift_focus < 40'
 	[ "$(sed -n 1p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = false ]
 	sed -n 1p <<<"$output" | jq -e 'all(.ops[]; .op != "levels")'
+	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = true ]
+}
+
+# seeds FILE LO HI: a close-up of soft shapes between 60 and 190 with a
+# few small deep details (dark seeds, bright glints: 0.5 % of it), its
+# levels then squeezed into LO..HI
+seeds() {
+	/usr/bin/python3 - "$@" <<'PY'
+import sys
+import numpy as np
+from PIL import Image, ImageFilter
+rng = np.random.default_rng(5)
+im = Image.fromarray(np.uint8(np.clip(128 + 60 * rng.normal(0, 1, (240, 320)), 0, 255)))
+a = np.asarray(im.filter(ImageFilter.GaussianBlur(6)), dtype=float)
+a = 60 + 130 * (a - a.min()) / (a.max() - a.min())
+yy, xx = np.mgrid[0:240, 0:320]
+for k in range(12):
+    cy, cx = rng.uniform(10, 230), rng.uniform(10, 310)
+    a = np.where(((yy - cy) / 2.5) ** 2 + ((xx - cx) / 4) ** 2 < 1, 15 if k % 2 else 240, a)
+a = np.asarray(Image.fromarray(np.uint8(a + 0.5)).filter(ImageFilter.GaussianBlur(0.7)), float)
+lo, hi = (float(v) for v in sys.argv[2:4])
+Image.fromarray(np.uint8(np.clip(lo + a * (hi - lo) / 255 + 0.5, 0, 255))).save(sys.argv[1])
+PY
+}
+
+# blocky FILE K: a soft scene whose 8x8 blocks are offset a little each
+# (the grid a JPEG leaves, its tables gone), then, for K > 1, shrunk by
+# K and enlarged back
+blocky() {
+	/usr/bin/python3 - "$@" <<'PY'
+import sys
+import numpy as np
+from PIL import Image, ImageFilter
+rng = np.random.default_rng(2)
+im = Image.fromarray(np.uint8(np.clip(128 + 60 * rng.normal(0, 1, (240, 320)), 0, 255)))
+a = np.asarray(im.filter(ImageFilter.GaussianBlur(1.5)), float)
+a = 40 + 170 * (a - a.min()) / (a.max() - a.min())
+a = a + np.kron(rng.normal(0, 3, (30, 40)), np.ones((8, 8)))
+im = Image.fromarray(np.uint8(np.clip(a + 0.5, 0, 255)))
+k = int(sys.argv[2])
+if k > 1:
+    im = im.resize((320 // k, 240 // k), Image.BOX).resize((320, 240), Image.BICUBIC)
+im.save(sys.argv[1])
+PY
+}
+
+@test "rs-classify: a JPEG grid's ripple at 1/4 is no enlargement, an enlargement by 4 is one" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	# both ripple at 1/4; the grid's comes with one at 1/8 and edges
+	# sharper than an enlargement by 4 leaves
+	blocky "$T/grid.png" 1
+	blocky "$T/x4.png" 4
+	run env RS_CLASSIFY_RAW=1 rs-classify "$T/grid.png" "$T/x4.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(sed -n 1p <<<"$output" | jq '.attributes._raw.pfreq > 0.24 and .attributes._raw.pfreq < 0.26')" = true ]
+	[ "$(sed -n 1p <<<"$output" | jq '.degradations[] | select(.type == "low_resolution") | .detected')" = false ]
+	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "low_resolution") | .detected')" = true ]
+}
+
+@test "rs-classify: a scene without black or white in bulk but deep small details is not faded, its fade is" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	# its 1st and 99th percentiles of luma lie 88 levels in, as far as
+	# a fade's; a fade lifts the seeds and glints too (to 53 levels
+	# in), the scene keeps them deep (19)
+	seeds "$T/close.png" 0 255
+	seeds "$T/faded.png" 40 215
+	run env RS_CLASSIFY_RAW=1 rs-classify "$T/close.png" "$T/faded.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(sed -n 1p <<<"$output" | jq '.attributes._raw.lift_y > 60 and .attributes._raw.lift_deep < 30')" = true ]
+	[ "$(sed -n 1p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = false ]
 	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = true ]
 }
 
