@@ -28,9 +28,9 @@
  *           long straight runs of them whose profile across says they
  *           lie on the scene and isolated specks count, weighed by how
  *           sure they are (see scratches()), and are painted over for
- *           the blur measure. On
- *           a picture that is all fine texture, oriented runs of
- *           candidates too (see SCR_ND).
+ *           the blur measure. Oriented runs of candidates too, where
+ *           the scene's detail crowds them (see SCR_ND): any line on a
+ *           picture that is all fine texture, hairlines on any other.
  *  blur     re-blurring (after Hu and de Haan): how much gradient energy
  *           a further known blur removes from green (a sharp picture loses
  *           much, a blurred one little), with the noise's share taken out;
@@ -867,16 +867,19 @@ morph(const float *in, float *out, float *tmp, int w, int h, int ismax)
 enum { SC_CAND = 1, SC_SEEN = 2, SC_LINE = 4, SC_SEEN2 = 8, SC_DARK = 16, SC_ORUN = 32,
 	SC_SEEN3 = 64 };
 #define SCR_R 5
-/* On a picture that is all fine texture (grass, gravel), the ground's own
- * thin detail crowds every window, and the line test above fails on a
- * scratch too. There a candidate is line-like when, along one of
- * SCR_ND directions, at least SCR_ON of the 2 SCR_OR + 1 pixels centred
- * on it are candidates of the same polarity (bright or dark), a pixel
- * either side across the direction counting: the ground's detail is
- * short or curved, a scratch runs on. Such pixels are grouped with
- * those of the same polarity and direction (within one step), and a
- * group counts as a scratch by the same tests of length, straightness
- * and ground. */
+/* Where the ground's own thin detail crowds the window (fine texture:
+ * grass, gravel; fur, a grid of windows, graffiti, a chessboard's
+ * pieces), the line test above fails on a scratch too. So a candidate
+ * not yet taken is line-like also when, along one of SCR_ND directions,
+ * at least SCR_ON of the 2 SCR_OR + 1 pixels centred on it are
+ * candidates of the same polarity (bright or dark), a pixel either side
+ * across the direction counting: the ground's detail is short or
+ * curved, a scratch runs on. Such pixels are grouped with those of the
+ * same polarity and direction (within one step), and a group counts as
+ * a scratch by the same tests of length, straightness, ground and
+ * profile. On a picture that is all fine texture any such line counts;
+ * on any other only a hairline (SCR_HAIR_W, clean profile), since the
+ * edges of a busy scene run on as well, but are wider or one-sided. */
 #define SCR_ND 16
 #define SCR_OR 7
 #define SCR_ON 12
@@ -967,6 +970,7 @@ orient_runs(uint8_t *m, uint8_t *dir, int w, int h, const float *out, const floa
 {
 	static const int qx[4] = { 1, 0, 1, 1 }, qy[4] = { 0, 1, 1, -1 };
 	int ox[SCR_ND][2 * SCR_OR + 1], oy[SCR_ND][2 * SCR_OR + 1], qk[SCR_ND];
+	ptrdiff_t lo[SCR_ND][2 * SCR_OR + 1];        /* the same as index offsets */
 	size_t n = (size_t)w * h;
 	uint8_t *nb = calloc(n, 1);
 
@@ -978,6 +982,7 @@ orient_runs(uint8_t *m, uint8_t *dir, int w, int h, const float *out, const floa
 		for (int t = -SCR_OR; t <= SCR_OR; t++) {
 			ox[k][t + SCR_OR] = (int)lrint(t * ux);
 			oy[k][t + SCR_OR] = (int)lrint(t * uy);
+			lo[k][t + SCR_OR] = (ptrdiff_t)oy[k][t + SCR_OR] * w + ox[k][t + SCR_OR];
 		}
 		qk[k] = 0;
 		for (int j = 0; j < 4; j++)
@@ -1003,15 +1008,19 @@ orient_runs(uint8_t *m, uint8_t *dir, int w, int h, const float *out, const floa
 			if (!(m[i] & SC_CAND) || out[i] != Y0[i])
 				continue;
 			int pb = m[i] & SC_DARK ? 4 : 0, best = SCR_ON - 1, bk = -1;
+			int inner = x >= SCR_OR && y >= SCR_OR && x < w - SCR_OR && y < h - SCR_OR;
 			for (int k = 0; k < SCR_ND; k++) {
+				/* a direction must beat the best so far: stop at
+				 * one miss too many for that */
 				int cnt = 0, miss = 0;
 				uint8_t bit = (uint8_t)(1 << (pb + qk[k]));
 				for (int t = 0; t < 2 * SCR_OR + 1; t++) {
 					int xx = x + ox[k][t], yy = y + oy[k][t];
-					if (xx >= 0 && yy >= 0 && xx < w && yy < h &&
+					if (inner ? (nb[i + lo[k][t]] & bit) :
+					    xx >= 0 && yy >= 0 && xx < w && yy < h &&
 					    (nb[(size_t)yy * w + xx] & bit))
 						cnt++;
-					else if (++miss > 2 * SCR_OR + 1 - SCR_ON)
+					else if (++miss > 2 * SCR_OR - best)
 						break;
 				}
 				if (cnt > best) {
@@ -1062,7 +1071,7 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 	int rc = -1;
 
 	if (a == NULL || b == NULL || t == NULL || op == NULL || m == NULL || stack == NULL ||
-	    comp == NULL || con == NULL || (busy && (dir = malloc(n)) == NULL))
+	    comp == NULL || con == NULL || (dir = malloc(n)) == NULL)
 		goto out;
 	memcpy(out, Y0, n * sizeof *out);
 	f->area += (double)n;
@@ -1144,8 +1153,9 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 			if (l2 <= 0.5 && l1 >= 4.0)
 				m[i] |= SC_LINE;
 		}
-	/* scratches; on a texture, then also by oriented runs */
-	for (int pass = 0; pass < (busy ? 2 : 1); pass++) {
+	/* scratches; then also by oriented runs (on a picture not all
+	 * fine texture, hairlines only: see SCR_ND) */
+	for (int pass = 0; pass < 2; pass++) {
 		if (pass == 1 && orient_runs(m, dir, w, h, out, Y0) < 0) {
 			rc = -1;
 			goto out;
@@ -1167,6 +1177,10 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 			axes(bl.cnt, bl.sx, bl.sy, bl.sxx, bl.syy, bl.sxy, &l1, &l2, &ux, &uy);
 			len = sqrt(12 * l1);
 			if (len < SCR_LEN_HAIR || sqrt(l2) > 1.0 + 0.02 * len || bl.cnt > 3 * len)
+				continue;
+			/* by oriented runs off fine texture, hairlines only */
+			int hair_only = pass == 1 && !busy;
+			if (hair_only && bl.cnt > SCR_HAIR_W * len)
 				continue;
 			for (int q = 0; q < bl.cnt; q++) {
 				int kx = comp[q] % w, ky = comp[q] / w;
@@ -1191,7 +1205,8 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 			for (int d = 0; d < PF_L; d++)
 				mp[d] /= bl.cnt;
 			pf_measures(mp, &as, &ro);
-			if (pf_scene(as, ro))
+			int clean = as <= SCR_HAIR_ASYM && ro <= SCR_HAIR_ROUGH;
+			if (pf_scene(as, ro) || (hair_only && !clean))
 				continue;
 			/* one of a regular series of like lines: the scene's */
 			float lp[PF_LL] = { 0 }, lq[PF_LL];
@@ -1202,7 +1217,6 @@ scratches(struct feat *f, const float *Y0, const float *Y, int w, int h, double 
 			}
 			if (pf_repeats(lp))
 				continue;
-			int clean = as <= SCR_HAIR_ASYM && ro <= SCR_HAIR_ROUGH;
 			int hair = clean && bl.cnt <= SCR_HAIR_W * len;
 			if (len < SCR_LEN && !hair)
 				continue;

@@ -28,7 +28,10 @@
  * edge, as a rim light draws one along a dark object (one side darker
  * all along); with stripes, a dark ground with bright lines 2 pixels
  * wide, upright every 24 pixels, as joints, slats or a fabric draw them
- * (a regular series of like thin lines: part of the scene). */
+ * (a regular series of like thin lines: part of the scene); with
+ * strokes=K, texture's strokes (one per K pixels) drawn over the smooth
+ * scene, which shows between them: a busy scene (fur, foliage, a grid of
+ * windows) that is not all fine texture. */
 #include <err.h>
 #include <math.h>
 #include <stdint.h>
@@ -46,7 +49,7 @@ static struct {
 	double noise, lnoise, cnoise, grain, soft;
 	unsigned claim_w, claim_h;
 	double blur, focus, fade, sepia, cast, desat;
-	int upscale, scratches, texture, highlights, rims, stripes;
+	int upscale, scratches, texture, highlights, rims, stripes, strokes;
 } o = { .q = 90, .seed = 1 };
 
 static uint64_t rng;
@@ -163,13 +166,13 @@ scene(void)
 			col[i][k] = 40 + 180 * urand();
 	}
 	double *tex = NULL;
-	if (o.texture) {
+	if (o.texture || o.strokes) {
 		if ((tex = malloc((size_t)o.w * o.h * sizeof *tex)) == NULL)
 			err(1, "malloc");
 		for (size_t i = 0; i < (size_t)o.w * o.h; i++)
-			tex[i] = 120 + 3 * grand();
+			tex[i] = o.strokes ? -1 : 120 + 3 * grand();
 		/* short strokes, 3 to 8 pixels, bright or dark, every way */
-		for (long n = (long)o.w * o.h / 10; n > 0; n--) {
+		for (long n = (long)o.w * o.h / (o.strokes ? o.strokes : 10); n > 0; n--) {
 			double x = urand() * o.w, y = urand() * o.h, a = urand() * M_PI;
 			double len = 3 + 5 * urand(), val = urand() < 0.5 ? 40 + 30 * urand() : 180 + 40 * urand();
 			for (double t = 0; t <= len; t += 0.5) {
@@ -193,7 +196,7 @@ scene(void)
 				v[0] = v[1] = v[2] = o.highlights && x % 7 == 3 && x > 7 && x < o.w - 7 ? 120 : 30;
 			else if (o.rims && (x / 7) % 9 == 1 && x % 7 == 0 && y > o.h / 3 && y < o.h / 2)
 				v[0] = v[1] = v[2] = 230;
-			if (tex != NULL)
+			if (tex != NULL && tex[(size_t)y * o.w + x] >= 0)
 				v[0] = v[1] = v[2] = tex[(size_t)y * o.w + x];
 			if (o.stripes)
 				v[0] = v[1] = v[2] = x % 24 < 2 ? 150 : 45;
@@ -539,6 +542,7 @@ main(int argc, char *argv[])
 		else if (!strcmp(a, "highlights")) o.highlights = 1;
 		else if (!strcmp(a, "rims")) o.rims = 1;
 		else if (!strcmp(a, "stripes")) o.stripes = 1;
+		else if (!strncmp(a, "strokes=", 8)) o.strokes = atoi(a + 8) > 0 ? atoi(a + 8) : 1;
 		else if (!strncmp(a, "q=", 2)) o.q = atoi(a + 2);
 		else if (!strncmp(a, "orientation=", 12)) o.orientation = atoi(a + 12);
 		else if (!strncmp(a, "seed=", 5)) o.seed = (unsigned)atoi(a + 5);

@@ -671,6 +671,26 @@ PY
 	[ "$(jq '[.ops[].op] | index("descratch") != null' <<<"$output")" = true ]
 }
 
+@test "rs-classify: scratches across a busy scene (strokes over shapes, not all texture) are found, the scene alone is not scratched" {
+	# fur, foliage, a grid of windows: the scene's thin detail crowds
+	# the plain line test's window, yet the picture is not all fine
+	# texture; hairlines found by oriented runs count there
+	for s in 1 3; do
+		img c$s png:320x240 strokes=40 seed=$s
+		img s$s png:320x240 strokes=40 seed=$s scratches=3
+	done
+	run --separate-stderr rs-classify "$T/c1.png" "$T/c3.png" "$T/s1.png" "$T/s3.png"
+	[ "$status" -eq 0 ]
+	for i in 0 1; do
+		[ "$(jq '.degradations[] | select(.type == "scratches") | .detected' <<<"${lines[$i]}")" = false ]
+		[ "$(jq '[.ops[].op] | index("descratch")' <<<"${lines[$i]}")" = null ]
+	done
+	for i in 2 3; do
+		[ "$(jq '.degradations[] | select(.type == "scratches") | .detected' <<<"${lines[$i]}")" = true ]
+		[ "$(jq '[.ops[].op] | index("descratch") != null' <<<"${lines[$i]}")" = true ]
+	done
+}
+
 @test "rs-classify: a cast, a toning or scratches do not hide a fade" {
 	# the channels' ends move apart under a cast, and damage reaches
 	# the extremes: the fade is read on luma, the damage found left out
