@@ -160,6 +160,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define CAST_TQ      0.1      /* the least coloured share of a tone read */
 #define CAST_YLO     16       /* luma range the tones are cut from */
 #define CAST_YHI     250
+#define CAST_SPREAD  0.5      /* chroma spread beyond which the cast is scaled down */
 #define SCR_MID      0.0024   /* damaged pixel fraction, weighed (SCR_EV_*) */
 #define SCR_SPAN     0.0005
 #define SCR_LEN      30       /* least length of a scratch, pixels */
@@ -1783,6 +1784,8 @@ struct meas {
 	double grid;                     /* the 8x8 grid's share of a ripple at 1/4 or 1/2, -1 none */
 	double castx, casty, cast, tone_u, tone_v, tone_spread;
 	double tonal;                    /* the least tone's lean along the cast, NAN unread */
+	double tv[3][2];                 /* each tone's least coloured: log chroma */
+	int tv_ok;                       /* tv read: 0 */
 	int grayscale, toned_sepia, toned_mono, jq;
 	int jq_measured;                 /* jq from a table measured on the pixels */
 	double scratch, scratch_ev, scratch_cand, mirror;
@@ -1797,19 +1800,18 @@ struct meas {
 };
 
 /* The least coloured CAST_TQ of the pixels of each third by luma (within
- * CAST_YLO..CAST_YHI), as log chroma read along the direction (x, y):
- * the smallest of the three readings; NAN when too few pixels lie in
- * that range to tell. */
-static double
-tonal_lean(const struct cl *c, double x, double y)
+ * CAST_YLO..CAST_YHI), as log chroma (R/G, B/G) in v[t]; -1 when too few
+ * pixels lie in that range to tell. */
+static int
+tonal_thirds(const struct cl *c, double v[3][2])
 {
-	double tot = 0, lean = INFINITY, n = hypot(x, y);
+	double tot = 0;
 
 	for (int l = CAST_YLO; l <= CAST_YHI; l++)
 		for (int k = 0; k < CL_NCB; k++)
 			tot += c->nbc[l][k];
-	if (tot < 30 || n <= 0)
-		return NAN;
+	if (tot < 30)
+		return -1;
 	for (int t = 0; t < 3; t++) {
 		double a = tot * t / 3, b = tot * (t + 1) / 3, cnt[CL_NCB] = { 0 };
 		double sum[CL_NCB][3] = { { 0 } }, ns[3] = { 1, 1, 1 }, acc = 0;
@@ -1836,9 +1838,23 @@ tonal_lean(const struct cl *c, double x, double y)
 				ns[j] += f * sum[k][j];
 			acc += f * cnt[k];
 		}
-		double p = (log(ns[0] / ns[1]) * x + log(ns[2] / ns[1]) * y) / n;
-		lean = fmin(lean, p);
+		v[t][0] = log(ns[0] / ns[1]);
+		v[t][1] = log(ns[2] / ns[1]);
 	}
+	return 0;
+}
+
+/* The smallest of the three tones' readings (tonal_thirds) along the
+ * direction (x, y); NAN unread. */
+static double
+tonal_lean(const double v[3][2], int ok, double x, double y)
+{
+	double lean = INFINITY, n = hypot(x, y);
+
+	if (ok != 0 || n <= 0)
+		return NAN;
+	for (int t = 0; t < 3; t++)
+		lean = fmin(lean, (v[t][0] * x + v[t][1] * y) / n);
 	return lean;
 }
 
@@ -1858,6 +1874,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 	memset(&fy, 0, sizeof fy);
 	memset(m, 0, sizeof *m);
 	m->tonal = NAN;
+	m->tv_ok = -1;
 	memset(hx, 0, sizeof hx);
 	/* while the tiles' pixels are there */
 	if (c->type != IMG_JPEG && measured_quality(c, &m->jq) != 0)
@@ -2387,8 +2404,9 @@ measure(const char *name, struct cl *c, struct meas *m)
 		 * blue cast on a warm scene leaves once warm pixels near
 		 * neutral); a toned print is judged below. */
 		m->tonal = NAN;
+		m->tv_ok = tonal_thirds(c, m->tv);
 		if (hypot(m->castx, m->casty) > 0) {
-			m->tonal = tonal_lean(c, m->castx, m->casty);
+			m->tonal = tonal_lean(m->tv, m->tv_ok, m->castx, m->casty);
 			if (!isnan(m->tonal) && m->bry - m->brx < wp * M_SQRT1_2)
 				m->cast = fmin(m->cast, CAST_TONE * fmax(m->tonal, 0));
 		}
@@ -2399,6 +2417,16 @@ measure(const char *name, struct cl *c, struct meas *m)
 			m->tone_u = mu;
 			m->tone_v = mv;
 			m->tone_spread = sqrt(fmax(0, vu + vv));
+			/* A gain shifts the scene's chroma without widening
+			 * it; grain, and a low-key curve (which raises each
+			 * channel to a power, so multiplies every chroma
+			 * alike), widen it, and a wide spread makes the
+			 * bright and the least coloured pixels lean some way
+			 * by chance: beyond CAST_SPREAD the cast read is
+			 * scaled by (CAST_SPREAD / spread)^1.5. A toned
+			 * print's spread is small. */
+			if (m->tone_spread > CAST_SPREAD)
+				m->cast *= pow(CAST_SPREAD / m->tone_spread, 1.5);
 			/* toned: one hue everywhere, its spread small beside it */
 			if (mt >= TONE_MIN && m->tone_spread <= 0.3 * mt) {
 				if (mu > 0 && mv < 0)
@@ -2696,6 +2724,11 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("ge_y", m.gey, 1000);
 		if (!isnan(m.tonal))
 			RAW("tonal", m.tonal, 1000);
+		if (m.tv_ok == 0) {       /* each tone's least coloured */
+			RAW("t0x", m.tv[0][0], 1000); RAW("t0y", m.tv[0][1], 1000);
+			RAW("t1x", m.tv[1][0], 1000); RAW("t1y", m.tv[1][1], 1000);
+			RAW("t2x", m.tv[2][0], 1000); RAW("t2y", m.tv[2][1], 1000);
+		}
 
 #undef RAW
 		at = jv_object_set(at, jv_string("_raw"), r);
