@@ -87,8 +87,11 @@
  *           least coloured tenth of each third of the pixels by luma
  *           (a cast moves shadows, mid-tones and highlights alike; a
  *           scene's own colour leaves neutral shadows or walls in some
- *           tone). A toned print (one hue, little spread) is a cast in
- *           its own right.
+ *           tone). Beyond a chroma spread of 0.5 the reading is scaled
+ *           down by the spread's excess (grain and a low-key curve
+ *           widen the spread, and the chance lean with it; a gain
+ *           shifts it). A toned print (one hue, little spread) is a
+ *           cast in its own right.
  */
 #include <err.h>
 #include <math.h>

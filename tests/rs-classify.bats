@@ -272,6 +272,41 @@ PY
 	[ "$(sed -n 2p <<<"$output" | jq '.degradations[4].detected')" = true ]
 }
 
+# patchwork FILE GAMMA: a 4x4 patchwork of sixteen hues, evenly spread
+# round the circle (saturation 0.3) over soft light, then each channel
+# raised to GAMMA (2.2: a low-key tone curve)
+patchwork() {
+	/usr/bin/python3 - "$@" <<'PY'
+import sys
+import numpy as np
+from PIL import Image, ImageFilter
+rng = np.random.default_rng(3)
+def soft():
+    im = Image.fromarray(np.uint8(np.clip(128 + 60 * rng.normal(0, 1, (240, 320)), 0, 255)))
+    a = np.asarray(im.filter(ImageFilter.GaussianBlur(6)), dtype=float)
+    return (a - a.min()) / (a.max() - a.min())
+lum = 30 + 210 * soft()
+hue = np.kron((rng.permutation(16) * 2 * np.pi / 16).reshape(4, 4), np.ones((60, 80)))
+a = lum[..., None] * np.stack([1 + 0.3 * np.cos(hue + k * 2.094) for k in (0, -1, 1)], 2)
+a = 255 * (np.clip(a, 0, 255) / 255) ** float(sys.argv[2])
+Image.fromarray(np.uint8(np.clip(a + 0.5, 0, 255))).save(sys.argv[1])
+PY
+}
+
+@test "rs-classify: a colourful scene is no cast, nor is it through a low-key curve" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	# the curve multiplies every log chroma by 2.2: the scene's chroma
+	# spreads, and the faint lean its bright and least coloured pixels
+	# have by chance grows with it
+	patchwork "$T/p.png" 1
+	patchwork "$T/lk.png" 2.2
+	run rs-classify "$T/p.png" "$T/lk.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(sed -n 1p <<<"$output" | jq '.degradations[4].detected')" = false ]
+	[ "$(sed -n 2p <<<"$output" | jq '.degradations[4].detected')" = false ]
+}
+
 @test "rs-classify: scratch score rises with the number of scratches" {
 	for n in 0 1 3 8; do img s$n png:320x240 scratches=$n; done
 	rising scratches "$T/s0.png" "$T/s1.png" "$T/s3.png" "$T/s8.png"
