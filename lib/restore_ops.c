@@ -36,7 +36,8 @@
  * descratch thin bright/dark lines and specks: the luma's residual from a
  *           7x7 median, thresholds scaled by the local residual level
  *           (texture raises them), hysteresis; lines whose profile across
- *           says they belong to the scene (profile_test) are let go;
+ *           says they belong to the scene, or that have more of a line
+ *           of the scene beside them (profile_test), are let go;
  *           flagged pixels only are filled with the median of unflagged
  *           pixels nearby.
  * levels    a linear stretch of black..white to 0..255 (or to a narrower
@@ -1451,8 +1452,15 @@ scratch_like(const struct band *b, const float *y, int xx, int yy, float r, floa
  *  - a segment long enough is also unflagged when its long profile
  *    (PF_LD each side, averaged along it, across its mean
  *    normal) shows it as one of a regular series of like lines
- *    (pf_repeats): mortar joints, slats, stripes.
- * Specks (under 8 pixels across) have no direction and are left. */
+ *    (pf_repeats): mortar joints, slats, stripes;
+ *  - a segment long enough is also unflagged when the median of its
+ *    pixels' own asymmetries (each on its own profile, over its own
+ *    contrast: pf_pixel_asym) is over PF_PASYM: an outline, whose
+ *    brighter side may change along it so that its mean profile is even;
+ *  - a segment long enough, and the other pixels of a component
+ *    together, are unflagged when the pixels beside them stand out like
+ *    them (pf_ring): the rest of a line of the scene.
+ * Specks (under 8 pixels across) have no direction: only pf_ring judges them. */
 #define PN 4
 #define PW 4
 #define SEG_COS 0.64f            /* cos(2 x 25 degrees) */
