@@ -135,6 +135,16 @@ pf_measures(const float *mp, float *asym, float *rough)
 	*rough = (float)sqrt(e2 / ns) / g;
 }
 
+float
+pf_pixel_asym(const float *pr, float sg)
+{
+	float g = sg * pr[PF_D] - fmaxf(sg * pr[PF_D - 2], sg * pr[PF_D + 2]), as = 0;
+
+	for (int d = 1; d <= 3; d++)
+		as += pr[PF_D + d] - pr[PF_D - d];
+	return fabsf(as / 3) / fmaxf(g, 1);
+}
+
 int
 pf_scene(float asym, float rough)
 {

@@ -29,6 +29,16 @@ void pf_measures(const float *mp, float *asym, float *rough);
 /* 1 when those measures call the line a feature of the scene. */
 int pf_scene(float asym, float rough);
 
+/* The same asymmetry of one pixel's own profile pr (signed: sg 1 for a
+ * bright line, -1 for a dark one) over its own contrast. A scratch's
+ * two sides match at most of its pixels, wherever it runs; an outline
+ * or the rim of a thing borders something different on each side at
+ * most of its pixels, though which side is the brighter may change
+ * along it, so that its mean profile is even. Over PF_PASYM for the
+ * median pixel of a stretch: the scene's. */
+#define PF_PASYM 0.90f
+float pf_pixel_asym(const float *pr, float sg);
+
 /* The long profile: PF_LL samples at -PF_LD..PF_LD along the normal,
  * far enough to see the line's neighbours. A mortar joint, a slat, a
  * tile's edge or a stripe of a fabric is one of a series of like lines

@@ -36,7 +36,8 @@
  * descratch thin bright/dark lines and specks: the luma's residual from a
  *           7x7 median, thresholds scaled by the local residual level
  *           (texture raises them), hysteresis; lines whose profile across
- *           says they belong to the scene (profile_test) are let go;
+ *           says they belong to the scene, or that have more of a line
+ *           of the scene beside them (profile_test), are let go;
  *           flagged pixels only are filled with the median of unflagged
  *           pixels nearby.
  * levels    a linear stretch of black..white to 0..255 (or to a narrower
@@ -1451,8 +1452,15 @@ scratch_like(const struct band *b, const float *y, int xx, int yy, float r, floa
  *  - a segment long enough is also unflagged when its long profile
  *    (PF_LD each side, averaged along it, across its mean
  *    normal) shows it as one of a regular series of like lines
- *    (pf_repeats): mortar joints, slats, stripes.
- * Specks (under 8 pixels across) have no direction and are left. */
+ *    (pf_repeats): mortar joints, slats, stripes;
+ *  - a segment long enough is also unflagged when the median of its
+ *    pixels' own asymmetries (each on its own profile, over its own
+ *    contrast: pf_pixel_asym) is over PF_PASYM: an outline, whose
+ *    brighter side may change along it so that its mean profile is even;
+ *  - a segment long enough, and the other pixels of a component
+ *    together, are unflagged when the pixels beside them stand out like
+ *    them (pf_ring): the rest of a line of the scene.
+ * Specks (under 8 pixels across) have no direction: only pf_ring judges them. */
 #define PN 4
 #define PW 4
 #define SEG_COS 0.64f            /* cos(2 x 25 degrees) */
@@ -1469,13 +1477,18 @@ struct pfpix {
 };
 
 struct pfcomp {
-	const int *at;
+	int *at;
 	int w, h, first, n;      /* px[0..n) are at[] = first..first+n-1 */
 	struct pfpix *px;
 	int *queue;
 	unsigned char *sv;       /* per segment: 0 too short, 1 keep, 2 unflag */
 	float *ta, *tr;          /* the measures of the pixels of no verdict */
 	int cap, np;             /* np: the line pixels of the band, all told */
+	const unsigned char *m0, *med;   /* the marks, the 7x7 median */
+	const float *lv;         /* the residual level per tile */
+	int tw, tile;
+	float k;                 /* the step's threshold scale */
+	int *ring, rcap;         /* pf_ring's marks, to undo */
 };
 
 /* The pixel at (x, y) of the component, as an index into px, or -1
@@ -1517,9 +1530,58 @@ pf_room(struct pfcomp *c, int n)
 	return 0;
 }
 
+/* The share of ridge pixels beside a stretch of line: the pixels within
+ * PR of its pixels px[qs[0..nq)] that are no line's (not flagged), yet
+ * stand off the median by the hysteresis' low threshold with the line's
+ * sign, over nq. A scratch crosses the scene: beside it and past its
+ * ends lies the scene's ground, with few such pixels. A piece of the
+ * scene's own dark or bright lines that passed (an outline's stretch
+ * thin and strong enough, a window's frame) has the rest of its line
+ * beside it: the outline where it goes on, thickens or bends, the
+ * lines it meets. Over PF_RING: the scene's. -1 when out of memory. */
+#define PR 2
+#define PF_RING 0.50f
+
+static float
+pf_ring(struct pfcomp *c, const float *y, const int *qs, int nq, float sg)
+{
+	int w = c->w, h = c->h, nr = 0, cnt = 0;
+
+	for (int t = 0; t < nq && cnt >= 0; t++) {
+		int i = c->px[qs[t]].i, cy = i / w, cx = i % w;
+		for (int dy = -PR; dy <= PR; dy++)
+			for (int dx = -PR; dx <= PR; dx++) {
+				int nx = cx + dx, ny = cy + dy;
+				if (nx < 0 || ny < 0 || nx >= w || ny >= h)
+					continue;
+				size_t j = (size_t)ny * w + nx;
+				if (c->at[j] != -1 || c->m0[j] == 1 || c->m0[j] == 2)
+					continue;        /* a line's, or seen */
+				if (nr == c->rcap) {
+					int cap = c->rcap ? 2 * c->rcap : 256;
+					void *p = realloc(c->ring, sizeof(int) * (size_t)cap);
+					if (p == NULL) {
+						cnt = -1;
+						goto undo;
+					}
+					c->ring = p;
+					c->rcap = cap;
+				}
+				c->ring[nr++] = (int)j;
+				c->at[j] = -2;
+				float r = y[j] - c->med[j], l = c->lv[(ny / c->tile) * c->tw + nx / c->tile];
+				cnt += sg * r > c->k * (14 + 2.5f * l);
+			}
+	}
+undo:
+	for (int t = 0; t < nr; t++)
+		c->at[c->ring[t]] = -1;
+	return cnt < 0 ? -1 : (float)cnt / nq;
+}
+
 /* Judge one component (c->px[0..n).i set, all of sign sg): unflag (m
  * = 3) the pixels the profile calls features of the scene. */
-static void
+static int
 pf_component(struct pfcomp *c, const float *y, unsigned char *m, float sg)
 {
 	struct pfpix *px = c->px;
@@ -1581,6 +1643,20 @@ pf_component(struct pfcomp *c, const float *y, unsigned char *m, float sg)
 				sp[d] /= nq;
 			pf_measures(sp, &a, &r);
 			c->sv[ns] = pf_scene(a, r) ? 2 : 1;
+			/* an outline's stretch: at most of its pixels the two
+			 * sides differ (pf_pixel_asym) */
+			if (c->sv[ns] == 1) {
+				for (int t = 0; t < nq; t++)
+					c->ta[t] = pf_pixel_asym(px[c->queue[t]].pr, sg);
+				if (median(c->ta, nq) > PF_PASYM)
+					c->sv[ns] = 2;
+			}
+			/* the rest of the scene's line beside it */
+			float rg = c->sv[ns] == 1 ? pf_ring(c, y, c->queue, nq, sg) : 0;
+			if (rg < 0)
+				return EX_OSERR;
+			if (rg > PF_RING)
+				c->sv[ns] = 2;
 		}
 		/* a long segment its profile across keeps, if one of a
 		 * regular series of like lines: the scene's */
@@ -1630,9 +1706,20 @@ pf_component(struct pfcomp *c, const float *y, unsigned char *m, float sg)
 	}
 	int scene = nr > 0 && (x1 - x0 >= 7 || y1 - y0 >= 7) &&
 	    pf_scene(median(c->ta, nr), median(c->tr, nr));
+	if (nr > 0 && !scene) {
+		int nq = 0;
+		for (int q = 0; q < n; q++)
+			if (!c->sv[px[q].seg])
+				c->queue[nq++] = q;
+		float rg = pf_ring(c, y, c->queue, nq, sg);
+		if (rg < 0)
+			return EX_OSERR;
+		scene = rg > PF_RING;
+	}
 	for (int q = 0; q < n; q++)
 		if (c->sv[px[q].seg] ? c->sv[px[q].seg] == 2 : scene)
 			m[px[q].i] = 3;
+	return 0;
 }
 
 /* Unflag (m = 3) the lines of m (1 bright, 2 dark) that the profile
@@ -1642,11 +1729,13 @@ pf_component(struct pfcomp *c, const float *y, unsigned char *m, float sg)
  * small components, and their profiles held all at once took more
  * memory than the strip's luma. */
 static int
-profile_test(const struct band *b, const float *y, unsigned char *m, int *at)
+profile_test(const struct band *b, const float *y, unsigned char *m, int *at,
+    const unsigned char *med, const float *lv, int tw, int tile, float thr)
 {
 	int w = b->w, h = b->h, k = 0, rc = 0;
 	size_t n = (size_t)w * (size_t)h;
-	struct pfcomp c = { .at = at, .w = w, .h = h };
+	struct pfcomp c = { .at = at, .w = w, .h = h, .m0 = m, .med = med, .lv = lv,
+	    .tw = tw, .tile = tile, .k = thr };
 
 	for (size_t i = 0; i < n; i++) {
 		at[i] = -1;
@@ -1679,7 +1768,8 @@ profile_test(const struct band *b, const float *y, unsigned char *m, int *at)
 					at[j] = k++;
 				}
 		}
-		pf_component(&c, y, m, m[i0] == 1 ? 1.0f : -1.0f);
+		if ((rc = pf_component(&c, y, m, m[i0] == 1 ? 1.0f : -1.0f)) != 0)
+			break;
 	}
 out:
 	free(c.px);
@@ -1687,6 +1777,7 @@ out:
 	free(c.sv);
 	free(c.ta);
 	free(c.tr);
+	free(c.ring);
 	return rc;
 }
 
@@ -1885,7 +1976,7 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 		if (m[i] & 8)
 			m[i] &= 7;
 	/* what is left of real thin features of the scene */
-	if (profile_test(b, y, m, stack) != 0)
+	if (profile_test(b, y, m, stack, med, lv, tw, tile, k) != 0)
 		goto out;
 	/* fill flagged core pixels: median of the unflagged nearby */
 	long cnt = 0;

@@ -31,7 +31,10 @@
  * (a regular series of like thin lines: part of the scene); with
  * strokes=K, texture's strokes (one per K pixels) drawn over the smooth
  * scene, which shows between them: a busy scene (fur, foliage, a grid of
- * windows) that is not all fine texture. */
+ * windows) that is not all fine texture; with outlines, a grey ground
+ * with four ellipses, light or dark, each drawn with a black outline 4
+ * pixels wide, as a drawing, a comic or a graffiti has them (dark lines
+ * of the scene whose sides differ). */
 #include <err.h>
 #include <math.h>
 #include <stdint.h>
@@ -49,7 +52,7 @@ static struct {
 	double noise, lnoise, cnoise, grain, soft;
 	unsigned claim_w, claim_h;
 	double blur, focus, fade, sepia, cast, desat;
-	int upscale, scratches, texture, highlights, rims, stripes, strokes;
+	int upscale, scratches, texture, highlights, rims, stripes, strokes, outlines;
 } o = { .q = 90, .seed = 1 };
 
 static uint64_t rng;
@@ -200,6 +203,17 @@ scene(void)
 				v[0] = v[1] = v[2] = tex[(size_t)y * o.w + x];
 			if (o.stripes)
 				v[0] = v[1] = v[2] = x % 24 < 2 ? 150 : 45;
+			if (o.outlines) {
+				static const double sh[4][4] = { { 45, 45, 30, 230 }, { 115, 50, 25, 90 },
+					{ 50, 115, 22, 200 }, { 115, 115, 32, 230 } };
+				double s = (o.w < o.h ? o.w : o.h) / 160.0;
+				v[0] = v[1] = v[2] = 140;
+				for (int i = 0; i < 4; i++) {
+					double d = hypot(x - s * sh[i][0], (y - s * sh[i][1]) / 0.6);
+					if (d < s * sh[i][2])
+						v[0] = v[1] = v[2] = d < s * sh[i][2] - 4 ? sh[i][3] : 25;
+				}
+			}
 			for (int k = 0; k < 3; k++) {
 				if (o.noise > 0)
 					v[k] += o.noise * grand();
@@ -542,6 +556,7 @@ main(int argc, char *argv[])
 		else if (!strcmp(a, "highlights")) o.highlights = 1;
 		else if (!strcmp(a, "rims")) o.rims = 1;
 		else if (!strcmp(a, "stripes")) o.stripes = 1;
+		else if (!strcmp(a, "outlines")) o.outlines = 1;
 		else if (!strncmp(a, "strokes=", 8)) o.strokes = atoi(a + 8) > 0 ? atoi(a + 8) : 1;
 		else if (!strncmp(a, "q=", 2)) o.q = atoi(a + 2);
 		else if (!strncmp(a, "orientation=", 12)) o.orientation = atoi(a + 12);

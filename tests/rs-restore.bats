@@ -114,6 +114,15 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/s.png") + 3))" ]
 }
 
+@test "rs-restore: descratch leaves a drawing's outlines and removes scratches over it" {
+	img c png:160x160 outlines noise=3    # ellipses with 4-px black outlines
+	rs-restore --ops descratch -o "$T/rc.png" "$T/c.png"
+	[ "$(imgcmp -n "$T/c.png" "$T/rc.png")" -le 100 ]      # was 192
+	imgcmp -d scratches=3 "$T/c.png" "$T/s.png"
+	rs-restore --ops descratch -o "$T/r.png" "$T/s.png"
+	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/s.png") + 3))" ]   # was +0.25 dB
+}
+
 @test "rs-restore: descratch removes scratches that cross one another" {
 	img c0 png:320x240
 	imgcmp -d blur=1.5 "$T/c0.png" "$T/c.png"
