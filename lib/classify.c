@@ -1390,7 +1390,7 @@ texture(struct feat *f, const float *Y, int w, int h)
 /* Deep: the median of luma in each 4x4 cell of a tile, over the
  * pixels the damage found (G painted over C) leaves, counted by half
  * level; a cell more than a quarter damaged is left out. A median of 16
- * keeps a tenth of white noise's spread and none of a thin line's. */
+ * keeps a tenth of white noise's variance and none of a thin line's. */
 static void
 deep_cells(struct feat *f, const uint8_t *px, int ch, const float *G, const float *C, int w, int h)
 {
