@@ -518,6 +518,23 @@ PY
 	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = true ]
 }
 
+@test "rs-classify: under grain, a scene with deep small details is still not faded, its fade still is" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	# the scene above and its fade under grain of sigma 7: the blocks'
+	# extremes are the grain's, the medians of 4x4 cells keep the seeds
+	# deep (about 22 levels in) and the fade's lifted (about 54)
+	seeds "$T/close.png" 0 255
+	seeds "$T/faded.png" 40 215
+	grain close 7
+	grain faded 7
+	run env RS_CLASSIFY_RAW=1 rs-classify "$T/close.png" "$T/faded.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(sed -n 1p <<<"$output" | jq '.attributes._raw.sigma_y > 5 and .attributes._raw.lift_y > 60 and .attributes._raw.lift_deep < 30')" = true ]
+	[ "$(sed -n 1p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = false ]
+	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = true ]
+}
+
 @test "rs-classify: a faded texture is stretched to a narrower range than a faded scene" {
 	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
 	# the texture above, faded to 1st and 99th percentiles at 110 and 150
