@@ -503,6 +503,18 @@ PY
 	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "low_resolution") | .detected')" = true ]
 }
 
+# deep_not_faded SIGMA: $T/close.png (luma's noise over SIGMA) reads
+# no black or white in bulk but deep small details and is not faded;
+# $T/faded.png is
+deep_not_faded() {
+	run env RS_CLASSIFY_RAW=1 rs-classify "$T/close.png" "$T/faded.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(sed -n 1p <<<"$output" | jq --argjson s "$1" '.attributes._raw.sigma_y >= $s and .attributes._raw.lift_y > 60 and .attributes._raw.lift_deep < 30')" = true ]
+	[ "$(sed -n 1p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = false ]
+	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = true ]
+}
+
 @test "rs-classify: a scene without black or white in bulk but deep small details is not faded, its fade is" {
 	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
 	# its 1st and 99th percentiles of luma lie 88 levels in, as far as
@@ -510,12 +522,7 @@ PY
 	# in), the scene keeps them deep (19)
 	seeds "$T/close.png" 0 255
 	seeds "$T/faded.png" 40 215
-	run env RS_CLASSIFY_RAW=1 rs-classify "$T/close.png" "$T/faded.png"
-	[ "$status" -eq 0 ]
-	echo "$output"
-	[ "$(sed -n 1p <<<"$output" | jq '.attributes._raw.lift_y > 60 and .attributes._raw.lift_deep < 30')" = true ]
-	[ "$(sed -n 1p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = false ]
-	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = true ]
+	deep_not_faded 0
 }
 
 @test "rs-classify: under grain, a scene with deep small details is still not faded, its fade still is" {
@@ -527,12 +534,7 @@ PY
 	seeds "$T/faded.png" 40 215
 	grain close 7
 	grain faded 7
-	run env RS_CLASSIFY_RAW=1 rs-classify "$T/close.png" "$T/faded.png"
-	[ "$status" -eq 0 ]
-	echo "$output"
-	[ "$(sed -n 1p <<<"$output" | jq '.attributes._raw.sigma_y > 5 and .attributes._raw.lift_y > 60 and .attributes._raw.lift_deep < 30')" = true ]
-	[ "$(sed -n 1p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = false ]
-	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = true ]
+	deep_not_faded 5
 }
 
 @test "rs-classify: a faded texture is stretched to a narrower range than a faded scene" {
