@@ -167,15 +167,13 @@ rising() {
 # tinted FILE R G B: a scene of soft coloured shapes (blurred noise)
 # under channel gains R, G, B
 tinted() {
-	/usr/bin/python3 - "$@" <<'PY'
+	PYTHONPATH="$BATS_TEST_DIRNAME" /usr/bin/python3 - "$@" <<'PY'
 import sys
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
+import scenes
 rng = np.random.default_rng(3)
-def soft():
-    im = Image.fromarray(np.uint8(np.clip(128 + 60 * rng.normal(0, 1, (240, 320)), 0, 255)))
-    a = np.asarray(im.filter(ImageFilter.GaussianBlur(6)), dtype=float)
-    return (a - a.min()) / (a.max() - a.min())
+soft = lambda: scenes.soft(rng)
 a = (20 + 210 * soft())[..., None] * (0.75 + 0.25 * np.stack([soft() for _ in range(3)], 2))
 g = np.array([float(v) for v in sys.argv[2:5]])
 Image.fromarray(np.uint8(np.clip(a * g + 0.5, 0, 255))).save(sys.argv[1])
@@ -240,15 +238,13 @@ PY
 # in the lower third, a grey pot in shade (neutral, never among the
 # brightest pixels), under channel gains R, G, B
 foliage() {
-	/usr/bin/python3 - "$@" <<'PY'
+	PYTHONPATH="$BATS_TEST_DIRNAME" /usr/bin/python3 - "$@" <<'PY'
 import sys
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
+import scenes
 rng = np.random.default_rng(5)
-def soft():
-    im = Image.fromarray(np.uint8(np.clip(128 + 60 * rng.normal(0, 1, (240, 320)), 0, 255)))
-    a = np.asarray(im.filter(ImageFilter.GaussianBlur(6)), dtype=float)
-    return (a - a.min()) / (a.max() - a.min())
+soft = lambda: scenes.soft(rng)
 lum = 25 + 215 * soft()
 a = lum[..., None] * np.stack([0.80 + 0.1 * soft(), np.ones((240, 320)), 0.45 + 0.1 * soft()], 2)
 pot = np.zeros((240, 320), bool)
@@ -276,15 +272,13 @@ PY
 # round the circle (saturation 0.3) over soft light, then each channel
 # raised to GAMMA (2.2: a low-key tone curve)
 patchwork() {
-	/usr/bin/python3 - "$@" <<'PY'
+	PYTHONPATH="$BATS_TEST_DIRNAME" /usr/bin/python3 - "$@" <<'PY'
 import sys
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
+import scenes
 rng = np.random.default_rng(3)
-def soft():
-    im = Image.fromarray(np.uint8(np.clip(128 + 60 * rng.normal(0, 1, (240, 320)), 0, 255)))
-    a = np.asarray(im.filter(ImageFilter.GaussianBlur(6)), dtype=float)
-    return (a - a.min()) / (a.max() - a.min())
+soft = lambda: scenes.soft(rng)
 lum = 30 + 210 * soft()
 hue = np.kron((rng.permutation(16) * 2 * np.pi / 16).reshape(4, 4), np.ones((60, 80)))
 a = lum[..., None] * np.stack([1 + 0.3 * np.cos(hue + k * 2.094) for k in (0, -1, 1)], 2)

@@ -1,0 +1,10 @@
+"""Shared by the Python picture helpers of tests/*.bats."""
+import numpy as np
+from PIL import Image, ImageFilter
+
+
+def soft(rng, h=240, w=320):
+    """Soft shapes in [0, 1]: Gaussian noise blurred by a sigma of 6."""
+    im = Image.fromarray(np.uint8(np.clip(128 + 60 * rng.normal(0, 1, (h, w)), 0, 255)))
+    a = np.asarray(im.filter(ImageFilter.GaussianBlur(6)), dtype=float)
+    return (a - a.min()) / (a.max() - a.min())
