@@ -75,11 +75,12 @@
  *           averages out there), and under noise
  *           also read from the histogram deconvolved by the noise (which
  *           clips the tails, where a correction cannot reach). Under
- *           light noise, read again on the 32x32 blocks whose 1 % is
- *           darkest and 99 % brightest: a fade lifts every part, a scene
- *           without black or white in bulk keeps a few deep details;
- *           under moderate noise, or with damage found, on the darkest
- *           and brightest medians of 4x4 cells, the damage left out.
+ *           light noise with no damage found, read again on the 32x32
+ *           blocks whose 1 % is darkest and 99 % brightest: a fade lifts
+ *           every part, a scene without black or white in bulk keeps a
+ *           few deep details; under moderate noise with no damage found,
+ *           or with damage found under light noise, on the darkest and
+ *           brightest medians of 4x4 cells, the damage left out.
  *  cast     the illuminant from the colour of the brightest pixels (in
  *           log chroma): all of them, and their less coloured half; the
  *           smaller reading, trusted fully when the grey world leans the
