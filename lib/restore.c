@@ -516,6 +516,7 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 	}
 	case RESTORE_DESCRATCH:
 		st->thresh = (float)num(e, "threshold", 1);
+		st->csub = im->ch >= 3 && im->jpeg_comps == 3 && (im->jpeg_hsamp > 1 || im->jpeg_vsamp > 1);
 		r = jv_object_set(r, jv_string("threshold"), rnd(st->thresh, 0.01));
 		*flagged = 1;
 		break;

@@ -32,7 +32,8 @@ struct step {
 	int grid;            /* deblock: 8x8 grid starts at (0,0) */
 	uint16_t q[64];      /* deblock: luma quantisation table */
 	uint16_t qc[64];     /* deblock: chroma table from the file, or zeros */
-	int csub;            /* deblock: chroma stored at half size (4:2:0) */
+	int csub;            /* deblock: chroma stored at half size (4:2:0);
+	                        descratch: at half width or height (4:2:0, 4:2:2) */
 	int ftab;            /* deblock: q is the file's own table (1) or measured (2) */
 	float black, white, sat, tint[3];    /* levels */
 	float span;          /* levels: black..white goes to this range, centred */

@@ -35,7 +35,9 @@
  *           has them) and the projection.
  * descratch thin bright/dark lines and specks: the luma's residual from a
  *           7x7 median, thresholds scaled by the local residual level
- *           (texture raises them), hysteresis; lines whose profile across
+ *           (texture raises them), no more colourful than the sides
+ *           (less strictly where a JPEG kept its chroma at half size),
+ *           hysteresis; lines whose profile across
  *           says they belong to the scene, or that have more of a line
  *           of the scene beside them (profile_test), are let go;
  *           flagged pixels only are filled with the median of unflagged
@@ -1409,9 +1411,17 @@ ridge(const struct band *b, const float *y, int xx, int yy, float sg, float *sid
 
 /* A candidate of residual r passes if it is a ridge of at least want and,
  * in colour, no more colourful than its surroundings: dust and scratches
- * are grey, the edges of coloured things are not. */
+ * are grey, the edges of coloured things are not. Its spread of RGB may
+ * be at most cf times the sides' and 12 more: SCRATCH_CF, or where the
+ * file kept its chroma at half size (a 4:2:0 or 4:2:2 JPEG, as scans
+ * and cameras save them) SCRATCH_CF_SUB, for there a line a pixel or two
+ * wide has the chroma of the ground about it, only its luma its own
+ * (on JPEG q90 copies of bench/mkset's scratched photos, recall 0.45 ->
+ * 0.69 and +3.0 -> +6.2 dB on the tuned set's tune half). */
+#define SCRATCH_CF     0.6f
+#define SCRATCH_CF_SUB 0.9f
 static int
-scratch_like(const struct band *b, const float *y, int xx, int yy, float r, float want)
+scratch_like(const struct band *b, const float *y, int xx, int yy, float r, float want, float cf)
 {
 	float sc, g = ridge(b, y, xx, yy, r > 0 ? 1.0f : -1.0f, &sc, NULL);
 	size_t i = (size_t)yy * b->w + xx;
@@ -1421,7 +1431,7 @@ scratch_like(const struct band *b, const float *y, int xx, int yy, float r, floa
 	if (b->nc == 3) {
 		float mx = fmaxf(b->p[0][i], fmaxf(b->p[1][i], b->p[2][i]));
 		float mn = fminf(b->p[0][i], fminf(b->p[1][i], b->p[2][i]));
-		if (mx - mn > 0.6f * sc + 12)
+		if (mx - mn > cf * sc + 12)
 			return 0;
 	}
 	return 1;
@@ -1841,7 +1851,7 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 	unsigned char *m = NULL, *med = NULL;
 	int *stack = NULL, rc = EX_OSERR;
 	int tw = (w + tile - 1) / tile, th = (h + tile - 1) / tile;
-	float k = st->thresh > 0 ? st->thresh : 1;
+	float k = st->thresh > 0 ? st->thresh : 1, cf = st->csub ? SCRATCH_CF_SUB : SCRATCH_CF;
 
 	if ((y = malloc(sizeof(float) * n)) == NULL || (med = calloc(n, 1)) == NULL ||
 	    (m = calloc(n, 1)) == NULL || (lv = calloc((size_t)tw * (size_t)th, sizeof(float))) == NULL ||
@@ -1884,7 +1894,7 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 			size_t i0 = (size_t)yy * w + xx;
 			float r0 = y[i0] - med[i0], l0 = lv[(yy / tile) * tw + xx / tile];
 			float hi = k * (28 + 4.5f * l0);
-			if (m[i0] || fabsf(r0) <= hi || !scratch_like(b, y, xx, yy, r0, 0.7f * hi))
+			if (m[i0] || fabsf(r0) <= hi || !scratch_like(b, y, xx, yy, r0, 0.7f * hi, cf))
 				continue;
 			int sp = 0, n = 0, x0 = xx, x1 = xx, y0 = yy, y1 = yy;
 			unsigned char sg = r0 > 0 ? 1 : 2;
@@ -1911,7 +1921,7 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 						float r = y[j] - med[j], l = lv[(ny / tile) * tw + nx / tile];
 						float lo = k * (14 + 2.5f * l);
 						if ((sg == 1 ? r : -r) > lo &&
-						    scratch_like(b, y, nx, ny, r, 0.5f * lo)) {
+						    scratch_like(b, y, nx, ny, r, 0.5f * lo, cf)) {
 							m[j] = sg;
 							stack[sp++] = (int)j;
 						}
@@ -1959,7 +1969,7 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 						continue;
 					float r = y[j] - med[j], l = lv[(ny / tile) * tw + nx / tile];
 					float lo = 0.45f * k * (14 + 2.5f * l);
-					if ((sg == 1 ? r : -r) > lo && scratch_like(b, y, nx, ny, r, 0.5f * lo)) {
+					if ((sg == 1 ? r : -r) > lo && scratch_like(b, y, nx, ny, r, 0.5f * lo, cf)) {
 						m[j] = 4;
 						stack[sp++] = (int)j;
 						grown++;

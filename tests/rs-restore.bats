@@ -92,6 +92,14 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/s.png") + 8))" ]
 }
 
+@test "rs-restore: descratch finds grey scratches in a JPEG that kept its chroma at half size" {
+	# a toned print saved as 4:2:0: a 1-px line has the ground's chroma
+	img c png:320x240 blur=1.5 sepia=0.6
+	img s jpeg:320x240 blur=1.5 sepia=0.6 scratches=4 q=90
+	rs-restore --ops descratch -o "$T/r.png" "$T/s.jpeg"
+	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/s.jpeg") + 13))" ]   # was +11
+}
+
 @test "rs-restore: descratch leaves a thin highlight on a dark bar and removes scratches beside it" {
 	img b png:320x240
 	img h png:320x240 highlights         # 4 bars with a 1-px lighter line, 39 rows each
