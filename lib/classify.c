@@ -80,7 +80,10 @@
  *           every part, a scene without black or white in bulk keeps a
  *           few deep details; under moderate noise with no damage found,
  *           or with damage found under light noise, on the darkest and
- *           brightest medians of 4x4 cells, the damage left out.
+ *           brightest medians of 4x4 cells, the damage left out. At most
+ *           a little over what the channels' least black allows (a
+ *           fade lifts every channel's black, a scene of saturated
+ *           colours luma's alone).
  *  cast     the illuminant from the colour of the brightest pixels (in
  *           log chroma): all of them, and their less coloured half; the
  *           smaller reading, trusted fully when the grey world leans the
@@ -157,6 +160,8 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define DEEP_NOISE   2.5      /* of the darkest and brightest 32x32 blocks (their */
 #define DEEP_TOL     10.0     /* 1 and 99 %, this many sigmas in) lie at most this */
                               /* much deeper than a fade's lift */
+#define FADE_CH_K    0.6      /* the lift at most the channels' least black over */
+#define FADE_CH_TOL  10.0     /* this (a gain of 0.6 on a channel), and this more */
 #define DEEP_GRAIN   10.0     /* else under this sigma, those of 4x4 cells' medians */
 #define DEEP_CELL_NOISE 0.25  /* (the damage found left out), this many sigmas in */
 #define CAST_MID     0.09     /* log-chroma distance of the illuminant */
@@ -2639,6 +2644,13 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		double lift = m.lift_f >= 0 ? fmin(m.lift_y, m.lift_f + FOCUS_TOL) : m.lift_y;
 		if (m.lift_d >= 0)
 			lift = fmin(lift, m.lift_d + DEEP_TOL);
+		/* a fade lifts every channel's black, and no gain brings a
+		 * lifted black back to 0 (a cast or a toning moves the
+		 * channels' whites to the clip, so they tell nothing): a
+		 * scene of saturated colours keeps luma off black while a
+		 * channel reaches it (on the held-out photos faded F1 0.97 |
+		 * 0.94 -> 0.98 | 0.99, the tuned sets unchanged) */
+		lift = fmin(lift, m.black / FADE_CH_K + FADE_CH_TOL);
 		sc[T_FADED] = sigmoid(lift - tw * (FADE_TEX + FADE_TEX_BLUR * m.blur_sigma) -
 		    (1 - tw) * FADE_BLUR * fmax(0, m.blur_sigma - FADE_BLUR_MIN) -
 		    FADE_NOISE * m.sigma_y, FADE_MID, FADE_SPAN);

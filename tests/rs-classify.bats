@@ -531,6 +531,38 @@ deep_not_faded() {
 	deep_not_faded 5
 }
 
+# saturated FILE LO HI: soft patches of four saturated colours (orange,
+# teal, purple, yellow-green: each has a channel near 0 and one near
+# 250, their luma 65 to 187), levels squeezed into LO..HI
+saturated() {
+	PYTHONPATH="$BATS_TEST_DIRNAME" /usr/bin/python3 - "$@" <<'PY'
+import sys
+import numpy as np
+from PIL import Image
+import scenes
+rng = np.random.default_rng(7)
+pal = np.array([[250, 120, 5], [5, 150, 160], [120, 10, 200], [170, 230, 10]], float)
+lab = np.argmax(np.stack([scenes.soft(rng) for _ in range(4)], 2), 2)
+a = pal[lab] * (0.85 + 0.15 * scenes.soft(rng))[..., None]
+lo, hi = (float(v) for v in sys.argv[2:4])
+Image.fromarray(np.uint8(np.clip(lo + a * (hi - lo) / 255 + 0.5, 0, 255))).save(sys.argv[1])
+PY
+}
+
+@test "rs-classify: saturated colours that keep luma off black and white are not faded, their fade is" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	# luma's lift is about 60 either way; the channels' blacks reach 5
+	# in the scene, 54 in its fade
+	saturated "$T/scene.png" 0 255
+	saturated "$T/faded.png" 50 205
+	run rs-classify "$T/scene.png" "$T/faded.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(sed -n 1p <<<"$output" | jq '.attributes.black_level < 10')" = true ]
+	[ "$(sed -n 1p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = false ]   # was true
+	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = true ]
+}
+
 @test "rs-classify: a faded texture is stretched to a narrower range than a faded scene" {
 	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
 	# the texture above, faded to 1st and 99th percentiles at 110 and 150
