@@ -23,7 +23,10 @@
  *           (Immerkaer's operator on it), which the scene's detail,
  *           alike in the three channels, leaves near zero: it holds
  *           where the comparison of scales fails (a soft picture, or
- *           one all texture).
+ *           one all texture). Colour blotches: chroma's spread about a
+ *           plane in 8x8 blocks, read on the fifth flattest in luma (a
+ *           scene's colour detail, fur or a patterned cloth, comes
+ *           with luma detail; noise does not).
  *  scratches candidates stand out of a 5x5 opening or closing of green;
  *           long straight runs of them whose profile across says they
  *           lie on the scene and isolated specks count, weighed by how
@@ -133,6 +136,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define CHROMA_MID   2.0      /* chroma blotches: plane-fit reading above */
 #define CHROMA_SPAN  0.5      /* CHROMA_WHITE x Immerkaer's */
 #define CHROMA_WHITE 1.5      /* blotches read this far above white noise */
+#define CHROMA_FLATQ 0.2      /* blotches read on this share of blocks, flattest in luma */
 #define BLUR_MID     0.70     /* blur sigma by re-blurring, pixels */
 #define BLUR_SPAN    0.1
 #define SLOPE_MID    0.2      /* band energy ratio, scale 2 over 4 */
@@ -414,8 +418,8 @@ struct feat {
 	size_t nblk, capblk;
 	/* chroma noise: per 8x8 block, the variance of Cb and Cr about a
 	 * plane, and their Immerkaer variance */
-	double *cz, *cw;
-	size_t ncz, capcz, ncw, capcw;
+	double *cz, *cw, *cy;         /* cy: luma's variance about its plane */
+	size_t ncz, capcz, ncw, capcw, ncy, capcy;
 	/* edges */
 	double *ew;                   /* edge widths */
 	size_t nedge, capedge;
@@ -604,7 +608,8 @@ noise_blocks(struct feat *f, const float *Y, int w, int h)
  * variance of each about its least-squares plane (blotches of a few
  * pixels, as demosaicking leaves them, keep most of theirs), and
  * Immerkaer's variance on the inner 6x6 (white noise only: a blotch is
- * nearly a plane at that scale). Blocks clipped in more than a
+ * nearly a plane at that scale), and luma's variance about its plane
+ * (the blotches are read on the flattest blocks). Blocks clipped in more than a
  * twentieth of their pixels are left out. */
 static int
 chroma_blocks(struct feat *f, const uint8_t *px, int w, int h)
@@ -614,7 +619,7 @@ chroma_blocks(struct feat *f, const uint8_t *px, int w, int h)
 	for (int by = 0; by + 8 <= h; by += 8)
 		for (int bx = 0; bx + 8 <= w; bx += 8) {
 			int clip = 0;
-			double e = 0, wv = 0;
+			double e = 0, wv = 0, ly[64];
 			for (int y = 0; y < 8; y++)
 				for (int x = 0; x < 8; x++) {
 					const uint8_t *q = px + ((size_t)(by + y) * w + bx + x) * 3;
@@ -622,6 +627,7 @@ chroma_blocks(struct feat *f, const uint8_t *px, int w, int h)
 					    q[2] == 0 || q[2] == 255;
 					c[0][y * 8 + x] = -0.168736f * q[0] - 0.331264f * q[1] + 0.5f * q[2];
 					c[1][y * 8 + x] = 0.5f * q[0] - 0.418688f * q[1] - 0.081312f * q[2];
+					ly[y * 8 + x] = 0.299 * q[0] + 0.587 * q[1] + 0.114 * q[2];
 				}
 			if (clip > 64 / 20)
 				continue;
@@ -644,7 +650,18 @@ chroma_blocks(struct feat *f, const uint8_t *px, int w, int h)
 						wv += r * r / 36;
 					}
 			}
-			if (push(&f->cz, &f->ncz, &f->capcz, e / (2 * 61)) < 0 ||
+			double sm = 0, sx = 0, sy = 0, ss = 0;
+			for (int y = 0; y < 8; y++)
+				for (int x = 0; x < 8; x++) {
+					double t = ly[y * 8 + x];
+					sm += t;
+					sx += t * (x - 3.5);
+					sy += t * (y - 3.5);
+					ss += t * t;
+				}
+			double vy = ss - sm * sm / 64 - (sx * sx + sy * sy) / 336;
+			if (push(&f->cy, &f->ncy, &f->capcy, vy / 61) < 0 ||
+			    push(&f->cz, &f->ncz, &f->capcz, e / (2 * 61)) < 0 ||
 			    push(&f->cw, &f->ncw, &f->capcw, wv / (2 * 36)) < 0)
 				return -1;
 		}
@@ -1998,7 +2015,27 @@ measure(const char *name, struct cl *c, struct meas *m)
 	 * blocks tell the noise), and of Immerkaer's, each corrected for
 	 * its quantile's bias */
 	if (f.ncz > 0) {
-		m->csig = sqrt(quantile(f.cz, f.ncz, 0.1) / 0.84);
+		{
+			/* on the flattest CHROMA_FLATQ of the blocks by
+			 * luma: blotches of noise care nothing for the
+			 * scene, a scene's colour detail (fur, a patterned
+			 * cloth) comes with its luma detail */
+			double *t = malloc(f.ncy * sizeof *t), *u = malloc(f.ncz * sizeof *u);
+			if (t == NULL || u == NULL) {
+				free(t);
+				free(u);
+				goto out;
+			}
+			memcpy(t, f.cy, f.ncy * sizeof *t);
+			double thr = quantile(t, f.ncy, CHROMA_FLATQ);
+			size_t nu = 0;
+			for (size_t k = 0; k < f.ncz; k++)
+				if (f.cy[k] <= thr)
+					u[nu++] = f.cz[k];
+			m->csig = sqrt(quantile(nu >= 8 ? u : f.cz, nu >= 8 ? nu : f.ncz, 0.1) / 0.84);
+			free(t);
+			free(u);
+		}
 		m->cwhite = sqrt(quantile(f.cw, f.ncw, 0.1) / CW_P10);
 	}
 	/* texture: the spread of the blocks' means over the spread within
@@ -2523,6 +2560,7 @@ out:
 	free(f.nzw);
 	free(f.nzm);
 	free(f.cz);
+	free(f.cy);
 	free(f.cw);
 	free(fy.nz);
 	free(fy.nzw);

@@ -210,6 +210,46 @@ PY
 	sed -n 2p <<<"$output" | jq -e '.ops[] | select(.op == "denoise") | .sigma > 5'
 }
 
+# strands FILE C: coarse strands of two colours, dark brown and light
+# grey-blue, whose colour changes with their luma (as fur's does), and a
+# smooth strip down the left edge (a twentieth of the picture); with C
+# > 0, colour blotches: Cb and Cr noise blurred by a sigma of 1,
+# rescaled to sigma C
+strands() {
+	/usr/bin/python3 - "$@" <<'PY'
+import sys
+import numpy as np
+from PIL import Image, ImageFilter
+rng = np.random.default_rng(11)
+h, w = 240, 320
+def blur(a, s):
+    im = Image.fromarray(np.uint8(np.clip(128 + 40 * a, 0, 255)))
+    return (np.asarray(im.filter(ImageFilter.GaussianBlur(s)), dtype=float) - 128) / 40
+t = blur(rng.normal(0, 1, (h, w)), 2.0)
+t = (t - t.mean()) / t.std()
+x = np.where((t > 0)[..., None], [[[90, 60, 35]]], [[[170, 180, 200]]]) * (1 + 0.25 * t)[..., None]
+x[:, : w // 16] = np.linspace(90, 170, h)[:, None, None] * np.array([1.0, 0.95, 0.9])
+c = float(sys.argv[2])
+if c > 0:
+    n = np.stack([blur(rng.normal(0, 1, (h, w)), 1.0) for _ in range(2)], 2)
+    n = n / n.std() * c
+    x = x + n[..., 0:1] * np.array([0, -0.344136, 1.772]) + n[..., 1:2] * np.array([1.402, -0.714136, 0])
+Image.fromarray(np.uint8(np.clip(x + 0.5, 0, 255))).save(sys.argv[1])
+PY
+}
+
+@test "rs-classify: colour detail that comes with luma detail is not colour noise, blotches on it are" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	# the blotches are read on the blocks flattest in luma: the strip
+	strands "$T/fur.png" 0
+	strands "$T/blotched.png" 8
+	run rs-classify "$T/fur.png" "$T/blotched.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	sed -n 1p <<<"$output" | jq -e '.degradations[0].detected == false and .attributes.chroma_sigma < 1'   # was 4.8, detected
+	sed -n 2p <<<"$output" | jq -e '.degradations[0].detected and .attributes.chroma_sigma > 4'
+}
+
 @test "rs-classify: a faint cool tint is a cast, a magenta one as faint is not" {
 	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
 	# about the same distance from grey (log chroma 0.08): blue and cyan
