@@ -367,6 +367,20 @@ PY
 	[ "$(sed -n 2p <<<"$output" | jq '[.ops[].op] | index("deblur")')" = null ]
 }
 
+@test "rs-classify: a small subject in focus before a background blurred far more is not a blurred photo" {
+	# the subject holds too little of the picture's fine detail to
+	# concentrate it, but no blur of the whole frame empties the coarse
+	# octave so far beyond the fine one
+	img all png:320x240 blur=3
+	img part png:320x240 blur=3 focus=0.3
+	run env RS_CLASSIFY_RAW=1 rs-classify "$T/all.png" "$T/part.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(sed -n 1p <<<"$output" | jq '.degradations[] | select(.type == "blur") | .detected')" = true ]
+	[ "$(sed -n 2p <<<"$output" | jq '.attributes._raw.uneven >= 2 and .attributes._raw.conc < 5')" = true ]
+	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "blur") | .detected')" = false ]   # was true
+}
+
 @test "rs-classify: a blur uneven across scales is still called where the fine detail is spread over the frame" {
 	# the soft ellipse keeps more of the fine octave than the background
 	# (the blur reads uneven), but the scene's fine detail is not held
