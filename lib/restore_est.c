@@ -20,7 +20,11 @@
  *        (wider cuts lost 2 to 5 dB on bench/'s faded photos).
  * cast   grey-world over mid-tone pixels, refined on the pixels that
  *        the first estimate makes near-neutral; a picture whose colour
- *        is one tint proportional to luma is toned, not cast. */
+ *        is one tint proportional to luma is toned, not cast.
+ * sepia  a colour photo toned as a blend toward a sepia monochrome of
+ *        itself: the blend's strength from the chroma along the usual
+ *        sepia tint (grey edge and grey world), held to what keeps the
+ *        picture within black and white once undone (see est_sepia). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -566,6 +570,147 @@ est_white_balance(const struct img *im, float gain[3], int *toned)
 		strength = fmaxf(strength, fabsf(gain[c] - 1));
 	}
 	return strength;
+}
+
+/* Sepia toning as a blend: v = (1 - a) x + a Y(x) T, the colour photo x
+ * pulled toward its own luma in one warm tint T (luma 1, so Y(v) =
+ * Y(x)). No gain per channel undoes that, the blend took the share a of
+ * the colour; knowing a, x = (v - a Y T) / (1 - a) does. T is the usual
+ * sepia hue and strength, a prior, not a measure: the sepia matrix of
+ * CSS filters and most editors (R = .393 .769 .189, G = .349 .686 .168,
+ * B = .272 .534 .131) applied to white, over its luma. a is the
+ * smaller of:
+ *   the colour constancy reading, the mean of two: grey edge (between
+ *   pixels 8 apart, the change of the chroma along T's hue regressed
+ *   on the change of luma: a |T - 1| plus the scene's own slope, about
+ *   0 over many edges; 8 apart, not neighbours, as denoising smooths
+ *   chroma more than luma, and grain of one colour changes luma alone)
+ *   and grey world (the mean chroma along T's hue over the mean luma:
+ *   a |T - 1| plus the scene's own warmth); each errs on scenes the
+ *   other reads well;
+ *   the gamut: undoing too much pushes colours past black and white
+ *   fast, and a real scene was inside them: the largest a that leaves
+ *   all but SEPIA_OUT of the pixels (those strictly inside lo..hi
+ *   before, as a clipped one's true value is unknown) within lo - 4 ..
+ *   hi + 4.
+ * A colourful warm scene (fruit, foliage, skin) reads as strong toning
+ * to the first, and the second stops it; a pale scene lets the second
+ * go far, and there the first is right. On bench/'s sepia photos (a
+ * prototype undoing every crop) the mean of the two readings beat grey
+ * edge alone on three halves of four (0.3 to 0.8 dB; -0.14 on the
+ * fourth), 8 apart read old photos that neighbours read as untoned,
+ * and the gamut took colourful warm scenes at sepia 0.35 (plant,
+ * whale, baboon) from -9 to -17 dB to +6 to +14.
+ * Returns a, at most 0.9 (0: none, a cool cast, or chroma too even to
+ * hold colour: see below). */
+const float SEPIA_T[3] = { 1.11017f, 0.98856f, 0.76997f };
+#define SEPIA_OUT 0.002
+#define SEPIA_BINS 200
+
+float
+est_sepia(const struct img *im, float lo, float hi, float tone[3])
+{
+	long step = (long)im->w * im->h > 1000000 ? ((long)im->w * im->h) / 1000000 + 1 : 1;
+	double u[3], m = 0, sxy = 0, sxx = 0, sc = 0, sy = 0, g1[3] = { 0 }, g2 = 0, sv[3] = { 0 };
+	long ng = 0;
+	long hist[SEPIA_BINS + 1] = { 0 }, n = 0;
+	int d8 = im->w > 32 && im->h > 32 ? 8 : 1;
+
+	for (int k = 0; k < 3 && tone != NULL; k++)
+		tone[k] = 1;
+	if (im->ch < 3 || im->w < 2 || im->h < 2)
+		return 0;
+	for (int k = 0; k < 3; k++)
+		m += (SEPIA_T[k] - 1) * (SEPIA_T[k] - 1);
+	m = sqrt(m);
+	for (int k = 0; k < 3; k++)
+		u[k] = (SEPIA_T[k] - 1) / m;
+	for (long i = 0; i < (long)im->w * im->h; i += step) {
+		int x = (int)(i % im->w), y = (int)(i / im->w);
+		float v[3], w[3];
+		pix(im, x, y, v);
+		float l = 0.299f * v[0] + 0.587f * v[1] + 0.114f * v[2];
+		double c = (v[0] - l) * u[0] + (v[1] - l) * u[1] + (v[2] - l) * u[2];
+		if (fminf(v[0], fminf(v[1], v[2])) > 8 && fmaxf(v[0], fmaxf(v[1], v[2])) < 247 &&
+		    l > 25) {
+			sc += c;
+			sy += l;
+			for (int k = 0; k < 3; k++) {
+				double g = v[k] / l - 1;
+				g1[k] += g;
+				g2 += g * g;
+				sv[k] += v[k];
+			}
+			ng++;
+		}
+		for (int d = 0; d < 2; d++) {
+			if ((d ? y : x) + d8 >= (d ? im->h : im->w))
+				continue;
+			pix(im, x + (d ? 0 : d8), y + (d ? d8 : 0), w);
+			float l2 = 0.299f * w[0] + 0.587f * w[1] + 0.114f * w[2];
+			double c2 = (w[0] - l2) * u[0] + (w[1] - l2) * u[1] + (w[2] - l2) * u[2];
+			sxy += (c2 - c) * (l2 - l);
+			sxx += (double)(l2 - l) * (l2 - l);
+		}
+		/* the a at which this pixel leaves lo..hi: each channel
+		 * moves monotonically, away from Y T */
+		float amax = 1;
+		int inside = 1;
+		for (int k = 0; k < 3; k++) {
+			float yt = l * SEPIA_T[k], e = 1;
+			if (v[k] <= lo || v[k] >= hi)    /* clipped: unknown */
+				inside = 0;
+			else if (v[k] > yt)
+				e = hi + 4 - yt > 0 ? (hi + 4 - v[k]) / (hi + 4 - yt) : 1;
+			else
+				e = yt - lo + 4 > 0 ? (v[k] - lo + 4) / (yt - lo + 4) : 1;
+			if (inside && e < amax)
+				amax = e;
+		}
+		if (!inside)
+			continue;
+		hist[(int)(amax * SEPIA_BINS)]++;
+		n++;
+	}
+	if (n < 100 || sxx <= 0 || ng == 0)
+		return 0;
+	float a = (float)((sxy / sxx + sc / sy) / 2 / m), ag = 1;
+	long c = 0, cut = (long)(n * SEPIA_OUT);
+	for (int b = 0; b <= SEPIA_BINS; b++)
+		if ((c += hist[b]) > cut) {
+			ag = (float)b / SEPIA_BINS;
+			break;
+		}
+	a = fminf(a, ag);
+	a = a < 0.03f ? 0 : a > 0.9f ? 0.9f : a;
+	/* chroma over luma that varies by less than two code values at
+	 * mid-grey is grain and rounding, not colour to give back: a
+	 * toned monochrome print (undoing would only raise the grain) */
+	double var = g2 / ng;
+	for (int k = 0; k < 3; k++)
+		var -= (g1[k] / ng) * (g1[k] / ng);
+	if (var < (2.0 / 128) * (2.0 / 128))
+		a = 0;
+	/* the tone left once undone: each channel's mean over the luma's,
+	 * kept in the measure that it is one tint over all the picture
+	 * (chroma over luma: mean squared over mean squared plus variance,
+	 * squared; undoing scales both by 1 / (1 - a)), as on a toned
+	 * monochrome print, whose tint is not quite T */
+	if (tone != NULL) {
+		double mu2 = 0;
+		for (int k = 0; k < 3; k++) {
+			double q = g1[k] / ng - a * (SEPIA_T[k] - 1);
+			mu2 += q * q;
+		}
+		double f = mu2 / (mu2 + (var > 0 ? var : 0) + 1e-12);
+		f *= f;
+		for (int k = 0; k < 3; k++) {
+			double r = (sv[k] / sy - a * SEPIA_T[k]) / (1 - a);
+			r = r < 0.7 ? 0.7 : r > 1.3 ? 1.3 : r;
+			tone[k] = (float)(1 + f * (r - 1));
+		}
+	}
+	return a;
 }
 
 /* The noise level function: sigma^2 = a x + b in each RGB channel, x the

@@ -39,6 +39,8 @@ struct step {
 	float span;          /* levels: black..white goes to this range, centred */
 	float tone[3];       /* levels: black of each channel, times black (0: 1) */
 	int untone;          /* levels: divide each channel by its tone first */
+	float unblend;       /* levels, white_balance: undo a sepia blend of this
+	                        strength first (est_sepia; 0 none) */
 	float gain[3];       /* white_balance */
 	int keep_tone;       /* white_balance: toned image left alone */
 	int iters;           /* deblur: iterations */
@@ -85,6 +87,12 @@ void  est_tone(const struct img *im, float tone[3]);
 /* Gains that neutralise a cast (luma kept); returns the cast strength
  * (0 none). *toned: 1 sepia-like toning of a monochrome picture. */
 float est_white_balance(const struct img *im, float gain[3], int *toned);
+/* Sepia toning as a blend toward a tinted monochrome: its strength a
+ * (0 none, at most 0.9), such that undoing it keeps the pixels inside
+ * lo..hi that were; tone (may be null): what to divide each channel by
+ * once undone (1 1 1 but for a print with one tint all over). */
+float est_sepia(const struct img *im, float lo, float hi, float tone[3]);
+extern const float SEPIA_T[3];     /* the tint, luma 1 */
 void  est_quant_table(int quality, uint16_t q[64]);     /* IJG luma table */
 
 #endif

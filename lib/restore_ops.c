@@ -2035,6 +2035,15 @@ out:
 
 /* ---- pointwise ---- */
 
+/* pixel i of b with a sepia blend of strength a undone (est_sepia) */
+static void
+unblend(float a, const struct band *b, size_t i, float v[3])
+{
+	float l = 0.299f * b->p[0][i] + 0.587f * b->p[1][i] + 0.114f * b->p[2][i];
+	for (int c = 0; c < 3; c++)
+		v[c] = (b->p[c][i] - a * l * SEPIA_T[c]) / (1 - a);
+}
+
 int
 flt_levels(const struct step *st, struct band *b)
 {
@@ -2045,10 +2054,15 @@ flt_levels(const struct step *st, struct band *b)
 
 	for (size_t i = 0; i < n; i++) {
 		float v[3];
+		if (st->unblend > 0 && b->nc == 3)
+			unblend(st->unblend, b, i, v);
+		else
+			for (int c = 0; c < b->nc; c++)
+				v[c] = b->p[c][i];
 		for (int c = 0; c < b->nc; c++) {
 			float t = st->tone[c] > 0 ? st->tone[c] : 1;
-			v[c] = st->untone ? (b->p[c][i] / t - st->black) * k + off :
-			    (b->p[c][i] - st->black * t) * k + off;
+			v[c] = st->untone ? (v[c] / t - st->black) * k + off :
+			    (v[c] - st->black * t) * k + off;
 		}
 		if (b->nc == 3 && st->sat != 1) {
 			/* more colour, but not more of the overall tint (sepia) */
@@ -2071,6 +2085,15 @@ flt_white_balance(const struct step *st, struct band *b)
 
 	if (b->nc != 3)
 		return 0;
+	if (st->unblend > 0) {
+		for (size_t i = 0; i < n; i++) {
+			float v[3];
+			unblend(st->unblend, b, i, v);
+			for (int c = 0; c < 3; c++)
+				b->p[c][i] = v[c];
+		}
+		return 0;
+	}
 	for (int c = 0; c < 3; c++)
 		for (size_t i = 0; i < n; i++)
 			b->p[c][i] *= st->gain[c];

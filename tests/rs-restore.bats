@@ -185,6 +185,36 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	[ "$d1" -lt $((d0 / 2)) ]
 }
 
+@test "rs-restore: --neutralise-sepia gives back the colour a sepia blend took" {
+	img c png:320x240
+	img s png:320x240 sepia=0.6
+	# kept by default
+	rs-restore --ops white_balance -o "$T/k.png" "$T/s.png"
+	[ "$(psnr "$T/s.png" "$T/k.png")" -ge 60 ]
+	# gains leave the colour at 40 % (+1.7 dB): the blend is undone (+7)
+	rs-restore --ops white_balance --neutralise-sepia -o "$T/n.png" "$T/s.png"
+	[ "$(psnr "$T/c.png" "$T/n.png")" -ge "$(($(psnr "$T/c.png" "$T/s.png") + 5))" ]
+	rs-upload "$T/s.png" |
+	    jq -c '. + {"classify": {"ops": [{"op": "white_balance", "strength": 1}]}}' >"$T/s.json"
+	run -0 --separate-stderr rs-restore --neutralise-sepia <"$T/s.json"
+	jq -e '.restore.ops[0] | .unblend > 0.45 and .unblend < 0.75 and .r == 1 and .b == 1' <<<"$output"
+}
+
+@test "rs-restore: --neutralise-sepia undoes the sepia blend of a grainy old colour print in levels" {
+	img c png:320x240
+	img s png:320x240 sepia=0.6 grain=10
+	plan='{"classify": {"ops": [{"op": "denoise", "strength": 1},
+	    {"op": "levels", "strength": 1, "black": 0, "white": 255},
+	    {"op": "white_balance", "strength": 1}]}}'
+	rs-upload "$T/s.png" | jq -c ". + $plan" >"$T/s.json"
+	run -0 --separate-stderr rs-restore --neutralise-sepia <"$T/s.json"
+	jq -e '.restore.ops[1] | .untone and .unblend > 0.45 and .unblend < 0.75' <<<"$output"
+	jq -e '.restore.ops[2] | .untoned_by_levels and .r == 1 and .b == 1' <<<"$output"
+	cp "$(obj_file "$(jq -r .output.object <<<"$output")")" "$T/r.png"
+	# dividing each channel by its tone gained 2 dB, undoing the blend 4
+	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/s.png") + 3))" ]
+}
+
 @test "rs-restore: deblur sharpens a blurred photo" {
 	img c png:320x240
 	imgcmp -d blur=2 "$T/c.png" "$T/b.png"
