@@ -51,8 +51,7 @@
  *           A blur that leaves part of the picture in focus (strong
  *           edges still sharp, or the slope one octave coarser emptied
  *           far more than one Gaussian blur could with so little taken
- *           from the fine one, the fine detail held in a few blocks, or
- *           emptied so far beyond it wherever the detail is) is
+ *           from the fine one, the fine detail held in a few blocks) is
  *           reported but not called.
  *  low_res  the fingerprint of interpolation: a periodic ripple in the
  *           second differences, at the enlargement factor, along both
@@ -207,7 +206,6 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define SHARP_CAP    0.45     /* the blur score then, at most */
 #define UNEVEN       0.65     /* or the blur this uneven across scales (see measure()) */
 #define CONC         5.0      /* and its fine detail this concentrated */
-#define UNEVEN_ALONE 2.0      /* or this uneven, however spread its detail */
 #define CURV_SIGMA   1.0      /* the blur sigma reported when it alone fires */
 #define PERIOD_MID   1.2      /* log10 peak of the interpolation ripple */
 #define PERIOD_SPAN  0.04
@@ -2668,8 +2666,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	/* a blur that is damage covers the frame; where part of it is in
 	 * focus (a defocused background, panning, a moving subject), the
 	 * blur is the photographer's: seen, not called */
-	if (m.sharp_part >= SHARP_PART || (m.uneven >= UNEVEN && m.conc >= CONC) ||
-	    m.uneven >= UNEVEN_ALONE)
+	if (m.sharp_part >= SHARP_PART || (m.uneven >= UNEVEN && m.conc >= CONC))
 		sc[T_BLUR] = fmin(sc[T_BLUR], SHARP_CAP);
 	sc[T_JPEG] = fmax(m.jq > 0 ? sigmoid(-m.jq, -JPEGQ_MID, JPEGQ_SPAN) : 0,
 	    sigmoid(m.block, BLOCK_MID, BLOCK_SPAN));

@@ -335,8 +335,14 @@ decode_jpeg(const char *name, const unsigned char *buf, size_t len,
 	im->depth = 8;
 	im->jpeg_comps = comps;
 	im->jpeg_progressive = ci.progressive_mode;
+	/* luma's sampling over the first chroma's: 2 and 2 for 4:2:0, 1
+	 * and 1 for 4:4:4 whatever factors the file writes */
 	im->jpeg_hsamp = ci.comp_info[0].h_samp_factor;
 	im->jpeg_vsamp = ci.comp_info[0].v_samp_factor;
+	if (comps >= 3 && ci.comp_info[1].h_samp_factor > 0 && ci.comp_info[1].v_samp_factor > 0) {
+		im->jpeg_hsamp /= ci.comp_info[1].h_samp_factor;
+		im->jpeg_vsamp /= ci.comp_info[1].v_samp_factor;
+	}
 	for (int i = 0; i < NUM_QUANT_TBLS && i < 4; i++)
 		if (ci.quant_tbl_ptrs[i] != NULL) {
 			for (int k = 0; k < 64; k++)

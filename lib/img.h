@@ -42,7 +42,7 @@ struct img {
 	uint16_t quant[4][64];    /* JPEG: in natural (not zigzag) order */
 	int jpeg_comps;           /* JPEG: 1, 3 or 4 (CMYK) components */
 	int jpeg_progressive;
-	int jpeg_hsamp, jpeg_vsamp; /* JPEG: luma sampling factors */
+	int jpeg_hsamp, jpeg_vsamp; /* JPEG: luma's sampling factors over the chroma's */
 };
 
 enum {

@@ -367,18 +367,16 @@ PY
 	[ "$(sed -n 2p <<<"$output" | jq '[.ops[].op] | index("deblur")')" = null ]
 }
 
-@test "rs-classify: a small subject in focus before a background blurred far more is not a blurred photo" {
-	# the subject holds too little of the picture's fine detail to
-	# concentrate it, but no blur of the whole frame empties the coarse
-	# octave so far beyond the fine one
-	img all png:320x240 blur=3
-	img part png:320x240 blur=3 focus=0.3
-	run env RS_CLASSIFY_RAW=1 rs-classify "$T/all.png" "$T/part.png"
+@test "rs-classify: a blur of the whole frame saved as JPEG is called, though the blocks' edges read it uneven" {
+	# the block edges put energy back into the fine octave alone: the
+	# blur reads uneven 2.5 to 4.6 with its detail spread, as a subject
+	# in focus before a background blurred far more can
+	img a jpeg:320x240 blur=3 q=50
+	img b jpeg:320x240 blur=3 q=75
+	run rs-classify "$T/a.jpeg" "$T/b.jpeg"
 	[ "$status" -eq 0 ]
 	echo "$output"
-	[ "$(sed -n 1p <<<"$output" | jq '.degradations[] | select(.type == "blur") | .detected')" = true ]
-	[ "$(sed -n 2p <<<"$output" | jq '.attributes._raw.uneven >= 2 and .attributes._raw.conc < 5')" = true ]
-	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "blur") | .detected')" = false ]   # was true
+	[ "$(jq -s '[.[] | .degradations[] | select(.type == "blur") | .detected] | all' <<<"$output")" = true ]
 }
 
 @test "rs-classify: a blur uneven across scales is still called where the fine detail is spread over the frame" {

@@ -100,6 +100,20 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/s.jpeg") + 13))" ]   # was +11
 }
 
+@test "rs-restore: descratch reads a JPEG's chroma size from the chroma's sampling, not the luma's alone" {
+	command -v cjpeg >/dev/null || skip "needs cjpeg (libjpeg-turbo-progs)"
+	# the same 4:4:4 picture, its factors written 1x1 or 2x1 on every
+	# component: both keep their chroma at full size
+	img c png:320x240 scratches=4
+	/usr/bin/python3 -c 'import PIL' 2>/dev/null || skip "needs /usr/bin/python3 with PIL"
+	/usr/bin/python3 -c 'import sys; from PIL import Image; Image.open(sys.argv[1]).convert("RGB").save(sys.argv[2])' "$T/c.png" "$T/c.ppm"
+	cjpeg -quality 95 -sample 1x1,1x1,1x1 "$T/c.ppm" >"$T/a.jpg"
+	cjpeg -quality 95 -sample 2x1,2x1,2x1 "$T/c.ppm" >"$T/b.jpg"
+	rs-restore --ops descratch -o "$T/ra.png" "$T/a.jpg"
+	rs-restore --ops descratch -o "$T/rb.png" "$T/b.jpg"
+	cmp "$T/ra.png" "$T/rb.png"     # was different: 2x1 read as 4:2:2
+}
+
 @test "rs-restore: descratch leaves a thin highlight on a dark bar and removes scratches beside it" {
 	img b png:320x240
 	img h png:320x240 highlights         # 4 bars with a 1-px lighter line, 39 rows each
