@@ -611,15 +611,33 @@ noise_blocks(struct feat *f, const float *Y, int w, int h)
  * nearly a plane at that scale), and luma's variance about its plane
  * (the blotches are read on the flattest blocks). Blocks clipped in more than a
  * twentieth of their pixels are left out. */
+/* The sum of squares of an 8x8 block about its least-squares plane. */
+static double
+plane_res(const float v[64])
+{
+	double sm = 0, sx = 0, sy = 0, ss = 0;
+	for (int y = 0; y < 8; y++)
+		for (int x = 0; x < 8; x++) {
+			double t = v[y * 8 + x];
+			sm += t;
+			sx += t * (x - 3.5);
+			sy += t * (y - 3.5);
+			ss += t * t;
+		}
+	/* the sum of (x - 3.5)^2 over a block is 336 */
+	double m = sm / 64, gx = sx / 336, gy = sy / 336;
+	return ss - 64 * m * m - 336 * (gx * gx + gy * gy);
+}
+
 static int
 chroma_blocks(struct feat *f, const uint8_t *px, int w, int h)
 {
-	float c[2][64];
+	float c[3][64];            /* Cb, Cr, luma */
 
 	for (int by = 0; by + 8 <= h; by += 8)
 		for (int bx = 0; bx + 8 <= w; bx += 8) {
 			int clip = 0;
-			double e = 0, wv = 0, ly[64];
+			double e = 0, wv = 0;
 			for (int y = 0; y < 8; y++)
 				for (int x = 0; x < 8; x++) {
 					const uint8_t *q = px + ((size_t)(by + y) * w + bx + x) * 3;
@@ -627,40 +645,19 @@ chroma_blocks(struct feat *f, const uint8_t *px, int w, int h)
 					    q[2] == 0 || q[2] == 255;
 					c[0][y * 8 + x] = -0.168736f * q[0] - 0.331264f * q[1] + 0.5f * q[2];
 					c[1][y * 8 + x] = 0.5f * q[0] - 0.418688f * q[1] - 0.081312f * q[2];
-					ly[y * 8 + x] = 0.299 * q[0] + 0.587 * q[1] + 0.114 * q[2];
+					c[2][y * 8 + x] = 0.299f * q[0] + 0.587f * q[1] + 0.114f * q[2];
 				}
 			if (clip > 64 / 20)
 				continue;
 			for (int k = 0; k < 2; k++) {
-				double sm = 0, sx = 0, sy = 0, ss = 0;
-				for (int y = 0; y < 8; y++)
-					for (int x = 0; x < 8; x++) {
-						double t = c[k][y * 8 + x];
-						sm += t;
-						sx += t * (x - 3.5);
-						sy += t * (y - 3.5);
-						ss += t * t;
-					}
-				/* the sum of (x - 3.5)^2 over a block is 336 */
-				double m = sm / 64, gx = sx / 336, gy = sy / 336;
-				e += ss - 64 * m * m - 336 * (gx * gx + gy * gy);
+				e += plane_res(c[k]);
 				for (int y = 1; y < 7; y++)
 					for (int x = 1; x < 7; x++) {
 						double r = imk(c[k] + y * 8 + x, 8);
 						wv += r * r / 36;
 					}
 			}
-			double sm = 0, sx = 0, sy = 0, ss = 0;
-			for (int y = 0; y < 8; y++)
-				for (int x = 0; x < 8; x++) {
-					double t = ly[y * 8 + x];
-					sm += t;
-					sx += t * (x - 3.5);
-					sy += t * (y - 3.5);
-					ss += t * t;
-				}
-			double vy = ss - sm * sm / 64 - (sx * sx + sy * sy) / 336;
-			if (push(&f->cy, &f->ncy, &f->capcy, vy / 61) < 0 ||
+			if (push(&f->cy, &f->ncy, &f->capcy, plane_res(c[2]) / 61) < 0 ||
 			    push(&f->cz, &f->ncz, &f->capcz, e / (2 * 61)) < 0 ||
 			    push(&f->cw, &f->ncw, &f->capcw, wv / (2 * 36)) < 0)
 				return -1;
@@ -2015,27 +2012,26 @@ measure(const char *name, struct cl *c, struct meas *m)
 	 * blocks tell the noise), and of Immerkaer's, each corrected for
 	 * its quantile's bias */
 	if (f.ncz > 0) {
-		{
-			/* on the flattest CHROMA_FLATQ of the blocks by
-			 * luma: blotches of noise care nothing for the
-			 * scene, a scene's colour detail (fur, a patterned
-			 * cloth) comes with its luma detail */
-			double *t = malloc(f.ncy * sizeof *t), *u = malloc(f.ncz * sizeof *u);
-			if (t == NULL || u == NULL) {
-				free(t);
-				free(u);
-				goto out;
-			}
-			memcpy(t, f.cy, f.ncy * sizeof *t);
-			double thr = quantile(t, f.ncy, CHROMA_FLATQ);
-			size_t nu = 0;
-			for (size_t k = 0; k < f.ncz; k++)
-				if (f.cy[k] <= thr)
-					u[nu++] = f.cz[k];
-			m->csig = sqrt(quantile(nu >= 8 ? u : f.cz, nu >= 8 ? nu : f.ncz, 0.1) / 0.84);
+		/* on the flattest CHROMA_FLATQ of the blocks by luma (all of
+		 * them when that is under 8): blotches of noise care nothing
+		 * for the scene, a scene's colour detail (fur, a patterned
+		 * cloth) comes with its luma detail */
+		double *t = malloc(f.ncy * sizeof *t), *u = malloc(f.ncz * sizeof *u);
+		if (t == NULL || u == NULL) {
 			free(t);
 			free(u);
+			goto out;
 		}
+		memcpy(t, f.cy, f.ncy * sizeof *t);
+		double thr = quantile(t, f.ncy, CHROMA_FLATQ);
+		size_t nu = 0;
+		for (size_t k = 0; k < f.ncz; k++)
+			if (f.cy[k] <= thr)
+				u[nu++] = f.cz[k];
+		/* (a flat block's sum about its plane can round below 0) */
+		m->csig = sqrt(fmax(0, quantile(nu >= 8 ? u : f.cz, nu >= 8 ? nu : f.ncz, 0.1)) / 0.84);
+		free(t);
+		free(u);
 		m->cwhite = sqrt(quantile(f.cw, f.ncw, 0.1) / CW_P10);
 	}
 	/* texture: the spread of the blocks' means over the spread within

@@ -456,7 +456,6 @@ faded_once_cleaned(const char *name, const struct img *im)
  * only just scores faded (rocket under shot noise: 0.52) loses 11 dB. */
 #define FADED_ONCE_CLEANED 0.8
 
-/* What earlier steps of a run did, for the later ones to know. */
 /* A sepia blend read weaker than this is taken for a cast (gains, or the
  * tone divided off whole): the colour of a photo under a cast was not
  * taken, and undoing a blend soon pushes it past black or white, which
@@ -465,6 +464,7 @@ faded_once_cleaned(const char *name, const struct img *im)
  * bench/'s sepia photos lost 0.3 dB at most.) */
 #define UNBLEND_MIN 0.15f
 
+/* What earlier steps of a run did, for the later ones to know. */
 enum { CLEANED = 1,      /* noise, blocking or scratches removed */
 	UNTONED = 2 };   /* levels took a print's tone off */
 

@@ -37,7 +37,8 @@ struct step {
 	int ftab;            /* deblock: q is the file's own table (1) or measured (2) */
 	float black, white, sat, tint[3];    /* levels */
 	float span;          /* levels: black..white goes to this range, centred */
-	float tone[3];       /* levels: black of each channel, times black (0: 1) */
+	float tone[3];       /* levels: each channel over luma (0: 1); its black is
+	                        black times it, or with untone it is divided off */
 	int untone;          /* levels: divide each channel by its tone first */
 	float unblend;       /* levels, white_balance: undo a sepia blend of this
 	                        strength first (est_sepia; 0 none) */

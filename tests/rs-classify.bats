@@ -250,6 +250,13 @@ PY
 	sed -n 2p <<<"$output" | jq -e '.degradations[0].detected and .attributes.chroma_sigma > 4'
 }
 
+@test "rs-classify: chroma whose blocks are flat to rounding reads chroma_sigma 0, not null" {
+	# at quality 10 the chroma of most blocks is a plane, and its sum of
+	# squares about the plane rounds a hair below 0
+	img j jpeg:256x256 seed=7 q=10
+	rs-classify "$T/j.jpeg" | jq -e '.attributes.chroma_sigma == 0'    # was null
+}
+
 @test "rs-classify: a faint cool tint is a cast, a magenta one as faint is not" {
 	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
 	# about the same distance from grey (log chroma 0.08): blue and cyan
