@@ -59,8 +59,8 @@
  *           for an enlargement by k = 2..5 (see mirror(): it holds for a
  *           symmetric interpolation too, which leaves no ripple; in a
  *           JPEG a ripple at 1/8 or 3/8 is its grid's, at 1/4 or 1/2 too
- *           unless the edges are as soft as an enlargement by 4 or 2
- *           leaves them, and so is one at 1/4 or 1/2 that comes with one
+ *           unless its sharpest edges are as soft as an enlargement by 4
+ *           or 2 leaves them, and so is one at 1/4 or 1/2 that comes with one
  *           at 1/8 in any picture, see grid8()); and the
  *           width of strong edges (contrast over peak gradient, walked
  *           along the gradient on a smoothed copy), which gives the
@@ -215,6 +215,8 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
                               /* profile modulo 8 has this much at 1/8 (see grid8()) */
 #define GRID_EFF     1.4      /* a JPEG grid's ripple at 1/k is an enlargement's */
                               /* by k only under this times 1/k of resolution */
+#define EDGE_SHARP_Q 0.2      /* read at this quantile of edge widths: the */
+                              /* part in focus, where a background is not */
 #define EFF_MID      0.85     /* effective resolution */
 #define EFF_SPAN     0.08
 
@@ -258,6 +260,17 @@ quantile(double *v, size_t n, double p)
 	if (i + 1 >= n)
 		return v[n - 1];
 	return v[i] + (f - (double)i) * (v[i + 1] - v[i]);
+}
+
+/* The resolution an edge width (contrast over peak gradient, pixels)
+ * leaves, once the smoothing sg it was read through is taken out. */
+static double
+edge_resolution(double width, double sg)
+{
+	double se = width / 2.5066;
+	double v = se * se - sg * sg;
+	se = v > 0.01 ? sqrt(v) : 0.1;
+	return clampd(0.8 / se, 0.05, 1.0);
 }
 
 /* p-quantile of a 256-bin histogram */
@@ -1835,7 +1848,7 @@ struct meas {
 	double sharp_part;            /* share of strong edges still sharp */
 	double uneven;                /* the blur's deficit at scale 4 over 8 against 2 over 4 */
 	double conc;                  /* the sharpest quarter of blocks' slope over the picture's */
-	double slope, slope_sigma, band[4], sigma, sigma_lo, edgew, blur_sigma, blur_signed, eff, period, period_x, period_y, pfreq, block;
+	double slope, slope_sigma, band[4], sigma, sigma_lo, edgew, blur_sigma, blur_signed, eff, eff_sharp, period, period_x, period_y, pfreq, block;
 	double black, white, lift, lift_min, dr;
 	double sigma_y, black_y, white_y, lift_y; /* luma's noise and levels */
 	double lift_f;                   /* luma's lift in the sharpest blocks, -1 unread */
@@ -2226,12 +2239,8 @@ measure(const char *name, struct cl *c, struct meas *m)
 		if (d4 - d2 > 2.0)
 			m->curv_all = (d2 - d1) / (d4 - d2);
 	}
-	{
-		double se = m->edgew / 2.5066;
-		double v = se * se - sg * sg;             /* the smoothing */
-		se = v > 0.01 ? sqrt(v) : 0.1;
-		m->eff = clampd(0.8 / se, 0.05, 1.0);
-	}
+	m->eff = edge_resolution(m->edgew, sg);
+	m->eff_sharp = edge_resolution(f.nedge >= 8 ? quantile(f.ew, f.nedge, EDGE_SHARP_Q) : 2.7, sg);
 	if (!m->jq_measured)
 		m->jq = c->type == IMG_JPEG && c->nquant > 0 ? jpeg_quality(c->quant[0]) : 0;
 	{
@@ -2728,8 +2737,10 @@ cl_finish(const char *name, struct cl *c, jv *out)
 			g = 0;
 		/* at 1/4 or 1/2 it is an enlargement's by 4 or 2 only where
 		 * the edges are as soft as that leaves them (a JPEG of a soft
-		 * scene, fruit at quality 90, has its grid's ripple there) */
-		if ((grid == 2 || grid == 4) && m.eff > GRID_EFF * m.pfreq)
+		 * scene, fruit at quality 90, has its grid's ripple there):
+		 * its sharpest edges, since an enlargement softens every edge
+		 * and a defocused background only its own */
+		if ((grid == 2 || grid == 4) && m.eff_sharp > GRID_EFF * m.pfreq)
 			g = 0;
 		/* with too few edges to measure, the trace decides alone */
 		double v = m.noedge ? 1 : sigmoid(-m.eff, -EFF_MID, EFF_SPAN);
@@ -2784,6 +2795,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("sigma_lo", m.sigma_lo, 100);
 		RAW("chroma_white", m.cwhite, 100);
 		RAW("edgew", m.edgew, 1000);
+		RAW("eff_sharp", m.eff_sharp, 1000);
 		RAW("slope", m.slope, 1000);
 		RAW("b2", m.band[1], 10);
 		RAW("b4", m.band[2], 10);

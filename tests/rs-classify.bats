@@ -556,6 +556,40 @@ PY
 	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "low_resolution") | .detected')" = true ]
 }
 
+# bokeh_jpeg FILE: a subject of fine texture in focus before a background
+# defocused by a Gaussian of sigma 5, saved as a JPEG at quality 90 and
+# that JPEG as PNG (its grid's ripple at 1/4 left, its tables gone)
+bokeh_jpeg() {
+	/usr/bin/python3 - "$@" <<'PY'
+import io, sys
+import numpy as np
+from PIL import Image, ImageFilter
+rng = np.random.default_rng(2)
+im = Image.fromarray(np.uint8(np.clip(128 + 60 * rng.normal(0, 1, (240, 320)), 0, 255)))
+s = np.asarray(im.filter(ImageFilter.GaussianBlur(1.0)), float)
+b = np.asarray(im.filter(ImageFilter.GaussianBlur(5.0)), float)
+b = 128 + (b - b.mean()) * s.std() / b.std()
+y, x = np.mgrid[0:240, 0:320]
+a = np.where(((x - 160) / 80) ** 2 + ((y - 120) / 60) ** 2 < 1, s, b)
+a = 40 + 170 * (a - a.min()) / (a.max() - a.min())
+buf = io.BytesIO()
+Image.fromarray(np.uint8(a + 0.5)).convert("RGB").save(buf, "JPEG", quality=90)
+Image.open(buf).save(sys.argv[1])
+PY
+}
+
+@test "rs-classify: a JPEG of a subject in focus before a defocused background is no enlargement" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	# the grid's ripple at 1/4 and most edges (the background's) as soft
+	# as an enlargement by 4 leaves them; the subject's are not
+	bokeh_jpeg "$T/bokeh.png"
+	run env RS_CLASSIFY_RAW=1 rs-classify "$T/bokeh.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	jq -e '.attributes._raw.pfreq > 0.24 and .attributes._raw.pfreq < 0.26 and .attributes.effective_resolution < 0.35' <<<"$output"
+	jq -e '.degradations[] | select(.type == "low_resolution") | .detected | not' <<<"$output"
+}
+
 # deep_not_faded SIGMA: $T/close.png (luma's noise over SIGMA) reads
 # no black or white in bulk but deep small details and is not faded;
 # $T/faded.png is
