@@ -2721,8 +2721,10 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		double gm = sigmoid(m.mirror, MIRROR_MID, MIRROR_SPAN);
 		/* an enlargement by k leaves at most 1/k of the resolution:
 		 * k from the fold, or from the ripple's frequency (1/k) */
-		if (gm >= 0.5 && m.mirror_k > 1)
+		if (gm >= 0.5 && m.mirror_k > 1) {
 			m.eff = fmin(m.eff, 1.0 / m.mirror_k);
+			m.eff_sharp = fmin(m.eff_sharp, 1.0 / m.mirror_k);
+		}
 		int grid = 0;                   /* a JPEG's own 8x8 grid */
 		for (int j = 1; j <= 4; j++)
 			if (fabs(m.pfreq - j / 8.0) < 0.01 &&
