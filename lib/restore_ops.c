@@ -2116,8 +2116,10 @@ gauss_kernel(float s, float *k, int maxr)
 	return r;
 }
 
-/* out = in blurred by kernel k (radius r), mirrored edges; tmp: w*h.
- * Both passes loop over taps outside and pixels inside, so they vectorise. */
+/* out = in blurred by the symmetric kernel k (radius r, k[i] = k[2r - i]),
+ * mirrored edges; tmp: w*h. Both passes loop over taps outside and pixels
+ * inside, so they vectorise, and take the taps in pairs, one multiply for
+ * the two that share a weight. */
 WIDE static void
 blur_sep(const float *in, float *out, float *tmp, int w, int h, const float *k, int r)
 {
@@ -2128,23 +2130,24 @@ blur_sep(const float *in, float *out, float *tmp, int w, int h, const float *k, 
 		float *d = tmp + (size_t)y * w;
 		mirror_row(s, w, r, row);
 		for (int x = 0; x < w; x++)
-			d[x] = 0;
-		for (int i = 0; i <= 2 * r; i++) {
-			const float *src = row + i;
+			d[x] = k[r] * row[x + r];
+		for (int i = 0; i < r; i++) {
+			const float *a = row + i, *b = row + 2 * r - i;
 			float kk = k[i];
 			for (int x = 0; x < w; x++)
-				d[x] += kk * src[x];
+				d[x] += kk * (a[x] + b[x]);
 		}
 	}
 	for (int y = 0; y < h; y++) {
 		float *d = out + (size_t)y * w;
+		const float *c = tmp + (size_t)y * w;
 		for (int x = 0; x < w; x++)
-			d[x] = 0;
-		for (int i = -r; i <= r; i++) {
-			const float *s = tmp + (size_t)refl(y + i, h) * w;
-			float kk = k[i + r];
+			d[x] = k[r] * c[x];
+		for (int i = 1; i <= r; i++) {
+			const float *a = tmp + (size_t)refl(y - i, h) * w, *b = tmp + (size_t)refl(y + i, h) * w;
+			float kk = k[r + i];
 			for (int x = 0; x < w; x++)
-				d[x] += kk * s[x];
+				d[x] += kk * (a[x] + b[x]);
 		}
 	}
 }
