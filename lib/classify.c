@@ -60,8 +60,8 @@
  *           symmetric interpolation too, which leaves no ripple; in a
  *           JPEG a ripple at 1/8 or 3/8 is its grid's, at 1/4 or 1/2 too
  *           unless its sharpest edges are as soft as an enlargement by 4
- *           or 2 leaves them, and so is one at 1/4 or 1/2 that comes with one
- *           at 1/8 in any picture, see grid8()); and the
+ *           or 2 leaves them, and so is one at 1/4 or 1/2 that comes with
+ *           one at 1/8 in any picture, see grid8()); and the
  *           width of strong edges (contrast over peak gradient, walked
  *           along the gradient on a smoothed copy), which gives the
  *           effective resolution (sharp width / width).
