@@ -617,13 +617,6 @@ noise_blocks(struct feat *f, const float *Y, int w, int h)
 	return 0;
 }
 
-/* Chroma noise per 8x8 block of RGB px: Cb and Cr (Rec. 601), the
- * variance of each about its least-squares plane (blotches of a few
- * pixels, as demosaicking leaves them, keep most of theirs), and
- * Immerkaer's variance on the inner 6x6 (white noise only: a blotch is
- * nearly a plane at that scale), and luma's variance about its plane
- * (the blotches are read on the flattest blocks). Blocks clipped in more than a
- * twentieth of their pixels are left out. */
 /* The sum of squares of an 8x8 block about its least-squares plane. */
 static double
 plane_res(const float v[64])
@@ -642,6 +635,13 @@ plane_res(const float v[64])
 	return ss - 64 * m * m - 336 * (gx * gx + gy * gy);
 }
 
+/* Chroma noise per 8x8 block of RGB px: Cb and Cr (Rec. 601), the
+ * variance of each about its least-squares plane (blotches of a few
+ * pixels, as demosaicking leaves them, keep most of theirs), and
+ * Immerkaer's variance on the inner 6x6 (white noise only: a blotch is
+ * nearly a plane at that scale), and luma's variance about its plane
+ * (the blotches are read on the flattest blocks). Blocks clipped in more than a
+ * twentieth of their pixels are left out. */
 static int
 chroma_blocks(struct feat *f, const uint8_t *px, int w, int h)
 {
@@ -1393,6 +1393,14 @@ grad_energy(const float *S, int w, int h, int mg, double *e, double *n)
  * thin lines and specks (scratches, dust) would add to the short lags,
  * hence the mask: its bit 0 marks thin detail that stands out (sd), its
  * bit 1 the damage found (sdf); each sum leaves out its own. */
+/* The p-quantile of the strong edges' widths (pixels); 2.7, a sharp
+ * picture's, with fewer than 8 to read. */
+static double
+edge_width(struct feat *f, double p)
+{
+	return f->nedge >= 8 ? quantile(f->ew, f->nedge, p) : 2.7;
+}
+
 /* Texture: how much of the picture's variation lies between 32x32
  * blocks (the large-scale structure a photograph has: sky, ground, a
  * face against a wall) against within them at scales of 4 to 32 pixels.
@@ -2161,7 +2169,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 			m->blur_signed = st > 0 ? sqrt(st) : -sqrt(-st);
 		}
 	}
-	m->edgew = f.nedge >= 8 ? quantile(f.ew, f.nedge, 0.5) : 2.7;
+	m->edgew = edge_width(&f, 0.5);
 	m->noedge = f.nedge < 8;
 	for (int k = 0; k < 4; k++) {
 		double e = f.bn[k] > 0 ? f.be[k] / f.bn[k] : 0;
@@ -2240,7 +2248,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 			m->curv_all = (d2 - d1) / (d4 - d2);
 	}
 	m->eff = edge_resolution(m->edgew, sg);
-	m->eff_sharp = edge_resolution(f.nedge >= 8 ? quantile(f.ew, f.nedge, EDGE_SHARP_Q) : 2.7, sg);
+	m->eff_sharp = edge_resolution(edge_width(&f, EDGE_SHARP_Q), sg);
 	if (!m->jq_measured)
 		m->jq = c->type == IMG_JPEG && c->nquant > 0 ? jpeg_quality(c->quant[0]) : 0;
 	{
