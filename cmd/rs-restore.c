@@ -228,7 +228,7 @@ restore_files(char **paths, int n, const struct img_limits *lim, struct backend 
 			rc = json_write(stdout, jv_copy(rec));
 		else
 			rc = img_save(opt.out, &out, out_type(opt.out),
-			    opt.quality > 0 ? opt.quality : 92);
+			    opt.quality > 0 ? opt.quality : 92, opt.ro.threads);
 	}
 	jv_free(rec);
 	img_free(&out);
@@ -299,7 +299,8 @@ restore_job(jv job, struct store *st, const struct img_limits *lim, struct backe
 	}
 	if (!jv_is_valid(rec))            /* --print-prompt */
 		goto out;
-	if ((rc = img_encode(name, &im, type, opt.quality > 0 ? opt.quality : 92, &out, &outlen)) != 0 ||
+	if ((rc = img_encode(name, &im, type, opt.quality > 0 ? opt.quality : 92,
+	    opt.ro.threads, &out, &outlen)) != 0 ||
 	    (rc = store_put(st, out, outlen, object)) != 0)
 		goto out;
 	job = jv_object_set(job, jv_string("restore"), jv_copy(rec));

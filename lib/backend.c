@@ -313,7 +313,7 @@ send_form(struct backend *b, const struct backend_input *in, struct gemini_image
 			break;
 		}
 		if ((rc = transfer_resize(in->name, &flat, w, h, &small)) != 0 ||
-		    (rc = img_encode(in->name, &small, IMG_JPEG, 90, owned, &len)) != 0)
+		    (rc = img_encode(in->name, &small, IMG_JPEG, 90, 1, owned, &len)) != 0)
 			break;
 		if (len <= b->max_image)
 			break;

@@ -960,7 +960,7 @@ restore_one(struct worker *w, struct batch_item *it, const unsigned char *buf, s
 	if (res.exif == NULL && res.icc == NULL && (rc = img_copy_meta(&res, im)) != 0)
 		goto out;
 	if ((rc = img_encode(it->file, &res, b->o.quality > 0 ? IMG_JPEG : IMG_PNG,
-	    b->o.quality > 0 ? b->o.quality : 92, out, outlen)) != 0)
+	    b->o.quality > 0 ? b->o.quality : 92, b->ro.threads, out, outlen)) != 0)
 		goto out;
 	*rec = jv_object_set(*rec, jv_string("out_width"), jv_number(res.w));
 	*rec = jv_object_set(*rec, jv_string("out_height"), jv_number(res.h));

@@ -56,7 +56,7 @@ batch_thumb(const char *name, const struct img *im, unsigned char **jpg, size_t 
 				t.px[((size_t)y * tw + x) * och + c] = (uint8_t)(s[c] / n + 0.5);
 		}
 	}
-	rc = img_encode(name, &t, IMG_JPEG, 75, jpg, len);
+	rc = img_encode(name, &t, IMG_JPEG, 75, 1, jpg, len);
 	img_free(&t);
 	return rc;
 }

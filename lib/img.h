@@ -66,11 +66,14 @@ int  img_decode(const char *name, const unsigned char *buf, size_t len,
 int  img_load(const char *path, const struct img_limits *lim, int flags,
          int scale_denom, struct img *im);
 /* Encode to PNG (quality ignored) or JPEG (quality 1..100), carrying the
- * EXIF and ICC blocks of im. *out is malloc'd. */
+ * EXIF and ICC blocks of im. A PNG is deflated on up to threads cores
+ * (0: one per core, at most 8); its bytes do not depend on them. *out is
+ * malloc'd. */
 int  img_encode(const char *name, const struct img *im, enum img_type type,
-         int quality, unsigned char **out, size_t *outlen);
+         int quality, int threads, unsigned char **out, size_t *outlen);
 /* Encode and write path atomically ("-" = stdout). */
-int  img_save(const char *path, const struct img *im, enum img_type type, int quality);
+int  img_save(const char *path, const struct img *im, enum img_type type, int quality,
+         int threads);
 int  img_alloc(struct img *im, int w, int h, int ch); /* zeroed pixels, no metadata */
 int  img_copy_meta(struct img *dst, const struct img *src); /* EXIF and ICC */
 void img_free(struct img *im);                 /* frees members; zeroes im */

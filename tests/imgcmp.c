@@ -195,10 +195,10 @@ main(int argc, char *argv[])
 			damage(&a, argv[2], mask);
 			memcpy(b.px, mask, (size_t)a.w * a.h);
 			free(mask);
-			rc = img_save(argv[4], &b, IMG_PNG, 0) != 0;
+			rc = img_save(argv[4], &b, IMG_PNG, 0, 0) != 0;
 		} else {
 			damage(&a, argv[2], NULL);
-			rc = img_save(argv[4], &a, IMG_PNG, 0) != 0;
+			rc = img_save(argv[4], &a, IMG_PNG, 0, 0) != 0;
 		}
 	} else
 		errx(1, "usage: imgcmp A B | -n A B | -s A | -d SPEC IN OUT | -m SPEC IN MASK");
