@@ -33,6 +33,19 @@
 
 #define USAGE "usage: rs-run [-svw] [-j jobs] [-t seconds] [-b backend]\n" \
 	"       rs-run status [id]\n       rs-run --gc\n"
+#define HELP USAGE \
+	"Run the queued restoration jobs: classify, restore, store, settle credits.\n" \
+	"  -b, --backend NAME    auto (default), local, gemini, exec:PROGRAM or none\n" \
+	"  -j, --jobs N          run N jobs at once, each in its own process (1-64)\n" \
+	"  -t, --max-time D      claim no job after D (seconds, or with s, m, h, d)\n" \
+	"  -w, --watch           stay up and start each job as soon as it is queued\n" \
+	"  -s, --shared          do not take the cron lock\n" \
+	"  -v, --verbose         say so when another runner holds the cron lock\n" \
+	"  -h, --help            show this help\n" \
+	"  -V, --version         show the version\n" \
+	"status: the number of jobs in each state, or one job's record.\n" \
+	"--gc: remove finished jobs and unreferenced objects older than RS_RUN_EXPIRE.\n" \
+	"Environment: RS_SPOOL, RS_CONF, RS_DATABASE, RS_BACKEND, RS_RUN_*, RS_CALLBACK_*.\n"
 
 static struct {
 	int jobs, watch, shared, verbose, gc;
@@ -318,7 +331,7 @@ main(int argc, char *argv[])
 		case 's': opt.shared = 1; break;
 		case 'g': opt.gc = 1; break;
 		case 'v': opt.verbose = 1; break;
-		case 'h': fputs(USAGE, stdout); return util_stdout_status(0);
+		case 'h': fputs(HELP, stdout); return util_stdout_status(0);
 		case 'V': puts("rs-run " RS_VERSION); return util_stdout_status(0);
 		default: fputs(USAGE, stderr); return EX_USAGE;
 		}

@@ -497,6 +497,9 @@ lease() {
 	failed_with 78 rs-run
 	run -0 rs-run --help
 	[[ "$output" == usage:* ]]
+	for o in backend jobs max-time watch shared verbose version; do   # every option, as the man page
+		[[ "$output" == *"--$o"* ]] || { echo "--help lacks --$o" >&2; false; }
+	done
 	run -0 rs-run --version
 	[[ "$output" == "rs-run "[0-9]* ]]
 }
