@@ -25,6 +25,7 @@
 #include <jerror.h>
 #include <png.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -681,8 +682,8 @@ png_flushmem(png_structp p)
 
 struct zstrip {
 	int y0, y1;
-	unsigned char *out;
-	size_t len;
+	unsigned char *out;       /* mapped: unmapped once written, so the */
+	size_t len, cap;          /* output is never held twice */
 	uLong adler;
 	int rc;
 };
@@ -735,8 +736,12 @@ zstrip(const struct img *im, struct zstrip *s, int last)
 			goto out;
 	}
 	uLong bound = deflateBound(&z, (uLong)(s->y1 - s->y0) * rowlen) + 64;
-	if ((s->out = malloc(bound)) == NULL)
+	if ((s->out = mmap(NULL, bound, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	    -1, 0)) == MAP_FAILED) {
+		s->out = NULL;
 		goto out;
+	}
+	s->cap = bound;
 	z.next_out = s->out;
 	z.avail_out = (uInt)bound;
 	for (int y = s->y0; y < s->y1; y++) {
@@ -778,7 +783,8 @@ static void
 zfree(struct zstrip *s, int n)
 {
 	for (int i = 0; s != NULL && i < n; i++)
-		free(s[i].out);
+		if (s[i].out != NULL)
+			munmap(s[i].out, s[i].cap);
 	free(s);
 }
 
@@ -847,6 +853,8 @@ write_idat(png_structp p, struct zstrip *s, int n, uLong adler)
 		if (i == n - 1)
 			png_write_chunk_data(p, tail, 4);
 		png_write_chunk_end(p);
+		munmap(s[i].out, s[i].cap);
+		s[i].out = NULL;
 	}
 }
 
