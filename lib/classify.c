@@ -206,6 +206,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define SHARP_CAP    0.45     /* the blur score then, at most */
 #define UNEVEN       0.65     /* or the blur this uneven across scales (see measure()) */
 #define CONC         5.0      /* and its fine detail this concentrated */
+#define UNEVEN_ALONE 4.0      /* or this uneven, where no JPEG damage is seen */
 #define CURV_SIGMA   1.0      /* the blur sigma reported when it alone fires */
 #define PERIOD_MID   1.2      /* log10 peak of the interpolation ripple */
 #define PERIOD_SPAN  0.04
@@ -2676,13 +2677,17 @@ cl_finish(const char *name, struct cl *c, jv *out)
 				m.blur_sigma = fmax(m.blur_sigma, CURV_SIGMA);
 		}
 	}
-	/* a blur that is damage covers the frame; where part of it is in
-	 * focus (a defocused background, panning, a moving subject), the
-	 * blur is the photographer's: seen, not called */
-	if (m.sharp_part >= SHARP_PART || (m.uneven >= UNEVEN && m.conc >= CONC))
-		sc[T_BLUR] = fmin(sc[T_BLUR], SHARP_CAP);
 	sc[T_JPEG] = fmax(m.jq > 0 ? sigmoid(-m.jq, -JPEGQ_MID, JPEGQ_SPAN) : 0,
 	    sigmoid(m.block, BLOCK_MID, BLOCK_SPAN));
+	/* a blur that is damage covers the frame; where part of it is in
+	 * focus (a defocused background, panning, a moving subject), the
+	 * blur is the photographer's: seen, not called. So too where the
+	 * blur is far more uneven across scales than any one blur makes
+	 * it, even with the part in focus soft itself; not in a damaged
+	 * JPEG, whose block edges feed the fine octave */
+	if (m.sharp_part >= SHARP_PART || (m.uneven >= UNEVEN && m.conc >= CONC) ||
+	    (m.uneven >= UNEVEN_ALONE && sc[T_JPEG] < 0.5))
+		sc[T_BLUR] = fmin(sc[T_BLUR], SHARP_CAP);
 	/* a texture that fills the picture can be low in contrast by
 	 * nature, and a blur takes its extremes (of a fine texture, much
 	 * of its range): it needs a larger lift, the more so when blurred;

@@ -13,7 +13,7 @@
  * the EXIF block we keep, so a viewer that honours it does not rotate
  * twice. A 16-bit PNG is scaled (rounded) to 8 bits; palette and
  * low-bit-depth images are expanded, tRNS becomes an alpha channel.
- * A PNG is written with its rows deflated in strips on every core, as
+ * A PNG is written with its rows deflated in strips on several cores, as
  * one zlib stream (zdeflate). */
 #include <err.h>
 #include <errno.h>
@@ -668,16 +668,19 @@ png_flushmem(png_structp p)
 	(void)p;
 }
 
-/* PNG's image data is deflated in strips, on every core. Each row
+/* PNG's image data is deflated in strips, on up to threads cores (0: one
+ * per core, at most 8; rs-batch's workers take one each). Each row
  * carries the Up filter. The rows are cut in strips of about ZSTRIP
  * bytes; each strip is a raw deflate stream primed with the 32 KiB of
  * filtered rows before it and ended on a byte boundary (a sync flush,
  * as pigz does), so the strips laid end to end are one stream, and
  * their Adler-32s combine into the zlib trailer. Where the strips are
  * cut depends on the image alone: the bytes are the same whatever the
- * number of threads. Level 2 and Z_FILTERED, libpng's own choice for
- * filtered rows: 12 MP in 0.5 s of CPU, 14% larger than level 4 with
- * adaptive filters (2.3 s). */
+ * number of threads. Level 2 (Z_FILTERED, libpng's strategy for filtered
+ * rows, which zlib's fast levels ignore): 12 MP in 0.5 to 0.8 s of CPU,
+ * 14% larger than libpng's level 4 with adaptive filters (2.3 s).
+ * zstrip and zdeflate return 0, EX_OSERR (out of memory) or EX_SOFTWARE
+ * (zlib refused). */
 #define ZSTRIP (4u << 20)
 
 struct zstrip {
@@ -716,12 +719,12 @@ zstrip(const struct img *im, struct zstrip *s, int last)
 	size_t rowlen = 1 + (size_t)im->w * (size_t)im->ch;
 	unsigned char *row = malloc(rowlen), *dict = NULL;
 	z_stream z = { 0 };
-	int rc = -1;
+	int rc = EX_OSERR, e = Z_OK;
 
 	s->adler = adler32(0, NULL, 0);
-	if (row == NULL || deflateInit2(&z, 2, Z_DEFLATED, -15, 8, Z_FILTERED) != Z_OK) {
+	if (row == NULL || (e = deflateInit2(&z, 2, Z_DEFLATED, -15, 8, Z_FILTERED)) != Z_OK) {
 		free(row);
-		return -1;
+		return row == NULL || e == Z_MEM_ERROR ? EX_OSERR : EX_SOFTWARE;
 	}
 	if (s->y0 > 0) {                   /* the window: the rows before */
 		int k = (int)((32768 + rowlen - 1) / rowlen);
@@ -732,8 +735,10 @@ zstrip(const struct img *im, struct zstrip *s, int last)
 		for (int y = ya; y < s->y0; y++)
 			up_row(im, y, dict + (size_t)(y - ya) * rowlen);
 		size_t keep = dn < 32768 ? dn : 32768;
+		rc = EX_SOFTWARE;
 		if (deflateSetDictionary(&z, dict + dn - keep, (uInt)keep) != Z_OK)
 			goto out;
+		rc = EX_OSERR;
 	}
 	uLong bound = deflateBound(&z, (uLong)(s->y1 - s->y0) * rowlen) + 64;
 	if ((s->out = mmap(NULL, bound, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -744,13 +749,14 @@ zstrip(const struct img *im, struct zstrip *s, int last)
 	s->cap = bound;
 	z.next_out = s->out;
 	z.avail_out = (uInt)bound;
+	rc = EX_SOFTWARE;
 	for (int y = s->y0; y < s->y1; y++) {
 		int flush = y + 1 < s->y1 ? Z_NO_FLUSH : last ? Z_FINISH : Z_SYNC_FLUSH;
 		up_row(im, y, row);
 		s->adler = adler32(s->adler, row, (uInt)rowlen);
 		z.next_in = row;
 		z.avail_in = (uInt)rowlen;
-		int e = deflate(&z, flush);
+		e = deflate(&z, flush);
 		if (z.avail_in != 0 || z.avail_out == 0 ||
 		    (flush == Z_FINISH ? e != Z_STREAM_END : e != Z_OK))
 			goto out;
@@ -803,7 +809,7 @@ zdeflate(const struct img *im, int threads, struct zstrip **strips, int *n, uLon
 	*strips = NULL;
 	*n = 0;
 	if ((j.s = calloc((size_t)j.n, sizeof *j.s)) == NULL)
-		return -1;
+		return EX_OSERR;
 	for (int i = 0; i < j.n; i++) {
 		j.s[i].y0 = i * per;
 		j.s[i].y1 = i + 1 < j.n ? (i + 1) * per : im->h;
@@ -873,9 +879,15 @@ encode_png(const char *name, const struct img *im, int threads, unsigned char **
 	png_infop info = NULL;
 	volatile int rc = EX_SOFTWARE;
 
-	if (zdeflate(im, threads, &s, &ns, &adler) != 0) {
-		warnx("%s: PNG: out of memory", name);
-		return EX_OSERR;
+	/* libpng's own limit on a side, before the work of deflating */
+	if (im->w > PNG_USER_WIDTH_MAX || im->h > PNG_USER_HEIGHT_MAX) {
+		warnx("%s: PNG: %dx%d: a side over %d pixels", name, im->w, im->h,
+		    PNG_USER_WIDTH_MAX);
+		return EX_SOFTWARE;
+	}
+	if ((rc = zdeflate(im, threads, &s, &ns, &adler)) != 0) {
+		warnx("%s: PNG: %s", name, rc == EX_OSERR ? "out of memory" : "deflate failed");
+		return rc;
 	}
 	if ((p = png_create_write_struct(PNG_LIBPNG_VER_STRING, &err, png_err, png_warn)) == NULL ||
 	    (info = png_create_info_struct(p)) == NULL) {

@@ -267,7 +267,7 @@ run_backend(struct job_ctx *c, jv *job, jv inputs)
 	if (rc != 0)
 		goto out;
 	util_crashpoint("restore");
-	if ((rc = img_encode(id, &out, type, c->quality, 0, &buf, &len)) != 0 ||
+	if ((rc = img_encode(id, &out, type, c->quality, o.threads, &buf, &len)) != 0 ||
 	    (rc = store_put(c->st, buf, len, oid)) != 0)
 		goto out;
 	*job = jv_object_set(*job, jv_string("output"), output(oid, type, out.w, out.h, len));
