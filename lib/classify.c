@@ -51,7 +51,9 @@
  *           A blur that leaves part of the picture in focus (strong
  *           edges still sharp, or the slope one octave coarser emptied
  *           far more than one Gaussian blur could with so little taken
- *           from the fine one, the fine detail held in a few blocks) is
+ *           from the fine one, the fine detail held in a few blocks, or
+ *           emptied several times more wherever the detail is, but not
+ *           in a damaged JPEG, whose block edges feed the fine octave) is
  *           reported but not called.
  *  low_res  the fingerprint of interpolation: a periodic ripple in the
  *           second differences, at the enlargement factor, along both

@@ -374,6 +374,48 @@ PY
 	[ "$(sed -n 2p <<<"$output" | jq '[.ops[].op] | index("deblur")')" = null ]
 }
 
+# defocus FILE SUB: a scene of natural statistics (power falling as
+# 1/f^2.9) whose centre, an ellipse of SUB times the half width and
+# height, keeps its detail before the rest defocused by a disk of
+# radius 6; SUB 0: the whole frame defocused
+defocus() {
+	/usr/bin/python3 - "$@" <<'PY'
+import sys
+import numpy as np
+from PIL import Image
+out, sub = sys.argv[1], float(sys.argv[2])
+rng = np.random.default_rng(3)
+h, w = 240, 320
+fy, fx = np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]
+f2 = fx ** 2 + fy ** 2
+gauss = lambda a, s: np.real(np.fft.ifft2(np.fft.fft2(a) * np.exp(-2 * np.pi ** 2 * s * s * f2)))
+spec = (rng.normal(size=(h, w)) + 1j * rng.normal(size=(h, w))) / np.maximum(f2, 1e-6) ** 0.725
+s = gauss(np.real(np.fft.ifft2(spec)), 0.1)
+y, x = np.mgrid[0:h, 0:w]
+disk = (np.minimum(x, w - x) ** 2 + np.minimum(y, h - y) ** 2 <= 36).astype(float)
+b = np.real(np.fft.ifft2(np.fft.fft2(s) * np.fft.fft2(disk / disk.sum())))
+m = 0 if sub == 0 else gauss((((x - 160) / (160 * sub)) ** 2 + ((y - 120) / (120 * sub)) ** 2 < 1).astype(float), 3)
+a = m * s + (1 - m) * b
+a = 30 + 190 * (a - a.min()) / (a.max() - a.min())
+Image.fromarray(np.uint8(a + 0.5)).convert("RGB").save(out)
+PY
+}
+
+@test "rs-classify: a blur far more uneven across scales than one blur makes is a defocused background, though the part in focus holds few sharp edges" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	defocus "$T/part.png" 0.4
+	defocus "$T/all.png" 0
+	run env RS_CLASSIFY_RAW=1 rs-classify "$T/part.png" "$T/all.png"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	# no sharp part and its detail spread: only the unevenness tells
+	[ "$(sed -n 1p <<<"$output" | jq '.attributes._raw.uneven >= 4 and .attributes._raw.conc < 5 and .attributes._raw.sharp_part < 0.02')" = true ]
+	[ "$(sed -n 1p <<<"$output" | jq '.degradations[] | select(.type == "blur") | .detected')" = false ]
+	[ "$(sed -n 1p <<<"$output" | jq '[.ops[].op] | index("deblur")')" = null ]
+	[ "$(sed -n 2p <<<"$output" | jq '.attributes._raw.uneven < 1')" = true ]
+	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "blur") | .detected')" = true ]
+}
+
 @test "rs-classify: a blur of the whole frame saved as JPEG is called, though the blocks' edges read it uneven" {
 	# the block edges put energy back into the fine octave alone: the
 	# blur reads uneven 2.5 to 4.6 with its detail spread, as a subject
