@@ -221,7 +221,6 @@ int
 batch_open(const struct batch_opts *o, struct conf *c, struct batch **bp)
 {
 	struct batch *b;
-	long ncpu;
 	int rc = 0;
 
 	*bp = NULL;
@@ -243,10 +242,8 @@ batch_open(const struct batch_opts *o, struct conf *c, struct batch **bp)
 	util_rfc3339(b->stamp);
 	if (b->o.backend == NULL)
 		b->o.backend = "local";
-	if (b->o.jobs <= 0) {
-		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		b->o.jobs = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (int)ncpu;
-	}
+	if (b->o.jobs <= 0)
+		b->o.jobs = util_threads(0);
 	if (b->o.jobs > BATCH_MAX_JOBS)
 		b->o.jobs = BATCH_MAX_JOBS;
 	if ((rc = img_limits_conf(c, &b->lim)) != 0)

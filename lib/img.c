@@ -26,7 +26,6 @@
 #include <png.h>
 #include <pthread.h>
 #include <sys/mman.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include "conf.h"
@@ -803,8 +802,7 @@ zdeflate(const struct img *im, int threads, struct zstrip **strips, int *n, uLon
 	int per = rowlen >= ZSTRIP ? 1 : (int)(ZSTRIP / rowlen);
 	struct zjob j = { .im = im, .n = (im->h + per - 1) / per };
 	pthread_t tid[7];
-	long nt = threads > 0 ? threads : sysconf(_SC_NPROCESSORS_ONLN);
-	int started = 0, rc = 0;
+	int nt = util_threads(threads), started = 0, rc = 0;
 
 	*strips = NULL;
 	*n = 0;
@@ -815,7 +813,7 @@ zdeflate(const struct img *im, int threads, struct zstrip **strips, int *n, uLon
 		j.s[i].y1 = i + 1 < j.n ? (i + 1) * per : im->h;
 	}
 	pthread_mutex_init(&j.mu, NULL);
-	nt = nt < 1 ? 1 : nt > 8 ? 8 : nt > j.n ? j.n : nt;
+	nt = nt > j.n ? j.n : nt;
 	for (int t = 1; t < nt; t++)
 		if (pthread_create(&tid[t - 1], NULL, zworker, &j) == 0)
 			started = t;

@@ -31,6 +31,7 @@
 #include "json.h"
 #include "restore.h"
 #include "restore_int.h"
+#include "util.h"
 
 static const char *const op_names[RESTORE_NOPS] = { "deblock", "denoise",
 	"descratch", "levels", "white_balance", "deblur", "upscale" };
@@ -314,13 +315,6 @@ give_back(void)
 #endif
 }
 
-static int
-nthreads(const struct restore_opts *o)
-{
-	long n = o->threads > 0 ? o->threads : sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : n > 8 ? 8 : (int)n;
-}
-
 /* Run one filter over im in place, or (measure) only count. On failure
  * im may be part filtered. */
 static int
@@ -330,7 +324,7 @@ drive(const char *name, const struct step *st, struct img *im, int measure,
 	struct job j = { .st = st, .im = im, .measure = measure, .nc = im->ch >= 3 ? 3 : 1 };
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_t tid[8];
-	int nt = nthreads(o), started = 0;
+	int nt = util_threads(o->threads), started = 0;
 
 	pthread_once(&once, keep_freed);
 

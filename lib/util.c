@@ -331,6 +331,14 @@ util_stdout_status(int rc)
 	return rc;
 }
 
+int
+util_threads(int n)
+{
+	long c = n > 0 ? n : sysconf(_SC_NPROCESSORS_ONLN);
+
+	return c < 1 ? 1 : c > 8 ? 8 : (int)c;
+}
+
 void
 util_hex(const unsigned char *in, size_t n, char *out)
 {

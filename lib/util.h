@@ -28,6 +28,7 @@ int  util_write_file(const char *path, const void *buf, size_t len, int mode);
 int  util_mkdir_p(const char *path, int mode); /* like mkdir -p; 0 or EX_* */
 int  util_open_dir(const char *path, int create, int *fd); /* O_DIRECTORY|O_CLOEXEC */
 int  util_stdout_status(int rc);      /* flush stdout; EX_IOERR if that fails */
+int  util_threads(int n);             /* n if over 0, else one per core; 1 to 8 */
 void util_hex(const unsigned char *in, size_t n, char *out); /* out: 2n+1 */
 void util_rfc3339(char out[32]);      /* now, UTC, "2026-11-25T19:31:16Z" */
 /* strftime for UTC with %Y %m %d %H %M %S %a %b only, without reading
