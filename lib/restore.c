@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
-#include <unistd.h>
 
 #include "classify.h"
 #include "json.h"
