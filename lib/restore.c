@@ -35,6 +35,32 @@
 static const char *const op_names[RESTORE_NOPS] = { "deblock", "denoise",
 	"descratch", "levels", "white_balance", "deblur", "upscale" };
 
+/* Richardson-Lucy iterations of deblur (each a squared step, as much
+ * as two plain ones). A blur called surely (strength DEBLUR_SURE or
+ * more: what rs-classify gives a Gaussian, disk or motion blur, or a
+ * user's --ops deblur) gets DEBLUR_ITERS; a doubtful one (DEBLUR_DOUBT
+ * or less: a soft photo, or motion and bokeh that may be meant) and the
+ * sharpening of an enlargement get DEBLUR_GENTLE, which asks little of
+ * the picture; between them in proportion. (bench/quality, held-out
+ * set, blurred photos: +1.75 | +0.86 dB at 5 iterations, +2.15 | +1.10
+ * at 16 for every blur call, but soft photos lost up to 1.9 dB and
+ * enlargements up to 1.3; sure calls only: the blur row's gain and no
+ * other row's loss. More iterations still gain, less each: +0.1 dB at
+ * 24.) */
+#define DEBLUR_GENTLE 5
+#define DEBLUR_ITERS  16
+#define DEBLUR_DOUBT  0.90
+#define DEBLUR_SURE   0.95
+
+static int
+deblur_iters(double strength)
+{
+	double t = (strength - DEBLUR_DOUBT) / (DEBLUR_SURE - DEBLUR_DOUBT);
+
+	t = t < 0 ? 0 : t > 1 ? 1 : t;
+	return DEBLUR_GENTLE + (int)lround((DEBLUR_ITERS - DEBLUR_GENTLE) * t);
+}
+
 void
 restore_opts_default(struct restore_opts *o)
 {
@@ -120,7 +146,8 @@ restore_plan(const char *name, jv ops, const struct restore_opts *o, jv *plan)
 		    jv_get_kind(slot[RESTORE_DEBLUR]) != JV_KIND_OBJECT) {
 			jv_free(slot[RESTORE_DEBLUR]);
 			slot[RESTORE_DEBLUR] = JV_OBJECT(jv_string("op"), jv_string("deblur"),
-			    jv_string("strength"), jv_number(num(slot[RESTORE_UPSCALE], "strength", 1)));
+			    jv_string("strength"), jv_number(num(slot[RESTORE_UPSCALE], "strength", 1)),
+			    jv_string("iterations"), jv_number(DEBLUR_GENTLE));
 		}
 		jv_free(slot[RESTORE_UPSCALE]);
 		slot[RESTORE_UPSCALE] = o->scale > 1 ? JV_OBJECT(jv_string("op"), jv_string("upscale"),
@@ -646,7 +673,7 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 		st->sigma = has(e, "sigma") ? (float)num(e, "sigma", 0) : est_blur(im);
 		if (st->sigma > 4)
 			st->sigma = 4;
-		st->iters = (int)num(e, "iterations", 5);
+		st->iters = (int)num(e, "iterations", deblur_iters(st->strength));
 		r = jv_object_set(r, jv_string("sigma"), rnd(st->sigma, 0.01));
 		r = jv_object_set(r, jv_string("iterations"), jv_number(st->iters));
 		break;

@@ -237,6 +237,26 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	awk -v a="$a" -v b="$b" 'BEGIN { exit !(b > a + 0.5) }'
 }
 
+@test "rs-restore: a sure blur gets more iterations than a doubtful one, and comes closer" {
+	img c png:320x240
+	imgcmp -d blur=2 "$T/c.png" "$T/b.png"
+	for s in 1 0.925 0.8; do
+		rs-upload "$T/b.png" | jq -c --argjson s "$s" \
+		    '. + {"classify": {"ops": [{"op": "deblur", "strength": $s, "sigma": 2}]}}' >"$T/j$s.json"
+		run -0 --separate-stderr rs-restore <"$T/j$s.json"
+		jq -r '.restore.ops[0].iterations' <<<"$output" >"$T/it$s"
+		cp "$(obj_file "$(jq -r .output.object <<<"$output")")" "$T/r$s.png"
+	done
+	[ "$(cat "$T/it1") $(cat "$T/it0.925") $(cat "$T/it0.8")" = "16 11 5" ]
+	a=$(imgcmp "$T/c.png" "$T/r0.8.png") b=$(imgcmp "$T/c.png" "$T/r1.png")
+	awk -v a="$a" -v b="$b" 'BEGIN { exit !(b > a + 0.3) }'
+	# the plan's own count is kept
+	rs-upload "$T/b.png" |
+	    jq -c '. + {"classify": {"ops": [{"op": "deblur", "sigma": 2, "iterations": 3}]}}' >"$T/j.json"
+	run -0 --separate-stderr rs-restore <"$T/j.json"
+	[ "$(jq '.restore.ops[0].iterations' <<<"$output")" = 3 ]
+}
+
 @test "rs-restore: --scale 2 doubles the size" {
 	img c png:80x60
 	rs-restore --scale 2 --ops upscale -o "$T/r.png" "$T/c.png"
@@ -397,6 +417,7 @@ assert n >= 2 and len(zlib.decompress(z)) == 1200 * (1 + 1600 * 3), n' "$T/a.png
 	    jq -c '. + {"classify": {"ops": [{"op": "upscale", "strength": 1, "scale": 4}]}}' >"$T/job.json"
 	run -0 --separate-stderr rs-restore <"$T/job.json"
 	[ "$(jq -c '[.restore.ops[].op]' <<<"$output")" = '["deblur"]' ]
+	[ "$(jq '.restore.ops[0].iterations' <<<"$output")" = 5 ]   # gently
 	[ "$(jq -r '.output.width' <<<"$output")" = 96 ]
 	run -0 --separate-stderr rs-restore --scale 2 <"$T/job.json"
 	[ "$(jq -c '[.restore.ops[].op]' <<<"$output")" = '["upscale"]' ]
