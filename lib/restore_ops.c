@@ -46,7 +46,8 @@
  *           range about mid-grey, the plan's span) and a saturation
  *           gain; white_balance per-channel gains. Both pointwise.
  * deblur    Richardson–Lucy with a Gaussian PSF, each correction applied
- *           squared (an accelerated form: half the iterations), the result
+ *           squared (an accelerated form: half the iterations), on the
+ *           picture halved for a wide blur (lucy_half), the result
  *           clamped to the local range of the input so edges get no halos.
  * upscale   bicubic, then back-projection: the estimate's box-downscale
  *           is compared with the input and the error fed back. */
@@ -2191,6 +2192,70 @@ minmax_sep(const float *in, float *mn, float *mx, float *t1, float *t2, int w, i
 	}
 }
 
+/* est (w*h, starting as the guess) sharpened by iters Richardson-Lucy
+ * steps against obs under the kernel k of radius r, the correction
+ * applied squared (the same result as plain steps in half the time on
+ * bench/); bl and tmp: w*h each. */
+static void
+lucy(const float *obs, float *est, float *bl, float *tmp, int w, int h, const float *k, int r,
+    int iters)
+{
+	size_t n = (size_t)w * (size_t)h;
+
+	for (int it = 0; it < iters; it++) {
+		blur_sep(est, bl, tmp, w, h, k, r);
+		for (size_t i = 0; i < n; i++)
+			bl[i] = obs[i] / (bl[i] > 1e-3f ? bl[i] : 1e-3f);
+		blur_sep(bl, bl, tmp, w, h, k, r);
+		for (size_t i = 0; i < n; i++)
+			est[i] *= bl[i] * bl[i];
+	}
+}
+
+/* A blur of sigma DEBLUR_HALF or more leaves nothing a deconvolution
+ * could bring back above half the pixel rate (a Gaussian of sigma 2
+ * keeps 0.7 % of the contrast there), so it is undone on the picture
+ * halved (2x2 means, the kernel halved), twice the steps, a sixth of
+ * the work; what it brings back (the sharpened half less the halved
+ * input) is enlarged bilinearly and added to the input. (bench/quality,
+ * held-out blur, 16 steps: +2.21 | +1.05 dB in full, +2.33 | +1.15 so.) */
+#define DEBLUR_HALF 2.0f
+
+static void
+lucy_half(const float *obs, float *est, float *bl, float *tmp, float *oh, int w, int h,
+    float sigma, int iters)
+{
+	int hw = (w + 1) / 2, hh = (h + 1) / 2, r;
+	size_t hn = (size_t)hw * (size_t)hh;
+	float k[64];
+
+	r = gauss_kernel(sigma / 2, k, 31);
+	for (int y = 0; y < hh; y++) {
+		const float *a = obs + (size_t)(2 * y) * w;
+		const float *c = 2 * y + 1 < h ? a + w : a;
+		for (int x = 0; x < hw; x++) {
+			int x1 = 2 * x + 1 < w ? 2 * x + 1 : 2 * x;
+			oh[(size_t)y * hw + x] = 0.25f * (a[2 * x] + a[x1] + c[2 * x] + c[x1]);
+		}
+	}
+	memcpy(tmp, oh, sizeof(float) * hn);       /* the guess: the input */
+	lucy(oh, tmp, bl, tmp + hn, hw, hh, k, r, 2 * iters);
+	for (size_t i = 0; i < hn; i++)
+		oh[i] = tmp[i] - oh[i];
+	/* pixel (x, y) lies at ((x - 0.5) / 2, (y - 0.5) / 2) of the half */
+	for (int y = 0; y < h; y++) {
+		int ya = (y + 1) / 2 - 1, y0 = ya < 0 ? 0 : ya, y1 = ya + 1 < hh ? ya + 1 : hh - 1;
+		float fy = y % 2 ? 0.25f : 0.75f;
+		const float *d0 = oh + (size_t)y0 * hw, *d1 = oh + (size_t)y1 * hw;
+		for (int x = 0; x < w; x++) {
+			int xa = (x + 1) / 2 - 1, x0 = xa < 0 ? 0 : xa, x1 = xa + 1 < hw ? xa + 1 : hw - 1;
+			float fx = x % 2 ? 0.25f : 0.75f;
+			est[(size_t)y * w + x] = obs[(size_t)y * w + x] +
+			    (1 - fy) * ((1 - fx) * d0[x0] + fx * d0[x1]) + fy * ((1 - fx) * d1[x0] + fx * d1[x1]);
+		}
+	}
+}
+
 int
 flt_deblur(const struct step *st, struct band *b)
 {
@@ -2213,17 +2278,10 @@ flt_deblur(const struct step *st, struct band *b)
 		float *obs = b->p[c];
 		for (size_t i = 0; i < n; i++)
 			est[i] = obs[i] = clampf(obs[i], 0, 255) + 1;
-		for (int it = 0; it < st->iters; it++) {
-			blur_sep(est, bl, tmp, w, h, k, r);
-			for (size_t i = 0; i < n; i++)
-				bl[i] = obs[i] / (bl[i] > 1e-3f ? bl[i] : 1e-3f);
-			blur_sep(bl, bl, tmp, w, h, k, r);
-			/* the correction squared: twice the steps of plain
-			 * Richardson-Lucy per iteration, the same result in half
-			 * the time on bench/ */
-			for (size_t i = 0; i < n; i++)
-				est[i] *= bl[i] * bl[i];
-		}
+		if (st->sigma >= DEBLUR_HALF && w >= 4 && h >= 4)
+			lucy_half(obs, est, bl, tmp, mn, w, h, st->sigma, st->iters);
+		else
+			lucy(obs, est, bl, tmp, w, h, k, r, st->iters);
 		/* no halos: stay inside the input's local range */
 		minmax_sep(obs, mn, mx, bl, tmp, w, h, (int)ceilf(st->sigma * 1.5f));
 		for (size_t i = 0; i < n; i++)
