@@ -2917,10 +2917,11 @@ cl_finish(const char *name, struct cl *c, jv *out)
 			ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("upscale"),
 			    jv_string("strength"), num(sc[T_LOWRES], 100),
 			    jv_string("scale"), jv_number(m.eff < 0.4 && lng < 500 ? 4 : 2)));
-		else   /* a gentle sharpening (rs-restore's DEBLUR_GENTLE) */
+		else   /* a gentle sharpening */
 			ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("deblur"),
 			    jv_string("strength"), num(sc[T_LOWRES], 100), jv_string("sigma"),
-			    num(fmax(m.blur_sigma, 0.5), 100), jv_string("iterations"), jv_number(5)));
+			    num(fmax(m.blur_sigma, 0.5), 100), jv_string("iterations"),
+			    jv_number(DEBLUR_GENTLE)));
 	}
 	*out = JV_OBJECT(jv_string("degradations"), deg, jv_string("attributes"), at,
 	    jv_string("ops"), ops);

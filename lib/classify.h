@@ -16,6 +16,11 @@
 
 #include "img.h"
 
+/* The deblur steps of a gentle sharpening (an enlargement's), which
+ * rs-classify's plans and rs-restore's stand-in for upscale both ask for
+ * (rs-restore(1), deblur). */
+#define DEBLUR_GENTLE 5
+
 /* The seven type names, in output order. */
 extern const char *const classify_types[7];
 

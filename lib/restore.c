@@ -46,9 +46,9 @@ static const char *const op_names[RESTORE_NOPS] = { "deblock", "denoise",
  * at 16 for every blur call, but soft photos lost up to 1.9 dB and
  * enlargements up to 1.3; sure calls only: the blur row's gain and no
  * other row's loss. More iterations still gain, less each: +0.1 dB at
- * 24.) */
-#define DEBLUR_GENTLE 5
+ * 24.) DEBLUR_GENTLE is classify.h's. A plan may give 0 to DEBLUR_MAX. */
 #define DEBLUR_ITERS  16
+#define DEBLUR_MAX    100
 #define DEBLUR_DOUBT  0.90
 #define DEBLUR_SURE   0.95
 
@@ -669,14 +669,20 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 		r = jv_object_set(r, jv_string("keep_tone"), jv_bool(st->keep_tone));
 		break;
 	}
-	case RESTORE_DEBLUR:
-		st->sigma = has(e, "sigma") ? (float)num(e, "sigma", 0) : est_blur(im);
-		if (st->sigma > 4)
-			st->sigma = 4;
-		st->iters = (int)num(e, "iterations", deblur_iters(st->strength));
+	case RESTORE_DEBLUR: {
+		double sg = has(e, "sigma") ? num(e, "sigma", 0) : est_blur(im);
+		double it = num(e, "iterations", deblur_iters(st->strength));
+		if (!(it >= 0 && it <= DEBLUR_MAX)) {
+			warnx("%s: deblur: iterations %g: must be 0 to %d", name, it, DEBLUR_MAX);
+			jv_free(r);
+			return EX_DATAERR;
+		}
+		st->sigma = (float)(sg > 4 ? 4 : sg < 0 ? 0 : sg);
+		st->iters = (int)it;
 		r = jv_object_set(r, jv_string("sigma"), rnd(st->sigma, 0.01));
 		r = jv_object_set(r, jv_string("iterations"), jv_number(st->iters));
 		break;
+	}
 	case RESTORE_UPSCALE:
 		st->scale = o->scale > 1 ? o->scale : (int)num(e, "scale", 2);
 		if (st->scale != 2 && st->scale != 4) {

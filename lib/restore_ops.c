@@ -2225,6 +2225,8 @@ lucy(const float *obs, float *est, float *bl, float *tmp, int w, int h, const fl
  * chain 15 % slower than 24.) */
 #define DEBLUR_HALF 2.0f
 
+/* oh: w*h floats of room, like bl; tmp holds two half pictures, which a
+ * band of 4x4 pixels or more leaves room for */
 static void
 lucy_half(const float *obs, float *est, float *bl, float *tmp, float *oh, int w, int h,
     float sigma, int iters)
@@ -2290,7 +2292,7 @@ flt_deblur(const struct step *st, struct band *b)
 		float *obs = b->p[c];
 		for (size_t i = 0; i < n; i++)
 			est[i] = obs[i] = clampf(obs[i], 0, 255) + 1;
-		if (st->sigma >= DEBLUR_HALF && w >= 4 && h >= 4)
+		if (st->sigma >= DEBLUR_HALF && w >= 4 && h >= 4)   /* mn lends its room */
 			lucy_half(obs, est, bl, tmp, mn, w, h, st->sigma, st->iters);
 		else
 			lucy(obs, est, bl, tmp, w, h, k, r, st->iters);

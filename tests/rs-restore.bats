@@ -259,6 +259,22 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	[ "$(jq '.restore.ops[0].iterations' <<<"$output")" = 3 ]
 }
 
+@test "rs-restore: a plan's deblur iterations out of range are 65, nothing stored" {
+	img c png:64x48
+	for op in '{"op": "deblur", "iterations": -1}' '{"op": "deblur", "iterations": 1e300}' \
+	    '{"op": "deblur", "iterations": 101}'; do
+		rs-upload "$T/c.png" | jq -c --argjson o "$op" '. + {"classify": {"ops": [$o]}}' >"$T/j.json"
+		run -65 --separate-stderr rs-restore <"$T/j.json"
+		[ -z "$output" ]
+		[[ $stderr == "rs-restore: "*": must be "* ]]
+	done
+	# a sigma far out of range is held to 4, not undefined
+	rs-upload "$T/c.png" |
+	    jq -c '. + {"classify": {"ops": [{"op": "deblur", "sigma": 1e300, "iterations": 1}]}}' >"$T/j.json"
+	run -0 --separate-stderr rs-restore <"$T/j.json"
+	[ "$(jq '.restore.ops[0].sigma' <<<"$output")" = 4 ]
+}
+
 @test "rs-restore: --scale 2 doubles the size" {
 	img c png:80x60
 	rs-restore --scale 2 --ops upscale -o "$T/r.png" "$T/c.png"
