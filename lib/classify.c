@@ -111,6 +111,7 @@
 
 #include "classify.h"
 #include "classify_priv.h"
+#include "motion.h"
 #include "profile.h"
 #include "quant.h"
 #include "util.h"
@@ -144,6 +145,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define SLOPE_MID    0.2      /* band energy ratio, scale 2 over 4 */
 #define SLOPE_SPAN   0.35     /* in log */
 #define SLOPE_SHARP  0.6      /* typical of a sharp picture */
+#define MOTION_SCORE 0.97     /* blur score of a sure streak (full deblur steps) */
 #define JPEGQ_MID    55.0     /* IJG quality */
 #define JPEGQ_SPAN   9.0
 #define BLOCK_MID    1.32     /* blockiness ratio */
@@ -1859,6 +1861,8 @@ struct meas {
 	double sharp_part;            /* share of strong edges still sharp */
 	double uneven;                /* the blur's deficit at scale 4 over 8 against 2 over 4 */
 	double conc;                  /* the sharpest quarter of blocks' slope over the picture's */
+	struct motion mo;             /* the strongest streak the cepstrum shows */
+	int motion;                   /* and motion_sure() of it */
 	double slope, slope_sigma, band[4], sigma, sigma_lo, edgew, blur_sigma, blur_signed, eff, eff_sharp, period, period_x, period_y, pfreq, block;
 	double black, white, lift, lift_min, dr;
 	double sigma_y, black_y, white_y, lift_y; /* luma's noise and levels */
@@ -1948,6 +1952,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 	float *Y[CL_MAX_BANDS * CL_MAX_TILES] = { NULL }, *C[CL_MAX_BANDS * CL_MAX_TILES] = { NULL };
 	float *S = NULL, *S2 = NULL, *tmp = NULL, *G = NULL;
 	uint8_t *M = NULL;
+	struct motion_acc *macc = NULL;
 	struct mir *mb = NULL;
 	size_t maxn = 0;
 	int rc = EX_OSERR;
@@ -2076,6 +2081,8 @@ measure(const char *name, struct cl *c, struct meas *m)
 	double sg = clampd(0.15 * m->sigma, BLUR_SP, 2.0);
 	double resid = m->sigma / (2 * sqrt(M_PI) * sg);
 	double e1 = 0, e2 = 0, ne1 = 0, ne2 = 0, sr2 = sqrt(BLUR_SP * BLUR_SP + BLUR_SR * BLUR_SR);
+	if ((macc = calloc(1, sizeof *macc)) == NULL)
+		goto out;
 	int mg = (int)ceil(3 * sr2) + 1;
 	for (int i = 0; i < c->ntile; i++) {
 		struct cl_tile *t = &c->tile[i];
@@ -2110,6 +2117,9 @@ measure(const char *name, struct cl *c, struct meas *m)
 			}
 			f.cand = c1;            /* candidates: always the plain reading's */
 		}
+		/* a streak (motion blur), the damage found painted over:
+		 * a long straight scratch makes a cepstral peak too */
+		motion_add(macc, G, t->w, t->h, (size_t)t->w, 0);
 		/* the levels of the damage found (scratches, dust: the
 		 * pixels painted over), to be left out of the picture's
 		 * levels; then the tile's pixels are not needed again */
@@ -2159,6 +2169,8 @@ measure(const char *name, struct cl *c, struct meas *m)
 		if (edges(&f, S, t->w, t->h, fmax(20.0, 5.0 * resid)) < 0)
 			goto out;
 	}
+	if (motion_find(macc, &m->mo) == 0)
+		m->motion = motion_sure(&m->mo);
 	m->blur_sigma = 0;
 	if (ne1 > 0 && ne2 > 0) {
 		double ns = 2 * m->sigma * m->sigma;
@@ -2572,6 +2584,7 @@ out:
 	free(tmp);
 	free(G);
 	free(M);
+	free(macc);
 	free(f.nz);
 	free(f.nzw);
 	free(f.nzm);
@@ -2679,6 +2692,9 @@ cl_finish(const char *name, struct cl *c, jv *out)
 				m.blur_sigma = fmax(m.blur_sigma, CURV_SIGMA);
 		}
 	}
+	/* a streak over the whole frame (motion.h): camera shake */
+	if (m.motion)
+		sc[T_BLUR] = fmax(sc[T_BLUR], MOTION_SCORE);
 	sc[T_JPEG] = fmax(m.jq > 0 ? sigmoid(-m.jq, -JPEGQ_MID, JPEGQ_SPAN) : 0,
 	    sigmoid(m.block, BLOCK_MID, BLOCK_SPAN));
 	/* a blur that is damage covers the frame; where part of it is in
@@ -2800,6 +2816,8 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	}
 	at = jv_object_set(at, jv_string("blockiness"), num(m.block, 1000));
 	at = jv_object_set(at, jv_string("blur_sigma"), num(m.blur_sigma, 100));
+	at = jv_object_set(at, jv_string("motion"), m.motion ? JV_OBJECT(jv_string("length"),
+	    num(m.mo.length, 100), jv_string("angle"), num(m.mo.angle, 10)) : jv_null());
 	at = jv_object_set(at, jv_string("grayscale"), jv_bool(m.grayscale));
 	at = jv_object_set(at, jv_string("toned"), m.toned_sepia ? jv_string("sepia") :
 	    m.toned_mono ? jv_string("monochrome") : jv_null());
@@ -2824,6 +2842,11 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("scratch_cand", m.scratch_cand, 100000);
 		RAW("scratch_ev", m.scratch_ev, 100000);
 		RAW("blur_signed", m.blur_signed, 1000);
+		RAW("motion_length", m.mo.length, 100);
+		RAW("motion_angle", m.mo.angle, 10);
+		RAW("motion_peak", m.mo.peak, 10000);
+		RAW("motion_zero", m.mo.zero, 100);
+		RAW("motion_across", m.mo.zero_across, 100);
 		RAW("edgew_", m.edgew, 1000);
 		RAW("period", m.period, 1000);
 		RAW("mirror", m.mirror, 1000);
@@ -2907,9 +2930,14 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * after the denoise it sharpens what the means leave, and the
 	 * curvature that calls it there reads a sharp photo under grain as
 	 * blurred as a soft one (bench/quality: deblur after denoise cost
-	 * noisy sharp photos 1 to 5 dB and gained blurred old photos 0.1) */
-	if (det[T_BLUR] && !det[T_LOWRES] && !(det[T_NOISE] && m.slope < 0))
-		ops = jv_array_append(ops, JV_OBJECT(jv_string("op"), jv_string("deblur"),
+	 * noisy sharp photos 1 to 5 dB and gained blurred old photos 0.1);
+	 * a streak the cepstrum is sure of does, grain or not */
+	if (det[T_BLUR] && !det[T_LOWRES] && !(det[T_NOISE] && m.slope < 0 && !m.motion))
+		ops = jv_array_append(ops, m.motion ?
+		    JV_OBJECT(jv_string("op"), jv_string("deblur"), jv_string("strength"),
+		    num(sc[T_BLUR], 100), jv_string("length"), num(m.mo.length, 100),
+		    jv_string("angle"), num(m.mo.angle, 10)) :
+		    JV_OBJECT(jv_string("op"), jv_string("deblur"),
 		    jv_string("strength"), num(sc[T_BLUR], 100), jv_string("sigma"), num(m.blur_sigma, 100)));
 	if (det[T_LOWRES]) {
 		int lng = ow > oh ? ow : oh;

@@ -28,6 +28,7 @@
 
 #include "classify.h"
 #include "json.h"
+#include "motion.h"
 #include "restore.h"
 #include "restore_int.h"
 #include "util.h"
@@ -670,7 +671,23 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 		break;
 	}
 	case RESTORE_DEBLUR: {
-		double sg = has(e, "sigma") ? num(e, "sigma", 0) : est_blur(im);
+		/* a streak's length and angle (motion blur), else a Gaussian's
+		 * sigma; neither given: a streak if est_motion is sure of one */
+		float ml = 0, ma = 0;
+		if (has(e, "length")) {
+			ml = (float)num(e, "length", 0);
+			ma = (float)num(e, "angle", 0);
+			if (!(ml >= 1 && ml <= MOTION_MAX) || !isfinite(ma)) {
+				warnx("%s: deblur: length %g, angle %g: must be 1 to %g and a number",
+				    name, ml, ma, MOTION_MAX);
+				jv_free(r);
+				return EX_DATAERR;
+			}
+		} else if (!has(e, "sigma") && est_motion(im, &ml, &ma) < 0) {
+			jv_free(r);
+			return EX_OSERR;
+		}
+		double sg = ml > 0 ? 0 : has(e, "sigma") ? num(e, "sigma", 0) : est_blur(im);
 		double it = num(e, "iterations", deblur_iters(st->strength));
 		if (!(it >= 0 && it <= DEBLUR_MAX)) {
 			warnx("%s: deblur: iterations %g: must be 0 to %d", name, it, DEBLUR_MAX);
@@ -678,8 +695,15 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 			return EX_DATAERR;
 		}
 		st->sigma = (float)(sg > 4 ? 4 : sg < 0 ? 0 : sg);
+		st->mlen = ml;
+		st->mang = fmodf(fmodf(ma, 180) + 180, 180);
 		st->iters = (int)it;
-		r = jv_object_set(r, jv_string("sigma"), rnd(st->sigma, 0.01));
+		if (ml > 0) {
+			r = jv_object_set(r, jv_string("kernel"), jv_string("motion"));
+			r = jv_object_set(r, jv_string("length"), rnd(st->mlen, 0.01));
+			r = jv_object_set(r, jv_string("angle"), rnd(st->mang, 0.1));
+		} else
+			r = jv_object_set(r, jv_string("sigma"), rnd(st->sigma, 0.01));
 		r = jv_object_set(r, jv_string("iterations"), jv_number(st->iters));
 		break;
 	}

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "motion.h"
 #include "quant.h"
 #include "restore.h"
 #include "restore_int.h"
@@ -149,6 +150,37 @@ blur1(const float *in, float *out, float *tmp, int w, int h, float s)
 			}
 			out[y * w + x] = a / sum;
 		}
+}
+
+int
+est_motion(const struct img *im, float *len, float *ang)
+{
+	const int N = MOTION_N, cap = 1024;    /* windows read at most */
+	struct motion_acc *a = calloc(1, sizeof *a);
+	struct motion m;
+	float *l = malloc(sizeof(float) * (size_t)im->w * N);
+	int cols = im->w >= N ? (im->w - N) / (N / 2) + 1 : 0, ystep = N / 2, rc = -1;
+
+	*len = *ang = 0;
+	if (a == NULL || l == NULL)
+		goto out;
+	/* rows of windows spread out until they hold cap, or one window each */
+	while (im->h >= N && (double)((im->h - N) / ystep + 1) * cols > cap && ystep < im->h)
+		ystep += N / 4;
+	for (int y0 = 0; y0 + N <= im->h; y0 += ystep) {
+		tile_luma(im, 0, y0, im->w, N, l);
+		motion_add(a, l, im->w, N, (size_t)im->w, cap / ((im->h - N) / ystep + 1) + 1);
+	}
+	rc = 0;
+	if (motion_find(a, &m) == 0 && motion_sure(&m)) {
+		*len = (float)m.length;
+		*ang = (float)m.angle;
+		rc = 1;
+	}
+out:
+	free(a);
+	free(l);
+	return rc;
 }
 
 float

@@ -45,6 +45,8 @@ struct step {
 	float gain[3];       /* white_balance */
 	int keep_tone;       /* white_balance: toned image left alone */
 	int iters;           /* deblur: iterations */
+	float mlen, mang;    /* deblur: a streak's length (0: Gaussian, sigma) and
+	                        angle, degrees counter-clockwise from x (motion.h) */
 	int scale;           /* upscale: 2 or 4 */
 	float thresh;        /* descratch: residual threshold scale */
 };
@@ -63,6 +65,9 @@ int  flt_margin(const struct step *st);   /* rows of margin a filter needs */
 /* restore_est.c: measurements on a whole image (8-bit, ch 1..4). */
 float est_noise(const struct img *im, float nsig[3]);  /* RGB-scale sigma */
 float est_blur(const struct img *im);                   /* Gaussian sigma */
+/* A straight motion blur (motion.h): 1 with its length and angle if the
+ * cepstrum shows one for sure, 0 if not, -1 out of memory. */
+int   est_motion(const struct img *im, float *len, float *ang);
 /* Noise level function: variance a x + b of a channel at value x;
  * returns the intensity bins it was fitted on. */
 int   est_nlf(const struct img *im, float *a, float *b);

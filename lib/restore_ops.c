@@ -2270,6 +2270,84 @@ lucy_half(const float *obs, float *est, float *bl, float *tmp, float *oh, int w,
 	}
 }
 
+/* A straight streak (motion blur) of length len pixels at ang degrees
+ * (counter-clockwise from the x axis, y up) as a kernel: the segment
+ * sampled finely and each sample shared bilinearly among the four
+ * pixels about it; the taps (dx, dy, weight) that are not zero, at most
+ * (2 MOTION_R + 1)^2. Point-symmetric, so it is its own adjoint. */
+#define MOTION_R 13
+struct tap {
+	int dx, dy;
+	float w;
+};
+
+static int
+streak_taps(float len, float ang, struct tap *t)
+{
+	float k[2 * MOTION_R + 1][2 * MOTION_R + 1] = { { 0 } }, sum = 0;
+	double c = cos(ang * M_PI / 180), s = -sin(ang * M_PI / 180);
+	int ns = 16 * ((int)ceilf(len) + 1), n = 0;
+
+	len = len > 2 * (MOTION_R - 1) ? 2 * (MOTION_R - 1) : len;
+	for (int i = 0; i < ns; i++) {
+		double u = len * ((i + 0.5) / ns - 0.5), x = MOTION_R + u * c, y = MOTION_R + u * s;
+		int x0 = (int)floor(x), y0 = (int)floor(y);
+		float fx = (float)(x - x0), fy = (float)(y - y0);
+		k[y0][x0] += (1 - fx) * (1 - fy);
+		k[y0][x0 + 1] += fx * (1 - fy);
+		k[y0 + 1][x0] += (1 - fx) * fy;
+		k[y0 + 1][x0 + 1] += fx * fy;
+	}
+	for (int y = 0; y <= 2 * MOTION_R; y++)
+		for (int x = 0; x <= 2 * MOTION_R; x++)
+			sum += k[y][x];
+	for (int y = 0; y <= 2 * MOTION_R; y++)
+		for (int x = 0; x <= 2 * MOTION_R; x++)
+			if (k[y][x] > 1e-4f * sum)
+				t[n++] = (struct tap){ x - MOTION_R, y - MOTION_R, k[y][x] / sum };
+	return n;
+}
+
+/* out = in under the taps t[0..nt) (rows taken in order of dy), mirrored
+ * edges; out must not be in */
+static void
+blur_taps(const float *in, float *out, int w, int h, const struct tap *t, int nt)
+{
+	float row[w + 2 * MOTION_R];
+
+	memset(out, 0, sizeof(float) * (size_t)w * (size_t)h);
+	for (int y = 0; y < h; y++) {
+		float *d = out + (size_t)y * w;
+		for (int i = 0; i < nt; ) {
+			int dy = t[i].dy;
+			mirror_row(in + (size_t)refl(y + dy, h) * w, w, MOTION_R, row);
+			for (; i < nt && t[i].dy == dy; i++) {
+				const float *a = row + MOTION_R + t[i].dx;
+				float kk = t[i].w;
+				for (int x = 0; x < w; x++)
+					d[x] += kk * a[x];
+			}
+		}
+	}
+}
+
+/* lucy() under a streak */
+static void
+lucy_taps(const float *obs, float *est, float *bl, float *tmp, int w, int h,
+    const struct tap *t, int nt, int iters)
+{
+	size_t n = (size_t)w * (size_t)h;
+
+	for (int it = 0; it < iters; it++) {
+		blur_taps(est, bl, w, h, t, nt);
+		for (size_t i = 0; i < n; i++)
+			bl[i] = obs[i] / (bl[i] > 1e-3f ? bl[i] : 1e-3f);
+		blur_taps(bl, tmp, w, h, t, nt);
+		for (size_t i = 0; i < n; i++)
+			est[i] *= tmp[i] * tmp[i];
+	}
+}
+
 int
 flt_deblur(const struct step *st, struct band *b)
 {
@@ -2277,7 +2355,10 @@ flt_deblur(const struct step *st, struct band *b)
 	size_t n = (size_t)w * (size_t)h;
 	float k[64], *est = NULL, *bl = NULL, *tmp = NULL, *mn = NULL, *mx = NULL;
 
-	if (st->sigma < 0.3f || st->iters <= 0)
+	struct tap taps[(2 * MOTION_R + 1) * (2 * MOTION_R + 1)];
+	int nt = st->mlen > 0 ? streak_taps(st->mlen, st->mang, taps) : 0;
+
+	if ((nt == 0 && st->sigma < 0.3f) || st->iters <= 0)
 		return 0;
 	r = gauss_kernel(st->sigma, k, 31);
 	if ((est = malloc(sizeof(float) * n)) == NULL || (bl = malloc(sizeof(float) * n)) == NULL ||
@@ -2292,12 +2373,15 @@ flt_deblur(const struct step *st, struct band *b)
 		float *obs = b->p[c];
 		for (size_t i = 0; i < n; i++)
 			est[i] = obs[i] = clampf(obs[i], 0, 255) + 1;
-		if (st->sigma >= DEBLUR_HALF && w >= 4 && h >= 4)   /* mn lends its room */
+		if (nt > 0)
+			lucy_taps(obs, est, bl, tmp, w, h, taps, nt, st->iters);
+		else if (st->sigma >= DEBLUR_HALF && w >= 4 && h >= 4)   /* mn lends its room */
 			lucy_half(obs, est, bl, tmp, mn, w, h, st->sigma, st->iters);
 		else
 			lucy(obs, est, bl, tmp, w, h, k, r, st->iters);
 		/* no halos: stay inside the input's local range */
-		minmax_sep(obs, mn, mx, bl, tmp, w, h, (int)ceilf(st->sigma * 1.5f));
+		minmax_sep(obs, mn, mx, bl, tmp, w, h, nt > 0 ? (int)ceilf(st->mlen / 2) + 1 :
+		    (int)ceilf(st->sigma * 1.5f));
 		for (size_t i = 0; i < n; i++)
 			obs[i] = clampf(est[i], mn[i], mx[i]) - 1;
 	}
@@ -2395,7 +2479,7 @@ flt_margin(const struct step *st)
 	case RESTORE_DENOISE: m = 24; break;   /* see WN_STEP */
 	case RESTORE_DEBLOCK: m = 40; break;
 	case RESTORE_DESCRATCH: m = 24; break;
-	case RESTORE_DEBLUR: m = (int)ceilf(3 * st->sigma) * 2 + 8; break;
+	case RESTORE_DEBLUR: m = (int)ceilf(st->mlen > 0 ? st->mlen : 3 * st->sigma) * 2 + 8; break;
 	case RESTORE_UPSCALE: m = 16; break;
 	default: m = 0;
 	}

@@ -1,0 +1,188 @@
+/* motion.c: a straight motion blur read from the cepstrum (motion.h). */
+#include <math.h>
+#include <stddef.h>
+
+#include "motion.h"
+
+#define N MOTION_N
+
+/* in-place radix-2 FFT of n (a power of two) complex values, stride st */
+static void
+fft(double *re, double *im, int n, int st)
+{
+	for (int i = 1, j = 0; i < n; i++) {
+		int b = n >> 1;
+		for (; j & b; b >>= 1)
+			j ^= b;
+		j ^= b;
+		if (i < j) {
+			double t = re[i * st];
+			re[i * st] = re[j * st];
+			re[j * st] = t;
+			t = im[i * st];
+			im[i * st] = im[j * st];
+			im[j * st] = t;
+		}
+	}
+	for (int len = 2; len <= n; len <<= 1) {
+		double a = -2 * M_PI / len, wr = cos(a), wi = sin(a);
+		for (int i = 0; i < n; i += len) {
+			double cr = 1, ci = 0;
+			for (int k = 0; k < len / 2; k++) {
+				int u = (i + k) * st, v = (i + k + len / 2) * st;
+				double xr = re[v] * cr - im[v] * ci, xi = re[v] * ci + im[v] * cr;
+				re[v] = re[u] - xr;
+				im[v] = im[u] - xi;
+				re[u] += xr;
+				im[u] += xi;
+				double t = cr * wr - ci * wi;
+				ci = cr * wi + ci * wr;
+				cr = t;
+			}
+		}
+	}
+}
+
+static void
+fft2(double *re, double *im)
+{
+	for (int y = 0; y < N; y++)
+		fft(re + y * N, im + y * N, N, 1);
+	for (int x = 0; x < N; x++)
+		fft(re + x, im + x, N, N);
+}
+
+void
+motion_add(struct motion_acc *a, const float *p, int w, int h, size_t s, int max_win)
+{
+	double re[N * N], im[N * N], win[N];
+	int step = N / 2;
+
+	if (w < N || h < N)
+		return;
+	while (max_win > 0 && (double)((w - N) / step + 1) * ((h - N) / step + 1) > max_win)
+		step += N / 4;
+	for (int i = 0; i < N; i++)
+		win[i] = 0.5 - 0.5 * cos(2 * M_PI * (i + 0.5) / N);
+	for (int y0 = 0; y0 + N <= h; y0 += step)
+		for (int x0 = 0; x0 + N <= w; x0 += step) {
+			double mean = 0;
+			for (int y = 0; y < N; y++)
+				for (int x = 0; x < N; x++)
+					mean += p[(size_t)(y0 + y) * s + x0 + x];
+			mean /= N * N;
+			for (int y = 0; y < N; y++)
+				for (int x = 0; x < N; x++) {
+					re[y * N + x] = (p[(size_t)(y0 + y) * s + x0 + x] - mean) * win[y] * win[x];
+					im[y * N + x] = 0;
+				}
+			fft2(re, im);
+			for (int k = 0; k < N * N; k++)
+				a->p[k] += re[k] * re[k] + im[k] * im[k];
+			a->n++;
+		}
+}
+
+/* the cepstrum's value at offset (dx, dy) from the origin, dy down */
+static double
+at(const double *c, int dx, int dy)
+{
+	return c[((dy + N) % N) * N + (dx + N) % N];
+}
+
+/* The log power on the line of frequencies f.u = 1/len (a streak of
+ * that length along u puts its first zero there) less that on the lines
+ * halfway to its neighbours, f.u = 0.5/len and 1.5/len. */
+static double
+zero_line(const struct motion_acc *a, double mean, double len, double ux, double uy)
+{
+	double lz = 0, lb = 0;
+	int nz = 0, nb = 0;
+
+	for (int ky = -N / 2; ky < N / 2; ky++)
+		for (int kx = -N / 2; kx < N / 2; kx++) {
+			double t = fabs(len * (kx * ux + ky * uy) / N);
+			double v = log(a->p[((ky + N) % N) * N + (kx + N) % N] + 1e-3 * mean);
+			if (fabs(t - 1) < 0.15) {
+				lz += v;
+				nz++;
+			} else if (fabs(t - 0.5) < 0.15 || fabs(t - 1.5) < 0.15) {
+				lb += v;
+				nb++;
+			}
+		}
+	return nz && nb ? lz / nz - lb / nb : 0;
+}
+
+int
+motion_find(const struct motion_acc *a, struct motion *m)
+{
+	double re[N * N], im[N * N], mean = 0;
+
+	m->length = m->angle = m->peak = m->ring = m->zero = 0;
+	if (a->n == 0)
+		return -1;
+	for (int k = 0; k < N * N; k++)
+		mean += a->p[k];
+	mean /= N * N;
+	if (!(mean > 0))
+		return 0;
+	for (int k = 0; k < N * N; k++) {
+		re[k] = log(a->p[k] + 1e-3 * mean);
+		im[k] = 0;
+	}
+	fft2(re, im);            /* real and even: its own inverse, times N*N */
+	for (int k = 0; k < N * N; k++)
+		re[k] /= N * N;
+	/* the deepest point of the upper half plane between MOTION_MIN and
+	 * MOTION_MAX from the origin (the cepstrum is symmetric) */
+	int R = (int)MOTION_MAX, bx = 0, by = 0;
+	double best = 0;
+	for (int dy = -R; dy <= 0; dy++)
+		for (int dx = -R; dx <= R; dx++) {
+			double r = hypot(dx, dy);
+			if (r < MOTION_MIN || r > MOTION_MAX || (dy == 0 && dx < 0))
+				continue;
+			double v = at(re, dx, dy);
+			if (v < best) {
+				best = v;
+				bx = dx;
+				by = dy;
+			}
+		}
+	if (best >= 0)
+		return 0;
+	/* the centre of the dip: its negative values about the deepest */
+	double sw = 0, sx = 0, sy = 0;
+	for (int dy = -1; dy <= 1; dy++)
+		for (int dx = -1; dx <= 1; dx++) {
+			double v = -at(re, bx + dx, by + dy);
+			if (v > 0) {
+				sw += v;
+				sx += v * (bx + dx);
+				sy += v * (by + dy);
+			}
+		}
+	double fx = sx / sw, fy = sy / sw, r0 = hypot(bx, by), ring = 0;
+	int nr = 0;
+	for (int dy = -R; dy <= R; dy++)
+		for (int dx = -R; dx <= R; dx++)
+			if (fabs(hypot(dx, dy) - r0) < 0.5) {
+				ring += at(re, dx, dy);
+				nr++;
+			}
+	m->length = hypot(fx, fy);
+	m->angle = fmod(atan2(-fy, fx) * 180 / M_PI + 360, 180);
+	m->peak = best;
+	m->ring = nr ? ring / nr : 0;
+	m->zero = zero_line(a, mean, m->length, fx / m->length, fy / m->length);
+	m->zero_across = zero_line(a, mean, m->length, -fy / m->length, fx / m->length);
+	return 0;
+}
+
+int
+motion_sure(const struct motion *m)
+{
+	return m->length >= MOTION_SURE_LEN && m->peak <= MOTION_PEAK && m->zero <= MOTION_ZERO &&
+	    m->zero - m->zero_across <= -MOTION_ACROSS;
+}
