@@ -684,6 +684,7 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 				return EX_DATAERR;
 			}
 		} else if (!has(e, "sigma") && est_motion(im, &ml, &ma) < 0) {
+			warnx("%s: out of memory", name);
 			jv_free(r);
 			return EX_OSERR;
 		}
@@ -822,8 +823,17 @@ restore_guess(const char *name, const struct img *im, jv *ops)
 	if (est_white_balance(im, gain, &toned) > 0.15f || toned)
 		*ops = jv_array_append(*ops, JV_OBJECT(jv_string("op"), jv_string("white_balance"),
 		    jv_string("strength"), jv_number(1), jv_string("keep_tone"), jv_bool(toned)));
-	float bs = est_blur(im);
-	if (bs > 1.2f && sigma < 8)
+	float bs = est_blur(im), ml, ma;
+	int streak = est_motion(im, &ml, &ma);
+	if (streak < 0) {
+		warnx("%s: out of memory", name);
+		return EX_OSERR;
+	}
+	if (streak)
+		*ops = jv_array_append(*ops, JV_OBJECT(jv_string("op"), jv_string("deblur"),
+		    jv_string("strength"), jv_number(1), jv_string("length"), rnd(ml, 0.01),
+		    jv_string("angle"), rnd(ma, 0.1)));
+	else if (bs > 1.2f && sigma < 8)
 		*ops = jv_array_append(*ops, JV_OBJECT(jv_string("op"), jv_string("deblur"),
 		    jv_string("strength"), jv_number(1), jv_string("sigma"), rnd(bs, 0.01)));
 	return 0;

@@ -5,6 +5,8 @@
  *                             engine's noise estimate)
  *   imgcmp -d SPEC IN OUT     write IN damaged by SPEC as PNG OUT:
  *                             noise=S blur=S fade=LO:HI cast=R:G:B scratches=N
+ *                             motion=L:A (a streak L pixels long at A
+ *                             degrees, counter-clockwise from x)
  *                             (N bright and N dark 1-px lines and specks)
  *                             crossing=N (bright 2-px lines, N about
  *                             upright and N about level 30 pixels apart,
@@ -82,6 +84,53 @@ blur(struct img *im, double s)
 	free(t);
 }
 
+/* a straight streak of length len at ang degrees (counter-clockwise from
+ * x, y up): the segment sampled every 1/16 pixel, each sample shared
+ * bilinearly among the four pixels about it; mirrored edges */
+static void
+streak(struct img *im, double len, double ang)
+{
+	enum { R = 16 };
+	double k[2 * R + 2][2 * R + 2] = { { 0 } }, sum = 0;
+	int w = im->w, h = im->h, ch = im->ch, ns = 16 * ((int)len + 1);
+	float *t = malloc(sizeof(float) * (size_t)w * h * ch);
+
+	if (t == NULL || !(len > 0 && len <= 2 * (R - 1)))
+		errx(1, "motion");
+	for (int i = 0; i < ns; i++) {
+		double u = len * ((i + 0.5) / ns - 0.5);
+		double x = R + u * cos(ang * M_PI / 180), y = R - u * sin(ang * M_PI / 180);
+		int x0 = (int)floor(x), y0 = (int)floor(y);
+		double fx = x - x0, fy = y - y0;
+		k[y0][x0] += (1 - fx) * (1 - fy);
+		k[y0][x0 + 1] += fx * (1 - fy);
+		k[y0 + 1][x0] += (1 - fx) * fy;
+		k[y0 + 1][x0 + 1] += fx * fy;
+		sum += 1;
+	}
+	for (size_t i = 0; i < (size_t)w * h * ch; i++)
+		t[i] = im->px[i];
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++)
+			for (int c = 0; c < ch; c++) {
+				double a = 0;
+				for (int dy = -R; dy <= R + 1; dy++)
+					for (int dx = -R; dx <= R + 1; dx++) {
+						double kk = k[dy + R][dx + R];
+						if (kk == 0)
+							continue;
+						int xx = x + dx, yy = y + dy;
+						while (xx < 0 || xx >= w)
+							xx = xx < 0 ? -xx - 1 : 2 * w - xx - 1;
+						while (yy < 0 || yy >= h)
+							yy = yy < 0 ? -yy - 1 : 2 * h - yy - 1;
+						a += kk * t[((size_t)yy * w + xx) * ch + c];
+					}
+				im->px[((size_t)y * w + x) * ch + c] = (uint8_t)lrint(fmin(255, fmax(0, a / sum)));
+			}
+	free(t);
+}
+
 static uint8_t
 clamp8(double v)
 {
@@ -103,6 +152,8 @@ damage(struct img *im, const char *spec, uint8_t *mask)
 		}
 	} else if (sscanf(spec, "blur=%lf", &a) == 1)
 		blur(im, a);
+	else if (sscanf(spec, "motion=%lf:%lf", &a, &b) == 2)
+		streak(im, a, b);
 	else if (sscanf(spec, "fade=%lf:%lf", &a, &b) == 2) {
 		for (size_t i = 0; i < np * ch; i++)
 			im->px[i] = clamp8(a + im->px[i] * (b - a) / 255);
@@ -152,8 +203,8 @@ damage(struct img *im, const char *spec, uint8_t *mask)
 			}
 		}
 	} else
-		errx(1, "%s: unknown damage (noise=S blur=S fade=LO:HI cast=R:G:B scratches=N "
-		    "crossing=N)", spec);
+		errx(1, "%s: unknown damage (noise=S blur=S motion=L:A fade=LO:HI cast=R:G:B "
+		    "scratches=N crossing=N)", spec);
 }
 
 int

@@ -363,6 +363,27 @@ PY
 	rising blur "$T/b0.png" "$T/b1.png" "$T/b2.png" "$T/b3.png"
 }
 
+@test "rs-classify: a streak of camera shake is blur, its length and angle read and planned" {
+	img c png:320x240
+	img t png:320x240 strokes=6
+	for f in c t; do
+		imgcmp -d motion=9:30 "$T/$f.png" "$T/${f}m.png"
+		imgcmp -d motion=14:120 "$T/$f.png" "$T/${f}n.png"
+		run -0 rs-classify "$T/$f.png" "$T/${f}m.png" "$T/${f}n.png"
+		jq -se '.[0].attributes.motion == null and
+		    ([.[0].ops[] | select(.op == "deblur")] | length) == 0' <<<"$output"
+		jq -se '.[1] | (.degradations[] | select(.type == "blur") | .detected) and
+		    (.attributes.motion.length - 9 | fabs) < 0.5 and (.attributes.motion.angle - 30 | fabs) < 3 and
+		    (.ops[] | select(.op == "deblur") | (.length - 9 | fabs) < 0.5 and has("sigma") == false)' <<<"$output"
+		jq -se '.[2] | (.degradations[] | select(.type == "blur") | .detected) and
+		    (.attributes.motion.length - 14 | fabs) < 0.5 and (.attributes.motion.angle - 120 | fabs) < 3' <<<"$output"
+	done
+	# a Gaussian blur has no streak
+	img g png:320x240 blur=2
+	run -0 rs-classify "$T/g.png"
+	jq -e '.attributes.motion == null and (.ops[] | select(.op == "deblur") | has("sigma"))' <<<"$output"
+}
+
 @test "rs-classify: a defocused background is not a blurred photo" {
 	img all png:320x240 texture blur=3
 	img part png:320x240 texture blur=3 focus=0.6    # the centre in focus
