@@ -146,6 +146,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define SLOPE_SPAN   0.35     /* in log */
 #define SLOPE_SHARP  0.6      /* typical of a sharp picture */
 #define MOTION_SCORE 0.97     /* blur score of a sure streak (full deblur steps) */
+#define MOTION_CROSS 5.0      /* an edge it crosses this far is blurred by it */
 #define JPEGQ_MID    55.0     /* IJG quality */
 #define JPEGQ_SPAN   9.0
 #define BLOCK_MID    1.32     /* blockiness ratio */
@@ -462,6 +463,7 @@ struct feat {
 	/* grey edge: mean gradient magnitude of each channel at half scale */
 	double ge[3], gen;
 	double nstrong, nsharp;       /* strong edges; of them, sharp */
+	double nstrong_d[2], nsharp_d[2];   /* the same by gradient: along x, along y */
 	/* focus: 32x32 blocks of luma, their sharpness and histogram */
 	struct fblk *fb;
 	size_t nfb, capfb;
@@ -723,6 +725,8 @@ edges(struct feat *f, const float *S, int w, int h, double mincon)
 				if (con >= EDGE_STRONG) {
 					f->nstrong++;
 					f->nsharp += con / ag < EDGE_SHARP;
+					f->nstrong_d[dir]++;
+					f->nsharp_d[dir] += con / ag < EDGE_SHARP;
 				}
 				if (push(&f->ew, &f->nedge, &f->capedge, con / ag) < 0)
 					return -1;
@@ -1859,6 +1863,7 @@ out:
 
 struct meas {
 	double sharp_part;            /* share of strong edges still sharp */
+	double sharp_d[2];            /* the same of those whose gradient is along x, y */
 	double uneven;                /* the blur's deficit at scale 4 over 8 against 2 over 4 */
 	double conc;                  /* the sharpest quarter of blocks' slope over the picture's */
 	struct motion mo;             /* the strongest streak the cepstrum shows */
@@ -2327,6 +2332,9 @@ measure(const char *name, struct cl *c, struct meas *m)
 	 * not where scratches or dust, sharp on any picture, were found */
 	m->sharp_part = sg <= BLUR_SP && f.nstrong >= SHARP_NMIN && m->scratch_ev < SCR_MID ?
 	    f.nsharp / f.nstrong : -1;
+	for (int d = 0; d < 2; d++)
+		m->sharp_d[d] = sg <= BLUR_SP && f.nstrong_d[d] >= SHARP_NMIN / 2 &&
+		    m->scratch_ev < SCR_MID ? f.nsharp_d[d] / f.nstrong_d[d] : -1;
 	if (sg > BLUR_SP || m->scratch_ev >= SCR_MID)
 		m->uneven = -1;
 	/* levels: the percentiles of each channel's histogram, and of
@@ -2692,9 +2700,6 @@ cl_finish(const char *name, struct cl *c, jv *out)
 				m.blur_sigma = fmax(m.blur_sigma, CURV_SIGMA);
 		}
 	}
-	/* a streak over the whole frame (motion.h): camera shake */
-	if (m.motion)
-		sc[T_BLUR] = fmax(sc[T_BLUR], MOTION_SCORE);
 	sc[T_JPEG] = fmax(m.jq > 0 ? sigmoid(-m.jq, -JPEGQ_MID, JPEGQ_SPAN) : 0,
 	    sigmoid(m.block, BLOCK_MID, BLOCK_SPAN));
 	/* a blur that is damage covers the frame; where part of it is in
@@ -2703,8 +2708,22 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * blur is far more uneven across scales than any one blur makes
 	 * it, even with the part in focus soft itself; not in a damaged
 	 * JPEG, whose block edges feed the fine octave */
-	if (m.sharp_part >= SHARP_PART || (m.uneven >= UNEVEN && m.conc >= CONC) ||
-	    (m.uneven >= UNEVEN_ALONE && sc[T_JPEG] < 0.5))
+	int meant = m.sharp_part >= SHARP_PART || (m.uneven >= UNEVEN && m.conc >= CONC) ||
+	    (m.uneven >= UNEVEN_ALONE && sc[T_JPEG] < 0.5);
+	/* A streak over the whole frame (motion.h: camera shake) leaves
+	 * the edges along it sharp and is no Gaussian across scales: it is
+	 * meant only where edges it crosses (by MOTION_CROSS pixels or
+	 * more along their gradient, or most) are still sharp. */
+	if (m.motion) {
+		double ext[2] = { fabs(m.mo.length * cos(m.mo.angle * M_PI / 180)),
+		    fabs(m.mo.length * sin(m.mo.angle * M_PI / 180)) };
+		int far = ext[1] > ext[0];      /* the way it crosses most */
+		meant = 0;
+		for (int d = 0; d < 2; d++)
+			meant |= (ext[d] >= MOTION_CROSS || d == far) && m.sharp_d[d] >= SHARP_PART;
+		sc[T_BLUR] = fmax(sc[T_BLUR], MOTION_SCORE);
+	}
+	if (meant)
 		sc[T_BLUR] = fmin(sc[T_BLUR], SHARP_CAP);
 	/* a texture that fills the picture can be low in contrast by
 	 * nature, and a blur takes its extremes (of a fine texture, much
