@@ -111,7 +111,7 @@
 
 #include "classify.h"
 #include "classify_priv.h"
-#include "motion.h"
+#include "psf.h"
 #include "profile.h"
 #include "quant.h"
 #include "util.h"
@@ -145,7 +145,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define SLOPE_MID    0.2      /* band energy ratio, scale 2 over 4 */
 #define SLOPE_SPAN   0.35     /* in log */
 #define SLOPE_SHARP  0.6      /* typical of a sharp picture */
-#define MOTION_SCORE 0.97     /* blur score of a sure streak (full deblur steps) */
+#define PSF_SCORE    0.97     /* blur score of a sure streak or disk (full deblur steps) */
 #define MOTION_CROSS 5.0      /* an edge it crosses this far is blurred by it */
 #define JPEGQ_MID    55.0     /* IJG quality */
 #define JPEGQ_SPAN   9.0
@@ -1868,6 +1868,7 @@ struct meas {
 	double conc;                  /* the sharpest quarter of blocks' slope over the picture's */
 	struct motion mo;             /* the strongest streak the cepstrum shows */
 	int motion;                   /* and motion_sure() of it */
+	struct disk dk;               /* the defocus disk whose ring rises most */
 	double slope, slope_sigma, band[4], sigma, sigma_lo, edgew, blur_sigma, blur_signed, eff, eff_sharp, period, period_x, period_y, pfreq, block;
 	double black, white, lift, lift_min, dr;
 	double sigma_y, black_y, white_y, lift_y; /* luma's noise and levels */
@@ -1957,7 +1958,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 	float *Y[CL_MAX_BANDS * CL_MAX_TILES] = { NULL }, *C[CL_MAX_BANDS * CL_MAX_TILES] = { NULL };
 	float *S = NULL, *S2 = NULL, *tmp = NULL, *G = NULL;
 	uint8_t *M = NULL;
-	struct motion_acc *macc = NULL;
+	struct psf_acc *macc = NULL;
 	struct mir *mb = NULL;
 	size_t maxn = 0;
 	int rc = EX_OSERR;
@@ -2124,7 +2125,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 		}
 		/* a streak (motion blur), the damage found painted over:
 		 * a long straight scratch makes a cepstral peak too */
-		motion_add(macc, G, t->w, t->h, (size_t)t->w, 0);
+		psf_add(macc, G, t->w, t->h, (size_t)t->w, 0);
 		/* the levels of the damage found (scratches, dust: the
 		 * pixels painted over), to be left out of the picture's
 		 * levels; then the tile's pixels are not needed again */
@@ -2176,6 +2177,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 	}
 	if (motion_find(macc, &m->mo) == 0)
 		m->motion = motion_sure(&m->mo);
+	disk_find(macc, &m->dk);
 	m->blur_sigma = 0;
 	if (ne1 > 0 && ne2 > 0) {
 		double ns = 2 * m->sigma * m->sigma;
@@ -2710,7 +2712,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * JPEG, whose block edges feed the fine octave */
 	int meant = m.sharp_part >= SHARP_PART || (m.uneven >= UNEVEN && m.conc >= CONC) ||
 	    (m.uneven >= UNEVEN_ALONE && sc[T_JPEG] < 0.5);
-	/* A streak over the whole frame (motion.h: camera shake) leaves
+	/* A streak over the whole frame (psf.h: camera shake) leaves
 	 * the edges along it sharp and is no Gaussian across scales: it is
 	 * meant only where edges it crosses (by MOTION_CROSS pixels or
 	 * more along their gradient, or most) are still sharp. */
@@ -2721,8 +2723,9 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		meant = 0;
 		for (int d = 0; d < 2; d++)
 			meant |= (ext[d] >= MOTION_CROSS || d == far) && m.sharp_d[d] >= SHARP_PART;
-		sc[T_BLUR] = fmax(sc[T_BLUR], MOTION_SCORE);
-	}
+		sc[T_BLUR] = fmax(sc[T_BLUR], PSF_SCORE);
+	} else if (m.dk.rise >= DISK_RISE)   /* a defocus disk (psf.h) */
+		sc[T_BLUR] = fmax(sc[T_BLUR], PSF_SCORE);
 	if (meant)
 		sc[T_BLUR] = fmin(sc[T_BLUR], SHARP_CAP);
 	/* a texture that fills the picture can be low in contrast by
@@ -2837,6 +2840,8 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	at = jv_object_set(at, jv_string("blur_sigma"), num(m.blur_sigma, 100));
 	at = jv_object_set(at, jv_string("motion"), m.motion ? JV_OBJECT(jv_string("length"),
 	    num(m.mo.length, 100), jv_string("angle"), num(m.mo.angle, 10)) : jv_null());
+	at = jv_object_set(at, jv_string("defocus"), !m.motion && m.dk.rise >= DISK_RISE ?
+	    JV_OBJECT(jv_string("radius"), num(m.dk.radius, 100)) : jv_null());
 	at = jv_object_set(at, jv_string("grayscale"), jv_bool(m.grayscale));
 	at = jv_object_set(at, jv_string("toned"), m.toned_sepia ? jv_string("sepia") :
 	    m.toned_mono ? jv_string("monochrome") : jv_null());
@@ -2866,6 +2871,8 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("motion_peak", m.mo.peak, 10000);
 		RAW("motion_zero", m.mo.zero, 100);
 		RAW("motion_across", m.mo.zero_across, 100);
+		RAW("disk_radius", m.dk.radius, 100);
+		RAW("disk_rise", m.dk.rise, 100);
 		RAW("edgew_", m.edgew, 1000);
 		RAW("period", m.period, 1000);
 		RAW("mirror", m.mirror, 1000);
@@ -2955,7 +2962,9 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		ops = jv_array_append(ops, m.motion ?
 		    JV_OBJECT(jv_string("op"), jv_string("deblur"), jv_string("strength"),
 		    num(sc[T_BLUR], 100), jv_string("length"), num(m.mo.length, 100),
-		    jv_string("angle"), num(m.mo.angle, 10)) :
+		    jv_string("angle"), num(m.mo.angle, 10)) : m.dk.rise >= DISK_RISE ?
+		    JV_OBJECT(jv_string("op"), jv_string("deblur"), jv_string("strength"),
+		    num(sc[T_BLUR], 100), jv_string("radius"), num(m.dk.radius, 100)) :
 		    JV_OBJECT(jv_string("op"), jv_string("deblur"),
 		    jv_string("strength"), num(sc[T_BLUR], 100), jv_string("sigma"), num(m.blur_sigma, 100)));
 	if (det[T_LOWRES]) {

@@ -28,7 +28,7 @@
 
 #include "classify.h"
 #include "json.h"
-#include "motion.h"
+#include "psf.h"
 #include "restore.h"
 #include "restore_int.h"
 #include "util.h"
@@ -671,9 +671,10 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 		break;
 	}
 	case RESTORE_DEBLUR: {
-		/* a streak's length and angle (motion blur), else a Gaussian's
-		 * sigma; neither given: a streak if est_motion is sure of one */
-		float ml = 0, ma = 0;
+		/* a streak's length and angle (motion blur), a defocus disk's
+		 * radius, or a Gaussian's sigma; none given: a streak or a
+		 * disk if est_psf is sure of one, else the Gaussian measured */
+		float ml = 0, ma = 0, dr = 0;
 		if (has(e, "length")) {
 			ml = (float)num(e, "length", 0);
 			ma = (float)num(e, "angle", 0);
@@ -683,12 +684,19 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 				jv_free(r);
 				return EX_DATAERR;
 			}
-		} else if (!has(e, "sigma") && est_motion(im, &ml, &ma) < 0) {
+		} else if (has(e, "radius")) {
+			dr = (float)num(e, "radius", 0);
+			if (!(dr >= 0.5 && dr <= DISK_MAX)) {
+				warnx("%s: deblur: radius %g: must be 0.5 to %g", name, dr, DISK_MAX);
+				jv_free(r);
+				return EX_DATAERR;
+			}
+		} else if (!has(e, "sigma") && est_psf(im, &ml, &ma, &dr) < 0) {
 			warnx("%s: out of memory", name);
 			jv_free(r);
 			return EX_OSERR;
 		}
-		double sg = ml > 0 ? 0 : has(e, "sigma") ? num(e, "sigma", 0) : est_blur(im);
+		double sg = ml > 0 || dr > 0 ? 0 : has(e, "sigma") ? num(e, "sigma", 0) : est_blur(im);
 		double it = num(e, "iterations", deblur_iters(st->strength));
 		if (!(it >= 0 && it <= DEBLUR_MAX)) {
 			warnx("%s: deblur: iterations %g: must be 0 to %d", name, it, DEBLUR_MAX);
@@ -698,11 +706,15 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 		st->sigma = (float)(sg > 4 ? 4 : sg < 0 ? 0 : sg);
 		st->mlen = ml;
 		st->mang = fmodf(fmodf(ma, 180) + 180, 180);
+		st->drad = dr;
 		st->iters = (int)it;
 		if (ml > 0) {
 			r = jv_object_set(r, jv_string("kernel"), jv_string("motion"));
 			r = jv_object_set(r, jv_string("length"), rnd(st->mlen, 0.01));
 			r = jv_object_set(r, jv_string("angle"), rnd(st->mang, 0.1));
+		} else if (dr > 0) {
+			r = jv_object_set(r, jv_string("kernel"), jv_string("disk"));
+			r = jv_object_set(r, jv_string("radius"), rnd(st->drad, 0.01));
 		} else
 			r = jv_object_set(r, jv_string("sigma"), rnd(st->sigma, 0.01));
 		r = jv_object_set(r, jv_string("iterations"), jv_number(st->iters));
@@ -823,16 +835,19 @@ restore_guess(const char *name, const struct img *im, jv *ops)
 	if (est_white_balance(im, gain, &toned) > 0.15f || toned)
 		*ops = jv_array_append(*ops, JV_OBJECT(jv_string("op"), jv_string("white_balance"),
 		    jv_string("strength"), jv_number(1), jv_string("keep_tone"), jv_bool(toned)));
-	float bs = est_blur(im), ml, ma;
-	int streak = est_motion(im, &ml, &ma);
-	if (streak < 0) {
+	float bs = est_blur(im), ml, ma, dr;
+	int kind = est_psf(im, &ml, &ma, &dr);
+	if (kind < 0) {
 		warnx("%s: out of memory", name);
 		return EX_OSERR;
 	}
-	if (streak)
+	if (kind == 1)
 		*ops = jv_array_append(*ops, JV_OBJECT(jv_string("op"), jv_string("deblur"),
 		    jv_string("strength"), jv_number(1), jv_string("length"), rnd(ml, 0.01),
 		    jv_string("angle"), rnd(ma, 0.1)));
+	else if (kind == 2)
+		*ops = jv_array_append(*ops, JV_OBJECT(jv_string("op"), jv_string("deblur"),
+		    jv_string("strength"), jv_number(1), jv_string("radius"), rnd(dr, 0.01)));
 	else if (bs > 1.2f && sigma < 8)
 		*ops = jv_array_append(*ops, JV_OBJECT(jv_string("op"), jv_string("deblur"),
 		    jv_string("strength"), jv_number(1), jv_string("sigma"), rnd(bs, 0.01)));

@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "motion.h"
+#include "psf.h"
 #include "quant.h"
 #include "restore.h"
 #include "restore_int.h"
@@ -153,15 +153,16 @@ blur1(const float *in, float *out, float *tmp, int w, int h, float s)
 }
 
 int
-est_motion(const struct img *im, float *len, float *ang)
+est_psf(const struct img *im, float *len, float *ang, float *rad)
 {
-	const int N = MOTION_N, cap = 1024;    /* windows read at most */
-	struct motion_acc *a = calloc(1, sizeof *a);
+	const int N = PSF_N, cap = 1024;       /* windows read at most */
+	struct psf_acc *a = calloc(1, sizeof *a);
 	struct motion m;
+	struct disk d;
 	float *l = malloc(sizeof(float) * (size_t)im->w * N);
 	int cols = im->w >= N ? (im->w - N) / (N / 2) + 1 : 0, ystep = N / 2, rc = -1;
 
-	*len = *ang = 0;
+	*len = *ang = *rad = 0;
 	if (a == NULL || l == NULL)
 		goto out;
 	/* rows of windows spread out until they hold cap, or one window each */
@@ -169,13 +170,16 @@ est_motion(const struct img *im, float *len, float *ang)
 		ystep += N / 4;
 	for (int y0 = 0; y0 + N <= im->h; y0 += ystep) {
 		tile_luma(im, 0, y0, im->w, N, l);
-		motion_add(a, l, im->w, N, (size_t)im->w, cap / ((im->h - N) / ystep + 1) + 1);
+		psf_add(a, l, im->w, N, (size_t)im->w, cap / ((im->h - N) / ystep + 1) + 1);
 	}
 	rc = 0;
 	if (motion_find(a, &m) == 0 && motion_sure(&m)) {
 		*len = (float)m.length;
 		*ang = (float)m.angle;
 		rc = 1;
+	} else if (disk_find(a, &d) == 0 && d.rise >= DISK_RISE) {
+		*rad = (float)d.radius;
+		rc = 2;
 	}
 out:
 	free(a);

@@ -45,8 +45,10 @@ struct step {
 	float gain[3];       /* white_balance */
 	int keep_tone;       /* white_balance: toned image left alone */
 	int iters;           /* deblur: iterations */
-	float mlen, mang;    /* deblur: a streak's length (0: Gaussian, sigma) and
-	                        angle, degrees counter-clockwise from x (motion.h) */
+	float mlen, mang;    /* deblur: a streak's length (0: none) and angle,
+	                        degrees counter-clockwise from x (psf.h) */
+	float drad;          /* deblur: a defocus disk's radius (0: none); with
+	                        neither, a Gaussian of sigma */
 	int scale;           /* upscale: 2 or 4 */
 	float thresh;        /* descratch: residual threshold scale */
 };
@@ -65,9 +67,10 @@ int  flt_margin(const struct step *st);   /* rows of margin a filter needs */
 /* restore_est.c: measurements on a whole image (8-bit, ch 1..4). */
 float est_noise(const struct img *im, float nsig[3]);  /* RGB-scale sigma */
 float est_blur(const struct img *im);                   /* Gaussian sigma */
-/* A straight motion blur (motion.h): 1 with its length and angle if the
- * cepstrum shows one for sure, 0 if not, -1 out of memory. */
-int   est_motion(const struct img *im, float *len, float *ang);
+/* The blur's kernel if the spectrum is sure of it (psf.h): 1 a streak
+ * (its length and angle), 2 a defocus disk (its radius), 0 neither, -1
+ * out of memory. */
+int   est_psf(const struct img *im, float *len, float *ang, float *rad);
 /* Noise level function: variance a x + b of a channel at value x;
  * returns the intensity bins it was fitted on. */
 int   est_nlf(const struct img *im, float *a, float *b);

@@ -2308,6 +2308,33 @@ streak_taps(float len, float ang, struct tap *t)
 	return n;
 }
 
+/* A defocus disk of radius rad as taps: each pixel's share of the disk
+ * from 8x8 samples. */
+static int
+disk_taps(float rad, struct tap *t)
+{
+	int n = 0, R = (int)ceilf(rad);
+	float sum = 0;
+
+	R = R > MOTION_R ? MOTION_R : R;
+	for (int y = -R; y <= R; y++)
+		for (int x = -R; x <= R; x++) {
+			int c = 0;
+			for (int sy = 0; sy < 8; sy++)
+				for (int sx = 0; sx < 8; sx++) {
+					float fx = x + (sx + 0.5f) / 8 - 0.5f, fy = y + (sy + 0.5f) / 8 - 0.5f;
+					c += fx * fx + fy * fy <= rad * rad;
+				}
+			if (c > 0) {
+				t[n++] = (struct tap){ x, y, (float)c };
+				sum += (float)c;
+			}
+		}
+	for (int i = 0; i < n; i++)
+		t[i].w /= sum;
+	return n;
+}
+
 /* out = in under the taps t[0..nt) (rows taken in order of dy), mirrored
  * edges; out must not be in */
 static void
@@ -2331,7 +2358,7 @@ blur_taps(const float *in, float *out, int w, int h, const struct tap *t, int nt
 	}
 }
 
-/* lucy() under a streak */
+/* lucy() under taps (a streak, a disk: both their own adjoint) */
 static void
 lucy_taps(const float *obs, float *est, float *bl, float *tmp, int w, int h,
     const struct tap *t, int nt, int iters)
@@ -2356,7 +2383,8 @@ flt_deblur(const struct step *st, struct band *b)
 	float k[64], *est = NULL, *bl = NULL, *tmp = NULL, *mn = NULL, *mx = NULL;
 
 	struct tap taps[(2 * MOTION_R + 1) * (2 * MOTION_R + 1)];
-	int nt = st->mlen > 0 ? streak_taps(st->mlen, st->mang, taps) : 0;
+	int nt = st->mlen > 0 ? streak_taps(st->mlen, st->mang, taps) :
+	    st->drad > 0 ? disk_taps(st->drad, taps) : 0;
 
 	if ((nt == 0 && st->sigma < 0.3f) || st->iters <= 0)
 		return 0;
@@ -2380,8 +2408,8 @@ flt_deblur(const struct step *st, struct band *b)
 		else
 			lucy(obs, est, bl, tmp, w, h, k, r, st->iters);
 		/* no halos: stay inside the input's local range */
-		minmax_sep(obs, mn, mx, bl, tmp, w, h, nt > 0 ? (int)ceilf(st->mlen / 2) + 1 :
-		    (int)ceilf(st->sigma * 1.5f));
+		minmax_sep(obs, mn, mx, bl, tmp, w, h, st->mlen > 0 ? (int)ceilf(st->mlen / 2) + 1 :
+		    st->drad > 0 ? (int)ceilf(st->drad) + 1 : (int)ceilf(st->sigma * 1.5f));
 		for (size_t i = 0; i < n; i++)
 			obs[i] = clampf(est[i], mn[i], mx[i]) - 1;
 	}
@@ -2479,7 +2507,9 @@ flt_margin(const struct step *st)
 	case RESTORE_DENOISE: m = 24; break;   /* see WN_STEP */
 	case RESTORE_DEBLOCK: m = 40; break;
 	case RESTORE_DESCRATCH: m = 24; break;
-	case RESTORE_DEBLUR: m = (int)ceilf(st->mlen > 0 ? st->mlen : 3 * st->sigma) * 2 + 8; break;
+	case RESTORE_DEBLUR:
+		m = (int)ceilf(st->mlen > 0 ? st->mlen : st->drad > 0 ? 2 * st->drad : 3 * st->sigma) * 2 + 8;
+		break;
 	case RESTORE_UPSCALE: m = 16; break;
 	default: m = 0;
 	}

@@ -1,10 +1,10 @@
-/* motion.c: a straight motion blur read from the cepstrum (motion.h). */
+/* psf.c: a blur's kernel read from the power spectrum (psf.h). */
 #include <math.h>
 #include <stddef.h>
 
-#include "motion.h"
+#include "psf.h"
 
-#define N MOTION_N
+#define N PSF_N
 
 /* in-place radix-2 FFT of n (a power of two) complex values, stride st */
 static void
@@ -53,7 +53,7 @@ fft2(double *re, double *im)
 }
 
 void
-motion_add(struct motion_acc *a, const float *p, int w, int h, size_t s, int max_win)
+psf_add(struct psf_acc *a, const float *p, int w, int h, size_t s, int max_win)
 {
 	double re[N * N], im[N * N], win[N];
 	int step = N / 2;
@@ -94,7 +94,7 @@ at(const double *c, int dx, int dy)
  * that length along u puts its first zero there) less that on the lines
  * halfway to its neighbours, f.u = 0.5/len and 1.5/len. */
 static double
-zero_line(const struct motion_acc *a, double mean, double len, double ux, double uy)
+zero_line(const struct psf_acc *a, double mean, double len, double ux, double uy)
 {
 	double lz = 0, lb = 0;
 	int nz = 0, nb = 0;
@@ -115,7 +115,7 @@ zero_line(const struct motion_acc *a, double mean, double len, double ux, double
 }
 
 int
-motion_find(const struct motion_acc *a, struct motion *m)
+motion_find(const struct psf_acc *a, struct motion *m)
 {
 	double re[N * N], im[N * N], mean = 0;
 
@@ -185,4 +185,58 @@ motion_sure(const struct motion *m)
 {
 	return m->length >= MOTION_SURE_LEN && m->peak <= MOTION_PEAK && m->zero <= MOTION_ZERO &&
 	    m->zero - m->zero_across <= -MOTION_ACROSS;
+}
+
+/* the mean log power over the frequencies within 0.75 bins of radius rho
+ * whose direction is within 22.5 degrees of sector s's (0, 45, 90, 135) */
+static double
+ring(const double *lp, double rho, int s)
+{
+	double sum = 0;
+	int n = 0;
+
+	for (int ky = -N / 2; ky < N / 2; ky++)
+		for (int kx = -N / 2; kx < N / 2; kx++) {
+			double r = hypot(kx, ky);
+			if (fabs(r - rho) >= 0.75)
+				continue;
+			double t = fmod(atan2(ky, kx) - s * M_PI / 4 + M_PI / 8 + 2 * M_PI, M_PI);
+			if (t >= M_PI / 4)
+				continue;
+			sum += lp[((ky + N) % N) * N + (kx + N) % N];
+			n++;
+		}
+	return n ? sum / n : 0;
+}
+
+int
+disk_find(const struct psf_acc *a, struct disk *d)
+{
+	double lp[N * N], mean = 0;
+
+	d->radius = 0;
+	d->rise = -1;
+	if (a->n == 0)
+		return -1;
+	for (int k = 0; k < N * N; k++)
+		mean += a->p[k];
+	mean /= N * N;
+	if (!(mean > 0))
+		return 0;
+	for (int k = 0; k < N * N; k++)
+		lp[k] = log(a->p[k] + 1e-3 * mean);
+	for (int i = 0; DISK_MIN + 0.1 * i <= DISK_MAX + 1e-9; i++) {
+		double r = DISK_MIN + 0.1 * i, z = 0.61 * N / r, worst = 1e9;
+		if (1.3 * z > N / 2 - 1)
+			continue;
+		for (int s = 0; s < 4; s++) {
+			double v = ring(lp, 1.3 * z, s) - ring(lp, z, s);
+			worst = v < worst ? v : worst;
+		}
+		if (worst > d->rise) {
+			d->rise = worst;
+			d->radius = r;
+		}
+	}
+	return 0;
 }
