@@ -6,7 +6,8 @@
  *   imgcmp -d SPEC IN OUT     write IN damaged by SPEC as PNG OUT:
  *                             noise=S blur=S fade=LO:HI cast=R:G:B scratches=N
  *                             motion=L:A (a streak L pixels long at A
- *                             degrees, counter-clockwise from x)
+ *                             degrees, counter-clockwise from x) disk=R
+ *                             (a defocus disk of radius R)
  *                             (N bright and N dark 1-px lines and specks)
  *                             crossing=N (bright 2-px lines, N about
  *                             upright and N about level 30 pixels apart,
@@ -131,6 +132,50 @@ streak(struct img *im, double len, double ang)
 	free(t);
 }
 
+/* a defocus disk of radius rad, each pixel's share from 8x8 samples;
+ * mirrored edges */
+static void
+disk(struct img *im, double rad)
+{
+	enum { R = 12 };
+	double k[2 * R + 1][2 * R + 1] = { { 0 } }, sum = 0;
+	int w = im->w, h = im->h, ch = im->ch;
+	float *t = malloc(sizeof(float) * (size_t)w * h * ch);
+
+	if (t == NULL || !(rad > 0 && rad <= R))
+		errx(1, "disk");
+	for (int y = -R; y <= R; y++)
+		for (int x = -R; x <= R; x++)
+			for (int sy = 0; sy < 8; sy++)
+				for (int sx = 0; sx < 8; sx++) {
+					double fx = x + (sx + 0.5) / 8 - 0.5, fy = y + (sy + 0.5) / 8 - 0.5;
+					if (fx * fx + fy * fy <= rad * rad) {
+						k[y + R][x + R]++;
+						sum++;
+					}
+				}
+	for (size_t i = 0; i < (size_t)w * h * ch; i++)
+		t[i] = im->px[i];
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++)
+			for (int c = 0; c < ch; c++) {
+				double a = 0;
+				for (int dy = -R; dy <= R; dy++)
+					for (int dx = -R; dx <= R; dx++) {
+						if (k[dy + R][dx + R] == 0)
+							continue;
+						int xx = x + dx, yy = y + dy;
+						while (xx < 0 || xx >= w)
+							xx = xx < 0 ? -xx - 1 : 2 * w - xx - 1;
+						while (yy < 0 || yy >= h)
+							yy = yy < 0 ? -yy - 1 : 2 * h - yy - 1;
+						a += k[dy + R][dx + R] * t[((size_t)yy * w + xx) * ch + c];
+					}
+				im->px[((size_t)y * w + x) * ch + c] = (uint8_t)lrint(fmin(255, fmax(0, a / sum)));
+			}
+	free(t);
+}
+
 static uint8_t
 clamp8(double v)
 {
@@ -154,6 +199,8 @@ damage(struct img *im, const char *spec, uint8_t *mask)
 		blur(im, a);
 	else if (sscanf(spec, "motion=%lf:%lf", &a, &b) == 2)
 		streak(im, a, b);
+	else if (sscanf(spec, "disk=%lf", &a) == 1)
+		disk(im, a);
 	else if (sscanf(spec, "fade=%lf:%lf", &a, &b) == 2) {
 		for (size_t i = 0; i < np * ch; i++)
 			im->px[i] = clamp8(a + im->px[i] * (b - a) / 255);
@@ -203,8 +250,8 @@ damage(struct img *im, const char *spec, uint8_t *mask)
 			}
 		}
 	} else
-		errx(1, "%s: unknown damage (noise=S blur=S motion=L:A fade=LO:HI cast=R:G:B "
-		    "scratches=N crossing=N)", spec);
+		errx(1, "%s: unknown damage (noise=S blur=S motion=L:A disk=R fade=LO:HI "
+		    "cast=R:G:B scratches=N crossing=N)", spec);
 }
 
 int

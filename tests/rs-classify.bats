@@ -378,10 +378,27 @@ PY
 		jq -se '.[2] | (.degradations[] | select(.type == "blur") | .detected) and
 		    (.attributes.motion.length - 14 | fabs) < 0.5 and (.attributes.motion.angle - 120 | fabs) < 3' <<<"$output"
 	done
-	# a Gaussian blur has no streak
+	# a Gaussian blur has no streak, nor a disk's ring
 	img g png:320x240 blur=2
 	run -0 rs-classify "$T/g.png"
-	jq -e '.attributes.motion == null and (.ops[] | select(.op == "deblur") | has("sigma"))' <<<"$output"
+	jq -e '.attributes.motion == null and .attributes.defocus == null and
+	    (.ops[] | select(.op == "deblur") | has("sigma"))' <<<"$output"
+}
+
+@test "rs-classify: a defocus disk is blur, its radius read and planned" {
+	img c png:320x240
+	img t png:320x240 strokes=6
+	for f in c t; do
+		for r in 2 3 4; do
+			imgcmp -d disk=$r "$T/$f.png" "$T/$f$r.png"
+			run -0 rs-classify "$T/$f$r.png"
+			jq -e --argjson r $r '(.degradations[] | select(.type == "blur") | .detected) and
+			    .attributes.motion == null and (.attributes.defocus.radius - $r | fabs) < 0.3 and
+			    (.ops[] | select(.op == "deblur") | (.radius - $r | fabs) < 0.3)' <<<"$output"
+		done
+		run -0 rs-classify "$T/$f.png"
+		jq -e '.attributes.defocus == null' <<<"$output"
+	done
 }
 
 @test "rs-classify: a defocused background is not a blurred photo" {
