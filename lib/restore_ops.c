@@ -48,7 +48,9 @@
  * deblur    Richardson–Lucy with a Gaussian PSF, each correction applied
  *           squared (an accelerated form: half the iterations), on the
  *           picture halved for a wide blur (lucy_half), the result
- *           clamped to the local range of the input so edges get no halos.
+ *           clamped to the local range of the input so edges get no halos;
+ *           under a streak (motion) or a disk (defocus) read by psf.c,
+ *           the same with that kernel's taps (lucy_taps).
  * upscale   bicubic, then back-projection: the estimate's box-downscale
  *           is compared with the input and the error fed back. */
 /* The filters' inner loops are plain float arithmetic over rows, which
