@@ -187,37 +187,23 @@ motion_sure(const struct motion *m)
 	    m->zero - m->zero_across <= -MOTION_ACROSS;
 }
 
-/* the mean log power over the frequencies within 0.75 bins of radius rho
- * whose direction is within 22.5 degrees of sector s's (0, 45, 90, 135) */
-static double
-ring(const double *lp, double rho, int s)
-{
-	double sum = 0;
-	int n = 0;
-
-	for (int ky = -N / 2; ky < N / 2; ky++)
-		for (int kx = -N / 2; kx < N / 2; kx++) {
-			double r = hypot(kx, ky);
-			if (fabs(r - rho) >= 0.75)
-				continue;
-			double t = fmod(atan2(ky, kx) - s * M_PI / 4 + M_PI / 8 + 2 * M_PI, M_PI);
-			if (t >= M_PI / 4)
-				continue;
-			sum += lp[((ky + N) % N) * N + (kx + N) % N];
-			n++;
-		}
-	return n ? sum / n : 0;
-}
-
 int
 disk_find(const struct psf_acc *a, struct disk *d)
 {
-	double lp[N * N], mean = 0;
+	double lp[N * N], rho[N * N], mean = 0;
+	signed char sec[N * N];           /* 0..3: within 22.5 degrees of 0, 45, 90, 135 */
 
 	d->radius = 0;
 	d->rise = -1;
 	if (a->n == 0)
 		return -1;
+	for (int ky = -N / 2; ky < N / 2; ky++)
+		for (int kx = -N / 2; kx < N / 2; kx++) {
+			int k = ((ky + N) % N) * N + (kx + N) % N;
+			double t = fmod(atan2(ky, kx) + M_PI / 8 + 2 * M_PI, M_PI);
+			rho[k] = hypot(kx, ky);
+			sec[k] = (signed char)(t / (M_PI / 4)) & 3;
+		}
 	for (int k = 0; k < N * N; k++)
 		mean += a->p[k];
 	mean /= N * N;
@@ -225,12 +211,26 @@ disk_find(const struct psf_acc *a, struct disk *d)
 		return 0;
 	for (int k = 0; k < N * N; k++)
 		lp[k] = log(a->p[k] + 1e-3 * mean);
+	/* for each radius, in each quarter of directions: the mean log power
+	 * within 0.75 bins of the first zero's ring and of the ring 1.3
+	 * times as far out; the rise is the worst quarter's difference */
 	for (int i = 0; DISK_MIN + 0.1 * i <= DISK_MAX + 1e-9; i++) {
 		double r = DISK_MIN + 0.1 * i, z = 0.61 * N / r, worst = 1e9;
+		double in[4] = { 0 }, out[4] = { 0 };
+		int nin[4] = { 0 }, nout[4] = { 0 };
 		if (1.3 * z > N / 2 - 1)
 			continue;
-		for (int s = 0; s < 4; s++) {
-			double v = ring(lp, 1.3 * z, s) - ring(lp, z, s);
+		for (int k = 0; k < N * N; k++) {
+			if (fabs(rho[k] - z) < 0.75) {
+				in[sec[k]] += lp[k];
+				nin[sec[k]]++;
+			} else if (fabs(rho[k] - 1.3 * z) < 0.75) {
+				out[sec[k]] += lp[k];
+				nout[sec[k]]++;
+			}
+		}
+		for (int q = 0; q < 4; q++) {
+			double v = (nout[q] ? out[q] / nout[q] : 0) - (nin[q] ? in[q] / nin[q] : 0);
 			worst = v < worst ? v : worst;
 		}
 		if (worst > d->rise) {
