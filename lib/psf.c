@@ -6,81 +6,128 @@
 
 #define N PSF_N
 
-/* in-place radix-2 FFT of n (a power of two) complex values, stride st */
+/* in-place radix-2 FFT of the N complex values re[0..N), im[0..N);
+ * rev: the bit-reversed order, twr/twi: the N / 2 twiddles exp(-2 pi i
+ * k / N) */
 static void
-fft(double *re, double *im, int n, int st)
+fft(double *re, double *im, const int *rev, const double *twr, const double *twi)
 {
-	for (int i = 1, j = 0; i < n; i++) {
-		int b = n >> 1;
-		for (; j & b; b >>= 1)
-			j ^= b;
-		j ^= b;
+	for (int i = 0; i < N; i++) {
+		int j = rev[i];
 		if (i < j) {
-			double t = re[i * st];
-			re[i * st] = re[j * st];
-			re[j * st] = t;
-			t = im[i * st];
-			im[i * st] = im[j * st];
-			im[j * st] = t;
+			double t = re[i];
+			re[i] = re[j];
+			re[j] = t;
+			t = im[i];
+			im[i] = im[j];
+			im[j] = t;
 		}
 	}
-	for (int len = 2; len <= n; len <<= 1) {
-		double a = -2 * M_PI / len, wr = cos(a), wi = sin(a);
-		for (int i = 0; i < n; i += len) {
-			double cr = 1, ci = 0;
+	for (int len = 2, sh = N / 2; len <= N; len <<= 1, sh >>= 1)
+		for (int i = 0; i < N; i += len)
 			for (int k = 0; k < len / 2; k++) {
-				int u = (i + k) * st, v = (i + k + len / 2) * st;
+				int u = i + k, v = u + len / 2;
+				double cr = twr[k * sh], ci = twi[k * sh];
 				double xr = re[v] * cr - im[v] * ci, xi = re[v] * ci + im[v] * cr;
 				re[v] = re[u] - xr;
 				im[v] = im[u] - xi;
 				re[u] += xr;
 				im[u] += xi;
-				double t = cr * wr - ci * wi;
-				ci = cr * wi + ci * wr;
-				cr = t;
 			}
-		}
-	}
 }
 
 static void
-fft2(double *re, double *im)
+transpose(double *a)
 {
 	for (int y = 0; y < N; y++)
-		fft(re + y * N, im + y * N, N, 1);
-	for (int x = 0; x < N; x++)
-		fft(re + x, im + x, N, N);
+		for (int x = y + 1; x < N; x++) {
+			double t = a[y * N + x];
+			a[y * N + x] = a[x * N + y];
+			a[x * N + y] = t;
+		}
+}
+
+/* the 2-D transform: rows, then (transposed, so as rows again) columns */
+static void
+fft2(double *re, double *im)
+{
+	double twr[N / 2], twi[N / 2];
+	int rev[N];
+
+	for (int k = 0; k < N / 2; k++) {
+		twr[k] = cos(-2 * M_PI * k / N);
+		twi[k] = sin(-2 * M_PI * k / N);
+	}
+	for (int i = 0; i < N; i++) {
+		rev[i] = 0;
+		for (int b = 1, r = N / 2; b < N; b <<= 1, r >>= 1)
+			if (i & b)
+				rev[i] |= r;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (int y = 0; y < N; y++)
+			fft(re + y * N, im + y * N, rev, twr, twi);
+		transpose(re);
+		transpose(im);
+	}
+}
+
+/* the window at (x0, y0) of p, less its mean, Hann-weighted, into w */
+static void
+window(const float *p, size_t s, int x0, int y0, const double *hann, double *w)
+{
+	double mean = 0;
+
+	for (int y = 0; y < N; y++)
+		for (int x = 0; x < N; x++)
+			mean += p[(size_t)(y0 + y) * s + x0 + x];
+	mean /= N * N;
+	for (int y = 0; y < N; y++)
+		for (int x = 0; x < N; x++)
+			w[y * N + x] = (p[(size_t)(y0 + y) * s + x0 + x] - mean) * hann[y] * hann[x];
 }
 
 void
 psf_add(struct psf_acc *a, const float *p, int w, int h, size_t s, int max_win)
 {
-	double re[N * N], im[N * N], win[N];
-	int step = N / 2;
+	double re[N * N], im[N * N], hann[N];
+	int step = N / 2, pend = 0;
 
 	if (w < N || h < N)
 		return;
 	while (max_win > 0 && (double)((w - N) / step + 1) * ((h - N) / step + 1) > max_win)
 		step += N / 4;
 	for (int i = 0; i < N; i++)
-		win[i] = 0.5 - 0.5 * cos(2 * M_PI * (i + 0.5) / N);
+		hann[i] = 0.5 - 0.5 * cos(2 * M_PI * (i + 0.5) / N);
+	/* two windows a transform, one real and one imaginary: with X the
+	 * transform of a + i b, A(k) = (X(k) + X*(-k)) / 2 and B(k) =
+	 * (X(k) - X*(-k)) / 2i */
 	for (int y0 = 0; y0 + N <= h; y0 += step)
 		for (int x0 = 0; x0 + N <= w; x0 += step) {
-			double mean = 0;
-			for (int y = 0; y < N; y++)
-				for (int x = 0; x < N; x++)
-					mean += p[(size_t)(y0 + y) * s + x0 + x];
-			mean /= N * N;
-			for (int y = 0; y < N; y++)
-				for (int x = 0; x < N; x++) {
-					re[y * N + x] = (p[(size_t)(y0 + y) * s + x0 + x] - mean) * win[y] * win[x];
-					im[y * N + x] = 0;
-				}
+			window(p, s, x0, y0, hann, pend ? im : re);
+			if (!pend) {
+				pend = 1;
+				continue;
+			}
+			pend = 0;
 			fft2(re, im);
-			for (int k = 0; k < N * N; k++)
-				a->p[k] += re[k] * re[k] + im[k] * im[k];
-			a->n++;
+			for (int ky = 0; ky < N; ky++)
+				for (int kx = 0; kx < N; kx++) {
+					int k = ky * N + kx, m = ((N - ky) % N) * N + (N - kx) % N;
+					double ar = re[k] + re[m], ai = im[k] - im[m];
+					double br = im[k] + im[m], bi = re[m] - re[k];
+					a->p[k] += 0.25 * (ar * ar + ai * ai + br * br + bi * bi);
+				}
+			a->n += 2;
 		}
+	if (pend) {
+		for (int k = 0; k < N * N; k++)
+			im[k] = 0;
+		fft2(re, im);
+		for (int k = 0; k < N * N; k++)
+			a->p[k] += re[k] * re[k] + im[k] * im[k];
+		a->n++;
+	}
 }
 
 /* the cepstrum's value at offset (dx, dy) from the origin, dy down */
