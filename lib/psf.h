@@ -48,8 +48,9 @@ struct motion {
  * of 168 photos streaked 5, 8, 12 and 16 pixels at random angles (a
  * third each plain, with noise 4 and saved as JPEG q80) against 2422
  * pictures of bench/mkset's three sets, none streaked: 72 of 88 found
- * (tune), 75 of 80 (check), 3 of 2422 false (two scratched photos whose
- * long straight scratch runs one way, rs-classify paints them out first). */
+ * (tune), 75 of 80 (check), 3 of 2422 false (two scratched photos, one
+ * in two sets, whose long straight scratch runs one way; rs-classify
+ * paints the damage out first). */
 #define MOTION_SURE_LEN 4.0
 #define MOTION_PEAK   -0.02
 #define MOTION_ZERO   -0.6
