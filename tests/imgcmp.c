@@ -85,39 +85,29 @@ blur(struct img *im, double s)
 	free(t);
 }
 
-/* a straight streak of length len at ang degrees (counter-clockwise from
- * x, y up): the segment sampled every 1/16 pixel, each sample shared
- * bilinearly among the four pixels about it; mirrored edges */
+/* the kernels of streak() and disk(): KC + 2 pixels either side of the
+ * centre at most */
+enum { KC = 16, KS = 2 * KC + 2 };
+
+/* im convolved with k (KS x KS, centred at KC, KC; sum its total),
+ * mirrored edges */
 static void
-streak(struct img *im, double len, double ang)
+convolve(struct img *im, double k[KS][KS], double sum)
 {
-	enum { R = 16 };
-	double k[2 * R + 2][2 * R + 2] = { { 0 } }, sum = 0;
-	int w = im->w, h = im->h, ch = im->ch, ns = 16 * ((int)len + 1);
+	int w = im->w, h = im->h, ch = im->ch;
 	float *t = malloc(sizeof(float) * (size_t)w * h * ch);
 
-	if (t == NULL || !(len > 0 && len <= 2 * (R - 1)))
-		errx(1, "motion");
-	for (int i = 0; i < ns; i++) {
-		double u = len * ((i + 0.5) / ns - 0.5);
-		double x = R + u * cos(ang * M_PI / 180), y = R - u * sin(ang * M_PI / 180);
-		int x0 = (int)floor(x), y0 = (int)floor(y);
-		double fx = x - x0, fy = y - y0;
-		k[y0][x0] += (1 - fx) * (1 - fy);
-		k[y0][x0 + 1] += fx * (1 - fy);
-		k[y0 + 1][x0] += (1 - fx) * fy;
-		k[y0 + 1][x0 + 1] += fx * fy;
-		sum += 1;
-	}
+	if (t == NULL)
+		errx(1, "out of memory");
 	for (size_t i = 0; i < (size_t)w * h * ch; i++)
 		t[i] = im->px[i];
 	for (int y = 0; y < h; y++)
 		for (int x = 0; x < w; x++)
 			for (int c = 0; c < ch; c++) {
 				double a = 0;
-				for (int dy = -R; dy <= R + 1; dy++)
-					for (int dx = -R; dx <= R + 1; dx++) {
-						double kk = k[dy + R][dx + R];
+				for (int dy = -KC; dy < KS - KC; dy++)
+					for (int dx = -KC; dx < KS - KC; dx++) {
+						double kk = k[dy + KC][dx + KC];
 						if (kk == 0)
 							continue;
 						int xx = x + dx, yy = y + dy;
@@ -132,48 +122,49 @@ streak(struct img *im, double len, double ang)
 	free(t);
 }
 
-/* a defocus disk of radius rad, each pixel's share from 8x8 samples;
- * mirrored edges */
+/* a straight streak of length len at ang degrees (counter-clockwise from
+ * x, y up): the segment sampled every 1/16 pixel, each sample shared
+ * bilinearly among the four pixels about it */
+static void
+streak(struct img *im, double len, double ang)
+{
+	double k[KS][KS] = { { 0 } };
+	int ns = 16 * ((int)len + 1);
+
+	if (!(len > 0 && len <= 2 * (KC - 1)))
+		errx(1, "motion=%g: the length must be over 0 and at most %d", len, 2 * (KC - 1));
+	for (int i = 0; i < ns; i++) {
+		double u = len * ((i + 0.5) / ns - 0.5);
+		double x = KC + u * cos(ang * M_PI / 180), y = KC - u * sin(ang * M_PI / 180);
+		int x0 = (int)floor(x), y0 = (int)floor(y);
+		double fx = x - x0, fy = y - y0;
+		k[y0][x0] += (1 - fx) * (1 - fy);
+		k[y0][x0 + 1] += fx * (1 - fy);
+		k[y0 + 1][x0] += (1 - fx) * fy;
+		k[y0 + 1][x0 + 1] += fx * fy;
+	}
+	convolve(im, k, ns);
+}
+
+/* a defocus disk of radius rad, each pixel's share from 8x8 samples */
 static void
 disk(struct img *im, double rad)
 {
-	enum { R = 12 };
-	double k[2 * R + 1][2 * R + 1] = { { 0 } }, sum = 0;
-	int w = im->w, h = im->h, ch = im->ch;
-	float *t = malloc(sizeof(float) * (size_t)w * h * ch);
+	double k[KS][KS] = { { 0 } }, sum = 0;
 
-	if (t == NULL || !(rad > 0 && rad <= R))
-		errx(1, "disk");
-	for (int y = -R; y <= R; y++)
-		for (int x = -R; x <= R; x++)
+	if (!(rad > 0 && rad <= KC))
+		errx(1, "disk=%g: the radius must be over 0 and at most %d", rad, KC);
+	for (int y = -KC; y <= KC; y++)
+		for (int x = -KC; x <= KC; x++)
 			for (int sy = 0; sy < 8; sy++)
 				for (int sx = 0; sx < 8; sx++) {
 					double fx = x + (sx + 0.5) / 8 - 0.5, fy = y + (sy + 0.5) / 8 - 0.5;
 					if (fx * fx + fy * fy <= rad * rad) {
-						k[y + R][x + R]++;
+						k[y + KC][x + KC]++;
 						sum++;
 					}
 				}
-	for (size_t i = 0; i < (size_t)w * h * ch; i++)
-		t[i] = im->px[i];
-	for (int y = 0; y < h; y++)
-		for (int x = 0; x < w; x++)
-			for (int c = 0; c < ch; c++) {
-				double a = 0;
-				for (int dy = -R; dy <= R; dy++)
-					for (int dx = -R; dx <= R; dx++) {
-						if (k[dy + R][dx + R] == 0)
-							continue;
-						int xx = x + dx, yy = y + dy;
-						while (xx < 0 || xx >= w)
-							xx = xx < 0 ? -xx - 1 : 2 * w - xx - 1;
-						while (yy < 0 || yy >= h)
-							yy = yy < 0 ? -yy - 1 : 2 * h - yy - 1;
-						a += k[dy + R][dx + R] * t[((size_t)yy * w + xx) * ch + c];
-					}
-				im->px[((size_t)y * w + x) * ch + c] = (uint8_t)lrint(fmin(255, fmax(0, a / sum)));
-			}
-	free(t);
+	convolve(im, k, sum);
 }
 
 static uint8_t
