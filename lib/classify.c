@@ -2959,14 +2959,18 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * noisy sharp photos 1 to 5 dB and gained blurred old photos 0.1);
 	 * a streak the cepstrum is sure of does, grain or not */
 	if (det[T_BLUR] && !det[T_LOWRES] && !(det[T_NOISE] && m.slope < 0 && !m.motion))
-		ops = jv_array_append(ops, m.motion ?
-		    JV_OBJECT(jv_string("op"), jv_string("deblur"), jv_string("strength"),
-		    num(sc[T_BLUR], 100), jv_string("length"), num(m.mo.length, 100),
-		    jv_string("angle"), num(m.mo.angle, 10)) : m.dk.rise >= DISK_RISE ?
-		    JV_OBJECT(jv_string("op"), jv_string("deblur"), jv_string("strength"),
-		    num(sc[T_BLUR], 100), jv_string("radius"), num(m.dk.radius, 100)) :
-		    JV_OBJECT(jv_string("op"), jv_string("deblur"),
-		    jv_string("strength"), num(sc[T_BLUR], 100), jv_string("sigma"), num(m.blur_sigma, 100)));
+	{
+		jv o = JV_OBJECT(jv_string("op"), jv_string("deblur"), jv_string("strength"),
+		    num(sc[T_BLUR], 100));
+		if (m.motion) {
+			o = jv_object_set(o, jv_string("length"), num(m.mo.length, 100));
+			o = jv_object_set(o, jv_string("angle"), num(m.mo.angle, 10));
+		} else if (m.dk.rise >= DISK_RISE)
+			o = jv_object_set(o, jv_string("radius"), num(m.dk.radius, 100));
+		else
+			o = jv_object_set(o, jv_string("sigma"), num(m.blur_sigma, 100));
+		ops = jv_array_append(ops, o);
+	}
 	if (det[T_LOWRES]) {
 		int lng = ow > oh ? ow : oh;
 		if (lng < 1000)

@@ -130,6 +130,25 @@ psf_add(struct psf_acc *a, const float *p, int w, int h, size_t s, int max_win)
 	}
 }
 
+/* lp = the log of the mean power spectrum, floored at a thousandth of
+ * its mean; 0, or -1 if nothing was added or it is all zero */
+static int
+log_power(const struct psf_acc *a, double *lp)
+{
+	double mean = 0;
+
+	if (a->n == 0)
+		return -1;
+	for (int k = 0; k < N * N; k++)
+		mean += a->p[k];
+	mean /= N * N;
+	if (!(mean > 0))
+		return -1;
+	for (int k = 0; k < N * N; k++)
+		lp[k] = log(a->p[k] + 1e-3 * mean);
+	return 0;
+}
+
 /* the cepstrum's value at offset (dx, dy) from the origin, dy down */
 static double
 at(const double *c, int dx, int dy)
@@ -141,7 +160,7 @@ at(const double *c, int dx, int dy)
  * that length along u puts its first zero there) less that on the lines
  * halfway to its neighbours, f.u = 0.5/len and 1.5/len. */
 static double
-zero_line(const struct psf_acc *a, double mean, double len, double ux, double uy)
+zero_line(const double *lp, double len, double ux, double uy)
 {
 	double lz = 0, lb = 0;
 	int nz = 0, nb = 0;
@@ -149,7 +168,7 @@ zero_line(const struct psf_acc *a, double mean, double len, double ux, double uy
 	for (int ky = -N / 2; ky < N / 2; ky++)
 		for (int kx = -N / 2; kx < N / 2; kx++) {
 			double t = fabs(len * (kx * ux + ky * uy) / N);
-			double v = log(a->p[((ky + N) % N) * N + (kx + N) % N] + 1e-3 * mean);
+			double v = lp[((ky + N) % N) * N + (kx + N) % N];
 			if (fabs(t - 1) < 0.15) {
 				lz += v;
 				nz++;
@@ -164,18 +183,13 @@ zero_line(const struct psf_acc *a, double mean, double len, double ux, double uy
 int
 motion_find(const struct psf_acc *a, struct motion *m)
 {
-	double re[N * N], im[N * N], mean = 0;
+	double lp[N * N], re[N * N], im[N * N];
 
-	m->length = m->angle = m->peak = m->ring = m->zero = 0;
-	if (a->n == 0)
-		return -1;
-	for (int k = 0; k < N * N; k++)
-		mean += a->p[k];
-	mean /= N * N;
-	if (!(mean > 0))
-		return 0;
+	m->length = m->angle = m->peak = m->ring = m->zero = m->zero_across = 0;
+	if (log_power(a, lp) != 0)
+		return a->n == 0 ? -1 : 0;
 	for (int k = 0; k < N * N; k++) {
-		re[k] = log(a->p[k] + 1e-3 * mean);
+		re[k] = lp[k];
 		im[k] = 0;
 	}
 	fft2(re, im);            /* real and even: its own inverse, times N*N */
@@ -218,12 +232,14 @@ motion_find(const struct psf_acc *a, struct motion *m)
 				ring += at(re, dx, dy);
 				nr++;
 			}
-	m->length = hypot(fx, fy);
+	double len = hypot(fx, fy);
 	m->angle = fmod(atan2(-fy, fx) * 180 / M_PI + 360, 180);
 	m->peak = best;
 	m->ring = nr ? ring / nr : 0;
-	m->zero = zero_line(a, mean, m->length, fx / m->length, fy / m->length);
-	m->zero_across = zero_line(a, mean, m->length, -fy / m->length, fx / m->length);
+	m->zero = zero_line(lp, len, fx / len, fy / len);
+	m->zero_across = zero_line(lp, len, -fy / len, fx / len);
+	/* the centre of a dip at the search's edge may lie just past it */
+	m->length = fmin(len, MOTION_MAX);
 	return 0;
 }
 
@@ -237,13 +253,13 @@ motion_sure(const struct motion *m)
 int
 disk_find(const struct psf_acc *a, struct disk *d)
 {
-	double lp[N * N], rho[N * N], mean = 0;
+	double lp[N * N], rho[N * N];
 	signed char sec[N * N];           /* 0..3: within 22.5 degrees of 0, 45, 90, 135 */
 
 	d->radius = 0;
 	d->rise = -1;
-	if (a->n == 0)
-		return -1;
+	if (log_power(a, lp) != 0)
+		return a->n == 0 ? -1 : 0;
 	for (int ky = -N / 2; ky < N / 2; ky++)
 		for (int kx = -N / 2; kx < N / 2; kx++) {
 			int k = ((ky + N) % N) * N + (kx + N) % N;
@@ -251,13 +267,6 @@ disk_find(const struct psf_acc *a, struct disk *d)
 			rho[k] = hypot(kx, ky);
 			sec[k] = (signed char)(t / (M_PI / 4)) & 3;
 		}
-	for (int k = 0; k < N * N; k++)
-		mean += a->p[k];
-	mean /= N * N;
-	if (!(mean > 0))
-		return 0;
-	for (int k = 0; k < N * N; k++)
-		lp[k] = log(a->p[k] + 1e-3 * mean);
 	/* for each radius, in each quarter of directions: the mean log power
 	 * within 0.75 bins of the first zero's ring and of the ring 1.3
 	 * times as far out; the rise is the worst quarter's difference */

@@ -674,35 +674,34 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 		/* a streak's length and angle (motion blur), a defocus disk's
 		 * radius, or a Gaussian's sigma; none given: a streak or a
 		 * disk if est_psf is sure of one, else the Gaussian measured */
+		double ln = num(e, "length", 0), an = num(e, "angle", 0), rd = num(e, "radius", 0);
+		double it = num(e, "iterations", deblur_iters(st->strength));
 		float ml = 0, ma = 0, dr = 0;
+		char why[80] = "";
+		if (has(e, "length") && !(ln >= 1 && ln <= MOTION_MAX))
+			snprintf(why, sizeof why, "length %g: must be 1 to %g", ln, MOTION_MAX);
+		else if (has(e, "length") && !isfinite(an))
+			snprintf(why, sizeof why, "angle %g: must be a finite number", an);
+		else if (!has(e, "length") && has(e, "radius") && !(rd >= 0.5 && rd <= DISK_MAX))
+			snprintf(why, sizeof why, "radius %g: must be 0.5 to %g", rd, DISK_MAX);
+		else if (!(it >= 0 && it <= DEBLUR_MAX))
+			snprintf(why, sizeof why, "iterations %g: must be 0 to %d", it, DEBLUR_MAX);
+		if (*why) {
+			warnx("%s: deblur: %s", name, why);
+			jv_free(r);
+			return EX_DATAERR;
+		}
 		if (has(e, "length")) {
-			ml = (float)num(e, "length", 0);
-			ma = (float)num(e, "angle", 0);
-			if (!(ml >= 1 && ml <= MOTION_MAX) || !isfinite(ma)) {
-				warnx("%s: deblur: length %g, angle %g: must be 1 to %g and a number",
-				    name, ml, ma, MOTION_MAX);
-				jv_free(r);
-				return EX_DATAERR;
-			}
-		} else if (has(e, "radius")) {
-			dr = (float)num(e, "radius", 0);
-			if (!(dr >= 0.5 && dr <= DISK_MAX)) {
-				warnx("%s: deblur: radius %g: must be 0.5 to %g", name, dr, DISK_MAX);
-				jv_free(r);
-				return EX_DATAERR;
-			}
-		} else if (!has(e, "sigma") && est_psf(im, &ml, &ma, &dr) < 0) {
+			ml = (float)ln;
+			ma = (float)fmod(an, 180);
+		} else if (has(e, "radius"))
+			dr = (float)rd;
+		else if (!has(e, "sigma") && est_psf(im, &ml, &ma, &dr) < 0) {
 			warnx("%s: out of memory", name);
 			jv_free(r);
 			return EX_OSERR;
 		}
 		double sg = ml > 0 || dr > 0 ? 0 : has(e, "sigma") ? num(e, "sigma", 0) : est_blur(im);
-		double it = num(e, "iterations", deblur_iters(st->strength));
-		if (!(it >= 0 && it <= DEBLUR_MAX)) {
-			warnx("%s: deblur: iterations %g: must be 0 to %d", name, it, DEBLUR_MAX);
-			jv_free(r);
-			return EX_DATAERR;
-		}
 		st->sigma = (float)(sg > 4 ? 4 : sg < 0 ? 0 : sg);
 		st->mlen = ml;
 		st->mang = fmodf(fmodf(ma, 180) + 180, 180);
@@ -841,15 +840,16 @@ restore_guess(const char *name, const struct img *im, jv *ops)
 		warnx("%s: out of memory", name);
 		return EX_OSERR;
 	}
-	if (kind == 1)
-		*ops = jv_array_append(*ops, JV_OBJECT(jv_string("op"), jv_string("deblur"),
-		    jv_string("strength"), jv_number(1), jv_string("length"), rnd(ml, 0.01),
-		    jv_string("angle"), rnd(ma, 0.1)));
-	else if (kind == 2)
-		*ops = jv_array_append(*ops, JV_OBJECT(jv_string("op"), jv_string("deblur"),
-		    jv_string("strength"), jv_number(1), jv_string("radius"), rnd(dr, 0.01)));
-	else if (bs > 1.2f && sigma < 8)
-		*ops = jv_array_append(*ops, JV_OBJECT(jv_string("op"), jv_string("deblur"),
-		    jv_string("strength"), jv_number(1), jv_string("sigma"), rnd(bs, 0.01)));
+	if (kind > 0 || (bs > 1.2f && sigma < 8)) {
+		jv o = JV_OBJECT(jv_string("op"), jv_string("deblur"), jv_string("strength"), jv_number(1));
+		if (kind == 1) {
+			o = jv_object_set(o, jv_string("length"), rnd(ml, 0.01));
+			o = jv_object_set(o, jv_string("angle"), rnd(ma, 0.1));
+		} else if (kind == 2)
+			o = jv_object_set(o, jv_string("radius"), rnd(dr, 0.01));
+		else
+			o = jv_object_set(o, jv_string("sigma"), rnd(bs, 0.01));
+		*ops = jv_array_append(*ops, o);
+	}
 	return 0;
 }

@@ -2390,7 +2390,7 @@ flt_deblur(const struct step *st, struct band *b)
 
 	if ((nt == 0 && st->sigma < 0.3f) || st->iters <= 0)
 		return 0;
-	r = gauss_kernel(st->sigma, k, 31);
+	r = nt == 0 ? gauss_kernel(st->sigma, k, 31) : 0;
 	if ((est = malloc(sizeof(float) * n)) == NULL || (bl = malloc(sizeof(float) * n)) == NULL ||
 	    (tmp = malloc(sizeof(float) * n)) == NULL || (mn = malloc(sizeof(float) * n)) == NULL ||
 	    (mx = malloc(sizeof(float) * n)) == NULL)

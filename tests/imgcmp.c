@@ -131,8 +131,9 @@ streak(struct img *im, double len, double ang)
 	double k[KS][KS] = { { 0 } };
 	int ns = 16 * ((int)len + 1);
 
-	if (!(len > 0 && len <= 2 * (KC - 1)))
-		errx(1, "motion=%g: the length must be over 0 and at most %d", len, 2 * (KC - 1));
+	if (!(len > 0 && len <= 2 * (KC - 1)) || !isfinite(ang))
+		errx(1, "motion=%g:%g: the length must be over 0 and at most %d, the angle a number",
+		    len, ang, 2 * (KC - 1));
 	for (int i = 0; i < ns; i++) {
 		double u = len * ((i + 0.5) / ns - 0.5);
 		double x = KC + u * cos(ang * M_PI / 180), y = KC - u * sin(ang * M_PI / 180);

@@ -286,10 +286,12 @@ planned() {
 @test "rs-restore: a plan's streak or disk out of range is 65, nothing stored" {
 	img c png:64x48
 	for op in '{"op": "deblur", "length": 0.5, "angle": 0}' '{"op": "deblur", "length": 25}' \
-	    '{"op": "deblur", "length": 1e300}' '{"op": "deblur", "length": 5, "angle": 1e300}'; do
+	    '{"op": "deblur", "length": 1e300}' '{"op": "deblur", "length": true}'; do
 		rs-upload "$T/c.png" | jq -c --argjson o "$op" '. + {"classify": {"ops": [$o]}}' >"$T/j.json"
+		n=$(find "$RS_SPOOL/objects" -type f | wc -l)
 		run -65 --separate-stderr rs-restore <"$T/j.json"
 		[ -z "$output" ]
+		[ "$(find "$RS_SPOOL/objects" -type f | wc -l)" = "$n" ]
 		[[ $stderr == "rs-restore: "*"deblur: length "*": must be "* ]]
 	done
 	for op in '{"op": "deblur", "radius": 0.2}' '{"op": "deblur", "radius": 9}' \
@@ -304,6 +306,10 @@ planned() {
 	    jq -c '. + {"classify": {"ops": [{"op": "deblur", "length": 5, "angle": -30, "iterations": 1}]}}' >"$T/j.json"
 	run -0 --separate-stderr rs-restore <"$T/j.json"
 	[ "$(jq '.restore.ops[0].angle' <<<"$output")" = 150 ]
+	rs-upload "$T/c.png" |
+	    jq -c '. + {"classify": {"ops": [{"op": "deblur", "length": 5, "angle": 1e300, "iterations": 1}]}}' >"$T/j.json"
+	run -0 --separate-stderr rs-restore <"$T/j.json"
+	jq -e '.restore.ops[0].angle | . >= 0 and . <= 180' <<<"$output"
 }
 
 @test "rs-restore: a sure blur gets more iterations than a doubtful one, and comes closer" {
