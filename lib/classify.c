@@ -54,7 +54,11 @@
  *           from the fine one, the fine detail held in a few blocks, or
  *           emptied several times more wherever the detail is, but not
  *           in a damaged JPEG, whose block edges feed the fine octave) is
- *           reported but not called.
+ *           reported but not called. A streak (camera shake) or a
+ *           defocus disk is read apart from the power spectrum of the
+ *           tiles, the damage painted over (psf.h): its deblur is planned
+ *           under that kernel, and a streak is meant only where edges it
+ *           crosses are still sharp.
  *  low_res  the fingerprint of interpolation: a periodic ripple in the
  *           second differences, at the enlargement factor, along both
  *           axes, or the spectrum folded about 1/(2k) cycles per pixel
