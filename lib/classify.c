@@ -1873,6 +1873,7 @@ struct meas {
 	struct motion mo;             /* the strongest streak the cepstrum shows */
 	int motion;                   /* and motion_sure() of it */
 	struct disk dk;               /* the defocus disk whose ring rises most */
+	int disk;                     /* disk_sure() of it, no streak being sure */
 	double slope, slope_sigma, band[4], sigma, sigma_lo, edgew, blur_sigma, blur_signed, eff, eff_sharp, period, period_x, period_y, pfreq, block;
 	double black, white, lift, lift_min, dr;
 	double sigma_y, black_y, white_y, lift_y; /* luma's noise and levels */
@@ -2181,7 +2182,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 	}
 	if (motion_find(macc, &m->mo) == 0)
 		m->motion = motion_sure(&m->mo);
-	disk_find(macc, &m->dk);
+	m->disk = disk_find(macc, &m->dk) == 0 && !m->motion && disk_sure(&m->dk);
 	m->blur_sigma = 0;
 	if (ne1 > 0 && ne2 > 0) {
 		double ns = 2 * m->sigma * m->sigma;
@@ -2728,7 +2729,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		for (int d = 0; d < 2; d++)
 			meant |= (ext[d] >= MOTION_CROSS || d == far) && m.sharp_d[d] >= SHARP_PART;
 		sc[T_BLUR] = fmax(sc[T_BLUR], PSF_SCORE);
-	} else if (m.dk.rise >= DISK_RISE)   /* a defocus disk (psf.h) */
+	} else if (m.disk)   /* a defocus disk (psf.h) */
 		sc[T_BLUR] = fmax(sc[T_BLUR], PSF_SCORE);
 	if (meant)
 		sc[T_BLUR] = fmin(sc[T_BLUR], SHARP_CAP);
@@ -2844,7 +2845,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	at = jv_object_set(at, jv_string("blur_sigma"), num(m.blur_sigma, 100));
 	at = jv_object_set(at, jv_string("motion"), m.motion ? JV_OBJECT(jv_string("length"),
 	    num(m.mo.length, 100), jv_string("angle"), num(m.mo.angle, 10)) : jv_null());
-	at = jv_object_set(at, jv_string("defocus"), !m.motion && m.dk.rise >= DISK_RISE ?
+	at = jv_object_set(at, jv_string("defocus"), m.disk ?
 	    JV_OBJECT(jv_string("radius"), num(m.dk.radius, 100)) : jv_null());
 	at = jv_object_set(at, jv_string("grayscale"), jv_bool(m.grayscale));
 	at = jv_object_set(at, jv_string("toned"), m.toned_sepia ? jv_string("sepia") :
@@ -2969,7 +2970,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		if (m.motion) {
 			o = jv_object_set(o, jv_string("length"), num(m.mo.length, 100));
 			o = jv_object_set(o, jv_string("angle"), num(m.mo.angle, 10));
-		} else if (m.dk.rise >= DISK_RISE)
+		} else if (m.disk)
 			o = jv_object_set(o, jv_string("radius"), num(m.dk.radius, 100));
 		else
 			o = jv_object_set(o, jv_string("sigma"), num(m.blur_sigma, 100));

@@ -185,7 +185,7 @@ motion_find(const struct psf_acc *a, struct motion *m)
 {
 	double lp[N * N], re[N * N], im[N * N];
 
-	m->length = m->angle = m->peak = m->ring = m->zero = m->zero_across = 0;
+	m->length = m->angle = m->peak = m->zero = m->zero_across = 0;
 	if (log_power(a, lp) != 0)
 		return a->n == 0 ? -1 : 0;
 	for (int k = 0; k < N * N; k++) {
@@ -224,18 +224,9 @@ motion_find(const struct psf_acc *a, struct motion *m)
 				sy += v * (by + dy);
 			}
 		}
-	double fx = sx / sw, fy = sy / sw, r0 = hypot(bx, by), ring = 0;
-	int nr = 0;
-	for (int dy = -R; dy <= R; dy++)
-		for (int dx = -R; dx <= R; dx++)
-			if (fabs(hypot(dx, dy) - r0) < 0.5) {
-				ring += at(re, dx, dy);
-				nr++;
-			}
-	double len = hypot(fx, fy);
+	double fx = sx / sw, fy = sy / sw, len = hypot(fx, fy);
 	m->angle = fmod(atan2(-fy, fx) * 180 / M_PI + 360, 180);
 	m->peak = best;
-	m->ring = nr ? ring / nr : 0;
 	m->zero = zero_line(lp, len, fx / len, fy / len);
 	m->zero_across = zero_line(lp, len, -fy / len, fx / len);
 	/* the centre of a dip at the search's edge may lie just past it */
@@ -295,4 +286,10 @@ disk_find(const struct psf_acc *a, struct disk *d)
 		}
 	}
 	return 0;
+}
+
+int
+disk_sure(const struct disk *d)
+{
+	return d->rise >= DISK_RISE;
 }

@@ -33,7 +33,6 @@ struct motion {
 	double length;       /* streak, pixels (0: none found) */
 	double angle;        /* degrees counter-clockwise from the x axis, 0..180 */
 	double peak;         /* the cepstrum's value there (negative) */
-	double ring;         /* the cepstrum's mean at that distance, all directions */
 	double zero;         /* log power on the first zero line, f.u = 1/L,
 	                        less that halfway to its neighbours (0.5/L,
 	                        1.5/L): a scene's lines and lattices also make
@@ -77,5 +76,6 @@ struct disk {
 	double radius, rise;
 };
 int  disk_find(const struct psf_acc *a, struct disk *d);   /* 0, or -1 if nothing added */
+int  disk_sure(const struct disk *d);
 
 #endif

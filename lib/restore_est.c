@@ -177,7 +177,7 @@ est_psf(const struct img *im, float *len, float *ang, float *rad)
 		*len = (float)m.length;
 		*ang = (float)m.angle;
 		rc = 1;
-	} else if (disk_find(a, &d) == 0 && d.rise >= DISK_RISE) {
+	} else if (disk_find(a, &d) == 0 && disk_sure(&d)) {
 		*rad = (float)d.radius;
 		rc = 2;
 	}
