@@ -13,6 +13,28 @@ setup() {
 	scale_setup
 }
 
+# jq 1.6 exits 0 from -e when it reads no input at all, so a check of a
+# program that printed nothing would pass: here -e (alone or with other
+# short flags) fails on empty input, standard input or a file named last.
+jq() {
+	local a last="${*: -1}"
+	for a; do
+		if [[ "$a" =~ ^-[a-zA-Z]*e[a-zA-Z]*$ ]]; then
+			if [ $# -gt 2 ] && [ -f "$last" ]; then
+				[ -s "$last" ] || { echo "jq -e: $last is empty" >&2; return 4; }
+				command jq "$@"
+				return
+			fi
+			local in
+			in=$(cat) || return
+			[ -n "$in" ] || { echo "jq -e: no input" >&2; return 4; }
+			command jq "$@" <<<"$in"
+			return
+		fi
+	done
+	command jq "$@"
+}
+
 # img NAME SPEC [option ...]: write $T/NAME.jpeg or $T/NAME.png with mkimg
 img() { local n=$1; shift; mkimg "$@" >"$T/$n.${1%%:*}"; }
 
