@@ -51,6 +51,9 @@ struct step {
 	                        neither, a Gaussian of sigma */
 	int scale;           /* upscale: 2 or 4 */
 	float thresh;        /* descratch: residual threshold scale */
+	struct img *under;   /* descratch: the picture before denoising (or
+	                        NULL): each pixel the step changes is written
+	                        there too (see restore_run) */
 };
 
 /* restore_ops.c: filters on one band; 0 or EX_OSERR (no message). */

@@ -92,6 +92,26 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/s.png") + 8))" ]
 }
 
+@test "rs-restore: scratches under grain are filled before the grain is smoothed, leaving no halo" {
+	img c0 png:320x240
+	imgcmp -d blur=1.5 "$T/c0.png" "$T/c.png"
+	imgcmp -d scratches=3 "$T/c.png" "$T/s.png"
+	imgcmp -d noise=20 "$T/s.png" "$T/n.png"
+	# found on the denoised picture, filled there, as before...
+	rs-restore --ops denoise -o "$T/d.png" "$T/n.png"
+	rs-restore --ops descratch -o "$T/two.png" "$T/d.png"
+	# ...and in the picture as it was, denoised again: the means had
+	# spread each scratch's light about it (0.58 dB on this picture)
+	rs-restore --ops denoise,descratch -o "$T/one.png" "$T/n.png"
+	a=$(imgcmp "$T/c.png" "$T/two.png") b=$(imgcmp "$T/c.png" "$T/one.png")
+	awk -v a="$a" -v b="$b" 'BEGIN { exit !(b > a + 0.3) }'
+	rs-upload "$T/n.png" >"$T/job.json"
+	run -0 --separate-stderr rs-restore --ops denoise,descratch <"$T/job.json"
+	jq -e '.restore.ops[1].denoised_again and (.restore.ops[0] | has("denoised_again") | not)' <<<"$output"
+	run -0 --separate-stderr rs-restore --ops descratch <"$T/job.json"
+	jq -e '.restore.ops[0] | has("denoised_again") | not' <<<"$output"
+}
+
 @test "rs-restore: descratch finds grey scratches in a JPEG that kept its chroma at half size" {
 	# a toned print saved as 4:2:0: a 1-px line has the ground's chroma
 	img c png:320x240 blur=1.5 sepia=0.6
@@ -532,7 +552,7 @@ assert n >= 2 and len(zlib.decompress(z)) == 1200 * (1 + 1600 * 3), n' "$T/a.png
 	run -0 --separate-stderr rs-restore --backend local --ops deblock <"$T/job.json"
 	jq -e '.restore.ops[0].tables == "file" and .restore.ops[0].quality == 20' <<<"$output"
 	run -0 --separate-stderr rs-restore --backend local --ops deblock -o "$T/out.png" "$T/j.jpeg"
-	jq -e '.ops[0].tables == "file"' <<<"$output"
+	[ -z "$output" ] && [ -s "$T/out.png" ]    # a file restored: the image, no record
 }
 
 @test "rs-restore: deblock measures the table of a JPEG saved as PNG" {
