@@ -175,6 +175,9 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
                               /* much deeper than a fade's lift */
 #define FADE_CH_K    0.6      /* the lift at most the channels' least black over */
 #define FADE_CH_TOL  10.0     /* this (a gain of 0.6 on a channel), and this more */
+#define FADE_ONE_SIDE 10.0    /* a lift of the blacks alone needs this more */
+#define FADE_WALL    20.0     /* and luma's 5 % at most this above its 1 % */
+#define FADE_WALL_NOISE 0.3   /* and this many of luma's noise sigmas */
 #define DEEP_GRAIN   10.0     /* else under this sigma, those of 4x4 cells' medians */
 #define DEEP_CELL_NOISE 0.25  /* (the damage found left out), this many sigmas in */
 #define CAST_MID     0.09     /* log-chroma distance of the illuminant */
@@ -1877,9 +1880,10 @@ struct meas {
 	int disk;                     /* disk_sure() of it, no streak being sure */
 	double slope, slope_sigma, band[4], sigma, sigma_lo, edgew, blur_sigma, blur_signed, eff, eff_sharp, period, period_x, period_y, pfreq, block;
 	double black, white, lift, lift_min, dr;
-	double sigma_y, black_y, white_y, lift_y; /* luma's noise and levels */
-	double lift_f;                   /* luma's lift in the sharpest blocks, -1 unread */
-	double lift_d;                   /* luma's lift in the darkest and brightest blocks, -1 unread */
+	double sigma_y, black_y, white_y, lift_y, lift_b; /* luma's noise and levels */
+	double wall_y;                   /* luma's 5 % less its 1 % */
+	double lift_f, lift_fb;          /* luma's lift in the sharpest blocks (_fb: its blacks' alone), -1 unread */
+	double lift_d, lift_db;          /* luma's lift in the darkest and brightest blocks (_db: the darkest's alone), -1 unread */
 	double grid;                     /* the 8x8 grid's share of a ripple at 1/4 or 1/2, -1 none */
 	double castx, casty, cast, tone_u, tone_v, tone_spread;
 	double tonal;                    /* the least tone's lean along the cast, NAN unread */
@@ -2383,6 +2387,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 		if (k == 3 || c->ch == 1) {
 			m->black_y = clampd(b, 0, 255);
 			m->white_y = clampd(w, 0, 255);
+			m->wall_y = hquantile(hc, nc, 0.05) - hquantile(hc, nc, 0.01);
 		}
 		if (k == 3)
 			continue;
@@ -2398,7 +2403,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 	 * panning) takes the extremes of that part, a fade those of every
 	 * part; under grain the blocks' gradient is the noise's, and where
 	 * damage was found its sharp specks would be the extremes */
-	m->lift_f = -1;
+	m->lift_f = m->lift_fb = -1;
 	if (f.nfb >= FOCUS_NMIN && m->sigma_y < FOCUS_SIGMA && m->scratch_ev < SCR_MID) {
 		double *sv = malloc(f.nfb * sizeof *sv);
 		if (sv == NULL)
@@ -2416,7 +2421,8 @@ measure(const char *name, struct cl *c, struct meas *m)
 					hf[l] += f.fb[k].h[l];
 				nf += 1024;
 			}
-		m->lift_f = fmax(0, fmin(hquantile(hf, nf, 0.01), 255 - hquantile(hf, nf, 0.99)));
+		m->lift_fb = hquantile(hf, nf, 0.01);
+		m->lift_f = fmax(0, fmin(m->lift_fb, 255 - hquantile(hf, nf, 0.99)));
 	}
 	/* a fade lifts every part of the picture, the darkest structure
 	 * too; a scene that merely lacks black and white (a close-up of
@@ -2425,7 +2431,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 	 * the lift read on the block whose own 1 % is darkest (99 %
 	 * brightest), where grain is light enough not to make the
 	 * extremes and no damage was found to make them */
-	m->lift_d = -1;
+	m->lift_d = m->lift_db = -1;
 	if (f.nfb >= FOCUS_NMIN && m->sigma_y < DEEP_SIGMA && m->scratch_ev < SCR_MID) {
 		double lo = 255, hi = 0;
 		for (size_t k = 0; k < f.nfb; k++) {
@@ -2436,6 +2442,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 			hi = fmax(hi, hquantile(hb, 1024, 0.99));
 		}
 		m->lift_d = fmax(0, fmin(lo, 255 - hi) + DEEP_NOISE * m->sigma_y);
+		m->lift_db = lo + DEEP_NOISE * m->sigma_y;
 	} else if (f.nfb >= FOCUS_NMIN && f.ncm > 0 && m->sigma_y < DEEP_GRAIN &&
 	    (m->sigma_y < DEEP_SIGMA || m->scratch_ev < SCR_MID)) {
 		/* where grain is heavier or damage was found, on the
@@ -2450,6 +2457,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 		while (hi > 0 && f.hcm[hi] == 0)
 			hi--;
 		m->lift_d = fmax(0, fmin(lo / 2.0, 255 - hi / 2.0) + DEEP_CELL_NOISE * m->sigma_y);
+		m->lift_db = lo / 2.0 + DEEP_CELL_NOISE * m->sigma_y;
 	}
 	m->black = clampd(m->black, 0, 255);
 	m->white = clampd(m->white, 0, 255);
@@ -2757,6 +2765,19 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		 * channel reaches it (on the held-out photos faded F1 0.97 |
 		 * 0.94 -> 0.98 | 0.99, the tuned sets unchanged) */
 		lift = fmin(lift, m.black / FADE_CH_K + FADE_CH_TOL);
+		/* a fade may lift the blacks alone (a matte print, haze): read
+		 * so on the blacks' side only, it needs FADE_ONE_SIDE more,
+		 * and the histogram must start at a wall, the scene's own
+		 * blacks piled up where the fade put them (its 1 % and 5 %
+		 * within FADE_WALL, and a little more under grain); a scene
+		 * that merely has no black (pastel fabric, a bright close-up)
+		 * starts gently */
+		double lb = m.lift_fb >= 0 ? fmin(m.black_y, m.lift_fb + FOCUS_TOL) : m.black_y;
+		if (m.lift_db >= 0)
+			lb = fmin(lb, m.lift_db + DEEP_TOL);
+		m.lift_b = fmin(lb, m.black / FADE_CH_K + FADE_CH_TOL);
+		if (m.wall_y <= FADE_WALL + FADE_WALL_NOISE * m.sigma_y)
+			lift = fmax(lift, m.lift_b - FADE_ONE_SIDE);
 		sc[T_FADED] = sigmoid(lift - tw * (FADE_TEX + FADE_TEX_BLUR * m.blur_sigma) -
 		    (1 - tw) * FADE_BLUR * fmax(0, m.blur_sigma - FADE_BLUR_MIN) -
 		    FADE_NOISE * m.sigma_y, FADE_MID, FADE_SPAN);
@@ -2894,6 +2915,8 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("lift", m.lift, 100);
 		RAW("lift_min", m.lift_min, 100);
 		RAW("lift_y", m.lift_y, 100);
+		RAW("lift_b", m.lift_b, 100);
+		RAW("wall_y", m.wall_y, 100);
 		RAW("lift_focus", m.lift_f, 100);
 		RAW("lift_deep", m.lift_d, 100);
 		RAW("sigma_y", m.sigma_y, 100);

@@ -564,6 +564,39 @@ PY
 	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = true ]
 }
 
+@test "rs-classify: blacks lifted alone are a fade; a bright scene whose darkest tones merely thin out is not" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	# whites kept, blacks lifted to 80: no two-sided lift to read
+	img s png:320x240 strokes=6
+	imgcmp -d fade=80:255 "$T/s.png" "$T/l.png"
+	run -0 env RS_CLASSIFY_RAW=1 rs-classify "$T/l.png"
+	jq -e '.attributes._raw.lift_y < 39.5 and .attributes._raw.wall_y <= 20 and
+	    (.degradations[] | select(.type == "faded") | .detected) and
+	    (.ops[] | select(.op == "levels") | .black > 70)' <<<"$output"
+	# a bright scene of natural statistics with no black (luma 170 +- 35):
+	# as lifted by the blacks' side, but its histogram starts gently
+	/usr/bin/python3 - "$T/p.png" <<'PY'
+import sys
+import numpy as np
+from PIL import Image
+rng = np.random.default_rng(5)
+h, w = 240, 320
+f2 = np.fft.fftfreq(h)[:, None] ** 2 + np.fft.fftfreq(w)[None, :] ** 2
+spec = (rng.normal(size=(h, w)) + 1j * rng.normal(size=(h, w))) / np.maximum(f2, 1e-6) ** 0.725
+s = np.real(np.fft.ifft2(spec))
+a = np.clip(170 + 35 * (s - s.mean()) / s.std(), 0, 255)
+Image.fromarray(np.uint8(a + 0.5)).save(sys.argv[1])
+PY
+	run -0 env RS_CLASSIFY_RAW=1 rs-classify "$T/p.png"
+	jq -e '.attributes._raw.lift_b - 10 > 39.5 and .attributes._raw.wall_y > 20 and
+	    (.degradations[] | select(.type == "faded") | .detected | not) and
+	    ([.ops[].op] | index("levels") == null)' <<<"$output"
+	# the same scene faded further: now its blacks pile up, a fade
+	imgcmp -d fade=60:255 "$T/p.png" "$T/pf.png"
+	run -0 rs-classify "$T/pf.png"
+	jq -e '.degradations[] | select(.type == "faded") | .detected' <<<"$output"
+}
+
 @test "rs-classify: a defocused background does not make a picture faded, a fade still is" {
 	# the scene's levels at 36 (sharp), its background blurred by 6 px:
 	# the blur takes the background's extremes (the whole reads 49), the
