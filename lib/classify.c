@@ -2421,7 +2421,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 					hf[l] += f.fb[k].h[l];
 				nf += 1024;
 			}
-		m->lift_fb = hquantile(hf, nf, 0.01);
+		m->lift_fb = fmax(0, hquantile(hf, nf, 0.01));   /* -1 is unread */
 		m->lift_f = fmax(0, fmin(m->lift_fb, 255 - hquantile(hf, nf, 0.99)));
 	}
 	/* a fade lifts every part of the picture, the darkest structure
@@ -2442,7 +2442,7 @@ measure(const char *name, struct cl *c, struct meas *m)
 			hi = fmax(hi, hquantile(hb, 1024, 0.99));
 		}
 		m->lift_d = fmax(0, fmin(lo, 255 - hi) + DEEP_NOISE * m->sigma_y);
-		m->lift_db = lo + DEEP_NOISE * m->sigma_y;
+		m->lift_db = fmax(0, lo + DEEP_NOISE * m->sigma_y);
 	} else if (f.nfb >= FOCUS_NMIN && f.ncm > 0 && m->sigma_y < DEEP_GRAIN &&
 	    (m->sigma_y < DEEP_SIGMA || m->scratch_ev < SCR_MID)) {
 		/* where grain is heavier or damage was found, on the

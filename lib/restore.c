@@ -16,7 +16,8 @@
  * result depends only on the original pixels, so the output is the same
  * for any number of threads, and no seam shows because every core row saw
  * the same neighbourhood it would have seen whole. Peak memory: the image
- * (twice only while upscaling) and a few strips per thread. */
+ * (twice only while upscaling, and while descratching after denoise up
+ * to REDENOISE_MAX pixels) and a few strips per thread. */
 #include <err.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -607,8 +608,8 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 				st->white = 255;
 				st->span = 255;
 				st->sat = 1;
-			} else if (st->sat != 1)
-				st->sat = fminf(1.5f, powf(k, 0.4f));
+			} else if (im->ch >= 3)   /* the gain est_levels gave, for the new span */
+				st->sat = fminf(1.5f, fmaxf(1, st->sat * powf(st->span / 255, 0.4f)));
 		}
 		if (st->untone) {
 			/* a colour photo toned is a blend toward sepia, whose
@@ -810,18 +811,24 @@ restore_run(const char *name, struct img *im, jv plan, const struct restore_opts
 				 * descratch fills on the denoised one are filled so
 				 * in it too, and it is denoised again. Up to
 				 * REDENOISE_MAX pixels: the copy would take a large
-				 * picture over #5's memory limit. */
-				if (st.op == RESTORE_DENOISE && (double)im->w * im->h <= REDENOISE_MAX &&
-				    plan_has(plan, i + 1, "descratch")) {
-					if ((rc = img_alloc(&noisy, im->w, im->h, im->ch)) == 0)
-						memcpy(noisy.px, im->px, (size_t)im->w * im->h * im->ch);
+				 * picture over #5's memory limit; without memory for
+				 * it, as before. */
+				size_t nb = (size_t)im->w * (size_t)im->h * (size_t)im->ch;
+				if (st.op == RESTORE_DENOISE && noisy.px == NULL &&
+				    (double)im->w * im->h <= REDENOISE_MAX &&
+				    plan_has(plan, i + 1, "descratch") &&
+				    (noisy.px = malloc(nb)) != NULL) {
+					memcpy(noisy.px, im->px, nb);
+					noisy.w = im->w;
+					noisy.h = im->h;
+					noisy.ch = im->ch;
 					dn = st;
 				}
-				if (st.op == RESTORE_DESCRATCH && noisy.px != NULL)
+				if (st.op == RESTORE_DESCRATCH && noisy.px != NULL && noisy.w == im->w &&
+				    noisy.h == im->h && noisy.ch == im->ch)
 					st.under = &noisy;
-				if (rc == 0)
-					rc = drive(name, &st, im, 0, o, &flagged);
-				if (rc == 0 && st.under != NULL) {
+				rc = drive(name, &st, im, 0, o, &flagged);
+				if (rc == 0 && st.under != NULL && flagged > 0) {
 					uint8_t *t = im->px;
 					im->px = noisy.px;
 					noisy.px = t;
@@ -829,8 +836,6 @@ restore_run(const char *name, struct img *im, jv plan, const struct restore_opts
 					rc = drive(name, &dn, im, 0, o, NULL);
 					rec = jv_object_set(rec, jv_string("denoised_again"), jv_true());
 				}
-				if (st.op == RESTORE_DESCRATCH)
-					img_free(&noisy);
 			}
 			if (rc == 0 && tmp.px != NULL) {
 				/* the new pixels take over; metadata stays with im */
@@ -851,6 +856,8 @@ restore_run(const char *name, struct img *im, jv plan, const struct restore_opts
 			}
 			img_free(&tmp);
 		}
+		if (rc == 0 && st.op == RESTORE_DESCRATCH)
+			img_free(&noisy);     /* run or skipped, it is done with */
 		if (rc == 0)
 			*used = jv_array_append(*used, rec);
 		else

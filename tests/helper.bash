@@ -15,21 +15,17 @@ setup() {
 
 # jq 1.6 exits 0 from -e when it reads no input at all, so a check of a
 # program that printed nothing would pass: here -e (alone or with other
-# short flags) fails on empty input, standard input or a file named last.
+# short flags) also fails, with 4 (jq's "no valid result"), when jq
+# printed nothing.
 jq() {
-	local a last="${*: -1}"
+	local a out rc
 	for a; do
 		if [[ "$a" =~ ^-[a-zA-Z]*e[a-zA-Z]*$ ]]; then
-			if [ $# -gt 2 ] && [ -f "$last" ]; then
-				[ -s "$last" ] || { echo "jq -e: $last is empty" >&2; return 4; }
-				command jq "$@"
-				return
-			fi
-			local in
-			in=$(cat) || return
-			[ -n "$in" ] || { echo "jq -e: no input" >&2; return 4; }
-			command jq "$@" <<<"$in"
-			return
+			out=$(command jq "$@") && rc=0 || rc=$?
+			[ -z "$out" ] || printf '%s\n' "$out"
+			[ "$rc" -eq 0 ] || return "$rc"
+			[[ "$out" =~ [^[:space:]] ]] || { echo "jq -e: no result" >&2; return 4; }
+			return 0
 		fi
 	done
 	command jq "$@"

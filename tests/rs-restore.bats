@@ -552,7 +552,8 @@ assert n >= 2 and len(zlib.decompress(z)) == 1200 * (1 + 1600 * 3), n' "$T/a.png
 	run -0 --separate-stderr rs-restore --backend local --ops deblock <"$T/job.json"
 	jq -e '.restore.ops[0].tables == "file" and .restore.ops[0].quality == 20' <<<"$output"
 	run -0 --separate-stderr rs-restore --backend local --ops deblock -o "$T/out.png" "$T/j.jpeg"
-	[ -z "$output" ] && [ -s "$T/out.png" ]    # a file restored: the image, no record
+	[ -z "$output" ]           # a file restored: the image, no record
+	[ -s "$T/out.png" ]
 }
 
 @test "rs-restore: deblock measures the table of a JPEG saved as PNG" {
