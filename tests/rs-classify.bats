@@ -595,6 +595,17 @@ PY
 	imgcmp -d fade=60:255 "$T/p.png" "$T/pf.png"
 	run -0 rs-classify "$T/pf.png"
 	jq -e '.degradations[] | select(.type == "faded") | .detected' <<<"$output"
+	# a lifted scene with a true black in it after all (a black square of
+	# 6 to 20 pixels, in the darkest or the sharpest blocks): no fade
+	img c png:320x240
+	imgcmp -d fade=80:255 "$T/c.png" "$T/cl.png"
+	for n in 6 8 16 20; do
+		/usr/bin/python3 -c 'import sys; import numpy as np; from PIL import Image
+a = np.array(Image.open(sys.argv[1])); n = int(sys.argv[3]); a[100:100 + n, 100:100 + n] = 0
+Image.fromarray(a).save(sys.argv[2])' "$T/cl.png" "$T/sq.png" $n
+		run -0 rs-classify "$T/sq.png"
+		jq -e '.degradations[] | select(.type == "faded") | .detected | not' <<<"$output"
+	done
 }
 
 @test "rs-classify: a defocused background does not make a picture faded, a fade still is" {
