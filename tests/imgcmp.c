@@ -218,6 +218,8 @@ damage(struct img *im, const char *spec, uint8_t *mask)
 			int sx = (int)(urand() * (w - 4)), sy = (int)(urand() * (h - 4));
 			for (int y = sy; y < sy + 3; y++)    /* a 3x3 speck */
 				for (int x = sx; x < sx + 3; x++) {
+					if (x < 0 || x >= w || y < 0 || y >= h)
+						continue;
 					for (int k = 0; k < ch; k++)
 						im->px[((size_t)y * w + x) * ch + k] = v;
 					if (mask)
