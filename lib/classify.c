@@ -2661,6 +2661,25 @@ raw_wanted(void)
 	return s != NULL && *s != '\0' && strcmp(s, "0") != 0;
 }
 
+/* A fade's lift from luma's reading y, and where they were read (not
+ * -1) the sharpest blocks' f and the darkest and brightest blocks' d:
+ * the smallest, those two a little deeper (a sample). A fade lifts
+ * every channel's black, and no gain brings a lifted black back to 0
+ * (a cast or a toning moves the channels' whites to the clip, so they
+ * tell nothing): a scene of saturated colours keeps luma off black
+ * while a channel reaches it, so at most the channels' least black
+ * over FADE_CH_K (on the held-out photos faded F1 0.97 | 0.94 -> 0.98
+ * | 0.99, the tuned sets unchanged). */
+static double
+fade_lift(const struct meas *m, double y, double f, double d)
+{
+	double lift = f >= 0 ? fmin(y, f + FOCUS_TOL) : y;
+
+	if (d >= 0)
+		lift = fmin(lift, d + DEEP_TOL);
+	return fmin(lift, m->black / FADE_CH_K + FADE_CH_TOL);
+}
+
 int
 cl_finish(const char *name, struct cl *c, jv *out)
 {
@@ -2755,16 +2774,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * sigma of 25 on luma) even the deconvolved reading of a dusk sky
 	 * lies 10 levels above itself */
 	{
-		double lift = m.lift_f >= 0 ? fmin(m.lift_y, m.lift_f + FOCUS_TOL) : m.lift_y;
-		if (m.lift_d >= 0)
-			lift = fmin(lift, m.lift_d + DEEP_TOL);
-		/* a fade lifts every channel's black, and no gain brings a
-		 * lifted black back to 0 (a cast or a toning moves the
-		 * channels' whites to the clip, so they tell nothing): a
-		 * scene of saturated colours keeps luma off black while a
-		 * channel reaches it (on the held-out photos faded F1 0.97 |
-		 * 0.94 -> 0.98 | 0.99, the tuned sets unchanged) */
-		lift = fmin(lift, m.black / FADE_CH_K + FADE_CH_TOL);
+		double lift = fade_lift(&m, m.lift_y, m.lift_f, m.lift_d);
 		/* a fade may lift the blacks alone (a matte print, haze): read
 		 * so on the blacks' side only, it needs FADE_ONE_SIDE more,
 		 * and the histogram must start at a wall, the scene's own
@@ -2772,10 +2782,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		 * within FADE_WALL, and a little more under grain); a scene
 		 * that merely has no black (pastel fabric, a bright close-up)
 		 * starts gently */
-		double lb = m.lift_fb >= 0 ? fmin(m.black_y, m.lift_fb + FOCUS_TOL) : m.black_y;
-		if (m.lift_db >= 0)
-			lb = fmin(lb, m.lift_db + DEEP_TOL);
-		m.lift_b = fmin(lb, m.black / FADE_CH_K + FADE_CH_TOL);
+		m.lift_b = fade_lift(&m, m.black_y, m.lift_fb, m.lift_db);
 		if (m.wall_y <= FADE_WALL + FADE_WALL_NOISE * m.sigma_y)
 			lift = fmax(lift, m.lift_b - FADE_ONE_SIDE);
 		sc[T_FADED] = sigmoid(lift - tw * (FADE_TEX + FADE_TEX_BLUR * m.blur_sigma) -

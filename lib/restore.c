@@ -278,7 +278,6 @@ strip(struct job *j, int i, long *flagged)
 		uint8_t *up = j->st->under != NULL ? j->st->under->px + (size_t)y * row_bytes(src) : NULL;
 		for (int x = 0; x < src->w; x++) {
 			size_t o0 = (size_t)x * src->ch;
-			int changed = 0;
 			for (int c = 0; c < src->ch; c++) {
 				size_t o = o0 + c;
 				if (c >= j->nc && !(j->nc == 1 && c == 0)) {
@@ -287,9 +286,8 @@ strip(struct job *j, int i, long *flagged)
 				}
 				float f = b.p[c][(size_t)(y - y0) * b.w + x];
 				dp[o] = u8(sp[o] + s * (f - sp[o]));
-				changed |= dp[o] != sp[o];
 			}
-			if (up != NULL && changed)
+			if (up != NULL && memcmp(dp + o0, sp + o0, (size_t)src->ch) != 0)
 				memcpy(up + o0, dp + o0, (size_t)src->ch);
 		}
 	}
