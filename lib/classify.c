@@ -413,6 +413,7 @@ cl_row(struct cl *c, int y, const uint8_t *row, int sch)
 			c->cm[4] += v * v;
 			c->cm[5] += u * v;
 		}
+		c->tilt[tilt_cell(x, y, c->w, c->h)][r < g ? (r < b ? r : b) : (g < b ? g : b)]++;
 		/* colour of the brightest pixels: sums per luma level */
 		c->bright[yy][0] += r;
 		c->bright[yy][1] += g;
@@ -1882,6 +1883,8 @@ struct meas {
 	double black, white, lift, lift_min, dr;
 	double sigma_y, black_y, white_y, lift_y, lift_b; /* luma's noise and levels */
 	double wall_y;                   /* luma's 5 % less its 1 % */
+	int tilted;                      /* an uneven fade's blacks (tilt.h) */
+	struct tilt tilt;
 	double lift_f, lift_fb;          /* luma's lift in the sharpest blocks (_fb: its blacks' alone), -1 unread */
 	double lift_d, lift_db;          /* luma's lift in the darkest and brightest blocks (_db: the darkest's alone), -1 unread */
 	double grid;                     /* the 8x8 grid's share of a ripple at 1/4 or 1/2, -1 none */
@@ -2773,6 +2776,7 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * a little more per level of luma's sigma: under heavy noise (a
 	 * sigma of 25 on luma) even the deconvolved reading of a dusk sky
 	 * lies 10 levels above itself */
+	m.tilted = tilt_fit((const long (*)[256])c->tilt, NULL, &m.tilt);
 	{
 		double lift = fade_lift(&m, m.lift_y, m.lift_f, m.lift_d);
 		/* a fade may lift the blacks alone (a matte print, haze): read
@@ -2785,6 +2789,12 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		m.lift_b = fade_lift(&m, m.black_y, m.lift_fb, m.lift_db);
 		if (m.wall_y <= FADE_WALL + FADE_WALL_NOISE * m.sigma_y)
 			lift = fmax(lift, m.lift_b - FADE_ONE_SIDE);
+		/* a fade that grows across the frame (tilt.h) is read where
+		 * it is strongest, at the most lifted corner, as a lift of
+		 * the blacks alone: its least faded side may look unfaded */
+		if (m.tilted)
+			lift = fmax(lift, m.tilt.c + 0.5 * (fabs(m.tilt.px) + fabs(m.tilt.py)) -
+			    FADE_ONE_SIDE);
 		sc[T_FADED] = sigmoid(lift - tw * (FADE_TEX + FADE_TEX_BLUR * m.blur_sigma) -
 		    (1 - tw) * FADE_BLUR * fmax(0, m.blur_sigma - FADE_BLUR_MIN) -
 		    FADE_NOISE * m.sigma_y, FADE_MID, FADE_SPAN);
@@ -2924,6 +2934,11 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("lift_y", m.lift_y, 100);
 		RAW("lift_b", m.lift_b, 100);
 		RAW("wall_y", m.wall_y, 100);
+		if (m.tilted) {
+			RAW("tilt_c", m.tilt.c, 10);
+			RAW("tilt_px", m.tilt.px, 10);
+			RAW("tilt_py", m.tilt.py, 10);
+		}
 		RAW("lift_focus", m.lift_f, 100);
 		RAW("lift_deep", m.lift_d, 100);
 		RAW("sigma_y", m.sigma_y, 100);

@@ -7,6 +7,7 @@
 #ifndef RS_CLASSIFY_PRIV_H
 #define RS_CLASSIFY_PRIV_H
 
+#include "tilt.h"
 #include <stdint.h>
 #include <jv.h>
 
@@ -35,6 +36,7 @@ struct cl {
 	int ntile;
 	struct cl_tile tile[CL_MAX_BANDS * CL_MAX_TILES];
 	int accstep;                  /* whole-image statistics: every n-th pixel */
+	long tilt[TILT_G * TILT_G][256]; /* darkest channel by cell (tilt.h) */
 	double hist[4][256];          /* R G B Y */
 	double nacc;
 	double csum[3];               /* gray world */

@@ -31,6 +31,7 @@
 
 #include "psf.h"
 #include "quant.h"
+#include "tilt.h"
 #include "restore.h"
 #include "restore_int.h"
 
@@ -504,6 +505,31 @@ est_levels(const struct img *im, int robust, float *black, float *white, float *
 	 * gain, +27.11 | +27.99 without) */
 	float s = fminf((float)b, 255.0f - (float)w), ks = 255.0f / (255.0f - 2 * s);
 	*sat = im->ch >= 3 ? fminf(1.5f, powf(ks, 0.4f)) : 1;
+}
+
+/* An uneven fade's blacks and whites (tilt.h), on every pixel up to 4
+ * MP, every other row and column beyond. */
+int
+est_black_tilt(const struct img *im, struct tilt *t)
+{
+	static const struct tilt none;
+	long (*h)[256] = calloc(2 * TILT_G * TILT_G, sizeof *h);
+	int step = (long)im->w * im->h > 4000000 ? 2 : 1, rc;
+
+	*t = none;
+	if (h == NULL)
+		return 0;
+	for (int y = 0; y < im->h; y += step)
+		for (int x = 0; x < im->w; x += step) {
+			float v[3];
+			pix(im, x, y, v);
+			int k = tilt_cell(x, y, im->w, im->h);
+			h[k][(int)fminf(v[0], fminf(v[1], v[2]))]++;
+			h[TILT_G * TILT_G + k][(int)fmaxf(v[0], fmaxf(v[1], v[2]))]++;
+		}
+	rc = tilt_fit((const long (*)[256])h, (const long (*)[256])h + TILT_G * TILT_G, t);
+	free(h);
+	return rc;
 }
 
 void

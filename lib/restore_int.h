@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "img.h"
+#include "tilt.h"
 
 struct band {
 	int w, h;            /* buffer size: image width × rows held */
@@ -37,6 +38,8 @@ struct step {
 	int ftab;            /* deblock: q is the file's own table (1) or measured (2) */
 	float black, white, sat, tint[3];    /* levels */
 	float span;          /* levels: black..white goes to this range, centred */
+	struct tilt tilt;    /* levels: an uneven fade's black (tilt.h; all 0:
+	                        none) */
 	float tone[3];       /* levels: each channel over luma (0: 1); its black is
 	                        black times it, or with untone it is divided off */
 	int untone;          /* levels: divide each channel by its tone first */
@@ -93,6 +96,7 @@ int   est_chroma_measured(const struct img *im, int quality, uint16_t qc[64], in
  * (see fade_stretch). */
 void  est_levels(const struct img *im, int robust, float *black, float *white,
           float *sat, float tint[3]);
+int   est_black_tilt(const struct img *im, struct tilt *t);   /* tilt.h */
 /* A picture's tone: each channel's mean over the luma's (a sepia print:
  * about 1.1, 1, 0.8), within 0.7..1.3. */
 void  est_tone(const struct img *im, float tone[3]);

@@ -2055,8 +2055,18 @@ flt_levels(const struct step *st, struct band *b)
 	float off = 0.5f * (255 - span);
 	size_t n = (size_t)b->w * (size_t)b->h;
 
+	int tilted = st->tilt.px != 0 || st->tilt.py != 0;
+
 	for (size_t i = 0; i < n; i++) {
-		float v[3];
+		float v[3], black = st->black;
+		if (tilted) {   /* an uneven fade: the black where the pixel is */
+			int x = (int)(i % b->w), y = b->y0 + (int)(i / b->w);
+			float white = st->white;
+			black = fmaxf(black, tilt_at(&st->tilt, x, y, b->w, b->img_h));
+			if (st->tilt.white)
+				white = fminf(white, tilt_white_at(&st->tilt, x, y, b->w, b->img_h));
+			k = span / (white - black > 16 ? white - black : 16);
+		}
 		if (st->unblend > 0 && b->nc == 3)
 			unblend(st->unblend, b, i, v);
 		else
@@ -2064,8 +2074,8 @@ flt_levels(const struct step *st, struct band *b)
 				v[c] = b->p[c][i];
 		for (int c = 0; c < b->nc; c++) {
 			float t = st->tone[c] > 0 ? st->tone[c] : 1;
-			v[c] = st->untone ? (v[c] / t - st->black) * k + off :
-			    (v[c] - st->black * t) * k + off;
+			v[c] = st->untone ? (v[c] / t - black) * k + off :
+			    (v[c] - black * t) * k + off;
 		}
 		if (b->nc == 3 && st->sat != 1) {
 			/* more colour, but not more of the overall tint (sepia) */

@@ -608,6 +608,39 @@ Image.fromarray(a).save(sys.argv[2])' "$T/cl.png" "$T/sq.png" $n
 	done
 }
 
+@test "rs-classify: a fade that grows across the frame is read where it is strongest; a dusk sky is not a fade" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	fade_scene "$T/c.png" "$T/u.png"
+	run -0 env RS_CLASSIFY_RAW=1 rs-classify "$T/c.png"
+	jq -e '(.degradations[] | select(.type == "faded") | .detected | not) and
+	    (.attributes._raw | has("tilt_c") | not)' <<<"$output"
+	# black 20 -> 80 across: its left side looks unfaded (scored 0.13
+	# before the tilt was read)
+	run -0 env RS_CLASSIFY_RAW=1 rs-classify "$T/u.png"
+	jq -e '(.degradations[] | select(.type == "faded") | .score > 0.9) and
+	    (.attributes._raw.tilt_px | . > 45 and . < 70) and
+	    (.attributes._raw.tilt_py | fabs < 10)' <<<"$output"
+	# the same scene faded evenly: a fade, no tilt
+	imgcmp -d fade=50:215 "$T/c.png" "$T/f.png"
+	run -0 env RS_CLASSIFY_RAW=1 rs-classify "$T/f.png"
+	jq -e '(.degradations[] | select(.type == "faded") | .detected) and
+	    (.attributes._raw | has("tilt_c") | not)' <<<"$output"
+	# a dusk sky filling the frame: every cell's black on a plane that
+	# rises 60 levels, but the cells are flat (was called faded)
+	/usr/bin/python3 - "$T/sky.png" <<'PY'
+import sys
+import numpy as np
+from PIL import Image
+y = np.linspace(0, 1, 240)[:, None] * np.ones((1, 320))
+r = 30 + 60 * y
+a = np.dstack([r, r + 20, r + 80]) + np.random.default_rng(1).normal(0, 2, (240, 320, 3))
+Image.fromarray(np.uint8(np.clip(a, 0, 255) + 0.5)).save(sys.argv[1])
+PY
+	run -0 env RS_CLASSIFY_RAW=1 rs-classify "$T/sky.png"
+	jq -e '(.degradations[] | select(.type == "faded") | .detected | not) and
+	    (.attributes._raw | has("tilt_c") | not)' <<<"$output"
+}
+
 @test "rs-classify: a defocused background does not make a picture faded, a fade still is" {
 	# the scene's levels at 36 (sharp), its background blurred by 6 px:
 	# the blur takes the background's extremes (the whole reads 49), the

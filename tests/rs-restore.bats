@@ -181,6 +181,24 @@ stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/f.png") + 5))" ]
 }
 
+@test "rs-restore: levels follows a fade that grows across the frame" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	fade_scene "$T/c.png" "$T/u.png"
+	# black 20 -> 80 and white 235 -> 195 from left to right: one
+	# stretch for the frame gained 4 dB, the planes 19
+	rs-restore -o "$T/r.png" "$T/u.png"
+	[ "$(psnr "$T/c.png" "$T/r.png")" -ge "$(($(psnr "$T/c.png" "$T/u.png") + 12))" ]
+	rs-upload "$T/u.png" >"$T/job.json"
+	run -0 --separate-stderr rs-restore --ops levels <"$T/job.json"
+	jq -e '.restore.ops[0] | (.black_tilt[1] | . > 45 and . < 70) and
+	    (.black_tilt[2] | fabs < 10) and (.white_tilt[1] | . > -50 and . < -25)' <<<"$output"
+	# faded evenly: one stretch, no planes
+	imgcmp -d fade=50:215 "$T/c.png" "$T/f.png"
+	rs-upload "$T/f.png" >"$T/job.json"
+	run -0 --separate-stderr rs-restore --ops levels <"$T/job.json"
+	jq -e '.restore.ops[0] | has("black_tilt") or has("white_tilt") | not' <<<"$output"
+}
+
 @test "rs-restore: a levels span stretches to a narrower range about mid-grey" {
 	img c0 png:320x240
 	imgcmp -d fade=70:190 "$T/c0.png" "$T/f.png"
