@@ -454,7 +454,7 @@ static jv
 rnd(double v, double unit)     /* unit 0.1, 0.01…: divide, so 0.29 prints as 0.29 */
 {
 	double k = round(1 / unit);
-	return jv_number(round(v * k) / k);
+	return jv_number(round(v * k) / k + 0.0);      /* + 0: no -0 */
 }
 
 /* rs-classify reads a fade through noise with a correction that can

@@ -82,12 +82,14 @@ quantile(const long h[256], double q, int down)
 	return l;
 }
 
-/* The highest plane under B[] (see above): 1 and it if it tilts and
- * the busy cells sit on it, else 0. */
+/* The highest plane under B[] of the cells read (see above): 1 and it
+ * if it tilts and the busy cells sit on it, else 0. */
 static int
-plane_under(const float B[N], const int busy[N], float tol, float *c, float *px, float *py)
+plane_under(const float B[N], const int read[N], const int busy[N], float tol,
+    float *c, float *px, float *py)
 {
 	float U[N], V[N], bp = 0, bq = 0, best = -INFINITY;
+	int nread = 0;
 
 	for (int k = 0; k < N; k++) {
 		U[k] = (float)(k % TILT_G) / TILT_G + 0.5f / TILT_G - 0.5f;
@@ -102,7 +104,8 @@ plane_under(const float B[N], const int busy[N], float tol, float *c, float *px,
 			for (int d = -r; d <= r; d++) {
 				float p = cp + (float)a * st, q = cq + (float)d * st, f = INFINITY;
 				for (int k = 0; k < N; k++)
-					f = fminf(f, B[k] - p * U[k] - q * V[k]);
+					if (read[k])
+						f = fminf(f, B[k] - p * U[k] - q * V[k]);
 				if (f > best + 1e-4f) {
 					best = f;
 					bp = p;
@@ -111,9 +114,11 @@ plane_under(const float B[N], const int busy[N], float tol, float *c, float *px,
 			}
 	}
 	int snug = 0;
-	for (int k = 0; k < N; k++)
-		snug += busy[k] && B[k] - (best + bp * U[k] + bq * V[k]) <= tol;
-	if (hypotf(bp, bq) < TILT_MIN || snug < TILT_SNUG * N)
+	for (int k = 0; k < N; k++) {
+		nread += read[k];
+		snug += read[k] && busy[k] && B[k] - (best + bp * U[k] + bq * V[k]) <= tol;
+	}
+	if (hypotf(bp, bq) < TILT_MIN || snug < TILT_SNUG * nread)
 		return 0;
 	*c = best;
 	*px = bp;
@@ -126,26 +131,42 @@ tilt_fit(const long lo[][256], const long hi[][256], struct tilt *t)
 {
 	static const struct tilt none;
 	float B[N], W[N], bmin = 255, tmax = 0;
-	int busy[N];
+	int read[N], busy[N], rows = 0, cols = 0, nread = 0;
 
 	*t = none;
 	for (int k = 0; k < N; k++) {
 		int b = quantile(lo[k], TILT_Q, 0), top = quantile(lo[k], TILT_Q, 1);
-		if (b < 0)
-			return 0;
+		read[k] = b >= 0;
 		B[k] = (float)b;
-		busy[k] = top - b >= TILT_RANGE;
-		W[k] = hi != NULL ? -(float)quantile(hi[k], TILT_Q, 1) : 0;
-		bmin = fminf(bmin, (float)b);
-		tmax = fmaxf(tmax, (float)top);
+		busy[k] = read[k] && top - b >= TILT_RANGE;
+		W[k] = hi != NULL && read[k] ? -(float)quantile(hi[k], TILT_Q, 1) : 0;
+		if (read[k]) {
+			bmin = fminf(bmin, (float)b);
+			tmax = fmaxf(tmax, (float)top);
+			nread++;
+		}
 	}
+	/* a cell may be unread: rs-classify reads a picture over 1 MP in a
+	 * few bands of rows; a plane needs two rows and two columns of
+	 * cells, and a third of them */
+	for (int i = 0; i < TILT_G; i++) {
+		int r = 0, c = 0;
+		for (int j = 0; j < TILT_G; j++) {
+			r |= read[i * TILT_G + j];
+			c |= read[j * TILT_G + i];
+		}
+		rows += r;
+		cols += c;
+	}
+	if (rows < 2 || cols < 2 || nread < N / 3)
+		return 0;
 	/* the tolerance in proportion to the picture's range: a fade
 	 * narrows the scatter of a scene's own blacks with the rest */
 	float tol = TILT_TOL * fmaxf(tmax - bmin, 0) / 255;
-	if (!plane_under(B, busy, tol, &t->c, &t->px, &t->py))
+	if (!plane_under(B, read, busy, tol, &t->c, &t->px, &t->py))
 		return 0;
 	/* the whites: the lowest plane over them */
-	if (hi != NULL && plane_under(W, busy, tol, &t->wc, &t->wpx, &t->wpy)) {
+	if (hi != NULL && plane_under(W, read, busy, tol, &t->wc, &t->wpx, &t->wpy)) {
 		t->white = 1;
 		t->wc = -t->wc;
 		t->wpx = -t->wpx;

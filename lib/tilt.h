@@ -24,7 +24,9 @@ int   tilt_cell(int x, int y, int w, int h);
 /* 1 and the plane if the cells' blacks sit on one that tilts (see
  * tilt.c), and the whites' if they do too; else 0 and t all 0.
  * lo[cell][level]: pixel counts of the darkest channel, hi of the
- * brightest (or NULL: no whites). */
+ * brightest (or NULL: no whites). A cell of under 16 pixels is left
+ * out; the plane needs two rows and two columns of cells, and a third
+ * of them. */
 int   tilt_fit(const long lo[][256], const long hi[][256], struct tilt *t);
 /* The planes' black and white at pixel x, y of a w x h frame. */
 float tilt_at(const struct tilt *t, int x, int y, int w, int h);

@@ -96,25 +96,28 @@ skip_unless_sqlite() {
 	[ -z "${RS_DATABASE:-}" ] || skip "SQLite only: $1"
 }
 
-# fade_scene C.png [U.png]: a scene with small shadows and highlights all
-# over a smooth ground (as a photo has across its frame), and with U the
-# same faded unevenly, black 20 -> 80 and white 235 -> 195 from left to
-# right. Needs /usr/bin/python3 with numpy and PIL (the caller skips).
+# fade_scene C.png [U.png [W H]]: a scene with small shadows and
+# highlights all over a smooth ground (as a photo has across its frame),
+# 320x240 or W x H, and with U the same faded unevenly, black 20 -> 80
+# and white 235 -> 195 from left to right. Needs /usr/bin/python3 with
+# numpy and PIL (the caller skips).
 fade_scene() {
 	/usr/bin/python3 - "$@" <<'PY'
 import sys
 import numpy as np
 from PIL import Image, ImageFilter
 rng = np.random.default_rng(3)
-h, w = 240, 320
+w, h = (int(sys.argv[3]), int(sys.argv[4])) if len(sys.argv) > 4 else (320, 240)
 yy, xx = np.mgrid[0:h, 0:w]
-base = 120 + 50 * np.sin(xx / 47.0) * np.cos(yy / 61.0)
+base = 120 + 50 * np.sin(xx / (47.0 * w / 320)) * np.cos(yy / (61.0 * h / 240))
 a = np.dstack([base * 1.05, base, base * 0.9])
-for k in range(160):
-    cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(3, 6)
+oy, ox = np.mgrid[-6:7, -6:7]
+for k in range(160 * w * h // 76800):
+    cx, cy, r = int(rng.uniform(6, w - 6)), int(rng.uniform(6, h - 6)), rng.uniform(3, 6)
     v = rng.uniform(3, 8) if k % 2 == 0 else rng.uniform(240, 250)
     col = np.array([v, v * rng.uniform(0.9, 1.1), v * rng.uniform(0.85, 1.1)])
-    a[(xx - cx) ** 2 + (yy - cy) ** 2 <= r * r] = col
+    m = ox ** 2 + oy ** 2 <= r * r
+    a[cy - 6:cy + 7, cx - 6:cx + 7][m] = col
 img = Image.fromarray(np.uint8(np.clip(a, 0, 255) + 0.5)).filter(ImageFilter.GaussianBlur(0.8))
 img.save(sys.argv[1])
 if len(sys.argv) > 2:
