@@ -2793,8 +2793,8 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		 * it is strongest, at the most lifted corner, as a lift of
 		 * the blacks alone: its least faded side may look unfaded */
 		if (m.tilted)
-			lift = fmax(lift, m.tilt.c + 0.5 * (fabs(m.tilt.px) + fabs(m.tilt.py)) -
-			    FADE_ONE_SIDE);
+			lift = fmax(lift, m.tilt.black.c + 0.5 * (fabs(m.tilt.black.px) +
+			    fabs(m.tilt.black.py)) - FADE_ONE_SIDE);
 		sc[T_FADED] = sigmoid(lift - tw * (FADE_TEX + FADE_TEX_BLUR * m.blur_sigma) -
 		    (1 - tw) * FADE_BLUR * fmax(0, m.blur_sigma - FADE_BLUR_MIN) -
 		    FADE_NOISE * m.sigma_y, FADE_MID, FADE_SPAN);
@@ -2935,9 +2935,9 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		RAW("lift_b", m.lift_b, 100);
 		RAW("wall_y", m.wall_y, 100);
 		if (m.tilted) {
-			RAW("tilt_c", m.tilt.c, 10);
-			RAW("tilt_px", m.tilt.px, 10);
-			RAW("tilt_py", m.tilt.py, 10);
+			RAW("tilt_c", m.tilt.black.c, 10);
+			RAW("tilt_px", m.tilt.black.px, 10);
+			RAW("tilt_py", m.tilt.black.py, 10);
 		}
 		RAW("lift_focus", m.lift_f, 100);
 		RAW("lift_deep", m.lift_d, 100);

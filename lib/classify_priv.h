@@ -7,11 +7,11 @@
 #ifndef RS_CLASSIFY_PRIV_H
 #define RS_CLASSIFY_PRIV_H
 
-#include "tilt.h"
 #include <stdint.h>
 #include <jv.h>
 
 #include "img.h"
+#include "tilt.h"
 
 #define CL_FULL_PIXELS (1u << 20)   /* up to this, measure every pixel */
 #define CL_BAND_H      64           /* large images: band height, rows */

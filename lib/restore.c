@@ -34,7 +34,6 @@
 #include "psf.h"
 #include "restore.h"
 #include "restore_int.h"
-#include "tilt.h"
 #include "util.h"
 
 static const char *const op_names[RESTORE_NOPS] = { "deblock", "denoise",
@@ -457,6 +456,13 @@ rnd(double v, double unit)     /* unit 0.1, 0.01…: divide, so 0.29 prints as 0
 	return jv_number(round(v * k) / k + 0.0);      /* + 0: no -0 */
 }
 
+/* a plane (tilt.h) as the record gives it: [centre, rise across, down] */
+static jv
+plane_json(const struct plane *p)
+{
+	return JV_ARRAY(rnd(p->c, 0.1), rnd(p->px, 0.1), rnd(p->py, 0.1));
+}
+
 /* rs-classify reads a fade through noise with a correction that can
  * overshoot (a noisy brick wall or dusk sky reads faded); once the noise
  * is gone it reads the picture as it is. The faded score it gives the
@@ -590,11 +596,9 @@ resolve(const char *name, jv e, const struct img *im, const struct restore_opts 
 		 * bricks) */
 		if (!cleaned && !has(e, "span") && st->white - st->black > 16 &&
 		    est_black_tilt(im, &st->tilt)) {
-			r = jv_object_set(r, jv_string("black_tilt"), JV_ARRAY(rnd(st->tilt.c, 0.1),
-			    rnd(st->tilt.px, 0.1), rnd(st->tilt.py, 0.1)));
-			if (st->tilt.white)
-				r = jv_object_set(r, jv_string("white_tilt"), JV_ARRAY(rnd(st->tilt.wc, 0.1),
-				    rnd(st->tilt.wpx, 0.1), rnd(st->tilt.wpy, 0.1)));
+			r = jv_object_set(r, jv_string("black_tilt"), plane_json(&st->tilt.black));
+			if (st->tilt.has_white)
+				r = jv_object_set(r, jv_string("white_tilt"), plane_json(&st->tilt.white));
 		}
 		if (aged && im->ch >= 3) {
 			/* the tone is a gain on each channel: lower each black

@@ -31,7 +31,6 @@
 
 #include "psf.h"
 #include "quant.h"
-#include "tilt.h"
 #include "restore.h"
 #include "restore_int.h"
 
@@ -512,11 +511,10 @@ est_levels(const struct img *im, int robust, float *black, float *white, float *
 int
 est_black_tilt(const struct img *im, struct tilt *t)
 {
-	static const struct tilt none;
 	long (*h)[256] = calloc(2 * TILT_G * TILT_G, sizeof *h);
 	int step = (long)im->w * im->h > 4000000 ? 2 : 1, rc;
 
-	*t = none;
+	*t = (struct tilt){ 0 };
 	if (h == NULL)
 		return 0;
 	for (int y = 0; y < im->h; y += step)

@@ -38,7 +38,7 @@ struct step {
 	int ftab;            /* deblock: q is the file's own table (1) or measured (2) */
 	float black, white, sat, tint[3];    /* levels */
 	float span;          /* levels: black..white goes to this range, centred */
-	struct tilt tilt;    /* levels: an uneven fade's black (tilt.h; all 0:
+	struct tilt tilt;    /* levels: an uneven fade's planes (tilt.h; all 0:
 	                        none) */
 	float tone[3];       /* levels: each channel over luma (0: 1); its black is
 	                        black times it, or with untone it is divided off */

@@ -2055,16 +2055,17 @@ flt_levels(const struct step *st, struct band *b)
 	float off = 0.5f * (255 - span);
 	size_t n = (size_t)b->w * (size_t)b->h;
 
-	int tilted = st->tilt.px != 0 || st->tilt.py != 0;
+	const struct tilt *tl = &st->tilt;
+	int tilted = tl->black.px != 0 || tl->black.py != 0;   /* (a plane rises 20 or more) */
 
 	for (size_t i = 0; i < n; i++) {
 		float v[3], black = st->black;
-		if (tilted) {   /* an uneven fade: the black where the pixel is */
+		if (tilted) {   /* an uneven fade: the black and white where the pixel is */
 			int x = (int)(i % b->w), y = b->y0 + (int)(i / b->w);
 			float white = st->white;
-			black = fmaxf(black, tilt_at(&st->tilt, x, y, b->w, b->img_h));
-			if (st->tilt.white)
-				white = fminf(white, tilt_white_at(&st->tilt, x, y, b->w, b->img_h));
+			black = fmaxf(black, plane_at(&tl->black, x, y, b->w, b->img_h));
+			if (tl->has_white)
+				white = fminf(white, plane_at(&tl->white, x, y, b->w, b->img_h));
 			k = span / (white - black > 16 ? white - black : 16);
 		}
 		if (st->unblend > 0 && b->nc == 3)

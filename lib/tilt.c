@@ -47,17 +47,10 @@ tilt_cell(int x, int y, int w, int h)
 }
 
 float
-tilt_at(const struct tilt *t, int x, int y, int w, int h)
+plane_at(const struct plane *p, int x, int y, int w, int h)
 {
-	return t->c + t->px * (((float)x + 0.5f) / (float)w - 0.5f) +
-	    t->py * (((float)y + 0.5f) / (float)h - 0.5f);
-}
-
-float
-tilt_white_at(const struct tilt *t, int x, int y, int w, int h)
-{
-	return t->wc + t->wpx * (((float)x + 0.5f) / (float)w - 0.5f) +
-	    t->wpy * (((float)y + 0.5f) / (float)h - 0.5f);
+	return p->c + p->px * (((float)x + 0.5f) / (float)w - 0.5f) +
+	    p->py * (((float)y + 0.5f) / (float)h - 0.5f);
 }
 
 /* the level of histogram h below which a share q of its pixels lie, or
@@ -85,11 +78,10 @@ quantile(const long h[256], double q, int down)
 /* The highest plane under B[] of the cells read (see above): 1 and it
  * if it tilts and the busy cells sit on it, else 0. */
 static int
-plane_under(const float B[N], const int read[N], const int busy[N], float tol,
-    float *c, float *px, float *py)
+plane_under(const float B[N], const int read[N], const int busy[N], int nread, float tol,
+    struct plane *pl)
 {
 	float U[N], V[N], bp = 0, bq = 0, best = -INFINITY;
-	int nread = 0;
 
 	for (int k = 0; k < N; k++) {
 		U[k] = (float)(k % TILT_G) / TILT_G + 0.5f / TILT_G - 0.5f;
@@ -114,26 +106,21 @@ plane_under(const float B[N], const int read[N], const int busy[N], float tol,
 			}
 	}
 	int snug = 0;
-	for (int k = 0; k < N; k++) {
-		nread += read[k];
-		snug += read[k] && busy[k] && B[k] - (best + bp * U[k] + bq * V[k]) <= tol;
-	}
+	for (int k = 0; k < N; k++)
+		snug += busy[k] && B[k] - (best + bp * U[k] + bq * V[k]) <= tol;
 	if (hypotf(bp, bq) < TILT_MIN || snug < TILT_SNUG * nread)
 		return 0;
-	*c = best;
-	*px = bp;
-	*py = bq;
+	*pl = (struct plane){ best, bp, bq };
 	return 1;
 }
 
 int
 tilt_fit(const long lo[][256], const long hi[][256], struct tilt *t)
 {
-	static const struct tilt none;
 	float B[N], W[N], bmin = 255, tmax = 0;
 	int read[N], busy[N], rows = 0, cols = 0, nread = 0;
 
-	*t = none;
+	*t = (struct tilt){ 0 };
 	for (int k = 0; k < N; k++) {
 		int b = quantile(lo[k], TILT_Q, 0), top = quantile(lo[k], TILT_Q, 1);
 		read[k] = b >= 0;
@@ -163,14 +150,12 @@ tilt_fit(const long lo[][256], const long hi[][256], struct tilt *t)
 	/* the tolerance in proportion to the picture's range: a fade
 	 * narrows the scatter of a scene's own blacks with the rest */
 	float tol = TILT_TOL * fmaxf(tmax - bmin, 0) / 255;
-	if (!plane_under(B, read, busy, tol, &t->c, &t->px, &t->py))
+	if (!plane_under(B, read, busy, nread, tol, &t->black))
 		return 0;
-	/* the whites: the lowest plane over them */
-	if (hi != NULL && plane_under(W, read, busy, tol, &t->wc, &t->wpx, &t->wpy)) {
-		t->white = 1;
-		t->wc = -t->wc;
-		t->wpx = -t->wpx;
-		t->wpy = -t->wpy;
+	/* the whites: the lowest plane over them, the highest under -W */
+	if (hi != NULL && plane_under(W, read, busy, nread, tol, &t->white)) {
+		t->has_white = 1;
+		t->white = (struct plane){ -t->white.c, -t->white.px, -t->white.py };
 	}
 	return 1;
 }
