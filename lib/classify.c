@@ -178,6 +178,7 @@ enum { T_NOISE, T_BLUR, T_JPEG, T_FADED, T_CAST, T_SCRATCH, T_LOWRES };
 #define FADE_ONE_SIDE 10.0    /* a lift of the blacks alone needs this more */
 #define FADE_WALL    20.0     /* and luma's 5 % at most this above its 1 % */
 #define FADE_WALL_NOISE 0.3   /* and this many of luma's noise sigmas */
+#define FADE_TEX_TOP 25.0     /* a texture's lifted whites this far off 255 */
 #define DEEP_GRAIN   10.0     /* else under this sigma, those of 4x4 cells' medians */
 #define DEEP_CELL_NOISE 0.25  /* (the damage found left out), this many sigmas in */
 #define CAST_MID     0.09     /* log-chroma distance of the illuminant */
@@ -2785,9 +2786,14 @@ cl_finish(const char *name, struct cl *c, jv *out)
 		 * blacks piled up where the fade put them (its 1 % and 5 %
 		 * within FADE_WALL, and a little more under grain); a scene
 		 * that merely has no black (pastel fabric, a bright close-up)
-		 * starts gently */
+		 * starts gently. A texture that fills the frame starts at
+		 * its own darkest tone, a wall that tells nothing: there the
+		 * whites must stand FADE_TEX_TOP off the top as well (a
+		 * texture's lifted whites stay below it; a bright, high-key
+		 * brick wall lifts its blacks as far, its whites to the top) */
 		m.lift_b = fade_lift(&m, m.black_y, m.lift_fb, m.lift_db);
-		if (m.wall_y <= FADE_WALL + FADE_WALL_NOISE * m.sigma_y)
+		if (m.wall_y <= FADE_WALL + FADE_WALL_NOISE * m.sigma_y &&
+		    (tw < 0.5 || m.lift_y >= FADE_TEX_TOP))
 			lift = fmax(lift, m.lift_b - FADE_ONE_SIDE);
 		/* a fade that grows across the frame (tilt.h) is read where
 		 * it is strongest, at the most lifted corner, as a lift of

@@ -821,6 +821,43 @@ PY
 	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = true ]
 }
 
+# brick_wall FILE CURVE: a texture whose darkest 5 % pile up at one tone
+# (bricks' mortar), at 80 to 195; CURVE is none, highkey (a bright
+# rendering, 1 - (1 - x)^2.2) or lift (blacks lifted to 90, whites kept)
+brick_wall() {
+	/usr/bin/python3 - "$@" <<'PY'
+import sys
+import numpy as np
+from PIL import Image, ImageFilter
+r = np.random.default_rng(7).normal(0, 1, (240, 320))
+im = Image.fromarray(np.uint8(np.clip(128 + 40 * r, 0, 255)))
+a = np.asarray(im.filter(ImageFilter.GaussianBlur(1.5)), dtype=float)
+lo, hi = np.percentile(a, 5), np.percentile(a, 99)
+a = 80 + (np.maximum(a, lo) - lo) * (115 / (hi - lo))
+if sys.argv[2] == "highkey":
+    a = 255 - 255 * (1 - np.clip(a, 0, 255) / 255) ** 2.2
+elif sys.argv[2] == "lift":
+    a = 90 + a * (165 / 255)
+Image.fromarray(np.uint8(np.clip(a + 0.5, 0, 255))).save(sys.argv[1])
+PY
+}
+
+@test "rs-classify: a texture's blacks lifted alone are a fade; the same texture rendered high-key is not" {
+	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
+	# both start at a wall near 140 (the mortar); the high-key one's
+	# whites reach 245, the lifted one's stay near 216
+	brick_wall "$T/c.png" none
+	brick_wall "$T/h.png" highkey
+	brick_wall "$T/l.png" lift
+	run -0 env RS_CLASSIFY_RAW=1 rs-classify "$T/c.png" "$T/h.png" "$T/l.png"
+	echo "$output"
+	sed -n 2p <<<"$output" | jq -e '.attributes._raw.lift_b > 130 and .attributes._raw.wall_y <= 20'
+	sed -n 3p <<<"$output" | jq -e '.attributes._raw.lift_b > 130 and .attributes._raw.wall_y <= 20'
+	[ "$(sed -n 1p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = false ]
+	[ "$(sed -n 2p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = false ]   # was true
+	[ "$(sed -n 3p <<<"$output" | jq '.degradations[] | select(.type == "faded") | .detected')" = true ]
+}
+
 @test "rs-classify: a faded texture is stretched to a narrower range than a faded scene" {
 	/usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null || skip "needs /usr/bin/python3 with numpy and PIL"
 	# the texture above, faded to 1st and 99th percentiles at 110 and 150
