@@ -1795,30 +1795,40 @@ out:
 }
 
 /* Whether a speck of n pixels (stack[0..n), box x0..x1, y0..y1) lies
- * on flat ground: the luma of the ring 2 to 3 pixels off its box varies
- * (standard deviation) by at most a quarter of the speck's contrast
- * against it. Dust on a sky or a wall does; a small bright or dark
- * thing of the scene (an eye's glint, a rivet, a pebble) seldom has a
- * ground that even. */
+ * on flat ground: the luma of the ring 2 to 3 pixels off its box, less
+ * its least-squares plane, varies (standard deviation) by at most a
+ * quarter of the speck's contrast against that plane at the centre.
+ * Dust on a sky, a wall or a defocused background does, even where the
+ * ground grows brighter across it (on a gradient of 5 levels a pixel
+ * the ring alone varies by 14); a small bright or dark thing of the
+ * scene (an eye's glint, a rivet, a pebble) seldom has a ground that
+ * even. The ring is symmetric about the box's centre, so the plane's
+ * three terms are fitted apart. */
 static int
 flat_ring(const float *y, int w, int h, const int *stack, int n, int x0, int x1, int y0, int y1)
 {
-	double rs = 0, rss = 0, cs = 0;
+	double s[3] = { 0 }, sv[3] = { 0 }, vv = 0, cs = 0;
+	double xc = (x0 + x1) / 2.0, yc = (y0 + y1) / 2.0;
 	int rn = 0;
 
 	for (int yy = y0 - 3; yy <= y1 + 3; yy++)
 		for (int xx = x0 - 3; xx <= x1 + 3; xx++) {
 			if (yy >= y0 - 1 && yy <= y1 + 1 && xx >= x0 - 1 && xx <= x1 + 1)
 				continue;
-			float v = y[(size_t)refl(yy, h) * w + refl(xx, w)];
-			rs += v;
-			rss += v * v;
+			double v = y[(size_t)refl(yy, h) * w + refl(xx, w)];
+			double f[3] = { 1, xx - xc, yy - yc };
+			for (int t = 0; t < 3; t++) {
+				s[t] += f[t] * f[t];
+				sv[t] += f[t] * v;
+			}
+			vv += v * v;
 			rn++;
 		}
+	for (int t = 0; t < 3; t++)
+		vv -= sv[t] * sv[t] / s[t];  /* what the plane leaves */
 	for (int t = 0; t < n; t++)
 		cs += y[stack[t]];
-	double rm = rs / rn, sd = sqrt(fmax(rss / rn - rm * rm, 0));
-	return sd <= 0.25 * fabs(cs / n - rm);
+	return sqrt(fmax(vv / rn, 0)) <= 0.25 * fabs(cs / n - sv[0] / s[0]);
 }
 
 /* The share of a component's n pixels (stack[0..n)) that are inside it:
