@@ -20,6 +20,9 @@
  * rs-classify's plans and rs-restore's stand-in for upscale both ask for
  * (rs-restore(1), deblur). */
 #define DEBLUR_GENTLE 5
+/* A blur call this sure or less is doubtful: a soft photo, or motion and
+ * bokeh that may be meant (rs-restore(1), deblur). */
+#define DEBLUR_DOUBT 0.90
 
 /* The seven type names, in output order. */
 extern const char *const classify_types[7];

@@ -50,10 +50,10 @@ static const char *const op_names[RESTORE_NOPS] = { "deblock", "denoise",
  * at 16 for every blur call, but soft photos lost up to 1.9 dB and
  * enlargements up to 1.3; sure calls only: the blur row's gain and no
  * other row's loss. More iterations still gain, less each: +0.1 dB at
- * 24.) DEBLUR_GENTLE is classify.h's. A plan may give 0 to DEBLUR_MAX. */
+ * 24.) DEBLUR_GENTLE and DEBLUR_DOUBT are classify.h's. A plan may give
+ * 0 to DEBLUR_MAX. */
 #define DEBLUR_ITERS  16
 #define DEBLUR_MAX    100
-#define DEBLUR_DOUBT  0.90
 #define DEBLUR_SURE   0.95
 
 static int

@@ -409,6 +409,24 @@ planned() {
 	[ "$(jq '.restore.ops[0].iterations' <<<"$output")" = 3 ]
 }
 
+@test "rs-restore: a doubtful blur call is mended by less than its score; a photo soft by nature comes back close to itself" {
+	# a scene blurred by 0.85 reads a doubtful blur (score about 0.77),
+	# by 1.2 a sure one (about 0.97)
+	img s png:320x240 blur=0.85
+	img b png:320x240 blur=1.2
+	run -0 rs-classify "$T/s.png" "$T/b.png"
+	echo "$output"
+	sed -n 1p <<<"$output" | jq -e '(.degradations[] | select(.type == "blur")) as $d |
+	    $d.detected and $d.score < 0.9 and
+	    (.ops[] | select(.op == "deblur") | .strength < 0.7 * $d.score)'
+	sed -n 2p <<<"$output" | jq -e '(.degradations[] | select(.type == "blur")) as $d |
+	    $d.score >= 0.9 and (.ops[] | select(.op == "deblur") | .strength == ($d.score * 100 | round / 100))'
+	# taken as it is, the soft photo changes little (44.8 dB when
+	# mended by its score)
+	rs-restore -o "$T/r.png" "$T/s.png"
+	[ "$(psnr "$T/s.png" "$T/r.png")" -ge 47 ]
+}
+
 @test "rs-restore: a plan's deblur iterations out of range are 65, nothing stored" {
 	img c png:64x48
 	for op in '{"op": "deblur", "iterations": -1}' '{"op": "deblur", "iterations": 1e300}' \
