@@ -536,13 +536,12 @@ PY
 # texture FILE LO HI: a fine texture filling a 320x240 picture (blurred
 # Gaussian noise), its 1st and 99th percentiles at LO and HI
 texture() {
-	/usr/bin/python3 - "$@" <<'PY'
+	PYTHONPATH="$BATS_TEST_DIRNAME" /usr/bin/python3 - "$@" <<'PY'
 import sys
 import numpy as np
-from PIL import Image, ImageFilter
-r = np.random.default_rng(7).normal(0, 1, (240, 320))
-im = Image.fromarray(np.uint8(np.clip(128 + 40 * r, 0, 255)))
-a = np.asarray(im.filter(ImageFilter.GaussianBlur(1.5)), dtype=float)
+from PIL import Image
+import scenes
+a = scenes.fine(np.random.default_rng(7))
 lo, hi = np.percentile(a, 1), np.percentile(a, 99)
 a = float(sys.argv[2]) + (a - lo) * ((float(sys.argv[3]) - float(sys.argv[2])) / (hi - lo))
 Image.fromarray(np.uint8(np.clip(a + 0.5, 0, 255))).save(sys.argv[1])
@@ -825,13 +824,12 @@ PY
 # (bricks' mortar), at 80 to 195; CURVE is none, highkey (a bright
 # rendering, 1 - (1 - x)^2.2) or lift (blacks lifted to 90, whites kept)
 brick_wall() {
-	/usr/bin/python3 - "$@" <<'PY'
+	PYTHONPATH="$BATS_TEST_DIRNAME" /usr/bin/python3 - "$@" <<'PY'
 import sys
 import numpy as np
-from PIL import Image, ImageFilter
-r = np.random.default_rng(7).normal(0, 1, (240, 320))
-im = Image.fromarray(np.uint8(np.clip(128 + 40 * r, 0, 255)))
-a = np.asarray(im.filter(ImageFilter.GaussianBlur(1.5)), dtype=float)
+from PIL import Image
+import scenes
+a = scenes.fine(np.random.default_rng(7))
 lo, hi = np.percentile(a, 5), np.percentile(a, 99)
 a = 80 + (np.maximum(a, lo) - lo) * (115 / (hi - lo))
 if sys.argv[2] == "highkey":

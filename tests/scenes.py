@@ -8,3 +8,9 @@ def soft(rng, h=240, w=320):
     im = Image.fromarray(np.uint8(np.clip(128 + 60 * rng.normal(0, 1, (h, w)), 0, 255)))
     a = np.asarray(im.filter(ImageFilter.GaussianBlur(6)), dtype=float)
     return (a - a.min()) / (a.max() - a.min())
+
+
+def fine(rng, h=240, w=320):
+    """A fine texture: Gaussian noise about 128 (sigma 40) blurred by 1.5."""
+    im = Image.fromarray(np.uint8(np.clip(128 + 40 * rng.normal(0, 1, (h, w)), 0, 255)))
+    return np.asarray(im.filter(ImageFilter.GaussianBlur(1.5)), dtype=float)
