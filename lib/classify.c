@@ -3024,8 +3024,8 @@ cl_finish(const char *name, struct cl *c, jv *out)
 	 * score, and by nothing at DEBLUR_NONE: deblurring a photo that is
 	 * soft by nature costs it more than a blur left a little soft loses
 	 * (on the held-out photos, a soft basketball photo's every copy
-	 * gained 0.1 to 5.5 dB; the three blurred pictures called doubtful
-	 * lost 0.07 to 0.41) */
+	 * gained 0.1 to 5.5 dB; the four blurred pictures called doubtful
+	 * lost 0.09 to 0.41) */
 	double dbs = sc[T_BLUR] >= DEBLUR_DOUBT ? sc[T_BLUR] :
 	    sc[T_BLUR] * fmax(0, (sc[T_BLUR] - DEBLUR_NONE) / (DEBLUR_DOUBT - DEBLUR_NONE));
 	if (det[T_BLUR] && !det[T_LOWRES] && !(det[T_NOISE] && m.slope < 0 && !m.motion) &&
