@@ -1797,10 +1797,10 @@ out:
 /* Whether a speck of n pixels (stack[0..n), box x0..x1, y0..y1) lies
  * on flat ground: the luma of the ring 2 to 3 pixels off its box, less
  * its least-squares plane, varies (standard deviation) by at most a
- * quarter of the speck's contrast against that plane at the centre.
+ * quarter of the speck's contrast against that plane at its centre.
  * Dust on a sky, a wall or a defocused background does, even where the
  * ground grows brighter across it (on a gradient of 5 levels a pixel
- * the ring alone varies by 14); a small bright or dark thing of the
+ * the ring of a 3x3 speck alone varies by 15); a small bright or dark thing of the
  * scene (an eye's glint, a rivet, a pebble) seldom has a ground that
  * even. The ring is symmetric about the box's centre, so the plane's
  * three terms are fitted apart. */
@@ -1826,9 +1826,15 @@ flat_ring(const float *y, int w, int h, const int *stack, int n, int x0, int x1,
 		}
 	for (int t = 0; t < 3; t++)
 		vv -= sv[t] * sv[t] / s[t];  /* what the plane leaves */
-	for (int t = 0; t < n; t++)
+	/* the speck against the plane at its own centre */
+	double px = 0, py = 0;
+	for (int t = 0; t < n; t++) {
 		cs += y[stack[t]];
-	return sqrt(fmax(vv / rn, 0)) <= 0.25 * fabs(cs / n - sv[0] / s[0]);
+		px += stack[t] % w - xc;
+		py += stack[t] / w - yc;
+	}
+	double at = sv[0] / s[0] + sv[1] / s[1] * px / n + sv[2] / s[2] * py / n;
+	return sqrt(fmax(vv / rn, 0)) <= 0.25 * fabs(cs / n - at);
 }
 
 /* The share of a component's n pixels (stack[0..n)) that are inside it:
