@@ -1479,6 +1479,20 @@ scratch_like(const struct band *b, const float *y, int xx, int yy, float r, floa
 #define SEG_COS 0.64f            /* cos(2 x 25 degrees) */
 #define SEG_MIN 12
 
+/* the normal of a line through k points of these coordinate sums: its
+ * least axis */
+static void
+least_axis(int k, double sx, double sy, double sxx, double syy, double sxy, double *nx,
+    double *ny)
+{
+	double cxx = sxx / k - (sx / k) * (sx / k), cyy = syy / k - (sy / k) * (sy / k);
+	double cxy = sxy / k - (sx / k) * (sy / k);
+	double th = 0.5 * atan2(2 * cxy, cxx - cyy) + M_PI / 2;
+
+	*nx = cos(th);
+	*ny = sin(th);
+}
+
 /* One component's line pixels while it is judged, with what the test
  * finds of each. Its pixels are numbered first.. in at[] (w*h ints,
  * -1 off the lines), so those of earlier components are below first. */
@@ -1611,11 +1625,10 @@ pf_component(struct pfcomp *c, const float *y, unsigned char *m, float sg)
 				sx += dx; sy += dy; sxx += dx * dx; syy += dy * dy; sxy += dx * dy;
 				k++;
 			}
-		double cxx = sxx / k - (sx / k) * (sx / k), cyy = syy / k - (sy / k) * (sy / k);
-		double cxy = sxy / k - (sx / k) * (sy / k);
-		double th = 0.5 * atan2(2 * cxy, cxx - cyy) + M_PI / 2;   /* least axis */
-		px[q].nx = (float)cos(th);
-		px[q].ny = (float)sin(th);
+		double nx, ny;
+		least_axis(k, sx, sy, sxx, syy, sxy, &nx, &ny);
+		px[q].nx = (float)nx;
+		px[q].ny = (float)ny;
 		pf_sample(y, w, c->h, cx, cy, px[q].nx, px[q].ny, px[q].pr);
 		px[q].seg = -1;
 	}
@@ -1862,7 +1875,7 @@ inside_share(const unsigned char *m, int w, int h, const int *stack, int n, unsi
 }
 
 /* Fill flagged pixel (xx, yy) across its line: the normal is the least
- * axis of the flagged pixels within FILL_R, and the pixel takes the
+ * axis of the flagged pixels within PN, and the pixel takes the
  * first unflagged pixel along it on each side (within FILL_R), weighed
  * by the inverse of its distance. What crosses the line (a mortar joint,
  * an edge, a branch) goes on through it, where the median of the
@@ -1877,8 +1890,8 @@ fill_across(struct band *b, const unsigned char *m, int xx, int yy)
 	int w = b->w, h = b->h, k = 0;
 	double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
 
-	for (int dy = -4; dy <= 4; dy++)
-		for (int dx = -4; dx <= 4; dx++) {
+	for (int dy = -PN; dy <= PN; dy++)
+		for (int dx = -PN; dx <= PN; dx++) {
 			int ny = yy + dy, nx = xx + dx;
 			if (ny < 0 || ny >= h || nx < 0 || nx >= w)
 				continue;
@@ -1888,11 +1901,10 @@ fill_across(struct band *b, const unsigned char *m, int xx, int yy)
 			sx += dx; sy += dy; sxx += dx * dx; syy += dy * dy; sxy += dx * dy;
 			k++;
 		}
-	double cxx = sxx / k - (sx / k) * (sx / k), cyy = syy / k - (sy / k) * (sy / k);
-	double cxy = sxy / k - (sx / k) * (sy / k);
-	double th = 0.5 * atan2(2 * cxy, cxx - cyy) + M_PI / 2;   /* least axis */
-	double nx0 = cos(th), ny0 = sin(th), wt[2];
+	double nx0, ny0, wt[2];
 	size_t at[2];
+
+	least_axis(k, sx, sy, sxx, syy, sxy, &nx0, &ny0);
 
 	for (int s = 0; s < 2; s++) {
 		double sg = s ? -1 : 1;
