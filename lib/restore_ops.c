@@ -1813,9 +1813,9 @@ out:
  * quarter of the speck's contrast against that plane at its centre.
  * Dust on a sky, a wall or a defocused background does, even where the
  * ground grows brighter across it (on a gradient of 5 levels a pixel
- * the ring of a 3x3 speck alone varies by 15); a small bright or dark thing of the
- * scene (an eye's glint, a rivet, a pebble) seldom has a ground that
- * even. The ring is symmetric about the box's centre, so the plane's
+ * the ring of a 3x3 speck alone varies by 15); a small bright or dark
+ * thing of the scene (an eye's glint, a rivet, a pebble) seldom has a
+ * ground that even. The ring is symmetric about the box's centre, so the plane's
  * three terms are fitted apart. */
 static int
 flat_ring(const float *y, int w, int h, const int *stack, int n, int x0, int x1, int y0, int y1)
@@ -1876,7 +1876,7 @@ inside_share(const unsigned char *m, int w, int h, const int *stack, int n, unsi
 
 /* Fill flagged pixel (xx, yy) across its line: the normal is the least
  * axis of the flagged pixels within PN, and the pixel takes the
- * first unflagged pixel along it on each side (within FILL_R), weighed
+ * first unflagged pixel along it on each side (within FILL_R), weighted
  * by the inverse of its distance. What crosses the line (a mortar joint,
  * an edge, a branch) goes on through it, where the median of the
  * unflagged neighbours would paint the ground that surrounds it (on
@@ -1905,7 +1905,6 @@ fill_across(struct band *b, const unsigned char *m, int xx, int yy)
 	size_t at[2];
 
 	least_axis(k, sx, sy, sxx, syy, sxy, &nx0, &ny0);
-
 	for (int s = 0; s < 2; s++) {
 		double sg = s ? -1 : 1;
 		int t;
@@ -2108,7 +2107,7 @@ flt_descratch(const struct step *st, struct band *b, long *flagged)
 					break;
 				if (r == 7)          /* a large blob: the median of all */
 					for (int c = 0; c < b->nc; c++)
-						b->p[c][i] = b->nc == 3 ? med[i] : med[i];
+						b->p[c][i] = med[i];
 			}
 		}
 	if (flagged != NULL)

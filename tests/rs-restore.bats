@@ -18,6 +18,7 @@ m = np.asarray(Image.open(sys.argv[4])) > 0
 print(np.abs(s - c)[m].mean(), np.abs(r - c)[m].mean(), (r != s)[~m].sum(), (~m).sum())
 PY
 }
+
 # stat FILE FIELD: field of imgcmp -s (1 w, 2 h, 3 ch, 4-6 means, 7 sigma)
 stat() { imgcmp -s "$1" | cut -d' ' -f"$2"; }
 
